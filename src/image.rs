@@ -1,0 +1,330 @@
+//! The image model: facts from the config, layers paired with history, and
+//! the merged file system (built by `index::merge`).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::index::layer::Entry;
+use crate::index::tree::{NodeId, PathTree};
+
+/// The parts of an image config (`application/vnd.oci.image.config.v1+json`
+/// or Docker's `<id>.json`) that layerscope uses. Unknown fields are ignored.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub architecture: Option<String>,
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub config: Option<RunConfig>,
+    #[serde(default)]
+    pub rootfs: Option<RootFs>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RunConfig {
+    #[serde(rename = "Env", default)]
+    pub env: Option<Vec<String>>,
+    #[serde(rename = "Cmd", default)]
+    pub cmd: Option<Vec<String>>,
+    #[serde(rename = "Entrypoint", default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(rename = "User", default)]
+    pub user: Option<String>,
+    #[serde(rename = "WorkingDir", default)]
+    pub working_dir: Option<String>,
+    #[serde(rename = "ExposedPorts", default)]
+    pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RootFs {
+    #[serde(default)]
+    pub diff_ids: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct HistoryEntry {
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub empty_layer: bool,
+}
+
+/// Facts about an image, from its config and final file system.
+#[derive(Debug, Default, Clone)]
+pub struct ImageFacts {
+    /// Config digest (`sha256:...`), which is Docker's image id.
+    pub id: String,
+    pub tags: Vec<String>,
+    pub os: String,
+    pub architecture: String,
+    pub created: Option<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub user: String,
+    pub workdir: String,
+    pub exposed_ports: Vec<String>,
+    pub env_keys: Vec<String>,
+    /// Where the bytes came from (`path` of the archive, `docker` engine...).
+    pub source: String,
+    /// Base OS from `/etc/os-release`, or `scratch`/`distroless`.
+    pub base_os: String,
+}
+
+impl ImageFacts {
+    pub fn from_config(id: String, tags: Vec<String>, cfg: &ConfigFile) -> Self {
+        let rc = cfg.config.clone().unwrap_or_default();
+        let mut ports: Vec<String> = rc.exposed_ports.unwrap_or_default().into_keys().collect();
+        ports.sort();
+        let env_keys = rc
+            .env
+            .unwrap_or_default()
+            .iter()
+            .map(|kv| kv.split('=').next().unwrap_or("").to_string())
+            .collect();
+        let arch = match (&cfg.architecture, &cfg.variant) {
+            (Some(a), Some(v)) if !v.is_empty() => format!("{a}/{v}"),
+            (Some(a), _) => a.clone(),
+            _ => String::new(),
+        };
+        ImageFacts {
+            id,
+            tags,
+            os: cfg.os.clone().unwrap_or_default(),
+            architecture: arch,
+            created: cfg.created.clone(),
+            entrypoint: rc.entrypoint.unwrap_or_default(),
+            cmd: rc.cmd.unwrap_or_default(),
+            user: rc.user.unwrap_or_default(),
+            workdir: rc.working_dir.unwrap_or_default(),
+            exposed_ports: ports,
+            env_keys,
+            source: String::new(),
+            base_os: String::new(),
+        }
+    }
+
+    /// A short name for people: first tag, else the short id.
+    pub fn name(&self) -> String {
+        self.tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| short_id(&self.id))
+    }
+}
+
+pub fn short_id(id: &str) -> String {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.chars().take(12).collect()
+}
+
+/// How a hidden entry was hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HideReason {
+    /// A later layer wrote the path with different content.
+    Overwritten,
+    /// A later layer wrote the same content again (chmod/chown copy-up).
+    MetadataOnly,
+    /// A whiteout (`.wh.NAME`) deleted it, or its parent was replaced.
+    Deleted,
+    /// An opaque marker (`.wh..wh..opq`) hid its directory's lower content.
+    Opaque,
+}
+
+/// An entry shipped in `layer` that is not visible in the final file system.
+#[derive(Debug, Clone, Copy)]
+pub struct Hidden {
+    pub layer: u16,
+    pub entry: u32,
+    pub by: u16,
+    pub reason: HideReason,
+}
+
+/// What a layer's entry did relative to the layers below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Modified,
+    MetadataOnly,
+    /// A directory listed again with the same metadata (parents of changes).
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChangeCounts {
+    pub added: u64,
+    pub modified: u64,
+    pub metadata_only: u64,
+    pub removed: u64,
+    pub opaque_dirs: u64,
+}
+
+/// One filesystem layer with its history.
+#[derive(Debug, Default)]
+pub struct Layer {
+    pub diff_id: String,
+    /// Where the blob was found (archive path or blob digest).
+    pub blob: String,
+    pub created: Option<String>,
+    pub created_by: Option<String>,
+    pub instruction: String,
+    pub comment: Option<String>,
+    pub entries: Vec<Entry>,
+    /// What each entry did (parallel to `entries`).
+    pub changes: Vec<Change>,
+    pub whiteouts: Vec<NodeId>,
+    pub opaque: Vec<NodeId>,
+    pub size: u64,
+    pub tar_bytes: u64,
+    pub counts: ChangeCounts,
+    /// This layer's bytes hidden by later layers.
+    pub hidden_bytes: u64,
+    /// Lower layers' bytes this layer hid.
+    pub hides_bytes: u64,
+}
+
+/// Where a final entry lives: layer index and entry index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loc {
+    pub layer: u16,
+    pub entry: u32,
+}
+
+/// An indexed image: facts, layers and the merged file system.
+#[derive(Debug, Default)]
+pub struct Image {
+    pub facts: ImageFacts,
+    pub tree: PathTree,
+    pub layers: Vec<Layer>,
+    /// Final state per node: the entry visible in the merged file system.
+    pub fs: Vec<Option<Loc>>,
+    /// Entries shipped but hidden in the final file system.
+    pub hidden: Vec<Hidden>,
+    /// Contents of captured small files visible in the final file system.
+    pub captured: HashMap<NodeId, Box<[u8]>>,
+}
+
+impl Image {
+    pub fn entry(&self, loc: Loc) -> &Entry {
+        &self.layers[loc.layer as usize].entries[loc.entry as usize]
+    }
+
+    /// The visible entry at an absolute or relative path.
+    pub fn final_entry(&self, path: &str) -> Option<(Loc, &Entry)> {
+        let node = self.tree.lookup(path)?;
+        let loc = self.fs.get(node as usize).copied().flatten()?;
+        Some((loc, self.entry(loc)))
+    }
+
+    /// Captured content of a visible file.
+    pub fn captured_file(&self, path: &str) -> Option<&[u8]> {
+        let node = self.tree.lookup(path)?;
+        self.captured.get(&node).map(|b| &b[..])
+    }
+
+    /// Sum of the layers' sizes: what `docker image inspect` reports.
+    pub fn total_size(&self) -> u64 {
+        self.layers.iter().map(|l| l.size).sum()
+    }
+}
+
+/// Turn a history `created_by` into Dockerfile-like text.
+pub fn clean_instruction(created_by: &str) -> String {
+    let mut s = created_by.trim();
+    // BuildKit appends "# buildkit".
+    if let Some(rest) = s.strip_suffix("# buildkit") {
+        s = rest.trim_end();
+    }
+    // Build args prefix: "|2 A=1 B=2 /bin/sh -c ..."
+    if s.starts_with('|')
+        && let Some(i) = s.find("/bin/sh -c ")
+    {
+        s = &s[i..];
+    }
+    if let Some(rest) = s.strip_prefix("RUN ") {
+        s = rest.trim_start();
+    }
+    if let Some(rest) = s
+        .strip_prefix("/bin/sh -c ")
+        .or_else(|| s.strip_prefix("/bin/bash -c "))
+        .or_else(|| s.strip_prefix("/bin/sh -o pipefail -c "))
+    {
+        let rest = rest.trim_start();
+        if let Some(nop) = rest.strip_prefix("#(nop)") {
+            return nop.trim().to_string();
+        }
+        return format!("RUN {}", rest.trim());
+    }
+    const KEYWORDS: [&str; 17] = [
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+        "RUN",
+    ];
+    let first = s.split_whitespace().next().unwrap_or("");
+    if KEYWORDS.contains(&first) || s.is_empty() {
+        s.to_string()
+    } else if created_by.trim_start().starts_with("RUN ") {
+        format!("RUN {s}")
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_instruction as c;
+
+    #[test]
+    fn cleans_history_noise() {
+        assert_eq!(
+            c("/bin/sh -c #(nop)  CMD [\"/app/go-app\"]"),
+            "CMD [\"/app/go-app\"]"
+        );
+        assert_eq!(
+            c("/bin/sh -c #(nop) COPY dir:8c0d2a1e in /app "),
+            "COPY dir:8c0d2a1e in /app"
+        );
+        assert_eq!(
+            c("/bin/sh -c go build -o /app/go-app ."),
+            "RUN go build -o /app/go-app ."
+        );
+        assert_eq!(
+            c("|1 GO_IMAGE=golang /bin/sh -c go build ."),
+            "RUN go build ."
+        );
+        assert_eq!(
+            c("RUN /bin/sh -c apk add curl # buildkit"),
+            "RUN apk add curl"
+        );
+        assert_eq!(c("COPY . . # buildkit"), "COPY . .");
+        assert_eq!(c("WORKDIR /app"), "WORKDIR /app");
+        assert_eq!(c("bash"), "bash");
+    }
+}

@@ -1,0 +1,185 @@
+//! Apply layers in order, as overlayfs does, to get the final file system,
+//! the layer that last wrote each path, and every shipped byte that ends up
+//! hidden (overwritten, deleted, hidden by an opaque directory).
+
+use std::collections::HashMap;
+
+use super::layer::{EntryKind, LayerIndex};
+use super::tree::{NodeId, PathTree, ROOT};
+use crate::image::{Change, Hidden, HideReason, Image, ImageFacts, Layer, Loc};
+
+/// A layer's metadata from the manifest and history.
+#[derive(Debug, Default, Clone)]
+pub struct LayerMeta {
+    pub diff_id: String,
+    pub blob: String,
+    pub created: Option<String>,
+    pub created_by: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Merge indexed layers (bottom first) into an [`Image`].
+pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> Image {
+    let mut tree = PathTree::new();
+    let mut out_layers = Vec::with_capacity(layers.len());
+    let mut captured_by_layer = Vec::with_capacity(layers.len());
+
+    // 1. Re-home every layer's nodes into the image's tree.
+    for (meta, idx) in layers {
+        let map = remap(&idx.tree, &mut tree);
+        let mut entries = idx.entries;
+        for e in &mut entries {
+            e.node = map[e.node as usize];
+        }
+        let instruction = meta
+            .created_by
+            .as_deref()
+            .map(crate::image::clean_instruction)
+            .unwrap_or_default();
+        captured_by_layer.push(
+            idx.captured
+                .into_iter()
+                .map(|(n, d)| (map[n as usize], d))
+                .collect::<Vec<_>>(),
+        );
+        out_layers.push(Layer {
+            diff_id: meta.diff_id,
+            blob: meta.blob,
+            created: meta.created,
+            created_by: meta.created_by,
+            instruction,
+            comment: meta.comment,
+            changes: Vec::with_capacity(entries.len()),
+            entries,
+            whiteouts: idx.whiteouts.iter().map(|&n| map[n as usize]).collect(),
+            opaque: idx.opaque.iter().map(|&n| map[n as usize]).collect(),
+            size: idx.size,
+            tar_bytes: idx.tar_bytes,
+            ..Default::default()
+        });
+    }
+
+    // 2. Apply them in order.
+    let mut fs: Vec<Option<Loc>> = vec![None; tree.len()];
+    let mut hidden = Vec::new();
+    let mut captured: HashMap<NodeId, Box<[u8]>> = HashMap::new();
+    for li in 0..out_layers.len() {
+        let l = li as u16;
+        let mut hide = |fs: &mut Vec<Option<Loc>>, node: NodeId, reason: HideReason| {
+            if let Some(old) = fs[node as usize]
+                && old.layer < l
+            {
+                hidden.push(Hidden {
+                    layer: old.layer,
+                    entry: old.entry,
+                    by: l,
+                    reason,
+                });
+                fs[node as usize] = None;
+            }
+        };
+        let layer = &out_layers[li];
+        // Opaque directories hide everything the lower layers put in them.
+        for &dir in &layer.opaque {
+            for n in tree.descendants(dir) {
+                hide(&mut fs, n, HideReason::Opaque);
+            }
+        }
+        // Whiteouts delete a path and everything below it.
+        for &w in &layer.whiteouts {
+            hide(&mut fs, w, HideReason::Deleted);
+            for n in tree.descendants(w) {
+                hide(&mut fs, n, HideReason::Deleted);
+            }
+        }
+        let mut changes = Vec::with_capacity(layer.entries.len());
+        let mut counts = layer.counts;
+        counts.removed = layer.whiteouts.len() as u64;
+        counts.opaque_dirs = layer.opaque.len() as u64;
+        for (ei, e) in layer.entries.iter().enumerate() {
+            let node = e.node as usize;
+            let change = match fs[node] {
+                None => Change::Added,
+                Some(old_loc) => {
+                    let old = &out_layers[old_loc.layer as usize].entries[old_loc.entry as usize];
+                    let change = if old.kind == EntryKind::Dir && e.kind == EntryKind::Dir {
+                        if (old.mode, old.uid, old.gid) == (e.mode, e.uid, e.gid) {
+                            Change::Unchanged
+                        } else {
+                            Change::MetadataOnly
+                        }
+                    } else if old.same_content(e) {
+                        Change::MetadataOnly
+                    } else {
+                        Change::Modified
+                    };
+                    let reason = if change == Change::Modified {
+                        HideReason::Overwritten
+                    } else {
+                        HideReason::MetadataOnly
+                    };
+                    // A directory replaced by something else takes its content with it.
+                    if old.kind == EntryKind::Dir && e.kind != EntryKind::Dir {
+                        for n in tree.descendants(e.node) {
+                            hide(&mut fs, n, HideReason::Deleted);
+                        }
+                    }
+                    hide(&mut fs, e.node, reason);
+                    change
+                }
+            };
+            match change {
+                Change::Added => counts.added += 1,
+                Change::Modified => counts.modified += 1,
+                Change::MetadataOnly => counts.metadata_only += 1,
+                Change::Unchanged => {}
+            }
+            changes.push(change);
+            fs[node] = Some(Loc {
+                layer: l,
+                entry: ei as u32,
+            });
+        }
+        let layer = &mut out_layers[li];
+        layer.changes = changes;
+        layer.counts = counts;
+    }
+
+    // 3. Hidden bytes per layer, both ways.
+    for h in &hidden {
+        let bytes = out_layers[h.layer as usize].entries[h.entry as usize].disk_bytes();
+        out_layers[h.layer as usize].hidden_bytes += bytes;
+        out_layers[h.by as usize].hides_bytes += bytes;
+    }
+
+    // 4. Captured files that are still visible.
+    for (li, caps) in captured_by_layer.into_iter().enumerate() {
+        for (node, data) in caps {
+            if fs[node as usize].is_some_and(|loc| loc.layer as usize == li) {
+                captured.insert(node, data);
+            }
+        }
+    }
+
+    let mut image = Image {
+        facts,
+        tree,
+        layers: out_layers,
+        fs,
+        hidden,
+        captured,
+    };
+    image.facts.base_os = crate::analysis::os::detect_base_os(&image);
+    image
+}
+
+/// Map every node of `from` into `into`, returning the id table.
+fn remap(from: &PathTree, into: &mut PathTree) -> Vec<NodeId> {
+    let mut map = vec![ROOT; from.len()];
+    // Nodes are created after their parents, so ids are in topological order.
+    for id in 1..from.len() as NodeId {
+        let parent = from.parent(id).unwrap_or(ROOT);
+        map[id as usize] = into.child(map[parent as usize], from.name(id));
+    }
+    map
+}

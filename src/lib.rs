@@ -1,0 +1,17 @@
+//! layerscope: why is a container image big?
+//!
+//! Data flows one way: `source` (bytes) -> `index` (per-layer trees, merged
+//! file system) -> `analysis` (waste, findings) -> `report` -> views (text,
+//! JSON, CI, TUI). Nothing below `report` knows how it will be shown.
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod error;
+pub mod image;
+pub mod index;
+pub mod source;
+
+pub use error::Error;
+pub mod cli;
+pub mod output;
+pub mod report;

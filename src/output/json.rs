@@ -1,0 +1,43 @@
+//! Writing the JSON report: to stdout, or atomically to a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::report::Report;
+
+/// Write the report to `dest` (`-` is stdout). A file is written beside its
+/// destination and renamed into place, so a failed run never leaves a
+/// half-written report.
+pub fn write_report(report: &Report, dest: &str) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    if dest == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)?;
+        return out.flush();
+    }
+    write_atomic(Path::new(dest), &bytes)
+}
+
+/// Temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,693 @@
+//! Saved images: `docker save` archives (legacy and OCI layouts), OCI image
+//! layout directories and `oci-archive` tars.
+//!
+//! Two ways in, one way out. A seekable file is scanned for its headers
+//! first, so only the chosen image's layers are read, several at a time. A
+//! stream (the engine's export) is read once, every layer indexed as it
+//! arrives. Either way the small JSON files are kept in memory and
+//! [`plan`] decides which layers make up the image.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::blob::{hex, index_blob, read_head};
+use super::{Counter, LoadOptions};
+use crate::error::Error;
+use crate::image::{ConfigFile, Image, ImageFacts};
+use crate::index::layer::{LayerIndex, normalize};
+use crate::index::merge::{LayerMeta, build_image};
+
+/// JSON files above this size are not metadata.
+const MAX_META: u64 = 16 << 20;
+
+/// Which image of the source to load, and how.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub config: ConfigFile,
+    pub config_digest: String,
+    pub tags: Vec<String>,
+    /// Archive paths of the layer blobs, bottom first.
+    pub layers: Vec<String>,
+}
+
+// ---- docker save manifest.json -------------------------------------------
+
+#[derive(Deserialize)]
+struct DockerManifestEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+// ---- OCI index and manifest ----------------------------------------------
+
+#[derive(Deserialize)]
+struct OciDescriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+    #[serde(default)]
+    platform: Option<OciPlatform>,
+}
+
+#[derive(Deserialize, Clone)]
+struct OciPlatform {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+}
+
+#[derive(Deserialize)]
+struct OciIndex {
+    #[serde(default)]
+    manifests: Vec<OciDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct OciManifest {
+    config: OciDescriptor,
+    #[serde(default)]
+    layers: Vec<OciDescriptor>,
+}
+
+const INDEX_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+const LAYER_TYPES: [&str; 9] = [
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+];
+
+fn blob_path(digest: &str) -> Result<String, String> {
+    let (algo, hex) = digest
+        .split_once(':')
+        .ok_or_else(|| format!("invalid digest {digest:?}"))?;
+    Ok(format!("blobs/{algo}/{hex}"))
+}
+
+/// Does a requested name match one of an image's tags?
+fn tag_matches(want: &str, tag: &str) -> bool {
+    let strip = |s: &str| -> String {
+        let s = s
+            .strip_prefix("docker.io/library/")
+            .or_else(|| s.strip_prefix("docker.io/"))
+            .unwrap_or(s)
+            .to_string();
+        let last = s.rsplit('/').next().unwrap_or(&s);
+        if last.contains(':') {
+            s
+        } else {
+            format!("{s}:latest")
+        }
+    };
+    want == tag || strip(want) == strip(tag)
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(name: &str, bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("{name}: invalid JSON ({e})"))
+}
+
+/// Decide which image to load from the metadata files. `get` returns a
+/// small file's contents by archive path.
+pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result<Plan, String> {
+    if let Some(bytes) = get("manifest.json") {
+        let entries: Vec<DockerManifestEntry> = parse_json("manifest.json", &bytes)?;
+        let all_tags: Vec<String> = entries
+            .iter()
+            .flat_map(|e| e.repo_tags.clone().unwrap_or_default())
+            .collect();
+        let chosen = match want {
+            Some(w) => entries
+                .iter()
+                .find(|e| e.repo_tags.iter().flatten().any(|t| tag_matches(w, t)))
+                .ok_or_else(|| {
+                    format!(
+                        "no image tagged {w:?} in the archive (it has: {})",
+                        list(&all_tags)
+                    )
+                })?,
+            None if entries.len() == 1 => &entries[0],
+            None if entries.is_empty() => return Err("manifest.json lists no image".into()),
+            None => {
+                return Err(format!(
+                    "the archive holds {} images; pick one by tag: {}",
+                    entries.len(),
+                    list(&all_tags)
+                ));
+            }
+        };
+        let config_bytes = get(&chosen.config)
+            .ok_or_else(|| format!("config {} named by manifest.json is missing", chosen.config))?;
+        let config: ConfigFile = parse_json(&chosen.config, &config_bytes)?;
+        return Ok(Plan {
+            config,
+            config_digest: format!("sha256:{}", hex(&Sha256::digest(&config_bytes))),
+            tags: chosen.repo_tags.clone().unwrap_or_default(),
+            layers: chosen
+                .layers
+                .iter()
+                .map(|l| normalize(l).to_string())
+                .collect(),
+        });
+    }
+    let Some(index) = get("index.json") else {
+        return Err("neither manifest.json (docker save) nor index.json (OCI layout) found".into());
+    };
+    // Walk the index (and nested indexes) to every image manifest.
+    let mut found: Vec<(Vec<String>, Option<OciPlatform>, String)> = Vec::new();
+    let mut queue: Vec<(String, Vec<u8>, Vec<String>)> = vec![("index.json".into(), index, vec![])];
+    while let Some((name, bytes, inherited)) = queue.pop() {
+        let idx: OciIndex = parse_json(&name, &bytes)?;
+        for d in idx.manifests {
+            let mut names = inherited.clone();
+            for key in [
+                "io.containerd.image.name",
+                "org.opencontainers.image.ref.name",
+            ] {
+                if let Some(n) = d.annotations.get(key) {
+                    names.push(n.clone());
+                }
+            }
+            let path = blob_path(&d.digest)?;
+            if INDEX_TYPES.contains(&d.media_type.as_str()) {
+                let b = get(&path).ok_or_else(|| format!("index blob {path} is missing"))?;
+                queue.push((path, b, names));
+            } else if d
+                .platform
+                .as_ref()
+                .is_some_and(|p| p.architecture == "unknown")
+            {
+                continue; // attestation manifests
+            } else {
+                found.push((names, d.platform.clone(), path));
+            }
+        }
+    }
+    let all_tags: Vec<String> = found.iter().flat_map(|f| f.0.clone()).collect();
+    let mut candidates: Vec<&(Vec<String>, Option<OciPlatform>, String)> = match want {
+        Some(w) => found
+            .iter()
+            .filter(|f| f.0.iter().any(|t| tag_matches(w, t) || t == w))
+            .collect(),
+        None => found.iter().collect(),
+    };
+    if candidates.len() > 1 {
+        // Several platforms of one image: prefer this machine's.
+        let host = host_arch();
+        let same: Vec<_> = candidates
+            .iter()
+            .copied()
+            .filter(|f| {
+                f.1.as_ref()
+                    .is_some_and(|p| p.architecture == host && p.os == "linux")
+            })
+            .collect();
+        if !same.is_empty() {
+            candidates = same;
+        }
+    }
+    let chosen = match (candidates.len(), want) {
+        (1, _) => candidates[0],
+        (0, Some(w)) => {
+            return Err(format!(
+                "no image named {w:?} in the layout (it has: {})",
+                list(&all_tags)
+            ));
+        }
+        (0, None) => return Err("index.json lists no image manifest".into()),
+        _ => {
+            return Err(format!(
+                "the layout holds {} images; pick one by name: {}",
+                candidates.len(),
+                list(&all_tags)
+            ));
+        }
+    };
+    let mbytes = get(&chosen.2).ok_or_else(|| format!("manifest blob {} is missing", chosen.2))?;
+    let manifest: OciManifest = parse_json(&chosen.2, &mbytes)?;
+    for l in &manifest.layers {
+        if !LAYER_TYPES.contains(&l.media_type.as_str()) && !l.media_type.is_empty() {
+            return Err(format!(
+                "layer {}: unknown media type {}",
+                l.digest, l.media_type
+            ));
+        }
+    }
+    let config_path = blob_path(&manifest.config.digest)?;
+    let config_bytes =
+        get(&config_path).ok_or_else(|| format!("config blob {config_path} is missing"))?;
+    let config: ConfigFile = parse_json(&config_path, &config_bytes)?;
+    let layers = manifest
+        .layers
+        .iter()
+        .map(|l| blob_path(&l.digest))
+        .collect::<Result<_, _>>()?;
+    Ok(Plan {
+        config,
+        config_digest: manifest.config.digest.clone(),
+        tags: chosen.0.clone(),
+        layers,
+    })
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn list(tags: &[String]) -> String {
+    if tags.is_empty() {
+        "no tags".to_string()
+    } else {
+        tags.join(", ")
+    }
+}
+
+/// Pair layers with history and merge them into an image.
+pub fn assemble(
+    plan: Plan,
+    indexes: Vec<LayerIndex>,
+    source: &str,
+    opts: &LoadOptions,
+) -> Result<Image, String> {
+    let diff_ids = plan.config.rootfs.clone().unwrap_or_default().diff_ids;
+    if !diff_ids.is_empty() && diff_ids.len() != plan.layers.len() {
+        return Err(format!(
+            "the manifest lists {} layers but the config's rootfs has {} diff_ids",
+            plan.layers.len(),
+            diff_ids.len()
+        ));
+    }
+    let mut history = plan.config.history.iter().filter(|h| !h.empty_layer);
+    let mut layers = Vec::with_capacity(indexes.len());
+    for (i, idx) in indexes.into_iter().enumerate() {
+        let expected = diff_ids.get(i).cloned().unwrap_or_default();
+        if let Some(actual) = idx.diff_id.as_ref().filter(|_| opts.verify)
+            && !expected.is_empty()
+            && *actual != expected
+        {
+            return Err(format!(
+                "layer {} ({}): content does not match its diff_id (config says {expected}, content is {actual})",
+                i + 1,
+                plan.layers[i]
+            ));
+        }
+        let h = history.next();
+        let meta = LayerMeta {
+            diff_id: if expected.is_empty() {
+                idx.diff_id.clone().unwrap_or_default()
+            } else {
+                expected
+            },
+            blob: plan.layers[i].clone(),
+            created: h.and_then(|h| h.created.clone()),
+            created_by: h.and_then(|h| h.created_by.clone()),
+            comment: h.and_then(|h| h.comment.clone()),
+        };
+        layers.push((meta, idx));
+    }
+    let mut facts =
+        ImageFacts::from_config(plan.config_digest.clone(), plan.tags.clone(), &plan.config);
+    facts.source = source.to_string();
+    Ok(build_image(facts, layers))
+}
+
+// ---- seekable files and directories ---------------------------------------
+
+/// Where an archive member lives.
+#[derive(Debug, Clone)]
+struct Member {
+    offset: u64,
+    size: u64,
+}
+
+/// Load an image from a tar archive on disk (`docker save` or `oci-archive`).
+pub fn load_archive_file(
+    path: &Path,
+    want: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<Image, Error> {
+    let shown = path.display().to_string();
+    let fail = |msg: String| Error::input(&shown, msg);
+    let file = File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut head = Vec::new();
+    (&file)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|e| fail(e.to_string()))?;
+    if !super::blob::looks_like_tar(&head) || head.is_empty() {
+        return Err(fail(
+            "not a tar archive (expected docker save or oci-archive output)".into(),
+        ));
+    }
+    (&file)
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| fail(e.to_string()))?;
+    let mut members: HashMap<String, Member> = HashMap::new();
+    let mut links: HashMap<String, String> = HashMap::new();
+    let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut ar = tar::Archive::new(BufReader::with_capacity(64 * 1024, &file));
+    let entries = ar.entries_with_seek().map_err(|e| fail(e.to_string()))?;
+    for item in entries {
+        let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
+        let name = normalize(
+            &entry
+                .path()
+                .map_err(|e| fail(e.to_string()))?
+                .to_string_lossy(),
+        )
+        .to_string();
+        match entry.header().entry_type() {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                if let Ok(Some(target)) = entry.link_name() {
+                    let t = target.to_string_lossy();
+                    let resolved = resolve_link(&name, &t, entry.header().entry_type());
+                    links.insert(name, resolved);
+                }
+                continue;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            _ => continue,
+        }
+        let size = entry.size();
+        let offset = entry.raw_file_position();
+        if size <= MAX_META {
+            let mut first = [0u8; 1];
+            let n = entry.read(&mut first).map_err(|e| fail(e.to_string()))?;
+            if n == 1 && (first[0] == b'{' || first[0] == b'[') {
+                let mut data = first.to_vec();
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|e| fail(format!("{name}: {e}")))?;
+                meta.insert(name.clone(), data);
+            } else if name == "oci-layout" || name.ends_with("VERSION") || name == "repositories" {
+                // small files that are not JSON objects: irrelevant
+            }
+        }
+        members.insert(name, Member { offset, size });
+    }
+    // Check the archive is complete: the last member must end inside the file.
+    let file_len = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+    for (name, m) in &members {
+        if m.offset + m.size > file_len {
+            return Err(fail(format!(
+                "truncated archive: {name} ends past the end of the file"
+            )));
+        }
+    }
+    let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;
+    let jobs: Vec<(String, Member)> = plan
+        .layers
+        .iter()
+        .map(|l| {
+            let real = resolve(&links, l);
+            members
+                .get(&real)
+                .cloned()
+                .map(|m| (l.clone(), m))
+                .ok_or_else(|| {
+                    fail(format!(
+                        "layer {l} named by the manifest is missing from the archive"
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let indexes = index_parallel(jobs.len(), opts, |i| {
+        let (name, m) = &jobs[i];
+        let mut f = File::open(path).map_err(|e| format!("layer {name}: {e}"))?;
+        f.seek(SeekFrom::Start(m.offset))
+            .map_err(|e| format!("layer {name}: {e}"))?;
+        let r = Counted::new(
+            BufReader::with_capacity(256 * 1024, f.take(m.size)),
+            opts.progress.as_ref(),
+        );
+        index_blob(r, opts.verify).map_err(|e| format!("layer {name}: {e}"))
+    })
+    .map_err(fail)?;
+    assemble(plan, indexes, &shown, opts).map_err(fail)
+}
+
+/// Load an image from an OCI image layout directory.
+pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Result<Image, Error> {
+    let shown = dir.display().to_string();
+    let fail = |msg: String| Error::input(&shown, msg);
+    if !dir.join("index.json").is_file() {
+        return Err(fail("not an OCI image layout (no index.json)".into()));
+    }
+    let get = |p: &str| -> Option<Vec<u8>> {
+        let full = dir.join(p);
+        let len = std::fs::metadata(&full).ok()?.len();
+        (len <= MAX_META)
+            .then(|| std::fs::read(full).ok())
+            .flatten()
+    };
+    let plan = plan(&get, want).map_err(fail)?;
+    let indexes = index_parallel(plan.layers.len(), opts, |i| {
+        let name = &plan.layers[i];
+        let f = File::open(dir.join(name)).map_err(|e| format!("layer {name}: {e}"))?;
+        let r = Counted::new(
+            BufReader::with_capacity(256 * 1024, f),
+            opts.progress.as_ref(),
+        );
+        index_blob(r, opts.verify).map_err(|e| format!("layer {name}: {e}"))
+    })
+    .map_err(fail)?;
+    assemble(plan, indexes, &shown, opts).map_err(fail)
+}
+
+/// Index `n` layers on as many threads as the machine has cores; the first
+/// error (by layer order) wins.
+fn index_parallel<F>(n: usize, opts: &LoadOptions, f: F) -> Result<Vec<LayerIndex>, String>
+where
+    F: Fn(usize) -> Result<LayerIndex, String> + Sync,
+{
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, n.max(1));
+    let results: Vec<Mutex<Option<Result<LayerIndex, String>>>> =
+        (0..n).map(|_| Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let r = f(i);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err("indexing thread failed".into()))
+        })
+        .collect()
+}
+
+// ---- streams ---------------------------------------------------------------
+
+/// Load an image from a `docker save`-style tar stream read once, start to
+/// end (the engine's export endpoint). Every layer is indexed as it
+/// arrives; nothing is written to disk.
+pub fn load_archive_stream<R: Read>(
+    reader: R,
+    source: &str,
+    want: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<Image, Error> {
+    let fail = |msg: String| Error::input(source, msg);
+    let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
+    let mut links: HashMap<String, String> = HashMap::new();
+    let mut ar = tar::Archive::new(reader);
+    let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
+    for item in entries {
+        let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
+        let name = normalize(
+            &entry
+                .path()
+                .map_err(|e| fail(e.to_string()))?
+                .to_string_lossy(),
+        )
+        .to_string();
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                if let Ok(Some(target)) = entry.link_name() {
+                    let resolved = resolve_link(&name, &target.to_string_lossy(), kind);
+                    links.insert(name, resolved);
+                }
+                continue;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            _ => continue,
+        }
+        let size = entry.size();
+        let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
+        let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
+        if is_json || size == 0 {
+            if size > MAX_META {
+                return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
+            }
+            let mut data = head;
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| fail(format!("{name}: {e}")))?;
+            meta.insert(name, data);
+        } else if name.starts_with("blobs/")
+            || name.ends_with("layer.tar")
+            || name.ends_with(".tar")
+        {
+            let r = std::io::Cursor::new(head).chain(&mut entry);
+            layers.insert(name, index_blob(r, opts.verify));
+        }
+    }
+    let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;
+    let mut indexes = Vec::with_capacity(plan.layers.len());
+    for l in &plan.layers {
+        let real = resolve(&links, l);
+        // A layer listed twice is stored once: clone it for all but the last use.
+        let later_uses = plan
+            .layers
+            .iter()
+            .skip(indexes.len() + 1)
+            .any(|x| resolve(&links, x) == real);
+        let idx = match layers.get(&real) {
+            Some(Ok(i)) if later_uses => i.clone(),
+            Some(Ok(_)) => match layers.remove(&real) {
+                Some(Ok(i)) => i,
+                _ => return Err(fail(format!("layer {l} is missing"))),
+            },
+            Some(Err(e)) => return Err(fail(format!("layer {l}: {e}"))),
+            None => {
+                return Err(fail(format!(
+                    "layer {l} named by the manifest is missing from the archive"
+                )));
+            }
+        };
+        indexes.push(idx);
+    }
+    assemble(plan, indexes, source, opts).map_err(fail)
+}
+
+/// Resolve a link inside an archive to the member path it names.
+fn resolve_link(name: &str, target: &str, kind: tar::EntryType) -> String {
+    if kind == tar::EntryType::Link {
+        return normalize(target).to_string();
+    }
+    let base = match name.rfind('/') {
+        Some(i) => &name[..i],
+        None => "",
+    };
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        base.split('/').filter(|p| !p.is_empty()).collect()
+    };
+    for p in target.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+fn resolve(links: &HashMap<String, String>, path: &str) -> String {
+    let mut p = normalize(path).to_string();
+    for _ in 0..8 {
+        match links.get(&p) {
+            Some(t) => p = t.clone(),
+            None => break,
+        }
+    }
+    p
+}
+
+/// A reader that adds the bytes it passes to a shared counter.
+pub struct Counted<'a, R> {
+    inner: R,
+    counter: Option<&'a Counter>,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, counter: Option<&'a Counter>) -> Self {
+        Counted { inner, counter }
+    }
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = self.counter {
+            c.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_match_loosely() {
+        assert!(tag_matches("go-app", "go-app:latest"));
+        assert!(tag_matches(
+            "go-app:latest",
+            "docker.io/library/go-app:latest"
+        ));
+        assert!(!tag_matches("go-app:v2", "go-app:latest"));
+        assert!(tag_matches("reg:5000/x", "reg:5000/x:latest"));
+    }
+
+    #[test]
+    fn links_resolve_relative_to_their_directory() {
+        assert_eq!(
+            resolve_link("abc/layer.tar", "../def/layer.tar", tar::EntryType::Symlink),
+            "def/layer.tar"
+        );
+        assert_eq!(
+            resolve_link("abc/layer.tar", "def/layer.tar", tar::EntryType::Link),
+            "def/layer.tar"
+        );
+    }
+}
