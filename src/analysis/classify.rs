@@ -1,0 +1,324 @@
+//! What each byte is: every path of the image gets at most one category
+//! from data-driven rules (`assets/rules/builtin.toml` plus the user's).
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::packages::Packages;
+use crate::image::Image;
+use crate::index::tree::{NodeId, ROOT};
+
+/// The kinds of bytes layerscope tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    Toolchain,
+    PackageCache,
+    BuildCache,
+    Source,
+    Docs,
+    Tests,
+    LogsTemp,
+    Runtime,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::Toolchain,
+        Category::PackageCache,
+        Category::BuildCache,
+        Category::Source,
+        Category::Docs,
+        Category::Tests,
+        Category::LogsTemp,
+        Category::Runtime,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Toolchain => "toolchain",
+            Category::PackageCache => "package-cache",
+            Category::BuildCache => "build-cache",
+            Category::Source => "source",
+            Category::Docs => "docs",
+            Category::Tests => "tests",
+            Category::LogsTemp => "logs-temp",
+            Category::Runtime => "runtime",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Left behind by building: what a multi-stage build would not ship.
+    pub fn is_build_residue(self) -> bool {
+        matches!(
+            self,
+            Category::Toolchain | Category::PackageCache | Category::BuildCache | Category::Source
+        )
+    }
+}
+
+/// One classification rule (see `assets/rules/builtin.toml` for the fields).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub category: Category,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub fix: String,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub markers: Vec<String>,
+    #[serde(default)]
+    pub distros: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleFile {
+    #[serde(default)]
+    rule: Vec<Rule>,
+}
+
+const BUILTIN: &str = include_str!("../../assets/rules/builtin.toml");
+
+/// An ordered list of rules: the first that matches wins.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The built-in rules.
+    pub fn builtin() -> RuleSet {
+        // The built-in file is part of the binary and checked by tests.
+        let file: RuleFile = toml::from_str(BUILTIN).unwrap_or(RuleFile { rule: Vec::new() });
+        RuleSet { rules: file.rule }
+    }
+
+    /// Built-ins with the user's rules: a user rule with a built-in's id
+    /// replaces it in place; new rules go first, so they win.
+    pub fn with_user(user: &[Rule]) -> RuleSet {
+        let mut set = RuleSet::builtin();
+        let mut new = Vec::new();
+        for r in user {
+            match set.rules.iter_mut().find(|b| b.id == r.id) {
+                Some(b) => *b = r.clone(),
+                None => new.push(r.clone()),
+            }
+        }
+        new.extend(set.rules);
+        RuleSet { rules: new }
+    }
+
+    /// Check every glob compiles; the error names the rule.
+    pub fn validate(&self) -> Result<(), String> {
+        for r in &self.rules {
+            for g in r.paths.iter().chain(&r.packages) {
+                glob(g).map_err(|e| format!("rule {}: bad pattern {g:?}: {e}", r.id))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
+
+/// The result: a rule (or none, meaning runtime) for every node.
+#[derive(Debug, Clone, Default)]
+pub struct Classes {
+    /// The rules that applied to this image (distro filter passed).
+    pub rules: Vec<Rule>,
+    /// Rule index per node; `NO_RULE` for runtime.
+    pub node_rule: Vec<u16>,
+    pub packages: Packages,
+}
+
+pub const NO_RULE: u16 = u16::MAX;
+
+impl Classes {
+    pub fn category(&self, node: NodeId) -> Category {
+        self.rule(node).map_or(Category::Runtime, |r| r.category)
+    }
+
+    pub fn rule(&self, node: NodeId) -> Option<&Rule> {
+        match self.node_rule.get(node as usize) {
+            Some(&r) if r != NO_RULE => self.rules.get(r as usize),
+            _ => None,
+        }
+    }
+}
+
+/// The distro identifiers of an image: os-release `ID` and `ID_LIKE`.
+pub fn distro_ids(image: &Image) -> Vec<String> {
+    let Some(text) = image
+        .captured_file("etc/os-release")
+        .or_else(|| image.captured_file("usr/lib/os-release"))
+    else {
+        return if image.captured_file("lib/apk/db/installed").is_some() {
+            vec!["alpine".into()]
+        } else {
+            Vec::new()
+        };
+    };
+    let text = String::from_utf8_lossy(text);
+    let mut ids = Vec::new();
+    for key in ["ID", "ID_LIKE"] {
+        if let Some(v) = super::os::os_release_field(&text, key) {
+            ids.extend(v.split_whitespace().map(|s| s.to_lowercase()));
+        }
+    }
+    ids
+}
+
+/// Classify every node of the image.
+pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes {
+    let distros = distro_ids(image);
+    let rules: Vec<Rule> = ruleset
+        .rules
+        .iter()
+        .filter(|r| r.distros.is_empty() || r.distros.iter().any(|d| distros.contains(d)))
+        .cloned()
+        .collect();
+
+    // Package globs -> rule per package.
+    let (pkg_set, pkg_rule) = build_set(&rules, |r| &r.packages);
+    let package_rule: Vec<u16> = packages
+        .names
+        .iter()
+        .map(|name| first_match(&pkg_set, &pkg_rule, name))
+        .collect();
+    let (path_set, path_rule) = build_set(&rules, |r| &r.paths);
+    let markers: Vec<(u16, &str)> = rules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.markers.iter().map(move |m| (i as u16, m.as_str())))
+        .collect();
+
+    let mut node_rule = vec![NO_RULE; image.tree.len()];
+    // Depth-first, carrying the path and the rule a marker gave a directory.
+    let mut stack: Vec<(NodeId, String, u16)> = vec![(ROOT, String::new(), NO_RULE)];
+    let mut candidates = Vec::new();
+    while let Some((dir, dir_path, inherited)) = stack.pop() {
+        let mut marker_rule = inherited;
+        for &(ri, name) in &markers {
+            if ri < marker_rule
+                && image
+                    .tree
+                    .find_child(dir, name)
+                    .is_some_and(|n| image.fs[n as usize].is_some())
+            {
+                marker_rule = ri;
+            }
+        }
+        for child in image.tree.children(dir) {
+            let mut path = String::with_capacity(dir_path.len() + 16);
+            path.push_str(&dir_path);
+            path.push('/');
+            path.push_str(image.tree.name(child));
+            let by_package = match packages.owner.get(child as usize) {
+                Some(&o) if o != super::packages::NONE => package_rule[o as usize],
+                _ => NO_RULE,
+            };
+            let rule = if by_package != NO_RULE {
+                by_package
+            } else {
+                path_set.matches_into(path.as_str(), &mut candidates);
+                candidates
+                    .iter()
+                    .map(|&g| path_rule[g])
+                    .chain(std::iter::once(marker_rule))
+                    .min()
+                    .unwrap_or(NO_RULE)
+            };
+            node_rule[child as usize] = rule;
+            if image.tree.children(child).next().is_some() {
+                stack.push((child, path, marker_rule));
+            }
+        }
+    }
+    Classes {
+        rules,
+        node_rule,
+        packages,
+    }
+}
+
+/// One GlobSet over a field of all rules, with the rule of each glob.
+fn build_set(rules: &[Rule], field: impl Fn(&Rule) -> &Vec<String>) -> (GlobSet, Vec<u16>) {
+    let mut b = GlobSetBuilder::new();
+    let mut owner = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        for g in field(r) {
+            if let Ok(glob) = glob(g) {
+                b.add(glob);
+                owner.push(i as u16);
+            }
+        }
+    }
+    (b.build().unwrap_or_else(|_| GlobSet::empty()), owner)
+}
+
+fn first_match(set: &GlobSet, owner: &[u16], s: &str) -> u16 {
+    set.matches(s)
+        .into_iter()
+        .map(|g| owner[g])
+        .min()
+        .unwrap_or(NO_RULE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_parse_and_compile() {
+        let file: RuleFile = toml::from_str(BUILTIN).expect("builtin rules parse");
+        assert!(file.rule.len() > 20);
+        let set = RuleSet { rules: file.rule };
+        set.validate().expect("globs compile");
+        let mut ids: Vec<_> = set.rules.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), set.rules.len(), "rule ids are unique");
+    }
+
+    #[test]
+    fn user_rules_override_by_id_and_win() {
+        let user = vec![
+            Rule {
+                id: "docs".into(),
+                category: Category::Runtime,
+                description: String::new(),
+                fix: String::new(),
+                packages: vec![],
+                paths: vec!["/usr/share/doc/**".into()],
+                markers: vec![],
+                distros: vec![],
+            },
+            Rule {
+                id: "mine".into(),
+                category: Category::Source,
+                description: String::new(),
+                fix: String::new(),
+                packages: vec![],
+                paths: vec!["/srv/**".into()],
+                markers: vec![],
+                distros: vec![],
+            },
+        ];
+        let set = RuleSet::with_user(&user);
+        assert_eq!(set.rules[0].id, "mine");
+        let docs = set.rules.iter().find(|r| r.id == "docs").unwrap();
+        assert_eq!(docs.category, Category::Runtime);
+        assert_eq!(set.rules.len(), RuleSet::builtin().rules.len() + 1);
+    }
+}
