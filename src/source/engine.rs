@@ -1,13 +1,598 @@
-//! The Docker engine, through its API (bollard). Being written: see issue 3.
+//! The Docker engine, through its API (bollard): inspect, then stream the
+//! image export straight into the archive indexer. Nothing touches disk and
+//! the export is never held whole in memory.
+//!
+//! Works with any engine that speaks the Docker API: DOCKER_HOST picks a unix
+//! socket or tcp address (podman's compatible socket too), else the default
+//! socket. The client's API version is negotiated down to the engine's.
+
+use std::io::{self, BufReader};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as ApiError;
+use bollard::query_parameters::{CreateImageOptions, ListImagesOptions};
+use futures_util::StreamExt;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LoadOptions;
+use super::archive::load_archive_stream;
+use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch, human};
 use crate::error::Error;
 use crate::image::Image;
 
-/// Load images from the engine, concurrently, in the order given.
-pub fn load_many(names: &[String], _opts: &LoadOptions) -> Result<Vec<Image>, Error> {
-    Err(Error::Engine(format!(
-        "{}: reading from the Docker engine is not implemented yet",
-        names.join(", ")
-    )))
+/// The oldest Engine API layerscope talks to (Docker 1.12, 2016): inspect,
+/// export and build all exist there with the fields used here.
+pub const MIN_API: (usize, usize) = (1, 24);
+
+/// How long a single request may wait for the engine to start answering.
+/// A Docker 20.10 engine prepares the whole export before its first byte,
+/// which takes a minute on a 1.5 GB image: be generous.
+const LONG_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The host a connection goes to, as the user would write it.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+}
+
+/// A runtime for one command. Two workers are plenty: the engine is the
+/// bottleneck and indexing runs on blocking threads.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("engine")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Engine(format!("cannot start the engine client: {e}")))
+}
+
+/// Connect (DOCKER_HOST or the default socket) and negotiate the API version.
+pub async fn connect() -> Result<Docker, Error> {
+    let host = docker_host();
+    let docker = Docker::connect_with_defaults().map_err(|e| connect_error(&e, &host))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| connect_error(&e, &host))?;
+    let v = docker.client_version();
+    check_api_version(&host, (v.major_version, v.minor_version))?;
+    Ok(docker.with_timeout(LONG_TIMEOUT))
+}
+
+/// Refuse engines older than [`MIN_API`].
+pub fn check_api_version(host: &str, v: (usize, usize)) -> Result<(), Error> {
+    if v < MIN_API {
+        return Err(Error::Engine(format!(
+            "the Docker engine at {host} speaks API {}.{}, which is too old: layerscope needs API {}.{} or later (Docker 1.12+); upgrade the engine",
+            v.0, v.1, MIN_API.0, MIN_API.1
+        )));
+    }
+    Ok(())
+}
+
+/// The first I/O error in an error's chain.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// The innermost message of an error chain (hyper's outer ones say little).
+fn root_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn socket_path(host: &str) -> &str {
+    host.strip_prefix("unix://").unwrap_or(host)
+}
+
+/// One line for a failure to talk to the engine at all.
+pub fn connect_error(e: &ApiError, host: &str) -> Error {
+    let start = "start it (`sudo systemctl start docker`, or `sudo dockerd &`) or point DOCKER_HOST at a running engine (e.g. DOCKER_HOST=unix:///run/user/1000/podman/podman.sock)";
+    match e {
+        ApiError::SocketNotFoundError(_) => {
+            return Error::Engine(format!(
+                "cannot reach the Docker engine at {host}: no such socket; {start}"
+            ));
+        }
+        ApiError::UnsupportedURISchemeError { uri } => {
+            return Error::Engine(format!(
+                "DOCKER_HOST={uri} is not supported: use unix:///path/to/docker.sock or tcp://HOST:PORT"
+            ));
+        }
+        ApiError::DockerResponseServerError {
+            status_code,
+            message,
+        } => return server_error(host, *status_code, message),
+        ApiError::RequestTimeoutError => {
+            return Error::Engine(format!(
+                "the Docker engine at {host} did not answer in time; check that it is running, or point DOCKER_HOST at one that is"
+            ));
+        }
+        _ => {}
+    }
+    // `IOError` is transparent: its source() skips the io::Error itself.
+    let kind = match e {
+        ApiError::IOError { err } => Some(err.kind()),
+        _ => io_kind(e),
+    };
+    match kind {
+        Some(io::ErrorKind::PermissionDenied) => Error::Engine(format!(
+            "permission denied on the Docker socket {}: add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), run as root, or point DOCKER_HOST at an engine you may use",
+            socket_path(host)
+        )),
+        Some(
+            io::ErrorKind::NotFound
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::AddrNotAvailable,
+        ) => Error::Engine(format!(
+            "cannot reach the Docker engine at {host} ({}); {start}",
+            root_message(e)
+        )),
+        _ => Error::Engine(format!(
+            "cannot talk to the Docker engine at {host}: {}; {start}",
+            root_message(e)
+        )),
+    }
+}
+
+/// An error response from the engine, recognising version refusals.
+fn server_error(host: &str, status: u16, message: &str) -> Error {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("too old") || lower.contains("too new") {
+        return Error::Engine(format!(
+            "the Docker engine at {host} refused the API version: {message} (layerscope needs API {}.{} or later)",
+            MIN_API.0, MIN_API.1
+        ));
+    }
+    Error::Engine(format!(
+        "the Docker engine at {host} answered {status}: {}",
+        message.trim()
+    ))
+}
+
+/// An error from a request made after connecting.
+fn request_error(e: &ApiError, host: &str, what: &str) -> Error {
+    match e {
+        ApiError::DockerResponseServerError {
+            status_code,
+            message,
+        } if *status_code != 404 => match server_error(host, *status_code, message) {
+            Error::Engine(m) => Error::Engine(format!("{what}: {m}")),
+            other => other,
+        },
+        _ => match connect_error(e, host) {
+            Error::Engine(m) => Error::Engine(format!("{what}: {m}")),
+            other => other,
+        },
+    }
+}
+
+/// Load images from the engine, concurrently, in the order given. Shows a
+/// progress bar on stderr when stderr is a terminal.
+pub fn load_many(names: &[String], opts: &LoadOptions) -> Result<Vec<Image>, Error> {
+    load_many_watched(names, opts, &Watch::Auto)
+}
+
+/// [`load_many`], with progress sent where `watch` says (the TUI passes
+/// [`Watch::Events`]). Must not be called from inside a tokio runtime.
+pub fn load_many_watched(
+    names: &[String],
+    opts: &LoadOptions,
+    watch: &Watch,
+) -> Result<Vec<Image>, Error> {
+    let rt = runtime()?;
+    let tracker = Tracker::new(names);
+    let reporter = Reporter::start(tracker.clone(), watch);
+    let result = rt.block_on(async {
+        let docker = connect().await?;
+        let loads = names.iter().enumerate().map(|(i, name)| {
+            let docker = docker.clone();
+            let tracker = tracker.clone();
+            async move {
+                let r = load_one(&docker, name, tracker.clone(), i, opts).await;
+                tracker.images[i].set_stage(if r.is_ok() {
+                    Stage::Done
+                } else {
+                    Stage::Failed
+                });
+                r
+            }
+        });
+        futures_util::future::try_join_all(loads).await
+    });
+    reporter.finish();
+    result
+}
+
+/// Facts from the engine's inspect that the export does not carry.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// `sha256:...`, the config digest.
+    pub id: String,
+    pub tags: Vec<String>,
+    /// Image size as the engine reports it.
+    pub size: u64,
+    /// Layer diff_ids (RootFS.Layers).
+    pub layers: Vec<String>,
+}
+
+/// Inspect one image; a missing one gets a "not found" error listing local
+/// images with similar names.
+pub async fn inspect(docker: &Docker, name: &str) -> Result<Inspected, Error> {
+    let host = docker_host();
+    match docker.inspect_image(name).await {
+        Ok(i) => Ok(Inspected {
+            id: i.id.unwrap_or_else(|| name.to_string()),
+            tags: i.repo_tags.unwrap_or_default(),
+            size: i.size.map_or(0, |s| s.max(0) as u64),
+            layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+        }),
+        Err(ApiError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Err(not_found(docker, name).await),
+        Err(ApiError::DockerResponseServerError {
+            status_code: 400,
+            message,
+        }) if message.contains("invalid reference") => Err(Error::Usage(format!(
+            "{name}: not a valid image reference ({message})"
+        ))),
+        Err(e) => Err(request_error(&e, &host, name)),
+    }
+}
+
+async fn not_found(docker: &Docker, name: &str) -> Error {
+    let local: Vec<String> = docker
+        .list_images(Some(ListImagesOptions::default()))
+        .await
+        .map(|imgs| {
+            imgs.into_iter()
+                .flat_map(|i| i.repo_tags)
+                .filter(|t| t != "<none>:<none>")
+                .collect()
+        })
+        .unwrap_or_default();
+    let similar = similar_names(name, &local, 5);
+    let hint = "no pull is done implicitly: add --pull to pull it";
+    if similar.is_empty() {
+        Error::Engine(format!(
+            "{name}: no such image in the Docker engine (no local image has a similar name; {hint})"
+        ))
+    } else {
+        Error::Engine(format!(
+            "{name}: no such image in the Docker engine; similar local images: {} ({hint})",
+            similar.join(", ")
+        ))
+    }
+}
+
+/// Up to `max` of `candidates` whose names resemble `want`, closest first.
+pub fn similar_names(want: &str, candidates: &[String], max: usize) -> Vec<String> {
+    fn repo(s: &str) -> &str {
+        let s = s.split('@').next().unwrap_or(s);
+        let s = s
+            .strip_prefix("docker.io/library/")
+            .or_else(|| s.strip_prefix("docker.io/"))
+            .unwrap_or(s);
+        match s.rfind(':') {
+            Some(i) if !s[i..].contains('/') => &s[..i],
+            _ => s,
+        }
+    }
+    let w = repo(want).to_ascii_lowercase();
+    let w_last = w.rsplit('/').next().unwrap_or(&w).to_string();
+    let mut scored: Vec<(usize, &String)> = candidates
+        .iter()
+        .filter_map(|c| {
+            let r = repo(c).to_ascii_lowercase();
+            let last = r.rsplit('/').next().unwrap_or(&r);
+            let d = levenshtein(&w_last, last);
+            let close = d <= (w_last.len().max(last.len()) / 3).max(2);
+            let contains = !w_last.is_empty()
+                && w_last.len() >= 2
+                && (last.contains(&w_last) || w_last.contains(last));
+            let common = common_prefix(&w_last, last) >= 3;
+            (close || contains || common).then_some((d, c))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored
+        .into_iter()
+        .take(max)
+        .map(|(_, c)| c.clone())
+        .collect()
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Inspect, export and index one image.
+async fn load_one(
+    docker: &Docker,
+    name: &str,
+    tracker: Arc<Tracker>,
+    index: usize,
+    opts: &LoadOptions,
+) -> Result<Image, Error> {
+    let progress: &ImageProgress = &tracker.images[index];
+    let info = inspect(docker, name).await?;
+    progress.set_expected(info.size);
+    progress.set_stage(Stage::Waiting);
+    let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let stream = {
+        let failure = failure.clone();
+        let tracker = tracker.clone();
+        let counter = opts.progress.clone();
+        // Export by id: exactly the image inspected, even if a tag moves.
+        docker.export_image(&info.id).map(move |item| match item {
+            Ok(bytes) => {
+                let n = bytes.len() as u64;
+                let p = &tracker.images[index];
+                p.add_received(n);
+                p.set_stage(Stage::Receiving);
+                if let Some(c) = &counter {
+                    c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(bytes)
+            }
+            Err(e) => {
+                let msg = root_message(&e);
+                if let Ok(mut f) = failure.lock() {
+                    f.get_or_insert(msg.clone());
+                }
+                Err(io::Error::other(msg))
+            }
+        })
+    };
+    let source = format!("docker:{name}");
+    let load_opts = opts.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let reader = StreamReader::new(Box::pin(stream));
+        let bridge = SyncIoBridge::new(reader);
+        let buffered = BufReader::with_capacity(1 << 20, bridge);
+        load_archive_stream(buffered, &source, None, &load_opts)
+    });
+    let got = || progress.received();
+    let result = task
+        .await
+        .map_err(|e| Error::Engine(format!("{name}: indexing failed: {e}")))?;
+    let dropped = failure.lock().ok().and_then(|f| f.clone());
+    let mut image = match (result, dropped) {
+        (Ok(image), _) => image,
+        (Err(_), Some(why)) => {
+            return Err(Error::Engine(format!(
+                "{name}: the connection to the Docker engine dropped during the export after {} ({got} bytes) of about {} ({why})",
+                human(got()),
+                human(info.size),
+                got = got(),
+            )));
+        }
+        (Err(e), None) => return Err(e),
+    };
+    // The export by id carries no tags: use the engine's, the one asked
+    // for first.
+    if image.facts.tags.is_empty() {
+        let mut tags = info.tags.clone();
+        if let Some(pos) = tags.iter().position(|t| tag_is(name, t)) {
+            let t = tags.remove(pos);
+            tags.insert(0, t);
+        }
+        image.facts.tags = tags;
+    }
+    image.facts.source = format!("docker:{name}");
+    Ok(image)
+}
+
+/// Does `name` (as typed) name the tag `tag`?
+fn tag_is(name: &str, tag: &str) -> bool {
+    let full = |s: &str| -> String {
+        let last = s.rsplit('/').next().unwrap_or(s);
+        if last.contains(':') || s.contains('@') {
+            s.to_string()
+        } else {
+            format!("{s}:latest")
+        }
+    };
+    full(name) == full(tag)
+}
+
+/// Pull an image from its registry (`--pull`). Quiet; one-line errors.
+pub fn pull(name: &str) -> Result<(), Error> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let docker = connect().await?;
+        pull_with(&docker, name).await
+    })
+}
+
+/// `name[:tag]` or `name@digest` to the fromImage/tag pair the API wants
+/// (without a tag the engine would pull every tag).
+pub fn split_tag(name: &str) -> (String, String) {
+    if name.contains('@') {
+        return (name.to_string(), String::new());
+    }
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].rfind(':') {
+        Some(i) => (
+            name[..slash + i].to_string(),
+            name[slash + i + 1..].to_string(),
+        ),
+        None => (name.to_string(), "latest".to_string()),
+    }
+}
+
+async fn pull_with(docker: &Docker, name: &str) -> Result<(), Error> {
+    let host = docker_host();
+    let (image, tag) = split_tag(name);
+    let opts = CreateImageOptions {
+        from_image: Some(image),
+        tag: (!tag.is_empty()).then_some(tag),
+        ..Default::default()
+    };
+    let mut stream = docker.create_image(Some(opts), None, None);
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            let msg = match &e {
+                ApiError::DockerResponseServerError { message, .. } => message.clone(),
+                ApiError::DockerStreamError { error } => error.clone(),
+                _ => return Err(request_error(&e, &host, &format!("pulling {name}"))),
+            };
+            return Err(pull_error(name, &msg));
+        }
+    }
+    Ok(())
+}
+
+/// One line for a failed pull, telling "no registry answered" apart from
+/// "the registry has no such image".
+pub fn pull_error(name: &str, msg: &str) -> Error {
+    let lower = msg.to_ascii_lowercase();
+    let offline = [
+        "dial tcp",
+        "no such host",
+        "i/o timeout",
+        "timeout",
+        "connection refused",
+        "network is unreachable",
+        "tls handshake",
+        "lookup ",
+        "eof",
+        "proxyconnect",
+        "certificate",
+    ];
+    let msg = msg.trim();
+    if offline.iter().any(|k| lower.contains(k)) {
+        Error::Engine(format!(
+            "cannot pull {name}: no registry answered ({msg}); check the network or the engine's proxy settings, or use a local image"
+        ))
+    } else if lower.contains("not found")
+        || lower.contains("manifest unknown")
+        || lower.contains("pull access denied")
+    {
+        Error::Engine(format!(
+            "cannot pull {name}: the registry has no such image, or it needs a login ({msg})"
+        ))
+    } else {
+        Error::Engine(format!("cannot pull {name}: {msg}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_denied_names_the_socket() {
+        let e = ApiError::IOError {
+            err: io::Error::new(io::ErrorKind::PermissionDenied, "denied"),
+        };
+        let msg = connect_error(&e, "unix:///var/run/docker.sock").to_string();
+        assert!(
+            msg.starts_with("permission denied on the Docker socket /var/run/docker.sock"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn refused_connection_says_how_to_start() {
+        let e = ApiError::IOError {
+            err: io::Error::new(io::ErrorKind::ConnectionRefused, "refused"),
+        };
+        let msg = connect_error(&e, "tcp://127.0.0.1:1").to_string();
+        assert!(msg.contains("cannot reach the Docker engine at tcp://127.0.0.1:1"));
+        assert!(msg.contains("DOCKER_HOST"));
+    }
+
+    #[test]
+    fn old_api_is_refused_with_its_version() {
+        let msg = check_api_version("unix:///x", (1, 12))
+            .expect_err("too old")
+            .to_string();
+        assert!(msg.contains("API 1.12"), "{msg}");
+        assert!(check_api_version("unix:///x", (1, 41)).is_ok());
+        assert!(check_api_version("unix:///x", (1, 100)).is_ok());
+    }
+
+    #[test]
+    fn similar_names_rank_close_ones_first() {
+        let local: Vec<String> = [
+            "go-app-single:latest",
+            "go-app-multi:latest",
+            "big-app:latest",
+            "golang-local:1.19",
+            "postgres:16",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = similar_names("go-app-singel", &local, 5);
+        assert_eq!(s.first().map(String::as_str), Some("go-app-single:latest"));
+        assert!(!s.contains(&"postgres:16".to_string()));
+        assert!(similar_names("zzzzzz", &local, 5).is_empty());
+        assert!(similar_names("go-app", &local, 1).len() == 1);
+    }
+
+    #[test]
+    fn tags_split_for_pull() {
+        assert_eq!(
+            split_tag("golang:1.22-alpine"),
+            ("golang".into(), "1.22-alpine".into())
+        );
+        assert_eq!(split_tag("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(
+            split_tag("reg:5000/a/b"),
+            ("reg:5000/a/b".into(), "latest".into())
+        );
+        assert_eq!(split_tag("a@sha256:00").1, "");
+    }
+
+    #[test]
+    fn pull_errors_tell_offline_from_missing() {
+        let m = pull_error(
+            "golang:1.22",
+            "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host",
+        )
+        .to_string();
+        assert!(m.contains("no registry answered"), "{m}");
+        let m = pull_error("x/y", "manifest unknown").to_string();
+        assert!(m.contains("no such image"), "{m}");
+    }
+
+    #[test]
+    fn asked_tag_comes_first() {
+        assert!(tag_is("go-app", "go-app:latest"));
+        assert!(!tag_is("go-app:v2", "go-app:latest"));
+    }
 }

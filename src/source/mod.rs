@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod blob;
 pub mod engine;
+pub mod progress;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
