@@ -104,7 +104,11 @@ fn check(img: &Indexed, fx: &Image, what: &str) {
                 e.mode,
                 loc.layer as usize,
                 e.disk_bytes(),
-                e.link.as_deref().map(str::to_string),
+                // Hardlink targets are member names: compare them normalized.
+                e.link.as_deref().map(|l| match e.kind {
+                    EntryKind::Hardlink => l.trim_start_matches("./").to_string(),
+                    _ => l.to_string(),
+                }),
             ),
         );
     }
@@ -633,4 +637,130 @@ fn report_numbers_match_the_model() {
     let a = Analysis::new(load_ok(&p(&path), false));
     let v: Value = serde_json::to_value(Report::new(&[&a])).unwrap();
     check_report(&v, &fx, &model);
+}
+
+#[test]
+#[ignore = "bug: a hardlinked inode whose first name is deleted or overwritten is still visible through its other name, yet its bytes are counted as hidden waste (Entry::disk_bytes counts the inode on the File entry only, and merge hides it without checking for surviving hardlinks); final_bytes likewise drops them"]
+fn a_hardlinked_inode_stays_visible_through_its_other_name() {
+    let dir = TempDir::new().unwrap();
+    let fx = Image::simple(vec![
+        Layer::new()
+            .dir("bin", 0o755)
+            .file("bin/busybox", content(1, 900), 0o755)
+            .hardlink("bin/ls", "bin/busybox")
+            .file("bin/tool", content(2, 400), 0o755)
+            .hardlink("bin/tool-alias", "bin/tool"),
+        // Remove one name of the first inode, replace one name of the second.
+        Layer::new()
+            .whiteout("bin/busybox")
+            .file("bin/tool", content(3, 50), 0o755),
+    ]);
+    let path = write(&dir, "hl.tar", &legacy_archive(&[(&fx, &[])]));
+    let img = load_ok(&p(&path), false);
+    assert_eq!(img.total_size(), 900 + 400 + 50);
+    let w = layerscope::analysis::waste::compute(&img, 20);
+    // bin/ls still shows all 900 bytes, bin/tool-alias all 400: nothing
+    // shipped is invisible.
+    assert_eq!(w.hidden_bytes(), 0, "hidden {}", w.hidden_bytes());
+    assert_eq!(w.final_bytes, 900 + 400 + 50);
+}
+
+#[test]
+fn hardlinks_count_their_inode_once_even_with_long_and_dotted_names() {
+    let dir = TempDir::new().unwrap();
+    let long = long_path("usr/lib", "hl");
+    let long_dir = long.rsplit_once('/').unwrap().0.to_string();
+    let fx = Image::simple(vec![
+        Layer::new()
+            .dot_slash()
+            .dir("usr", 0o755)
+            .dir("usr/lib", 0o755)
+            .dir(&long_dir, 0o755)
+            .file(&long, content(1, 3333), 0o644)
+            .hardlink("usr/lib/short", &long)
+            .hardlink("usr/lib/short2", &long),
+        Layer::new()
+            .pax()
+            .file("usr/lib/pax-target-file", content(2, 700), 0o644)
+            .hardlink(&long_path("usr/lib", "hl-pax"), "usr/lib/pax-target-file"),
+    ]);
+    let path = write(&dir, "hl.tar", &legacy_archive(&[(&fx, &[])]));
+    let img = load_ok(&p(&path), false);
+    check(&img, &fx, "hardlinks");
+    assert_eq!(img.layers[0].size, 3333);
+    assert_eq!(img.layers[1].size, 700);
+    assert_eq!(img.final_entry("usr/lib/short2").unwrap().1.size, 3333);
+}
+
+#[test]
+fn an_image_without_history_or_layers_content_still_loads() {
+    let dir = TempDir::new().unwrap();
+    let mut fx = Image::simple(vec![
+        Layer::new(),
+        Layer::new().file("x", content(1, 5), 0o644),
+    ]);
+    fx.history.clear();
+    let path = write(&dir, "bare.tar", &legacy_archive(&[(&fx, &[])]));
+    let img = load_ok(&p(&path), true);
+    check(&img, &fx, "bare");
+    assert!(img.layers.iter().all(|l| l.instruction.is_empty()));
+    assert_eq!(img.facts.base_os, "scratch");
+}
+
+/// `docker image inspect --format '{{.Size}}'`, or None without docker or
+/// without the image.
+fn docker_size(image: &str) -> Option<u64> {
+    let out = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Size}}", image])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+/// Against real images built by ../shared/images/build-seed-images.sh:
+/// our total must equal Docker's, read from a `docker save` in a temp dir
+/// (and, for the small image, from the stream as well). Skipped when docker
+/// or the images are missing (CI), so the suite never depends on ../shared.
+/// go-app-single (600 MB) takes ~11 s to index without optimizations, so
+/// debug builds skip it: `cargo test --release` checks it too.
+#[test]
+fn totals_equal_docker_image_inspect_for_real_images() {
+    let mut images = vec!["go-app-multi"];
+    if cfg!(debug_assertions) {
+        eprintln!("go-app-single skipped in debug builds (run `cargo test --release`)");
+    } else {
+        images.push("go-app-single");
+    }
+    let sizes: Vec<Option<u64>> = images.iter().map(|i| docker_size(i)).collect();
+    if sizes.iter().any(Option::is_none) {
+        eprintln!("skipped: docker or the images {images:?} are not available");
+        return;
+    }
+    let dir = TempDir::new().unwrap();
+    std::thread::scope(|s| {
+        for (image, size) in images.iter().zip(&sizes) {
+            let dir = &dir;
+            s.spawn(move || {
+                let path = dir.path().join(format!("{image}.tar"));
+                let status = std::process::Command::new("docker")
+                    .args(["save", image, "-o"])
+                    .arg(&path)
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "docker save {image}");
+                let mut loaded = vec![load_ok(&p(&path), false)];
+                if path.metadata().unwrap().len() < 100 << 20 {
+                    loaded.push(stream(&path, None).unwrap());
+                }
+                for img in loaded {
+                    assert_eq!(Some(img.total_size()), *size, "{image}");
+                    assert_eq!(img.facts.tags, [format!("{image}:latest")]);
+                    assert!(!img.layers.is_empty());
+                }
+            });
+        }
+    });
 }
