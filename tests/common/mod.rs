@@ -306,6 +306,11 @@ fn pax_record(key: &str, value: &str) -> Vec<u8> {
     format!("{len} {key}={value}\n").into_bytes()
 }
 
+/// Files of an outer archive or layout: (path, bytes).
+pub type Files = Vec<(String, Vec<u8>)>;
+/// Symlinks of an outer archive: (path, target).
+pub type Links = Vec<(String, String)>;
+
 /// An outer archive (docker save, oci-archive) from (name, bytes) files and
 /// (name, target) symlinks.
 pub fn tar_files(files: &[(String, Vec<u8>)], symlinks: &[(String, String)]) -> Vec<u8> {
@@ -433,9 +438,7 @@ impl Image {
 /// A legacy `docker save` archive: `manifest.json`, `<id>.json`,
 /// `<v1id>/layer.tar` (a layer saved twice is a symlink to the first copy,
 /// as Docker writes it), `repositories`.
-pub fn legacy_files(
-    images: &[(&Image, &[&str])],
-) -> (Vec<(String, Vec<u8>)>, Vec<(String, String)>) {
+pub fn legacy_files(images: &[(&Image, &[&str])]) -> (Files, Links) {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut links: Vec<(String, String)> = Vec::new();
     let mut manifest = Vec::new();

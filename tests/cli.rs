@@ -1,0 +1,326 @@
+//! The binary, end to end: text summary, JSON reports (file, stdout,
+//! atomic writes) and one-line errors with exit code 2 for bad input.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use common::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn layerscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_layerscope"))
+}
+
+fn write(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn dir_listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run with `args`; expect exit 2, nothing on stdout and exactly one line
+/// on stderr starting with `layerscope: ` that contains every `needle`.
+fn fails(args: &[&str], needles: &[&str]) -> String {
+    let out = layerscope().args(args).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?}: stdout {:?}", out.stdout);
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr:?}");
+    assert!(stderr.ends_with('\n'), "{args:?}: {stderr:?}");
+    assert!(stderr.starts_with("layerscope: "), "{args:?}: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: {n:?} not in {stderr}");
+    }
+    eprint!("{stderr}");
+    stderr
+}
+
+fn main_legacy(dir: &TempDir) -> (Image, PathBuf) {
+    let fx = main_image();
+    let path = write(dir, "app.tar", &legacy_archive(&[(&fx, &["app:v1"])]));
+    (fx, path)
+}
+
+#[test]
+fn text_summary_has_a_row_per_layer_and_the_totals() {
+    let dir = TempDir::new().unwrap();
+    let (fx, path) = main_legacy(&dir);
+    let model = Model::build(&fx.layers);
+    let out = layerscope().arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("app:v1"), "{text}");
+    assert!(
+        text.contains("base: Debian GNU/Linux 12 (bookworm)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("({} bytes) in 5 layers", model.total())),
+        "{text}"
+    );
+    for (i, instruction) in MAIN_INSTRUCTIONS.iter().enumerate() {
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{} ", i + 1)))
+            .unwrap_or_else(|| panic!("no row for layer {}: {text}", i + 1));
+        assert!(row.ends_with(instruction), "{row}");
+    }
+    assert!(text.contains("/data/big.log"), "top wasted paths: {text}");
+}
+
+#[test]
+fn json_file_report_matches_the_model() {
+    let dir = TempDir::new().unwrap();
+    let (fx, path) = main_legacy(&dir);
+    let report = dir.path().join("report.json");
+    layerscope()
+        .arg(&path)
+        .arg("--json")
+        .arg(&report)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    check_report(&v, &fx, &Model::build(&fx.layers));
+    assert_eq!(v["images"][0]["tags"], serde_json::json!(["app:v1"]));
+    assert_eq!(v["images"][0]["source"], p(&path));
+    // Written atomically: no temp file left behind.
+    assert_eq!(dir_listing(dir.path()), ["app.tar", "report.json"]);
+}
+
+#[test]
+fn json_to_stdout_is_only_json() {
+    let dir = TempDir::new().unwrap();
+    let fx = main_image();
+    let (files, _) = oci_files(
+        &[(&fx, &["app:v1"])],
+        &OciOpts::new(&[Comp::Zstd, Comp::Gzip]),
+    );
+    let path = write(&dir, "app.oci.tar", &tar_files(&files, &[]));
+    let out = layerscope()
+        .arg(format!("oci-archive:{}", p(&path)))
+        .args(["--json", "-", "--verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_report(&v, &fx, &Model::build(&fx.layers));
+}
+
+#[test]
+fn json_into_a_missing_directory_fails_and_leaves_nothing() {
+    let dir = TempDir::new().unwrap();
+    let (_, path) = main_legacy(&dir);
+    let report = dir.path().join("no-such-dir").join("report.json");
+    fails(
+        &[&p(&path), "--json", &p(&report)],
+        &[&p(&report), "No such file or directory"],
+    );
+    assert!(!dir.path().join("no-such-dir").exists());
+    assert_eq!(dir_listing(dir.path()), ["app.tar"]);
+}
+
+#[test]
+fn a_failed_run_does_not_clobber_an_existing_report() {
+    let dir = TempDir::new().unwrap();
+    let report = write(&dir, "report.json", b"{\"previous\": true}\n");
+    let bad = write(&dir, "bad.tar", &b"definitely not a tar\n".repeat(100));
+    fails(&[&p(&bad), "--json", &p(&report)], &[&p(&bad), "not a tar"]);
+    assert_eq!(std::fs::read(&report).unwrap(), b"{\"previous\": true}\n");
+    assert_eq!(dir_listing(dir.path()), ["bad.tar", "report.json"]);
+    // A good run replaces it.
+    let (_, good) = main_legacy(&dir);
+    layerscope()
+        .arg(&good)
+        .arg("--json")
+        .arg(&report)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 1);
+}
+
+#[test]
+fn missing_path_is_one_line() {
+    fails(
+        &["/nonexistent-layerscope-dir/image.tar"],
+        &["/nonexistent-layerscope-dir/image.tar", "no such file"],
+    );
+    fails(
+        &["docker-archive:/nonexistent-layerscope-dir/image.tar"],
+        &["/nonexistent-layerscope-dir/image.tar", "no such file"],
+    );
+}
+
+#[test]
+fn not_a_tar_is_one_line() {
+    let dir = TempDir::new().unwrap();
+    let bad = write(&dir, "notes.txt", &b"hello, I am not an image\n".repeat(50));
+    fails(&[&p(&bad)], &[&p(&bad), "not a tar"]);
+    let empty = write(&dir, "empty.tar", b"");
+    fails(&[&p(&empty)], &[&p(&empty)]);
+}
+
+#[test]
+fn truncated_archive_is_one_line() {
+    let dir = TempDir::new().unwrap();
+    let fx = main_image();
+    let full = legacy_archive(&[(&fx, &["app:v1"])]);
+    // Cut inside the archive at several places: a header, file data.
+    for cut in [full.len() / 3, full.len() / 2, full.len() - 2000] {
+        let path = write(&dir, &format!("cut{cut}.tar"), &full[..cut]);
+        fails(&[&p(&path)], &[&p(&path), "truncated"]);
+    }
+}
+
+#[test]
+fn truncated_layer_blob_is_one_line_naming_the_layer() {
+    let dir = TempDir::new().unwrap();
+    let fx = main_image();
+    let (mut files, blobs) = oci_files(&[(&fx, &["app:v1"])], &OciOpts::new(&[Comp::None]));
+    let layer = format!("blobs/sha256/{}", &blobs.layers[0][0][7..]);
+    let f = files.iter_mut().find(|f| f.0 == layer).unwrap();
+    f.1.truncate(f.1.len() / 2);
+    write_files(dir.path(), &files);
+    fails(&[&p(dir.path())], &[&p(dir.path()), &layer, "truncated"]);
+}
+
+#[test]
+fn missing_layer_is_one_line_naming_it() {
+    let dir = TempDir::new().unwrap();
+    let fx = main_image();
+    let (mut files, links) = legacy_files(&[(&fx, &["app:v1"])]);
+    let manifest: Value =
+        serde_json::from_slice(&files.iter().find(|f| f.0 == "manifest.json").unwrap().1).unwrap();
+    let gone = manifest[0]["Layers"][2].as_str().unwrap().to_string();
+    files.retain(|f| f.0 != gone);
+    let path = write(&dir, "missing.tar", &tar_files(&files, &links));
+    fails(&[&p(&path)], &[&p(&path), &gone, "missing"]);
+
+    // In an OCI layout directory, too.
+    let (files, blobs) = oci_files(&[(&fx, &["app:v1"])], &OciOpts::new(&[Comp::Gzip]));
+    let gone = format!("blobs/sha256/{}", &blobs.layers[0][3][7..]);
+    let oci = dir.path().join("oci");
+    write_files(&oci, &files);
+    std::fs::remove_file(oci.join(&gone)).unwrap();
+    fails(&[&p(&oci)], &[&p(&oci), &gone]);
+}
+
+/// A small image whose layers compress well, so corruption in the middle
+/// of a blob breaks the compressed stream itself.
+fn compressible() -> Image {
+    Image::simple(vec![
+        Layer::new().dir("etc", 0o755).file(
+            "etc/words",
+            b"hello compressible world\n".repeat(4000),
+            0o644,
+        ),
+        Layer::new().file("etc/more", b"0123456789abcdef".repeat(3000), 0o644),
+    ])
+}
+
+fn corrupt_middle(data: &mut [u8]) {
+    let mid = data.len() / 2;
+    for b in &mut data[mid..mid + 32] {
+        *b ^= 0x5a;
+    }
+}
+
+#[test]
+fn corrupt_gzip_and_zstd_layers_are_one_line_naming_the_layer() {
+    let dir = TempDir::new().unwrap();
+    let fx = compressible();
+    for (comp, word) in [(Comp::Gzip, "gzip"), (Comp::Zstd, "zstd")] {
+        let (mut files, blobs) = oci_files(&[(&fx, &["app:v1"])], &OciOpts::new(&[comp]));
+        let layer = format!("blobs/sha256/{}", &blobs.layers[0][1][7..]);
+        corrupt_middle(&mut files.iter_mut().find(|f| f.0 == layer).unwrap().1);
+        let path = write(&dir, &format!("{word}.oci.tar"), &tar_files(&files, &[]));
+        fails(&[&p(&path)], &[&p(&path), &layer, word]);
+        let oci = dir.path().join(word);
+        write_files(&oci, &files);
+        fails(&[&format!("oci:{}", p(&oci))], &[&p(&oci), &layer, word]);
+    }
+}
+
+#[test]
+fn unknown_layer_media_type_is_one_line() {
+    let dir = TempDir::new().unwrap();
+    let fx = compressible();
+    let mut o = OciOpts::new(&[Comp::Gzip]);
+    let odd = "application/vnd.example.layer.v1.squashfs";
+    o.media.insert(1, odd.to_string());
+    let (files, blobs) = oci_files(&[(&fx, &["app:v1"])], &o);
+    write_files(dir.path(), &files);
+    fails(
+        &[&p(dir.path())],
+        &[
+            &p(dir.path()),
+            &blobs.layers[0][1],
+            "unknown media type",
+            odd,
+        ],
+    );
+}
+
+#[test]
+fn diff_id_mismatch_fails_only_with_verify() {
+    let dir = TempDir::new().unwrap();
+    let mut fx = main_image();
+    fx.bad_diff_id = Some(1);
+    let legacy = write(&dir, "bad.tar", &legacy_archive(&[(&fx, &["bad:1"])]));
+    let (files, _) = oci_files(&[(&fx, &["bad:1"])], &OciOpts::new(&[Comp::Zstd]));
+    let oci = dir.path().join("oci");
+    write_files(&oci, &files);
+    for path in [p(&legacy), p(&oci)] {
+        layerscope().arg(&path).assert().success();
+        fails(&[&path, "--verify"], &[&path, "layer 2", "diff_id"]);
+    }
+    // The good image verifies in every layout.
+    let good = main_image();
+    let path = write(&dir, "good.tar", &docker25_archive(&[(&good, &["good:1"])]));
+    layerscope().arg(&path).arg("--verify").assert().success();
+}
+
+#[test]
+fn two_images_need_a_tag_and_the_error_lists_them() {
+    let dir = TempDir::new().unwrap();
+    let a = Image::simple(vec![Layer::new().file("a", content(1, 10), 0o644)]);
+    let b = Image::simple(vec![Layer::new().file("b", content(2, 20), 0o644)]);
+    let path = write(
+        &dir,
+        "two.tar",
+        &legacy_archive(&[(&a, &["app:v1"]), (&b, &["app:v2"])]),
+    );
+    fails(&[&p(&path)], &[&p(&path), "app:v1", "app:v2"]);
+    let out = layerscope()
+        .arg(format!("docker-archive:{}:app:v2", p(&path)))
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["images"][0]["id"], b.id());
+    assert_eq!(v["images"][0]["totals"]["size_bytes"], 20);
+    fails(
+        &[&format!("docker-archive:{}:app:v3", p(&path))],
+        &["app:v3", "app:v1", "app:v2"],
+    );
+}
