@@ -324,3 +324,62 @@ fn two_images_need_a_tag_and_the_error_lists_them() {
         &["app:v3", "app:v1", "app:v2"],
     );
 }
+
+#[test]
+fn malformed_metadata_is_one_line() {
+    let dir = TempDir::new().unwrap();
+    let fx = compressible();
+    let (files, links) = legacy_files(&[(&fx, &["app:v1"])]);
+    let manifest: Value =
+        serde_json::from_slice(&files.iter().find(|f| f.0 == "manifest.json").unwrap().1).unwrap();
+    let config = manifest[0]["Config"].as_str().unwrap().to_string();
+    let edit = |name: &str, f: &dyn Fn(&mut Files)| {
+        let mut files = files.clone();
+        f(&mut files);
+        write(&dir, name, &tar_files(&files, &links))
+    };
+
+    let path = edit("badjson.tar", &|fs| {
+        fs.iter_mut().find(|f| f.0 == "manifest.json").unwrap().1 = b"[{\"Config\": ".to_vec();
+    });
+    fails(&[&p(&path)], &[&p(&path), "manifest.json", "invalid JSON"]);
+
+    let path = edit("noconfig.tar", &|fs| fs.retain(|f| f.0 != config));
+    fails(&[&p(&path)], &[&p(&path), &config, "missing"]);
+
+    // The config lists one diff_id fewer than the manifest has layers.
+    let path = edit("short.tar", &|fs| {
+        let c = fs.iter_mut().find(|f| f.0 == config).unwrap();
+        let mut v: Value = serde_json::from_slice(&c.1).unwrap();
+        v["rootfs"]["diff_ids"].as_array_mut().unwrap().pop();
+        c.1 = serde_json::to_vec(&v).unwrap();
+    });
+    fails(&[&p(&path)], &[&p(&path), "diff_id"]);
+
+    // Neither docker save nor OCI.
+    let path = write(
+        &dir,
+        "plain.tar",
+        &tar_files(&[("hello.txt".into(), b"hi".to_vec())], &[]),
+    );
+    fails(&[&p(&path)], &[&p(&path), "manifest.json", "index.json"]);
+
+    // An OCI index pointing at a manifest blob that is not there.
+    let (mut files, blobs) = oci_files(&[(&fx, &["app:v1"])], &OciOpts::new(&[Comp::Gzip]));
+    let gone = format!("blobs/sha256/{}", &blobs.manifests[0][7..]);
+    files.retain(|f| f.0 != gone);
+    let path = write(&dir, "nomanifest.oci.tar", &tar_files(&files, &[]));
+    fails(&[&p(&path)], &[&p(&path), &gone, "missing"]);
+}
+
+#[test]
+fn json_onto_a_directory_fails_and_cleans_up() {
+    let dir = TempDir::new().unwrap();
+    let (_, path) = main_legacy(&dir);
+    let target = dir.path().join("out");
+    std::fs::create_dir(&target).unwrap();
+    fails(&[&p(&path), "--json", &p(&target)], &[&p(&target)]);
+    assert!(target.is_dir());
+    assert_eq!(dir_listing(dir.path()), ["app.tar", "out"]);
+    assert!(dir_listing(&target).is_empty());
+}
