@@ -16,3 +16,4 @@ pub use error::Error;
 pub mod cli;
 pub mod output;
 pub mod report;
+pub mod tui;

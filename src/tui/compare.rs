@@ -1,0 +1,532 @@
+//! Compare two images: totals, the two final file systems aligned by path
+//! (one directory at a time, sorted by delta), and the layers side by side.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::action::Action;
+use super::theme::Theme;
+use super::{cut, fit_offset, size, size_col};
+use crate::analysis::Analysis;
+use crate::image::Image;
+use crate::index::layer::EntryKind;
+use crate::index::tree::{NodeId, ROOT};
+use crate::output::{delta, percent};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Files,
+    LayersA,
+    LayersB,
+}
+
+/// Final bytes below every node of one image, and whether it exists.
+#[derive(Debug)]
+pub struct FinalSizes {
+    pub size: Vec<u64>,
+    pub present: Vec<bool>,
+    pub is_dir: Vec<bool>,
+}
+
+impl FinalSizes {
+    pub fn new(img: &Image) -> FinalSizes {
+        let n = img.tree.len();
+        let mut size = vec![0u64; n];
+        let mut present = vec![false; n];
+        let mut is_dir = vec![false; n];
+        for (i, loc) in img.fs.iter().enumerate() {
+            if let Some(loc) = loc {
+                let e = img.entry(*loc);
+                size[i] = e.disk_bytes();
+                present[i] = true;
+                is_dir[i] = e.kind == EntryKind::Dir;
+            }
+        }
+        // Ids are topological: children after parents.
+        for i in (1..n).rev() {
+            if present[i]
+                && let Some(p) = img.tree.parent(i as NodeId)
+            {
+                let p = p as usize;
+                size[p] += size[i];
+                present[p] = true;
+                is_dir[p] = true;
+            }
+        }
+        present[ROOT as usize] = true;
+        is_dir[ROOT as usize] = true;
+        FinalSizes {
+            size,
+            present,
+            is_dir,
+        }
+    }
+}
+
+/// One path in the current directory of both images.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub a: Option<NodeId>,
+    pub b: Option<NodeId>,
+    pub size_a: u64,
+    pub size_b: u64,
+    pub is_dir: bool,
+}
+
+impl Entry {
+    pub fn delta(&self) -> i128 {
+        self.size_b as i128 - self.size_a as i128
+    }
+}
+
+/// A directory level in the drill-down stack.
+#[derive(Debug, Clone)]
+struct Level {
+    name: String,
+    a: Option<NodeId>,
+    b: Option<NodeId>,
+    selected: usize,
+    offset: usize,
+}
+
+/// State of the compare screen.
+#[derive(Debug)]
+pub struct Compare {
+    pub focus: Pane,
+    sizes: [FinalSizes; 2],
+    shared: HashSet<String>,
+    stack: Vec<Level>,
+    pub entries: Vec<Entry>,
+    pub selected: usize,
+    pub offset: usize,
+    pub layer_sel: [usize; 2],
+    layer_off: [usize; 2],
+}
+
+pub struct Areas {
+    pub header: Rect,
+    pub files: Rect,
+    pub layers_a: Rect,
+    pub layers_b: Rect,
+    pub footer: Rect,
+}
+
+pub fn areas(area: Rect) -> Areas {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let (files, layers) = if body.width >= 140 {
+        let [f, l] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Min(0)]).areas(body);
+        (f, l)
+    } else {
+        let lh = (body.height * 2 / 5).max(4);
+        let [f, l] = Layout::vertical([Constraint::Min(0), Constraint::Length(lh)]).areas(body);
+        (f, l)
+    };
+    let [layers_a, layers_b] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(layers);
+    Areas {
+        header,
+        files,
+        layers_a,
+        layers_b,
+        footer,
+    }
+}
+
+impl Compare {
+    pub fn new(a: &Analysis, b: &Analysis) -> Compare {
+        let da: HashSet<&str> = a.image.layers.iter().map(|l| l.diff_id.as_str()).collect();
+        let shared = b
+            .image
+            .layers
+            .iter()
+            .filter(|l| !l.diff_id.is_empty() && da.contains(l.diff_id.as_str()))
+            .map(|l| l.diff_id.clone())
+            .collect();
+        let mut c = Compare {
+            focus: Pane::Files,
+            sizes: [FinalSizes::new(&a.image), FinalSizes::new(&b.image)],
+            shared,
+            stack: vec![Level {
+                name: String::new(),
+                a: Some(ROOT),
+                b: Some(ROOT),
+                selected: 0,
+                offset: 0,
+            }],
+            entries: Vec::new(),
+            selected: 0,
+            offset: 0,
+            layer_sel: [0, 0],
+            layer_off: [0, 0],
+        };
+        c.list(a, b);
+        c
+    }
+
+    /// The current directory's path, `/` at the top.
+    pub fn path(&self) -> String {
+        if self.stack.len() <= 1 {
+            return "/".into();
+        }
+        self.stack[1..]
+            .iter()
+            .map(|l| format!("/{}", l.name))
+            .collect()
+    }
+
+    pub fn is_shared(&self, diff_id: &str) -> bool {
+        self.shared.contains(diff_id)
+    }
+
+    /// List the current directory of both images, largest |delta| first.
+    fn list(&mut self, a: &Analysis, b: &Analysis) {
+        let Some(level) = self.stack.last() else {
+            return;
+        };
+        let mut by_name: BTreeMap<String, Entry> = BTreeMap::new();
+        for (side, img, dir) in [(0, &a.image, level.a), (1, &b.image, level.b)] {
+            let Some(dir) = dir else { continue };
+            let s = &self.sizes[side];
+            for c in img.tree.children(dir) {
+                if !s.present[c as usize] {
+                    continue;
+                }
+                let name = img.tree.name(c);
+                let e = by_name.entry(name.to_string()).or_insert_with(|| Entry {
+                    name: name.to_string(),
+                    a: None,
+                    b: None,
+                    size_a: 0,
+                    size_b: 0,
+                    is_dir: false,
+                });
+                e.is_dir |= s.is_dir[c as usize];
+                if side == 0 {
+                    e.a = Some(c);
+                    e.size_a = s.size[c as usize];
+                } else {
+                    e.b = Some(c);
+                    e.size_b = s.size[c as usize];
+                }
+            }
+        }
+        let mut v: Vec<Entry> = by_name.into_values().collect();
+        v.sort_by(|x, y| {
+            y.delta()
+                .unsigned_abs()
+                .cmp(&x.delta().unsigned_abs())
+                .then_with(|| y.size_a.max(y.size_b).cmp(&x.size_a.max(x.size_b)))
+                .then_with(|| x.name.cmp(&y.name))
+        });
+        self.entries = v;
+    }
+
+    /// Returns `Some(image, layer)` when the user asks to explore an image.
+    pub fn step(
+        &mut self,
+        action: Action,
+        a: &Analysis,
+        b: &Analysis,
+        area: Rect,
+    ) -> (bool, Option<(usize, usize)>) {
+        let ar = areas(area);
+        let page = ar.files.height.saturating_sub(3).max(1) as usize;
+        let mut open = None;
+        let used = match action {
+            Action::NextPane => {
+                self.focus = match self.focus {
+                    Pane::Files => Pane::LayersA,
+                    Pane::LayersA => Pane::LayersB,
+                    Pane::LayersB => Pane::Files,
+                };
+                true
+            }
+            Action::PrevPane => {
+                self.focus = match self.focus {
+                    Pane::Files => Pane::LayersB,
+                    Pane::LayersA => Pane::Files,
+                    Pane::LayersB => Pane::LayersA,
+                };
+                true
+            }
+            Action::OpenA => {
+                open = Some((0, a.image.layers.len().saturating_sub(1)));
+                true
+            }
+            Action::OpenB => {
+                open = Some((1, b.image.layers.len().saturating_sub(1)));
+                true
+            }
+            _ => match self.focus {
+                Pane::Files => self.step_files(action, a, b, page),
+                Pane::LayersA | Pane::LayersB => {
+                    let side = usize::from(self.focus == Pane::LayersB);
+                    let n = [&a, &b][side].image.layers.len();
+                    let last = n.saturating_sub(1);
+                    let s = &mut self.layer_sel[side];
+                    match action {
+                        Action::Up => *s = s.saturating_sub(1),
+                        Action::Down => *s = (*s + 1).min(last),
+                        Action::Home => *s = 0,
+                        Action::End => *s = last,
+                        Action::PageUp => *s = s.saturating_sub(page),
+                        Action::PageDown => *s = (*s + page).min(last),
+                        Action::Enter | Action::Right => open = Some((side, *s)),
+                        _ => return (false, None),
+                    }
+                    true
+                }
+            },
+        };
+        self.offset = fit_offset(self.selected, self.offset, page);
+        for (side, r) in [ar.layers_a, ar.layers_b].iter().enumerate() {
+            self.layer_off[side] = fit_offset(
+                self.layer_sel[side],
+                self.layer_off[side],
+                r.height.saturating_sub(2) as usize,
+            );
+        }
+        (used, open)
+    }
+
+    fn step_files(&mut self, action: Action, a: &Analysis, b: &Analysis, page: usize) -> bool {
+        let last = self.entries.len().saturating_sub(1);
+        match action {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(last),
+            Action::PageUp => self.selected = self.selected.saturating_sub(page),
+            Action::PageDown => self.selected = (self.selected + page).min(last),
+            Action::Home => self.selected = 0,
+            Action::End => self.selected = last,
+            Action::Enter | Action::Right => {
+                let Some(e) = self.entries.get(self.selected).filter(|e| e.is_dir) else {
+                    return true;
+                };
+                let e = e.clone();
+                if let Some(top) = self.stack.last_mut() {
+                    top.selected = self.selected;
+                    top.offset = self.offset;
+                }
+                self.stack.push(Level {
+                    name: e.name,
+                    a: e.a,
+                    b: e.b,
+                    selected: 0,
+                    offset: 0,
+                });
+                self.list(a, b);
+                self.selected = 0;
+                self.offset = 0;
+            }
+            Action::Left | Action::Back => {
+                if self.stack.len() <= 1 {
+                    return action == Action::Left;
+                }
+                self.stack.pop();
+                self.list(a, b);
+                if let Some(top) = self.stack.last() {
+                    self.selected = top.selected;
+                    self.offset = top.offset;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn draw(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
+        let ar = areas(area);
+        self.draw_header(f, ar.header, a, b, theme);
+        self.draw_files(f, ar.files, theme);
+        for (side, (r, img)) in [(ar.layers_a, a), (ar.layers_b, b)].into_iter().enumerate() {
+            self.draw_layers(f, r, side, img, theme);
+        }
+        let mut spans = Vec::new();
+        let mut key = |k: &str, d: &str| {
+            spans.push(Span::styled(format!(" {k}"), theme.key()));
+            spans.push(Span::raw(format!(" {d}")));
+        };
+        key("Tab", "pane");
+        key("Enter", "drill/open");
+        key("←", "up");
+        key("1/2", "explore A/B");
+        key("?", "help");
+        key("q", "quit");
+        f.render_widget(Paragraph::new(Line::from(spans)), ar.footer);
+    }
+
+    fn draw_header(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
+        let (ta, tb) = (a.waste.total_bytes, b.waste.total_bytes);
+        let d = tb as i128 - ta as i128;
+        let pct = if ta > 0 { d as f64 / ta as f64 } else { 0.0 };
+        let d_style = if d <= 0 { theme.good() } else { theme.bad() };
+        let w = area.width as usize;
+        let img_line = |tag: &str, x: &Analysis, st: Style| {
+            Line::from(vec![
+                Span::styled(format!(" {tag} "), st),
+                Span::styled(cut(&x.image.facts.name(), w / 3), theme.title()),
+                Span::raw(format!(
+                    "  {}  {} layers  efficiency {}",
+                    size(x.waste.total_bytes),
+                    x.image.layers.len(),
+                    percent(x.waste.efficiency())
+                )),
+            ])
+        };
+        let shared = b
+            .image
+            .layers
+            .iter()
+            .filter(|l| self.is_shared(&l.diff_id))
+            .count();
+        let lines = vec![
+            Line::from(vec![
+                Span::styled(" layerscope ", theme.key()),
+                Span::raw("compare"),
+            ]),
+            img_line("A", a, theme.only_a()),
+            img_line("B", b, theme.only_b()),
+            Line::from(vec![
+                Span::raw("   B vs A: "),
+                Span::styled(format!("{} ({:+.1}%)", delta(d), pct * 100.0), d_style),
+                Span::raw(format!("  · shared layers: {shared}")),
+            ]),
+        ];
+        f.render_widget(Paragraph::new(lines), area);
+    }
+
+    fn draw_files(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let focused = self.focus == Pane::Files;
+        let block = Block::bordered()
+            .title(Span::styled(
+                format!(" Files {} ", cut(&self.path(), 40)),
+                theme.title(),
+            ))
+            .title_bottom(Line::from(format!(
+                " {} entries · by delta ",
+                self.entries.len()
+            )))
+            .border_style(theme.border(focused));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let w = inner.width as usize;
+        // mark(2) name ... A(9) B(9) Δ(10)
+        let cols = 9 + 1 + 9 + 1 + 10;
+        let name_w = w.saturating_sub(cols + 3);
+        let head = format!(
+            "  {:<name_w$} {:>9} {:>9} {:>10}",
+            "name",
+            "A",
+            "B",
+            "delta",
+            name_w = name_w
+        );
+        let mut lines = vec![Line::styled(cut(&head, w), theme.dim())];
+        for (i, e) in self
+            .entries
+            .iter()
+            .enumerate()
+            .skip(self.offset)
+            .take(inner.height.saturating_sub(1) as usize)
+        {
+            let (mark, st) = match (e.a, e.b) {
+                (Some(_), None) => ("A", theme.only_a()),
+                (None, Some(_)) => ("B", theme.only_b()),
+                _ => (" ", Style::new()),
+            };
+            let name = if e.is_dir {
+                format!("{}/", e.name)
+            } else {
+                e.name.clone()
+            };
+            let opt = |present: bool, s: u64| {
+                if present {
+                    size_col(s)
+                } else {
+                    format!("{:>9}", "-")
+                }
+            };
+            let d = e.delta();
+            let d_st = match d.signum() {
+                -1 => theme.good(),
+                1 => theme.bad(),
+                _ => theme.dim(),
+            };
+            let mut line = Line::from(vec![
+                Span::styled(format!("{mark} "), st),
+                Span::styled(format!("{:<name_w$}", cut(&name, name_w)), st),
+                Span::raw(format!(
+                    " {} {} ",
+                    opt(e.a.is_some(), e.size_a),
+                    opt(e.b.is_some(), e.size_b)
+                )),
+                Span::styled(
+                    format!("{:>10}", if d == 0 { "=".into() } else { delta(d) }),
+                    d_st,
+                ),
+            ]);
+            if i == self.selected {
+                line = line.style(theme.selected(focused));
+            }
+            lines.push(line);
+        }
+        f.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn draw_layers(&self, f: &mut Frame, area: Rect, side: usize, x: &Analysis, theme: &Theme) {
+        let pane = if side == 0 {
+            Pane::LayersA
+        } else {
+            Pane::LayersB
+        };
+        let focused = self.focus == pane;
+        let block = Block::bordered()
+            .title(Span::styled(
+                format!(" Layers {} ", if side == 0 { "A" } else { "B" }),
+                theme.title(),
+            ))
+            .border_style(theme.border(focused));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let w = inner.width as usize;
+        let lines: Vec<Line> = x
+            .image
+            .layers
+            .iter()
+            .enumerate()
+            .skip(self.layer_off[side])
+            .take(inner.height as usize)
+            .map(|(i, l)| {
+                let shared = self.is_shared(&l.diff_id);
+                let prefix = format!(
+                    "{:>2}{}{} ",
+                    i + 1,
+                    if shared { "=" } else { " " },
+                    size_col(l.size)
+                );
+                let rest = w.saturating_sub(prefix.chars().count());
+                let mut line = Line::from(vec![
+                    Span::styled(prefix, if shared { theme.dim() } else { Style::new() }),
+                    Span::raw(cut(&l.instruction, rest)),
+                ]);
+                if i == self.layer_sel[side] {
+                    line = line.style(theme.selected(focused));
+                }
+                line
+            })
+            .collect();
+        f.render_widget(Paragraph::new(lines), inner);
+    }
+}

@@ -1,0 +1,165 @@
+//! The terminal UI: explore one image, compare two.
+//!
+//! Keys become [`action::Action`]s in one place; [`app::App::step`] applies
+//! them; [`app::App::draw`] renders state without I/O. The backend and the
+//! key stream are injectable, so tests replay whole sessions on ratatui's
+//! `TestBackend` (see `tests/tui.rs`).
+
+pub mod action;
+pub mod app;
+pub mod compare;
+pub mod explore;
+pub mod theme;
+pub mod tree;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use ratatui::layout::Rect;
+
+use crate::analysis::Analysis;
+pub use app::App;
+pub use theme::Theme;
+
+/// Environment variable naming a file that receives one line per handled
+/// key: the action and the microseconds spent in step + draw.
+pub const FRAME_LOG_ENV: &str = "LAYERSCOPE_FRAME_LOG";
+
+/// Run the interactive UI on a terminal: one analysis explores it, two
+/// compare them. The terminal is restored on return, on error and on panic.
+pub fn run(analyses: Vec<Analysis>) -> anyhow::Result<()> {
+    anyhow::ensure!(!analyses.is_empty(), "no image to show");
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let _guard = RestoreGuard;
+    let size = terminal.size()?;
+    let mut app = App::new(
+        analyses,
+        Rect::new(0, 0, size.width, size.height),
+        Theme::from_env(),
+    );
+    let mut log = FrameLog::from_env();
+    loop {
+        terminal.draw(|f| app.draw(f))?;
+        if let Some(l) = log.as_mut() {
+            l.end_frame();
+        }
+        if app.quit {
+            break;
+        }
+        if !event::poll(Duration::from_millis(250))? {
+            continue;
+        }
+        match event::read()? {
+            Event::Key(k) if k.kind != KeyEventKind::Release => {
+                if let Some(l) = log.as_mut() {
+                    l.start(format!("{:?}", action::map_key(k, app.editing())));
+                }
+                app.handle_key(k);
+            }
+            Event::Resize(w, h) => app.resize(Rect::new(0, 0, w, h)),
+            _ => {}
+        }
+    }
+    if let Some(l) = log {
+        l.write()?;
+    }
+    Ok(())
+}
+
+/// Restores the terminal when `run` returns by any path.
+struct RestoreGuard;
+
+impl Drop for RestoreGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Frame times, collected in memory and written on exit.
+struct FrameLog {
+    path: String,
+    pending: Option<(String, Instant)>,
+    lines: Vec<String>,
+}
+
+impl FrameLog {
+    fn from_env() -> Option<FrameLog> {
+        let path = std::env::var(FRAME_LOG_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())?;
+        Some(FrameLog {
+            path,
+            pending: None,
+            lines: Vec::new(),
+        })
+    }
+
+    fn start(&mut self, what: String) {
+        self.pending = Some((what, Instant::now()));
+    }
+
+    fn end_frame(&mut self) {
+        if let Some((what, t)) = self.pending.take() {
+            self.lines
+                .push(format!("{}\t{}", t.elapsed().as_micros(), what));
+        }
+    }
+
+    fn write(self) -> anyhow::Result<()> {
+        let mut f = std::fs::File::create(&self.path)
+            .with_context(|| format!("{}: cannot write the frame log", self.path))?;
+        for l in &self.lines {
+            writeln!(f, "{l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A size in a fixed 9-column field.
+pub fn size_col(bytes: u64) -> String {
+    format!("{:>9}", size(bytes))
+}
+
+pub fn size(bytes: u64) -> String {
+    crate::output::size(bytes)
+}
+
+/// A proportional bar of `width` cells with eighth-block resolution.
+pub fn bar(frac: f64, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (frac.clamp(0.0, 1.0) * (width * 8) as f64).round() as usize;
+    let mut s: String = "█".repeat(eighths / 8);
+    if !eighths.is_multiple_of(8) && s.chars().count() < width {
+        s.push(PARTS[eighths % 8]);
+    }
+    let n = s.chars().count();
+    s.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    s
+}
+
+/// Cut `s` to `w` characters, ending with `…` when cut.
+pub fn cut(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(w - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The scroll offset that keeps `sel` inside a window of `h` rows.
+pub fn fit_offset(sel: usize, offset: usize, h: usize) -> usize {
+    let h = h.max(1);
+    if sel < offset {
+        sel
+    } else if sel >= offset + h {
+        sel + 1 - h
+    } else {
+        offset
+    }
+}

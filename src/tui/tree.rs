@@ -1,0 +1,513 @@
+//! The file-tree view model of one image at one layer.
+//!
+//! [`TreeModel`] is a flat preorder list of rows (gitui's `filetreelist`
+//! idea): each row knows its depth, parent row and the index past its
+//! subtree, so collapsing, filtering and scrolling are index arithmetic.
+//! It is rebuilt only when the layer, the mode or the sort changes; the
+//! visible rows are a `Vec<u32>` recomputed when the open set or the filter
+//! changes, never per frame.
+
+use crate::image::{Change, Image, Loc};
+use crate::index::layer::EntryKind;
+use crate::index::tree::{NodeId, ROOT};
+
+/// What the tree shows for the selected layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeMode {
+    /// Only what the layer itself added, modified or removed.
+    Layer,
+    /// The whole file system as it stands after the layer.
+    Aggregated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Size,
+    Name,
+}
+
+/// A row's change relative to the layers below the selected one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Unchanged,
+    Added,
+    Modified,
+    /// Same content, new metadata (chmod/chown copy-up).
+    Meta,
+    /// Deleted by the selected layer; shown where it was.
+    Removed,
+}
+
+impl Status {
+    pub fn mark(self) -> char {
+        match self {
+            Status::Unchanged => ' ',
+            Status::Added => '+',
+            Status::Modified => '~',
+            Status::Meta => '*',
+            Status::Removed => '-',
+        }
+    }
+}
+
+/// One node of the tree in preorder.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub node: NodeId,
+    /// Row index of the parent, `u32::MAX` at top level.
+    pub parent: u32,
+    /// Index past the last row of this subtree.
+    pub end: u32,
+    pub depth: u16,
+    pub status: Status,
+    pub is_dir: bool,
+    /// The entry shown (for removed rows: the entry that was deleted).
+    pub loc: Option<Loc>,
+    /// Own bytes for files, subtree bytes for directories.
+    pub size: u64,
+}
+
+/// The preorder rows for one (layer, mode, sort).
+#[derive(Debug, Default)]
+pub struct TreeModel {
+    pub rows: Vec<Row>,
+}
+
+/// The file system state after some prefix of the layers, advanced
+/// incrementally so walking down the layer list costs one layer per step.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Layers applied so far.
+    upto: usize,
+    state: Vec<Option<Loc>>,
+}
+
+impl Replay {
+    /// The state after layers `0..n`.
+    pub fn before(&mut self, img: &Image, n: usize) -> &[Option<Loc>] {
+        if self.state.len() != img.tree.len() || self.upto > n {
+            self.state = vec![None; img.tree.len()];
+            self.upto = 0;
+        }
+        while self.upto < n {
+            apply_layer(img, self.upto, &mut self.state, &mut |_, _| {});
+            self.upto += 1;
+        }
+        &self.state
+    }
+}
+
+/// Apply layer `li` to `state` as overlayfs does; `removed` sees every
+/// visible node the layer hides without rewriting it.
+fn apply_layer(
+    img: &Image,
+    li: usize,
+    state: &mut [Option<Loc>],
+    removed: &mut dyn FnMut(NodeId, Loc),
+) {
+    let layer = &img.layers[li];
+    let mut hide = |state: &mut [Option<Loc>], n: NodeId| {
+        if let Some(old) = state[n as usize].take() {
+            removed(n, old);
+        }
+    };
+    for &dir in &layer.opaque {
+        for n in img.tree.descendants(dir) {
+            hide(state, n);
+        }
+    }
+    for &w in &layer.whiteouts {
+        hide(state, w);
+        for n in img.tree.descendants(w) {
+            hide(state, n);
+        }
+    }
+    for (ei, e) in layer.entries.iter().enumerate() {
+        let old = state[e.node as usize];
+        if let Some(old) = old
+            && img.entry(old).kind == EntryKind::Dir
+            && e.kind != EntryKind::Dir
+        {
+            for n in img.tree.descendants(e.node) {
+                hide(state, n);
+            }
+        }
+        state[e.node as usize] = Some(Loc {
+            layer: li as u16,
+            entry: ei as u32,
+        });
+    }
+}
+
+impl TreeModel {
+    /// Build the rows for `layer` given the state before it.
+    pub fn build(
+        img: &Image,
+        before: &[Option<Loc>],
+        layer: usize,
+        mode: TreeMode,
+        sort: SortBy,
+    ) -> TreeModel {
+        let n = img.tree.len();
+        let mut state = before.to_vec();
+        let mut gone: Vec<(NodeId, Loc)> = Vec::new();
+        if layer < img.layers.len() {
+            apply_layer(img, layer, &mut state, &mut |node, loc| {
+                gone.push((node, loc))
+            });
+        }
+        // Per node: shown?, status, loc.
+        let mut status = vec![Status::Unchanged; n];
+        let mut loc: Vec<Option<Loc>> = vec![None; n];
+        let mut shown = vec![false; n];
+        let lay = img.layers.get(layer);
+        match mode {
+            TreeMode::Aggregated => {
+                for (i, s) in state.iter().enumerate() {
+                    if let Some(l) = s {
+                        shown[i] = true;
+                        loc[i] = Some(*l);
+                        if l.layer as usize == layer
+                            && let Some(lay) = lay
+                        {
+                            status[i] = from_change(lay.changes[l.entry as usize]);
+                        }
+                    }
+                }
+            }
+            TreeMode::Layer => {
+                if let Some(lay) = lay {
+                    for (ei, e) in lay.entries.iter().enumerate() {
+                        let i = e.node as usize;
+                        shown[i] = true;
+                        loc[i] = Some(Loc {
+                            layer: layer as u16,
+                            entry: ei as u32,
+                        });
+                        status[i] = from_change(lay.changes[ei]);
+                    }
+                }
+            }
+        }
+        for &(node, l) in &gone {
+            let i = node as usize;
+            if state[i].is_none() {
+                shown[i] = true;
+                loc[i] = Some(l);
+                status[i] = Status::Removed;
+            }
+        }
+        // Parents of shown nodes are shown (structure), even without entries.
+        for i in (1..n).rev() {
+            if shown[i]
+                && let Some(p) = img.tree.parent(i as NodeId)
+                && p != ROOT
+            {
+                shown[p as usize] = true;
+            }
+        }
+        // Sizes bottom-up: ids are topological (a parent precedes its children).
+        // Removed bytes only count towards removed parents.
+        let mut size = vec![0u64; n];
+        let mut is_dir = vec![false; n];
+        for i in 1..n {
+            if !shown[i] {
+                continue;
+            }
+            match loc[i] {
+                Some(l) => {
+                    let e = img.entry(l);
+                    is_dir[i] = e.kind == EntryKind::Dir;
+                    size[i] = e.disk_bytes();
+                }
+                None => is_dir[i] = true,
+            }
+        }
+        for i in (1..n).rev() {
+            if !shown[i] {
+                continue;
+            }
+            if let Some(p) = img.tree.parent(i as NodeId)
+                && p != ROOT
+            {
+                let p = p as usize;
+                is_dir[p] = true;
+                if (status[i] == Status::Removed) == (status[p] == Status::Removed) {
+                    size[p] += size[i];
+                }
+            }
+        }
+        // Preorder walk with sorted children.
+        let mut rows: Vec<Row> = Vec::with_capacity(shown.iter().filter(|s| **s).count());
+        let kids = |id: NodeId| -> Vec<NodeId> {
+            let mut v: Vec<NodeId> = img
+                .tree
+                .children(id)
+                .filter(|c| shown[*c as usize])
+                .collect();
+            match sort {
+                SortBy::Size => v.sort_by(|a, b| {
+                    size[*b as usize]
+                        .cmp(&size[*a as usize])
+                        .then_with(|| img.tree.name(*a).cmp(img.tree.name(*b)))
+                }),
+                SortBy::Name => v.sort_by(|a, b| img.tree.name(*a).cmp(img.tree.name(*b))),
+            }
+            v
+        };
+        // Stack of (node, parent row, depth), pushed in reverse order.
+        let mut stack: Vec<(NodeId, u32, u16)> = kids(ROOT)
+            .into_iter()
+            .rev()
+            .map(|c| (c, u32::MAX, 0))
+            .collect();
+        while let Some((node, parent, depth)) = stack.pop() {
+            let i = node as usize;
+            let row = rows.len() as u32;
+            rows.push(Row {
+                node,
+                parent,
+                end: 0,
+                depth,
+                status: status[i],
+                is_dir: is_dir[i],
+                loc: loc[i],
+                size: size[i],
+            });
+            if is_dir[i] {
+                for c in kids(node).into_iter().rev() {
+                    stack.push((c, row, depth + 1));
+                }
+            }
+        }
+        // Subtree ends: a row's subtree ends where the next row at its depth or above starts.
+        let mut open: Vec<u32> = Vec::new();
+        let len = rows.len() as u32;
+        for i in 0..len {
+            let d = rows[i as usize].depth;
+            while let Some(&top) = open.last() {
+                if rows[top as usize].depth >= d {
+                    rows[top as usize].end = i;
+                    open.pop();
+                } else {
+                    break;
+                }
+            }
+            open.push(i);
+        }
+        for top in open {
+            rows[top as usize].end = len;
+        }
+        TreeModel { rows }
+    }
+
+    /// Full paths of all rows, built incrementally (no per-row lookups).
+    pub fn for_each_path(&self, img: &Image, mut f: impl FnMut(usize, &str)) {
+        let mut buf = String::new();
+        let mut lens: Vec<usize> = Vec::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            lens.truncate(r.depth as usize);
+            buf.truncate(lens.last().copied().unwrap_or(0));
+            buf.push('/');
+            buf.push_str(img.tree.name(r.node));
+            lens.push(buf.len());
+            f(i, &buf);
+        }
+    }
+
+    /// Rows to show: those `keep` allows, skipping the insides of closed
+    /// directories (`open` is indexed by node id).
+    pub fn visible(&self, keep: &[bool], open: &[bool]) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut i = 0usize;
+        while i < self.rows.len() {
+            let r = &self.rows[i];
+            if !keep.get(i).copied().unwrap_or(true) {
+                i = r.end as usize;
+                continue;
+            }
+            out.push(i as u32);
+            if r.is_dir && !open.get(r.node as usize).copied().unwrap_or(false) {
+                i = r.end as usize;
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+fn from_change(c: Change) -> Status {
+    match c {
+        Change::Added => Status::Added,
+        Change::Modified => Status::Modified,
+        Change::MetadataOnly => Status::Meta,
+        Change::Unchanged => Status::Unchanged,
+    }
+}
+
+/// What the tree shows: path pattern, minimum size, change kinds.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub text: String,
+    pub pattern: Option<Pattern>,
+    pub min_size: u64,
+    pub added: bool,
+    pub removed: bool,
+    pub modified: bool,
+    pub unmodified: bool,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            text: String::new(),
+            pattern: None,
+            min_size: 0,
+            added: true,
+            removed: true,
+            modified: true,
+            unmodified: true,
+        }
+    }
+}
+
+/// A compiled path pattern: a glob when it has glob characters, else a regex.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    Glob(globset::GlobMatcher),
+    Regex(regex::Regex),
+}
+
+impl Pattern {
+    pub fn is_match(&self, path: &str) -> bool {
+        match self {
+            Pattern::Glob(g) => g.is_match(path),
+            Pattern::Regex(r) => r.is_match(path),
+        }
+    }
+}
+
+impl Filter {
+    /// Parse the filter line: words starting with `>` set the minimum size
+    /// (`>10M`, `>500k`), the rest is a glob (`*.so`, `/usr/**/go`) or a regex
+    /// (`go/(src|pkg)`). Toggles are kept.
+    pub fn set_text(&mut self, text: &str) -> Result<(), String> {
+        let mut min = 0;
+        let mut pat = Vec::new();
+        for w in text.split_whitespace() {
+            if let Some(s) = w.strip_prefix('>') {
+                min = parse_size(s).ok_or_else(|| format!("bad size: {s}"))?;
+            } else {
+                pat.push(w);
+            }
+        }
+        let p = pat.join(" ");
+        let pattern = if p.is_empty() {
+            None
+        } else if p.contains(['*', '?', '[', '{']) {
+            let p = if p.starts_with('/') || p.starts_with("**") {
+                p
+            } else {
+                format!("**/{p}")
+            };
+            let g = globset::GlobBuilder::new(&p)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Some(Pattern::Glob(g.compile_matcher()))
+        } else {
+            Some(Pattern::Regex(
+                regex::Regex::new(&p).map_err(|e| e.to_string())?,
+            ))
+        };
+        self.text = text.to_string();
+        self.pattern = pattern;
+        self.min_size = min;
+        Ok(())
+    }
+
+    fn status_ok(&self, s: Status) -> bool {
+        match s {
+            Status::Added => self.added,
+            Status::Removed => self.removed,
+            Status::Modified | Status::Meta => self.modified,
+            Status::Unchanged => self.unmodified,
+        }
+    }
+
+    pub fn is_trivial(&self) -> bool {
+        self.pattern.is_none()
+            && self.min_size == 0
+            && self.added
+            && self.removed
+            && self.modified
+            && self.unmodified
+    }
+
+    /// Which rows pass: a row passes if it matches, or if any row below it does.
+    pub fn keep(&self, model: &TreeModel, img: &Image) -> Vec<bool> {
+        let n = model.rows.len();
+        if self.is_trivial() {
+            return vec![true; n];
+        }
+        let mut keep = vec![false; n];
+        let check = |i: usize, path: &str| {
+            let r = &model.rows[i];
+            self.status_ok(r.status)
+                && r.size >= self.min_size
+                && self.pattern.as_ref().is_none_or(|p| p.is_match(path))
+        };
+        if self.pattern.is_some() {
+            model.for_each_path(img, |i, path| keep[i] = check(i, path));
+        } else {
+            for (i, k) in keep.iter_mut().enumerate() {
+                *k = check(i, "");
+            }
+        }
+        for i in (0..n).rev() {
+            let p = model.rows[i].parent;
+            if keep[i] && p != u32::MAX {
+                keep[p as usize] = true;
+            }
+        }
+        keep
+    }
+}
+
+/// `10M`, `1.5G`, `500k`, `4096` (decimal units, as sizes are shown).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().trim_end_matches(['b', 'B']);
+    let (num, mult) = match s.chars().last()? {
+        'k' | 'K' => (&s[..s.len() - 1], 1e3),
+        'm' | 'M' => (&s[..s.len() - 1], 1e6),
+        'g' | 'G' => (&s[..s.len() - 1], 1e9),
+        _ => (s, 1.0),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    (v >= 0.0).then_some((v * mult) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("10M"), Some(10_000_000));
+        assert_eq!(parse_size("1.5k"), Some(1500));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("x"), None);
+    }
+
+    #[test]
+    fn filter_text_splits_size_and_pattern() {
+        let mut f = Filter::default();
+        f.set_text("*.so >1M").unwrap();
+        assert_eq!(f.min_size, 1_000_000);
+        assert!(f.pattern.as_ref().unwrap().is_match("/usr/lib/libc.so"));
+        f.set_text("go/(src|pkg)").unwrap();
+        assert!(f.pattern.as_ref().unwrap().is_match("/usr/local/go/src/x"));
+        assert!(f.set_text("(").is_err());
+    }
+}

@@ -1,0 +1,384 @@
+//! Screen tests: the whole UI on ratatui's TestBackend, driven by scripted
+//! keys (dua-cli's journeys), with insta snapshots of full screens.
+#![allow(clippy::unwrap_used)]
+
+mod tui_fixtures;
+
+use layerscope::tui::action::Action;
+use layerscope::tui::app::{App, Screen};
+use layerscope::tui::explore::{Explore, Pane};
+use layerscope::tui::tree::{SortBy, Status, TreeMode};
+use layerscope::tui::{Theme, compare};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+
+fn app(images: Vec<layerscope::analysis::Analysis>, w: u16, h: u16) -> App {
+    App::new(images, Rect::new(0, 0, w, h), Theme { color: true })
+}
+
+fn screen(app: &App) -> String {
+    let area = app.area;
+    let mut t = Terminal::new(TestBackend::new(area.width, area.height)).unwrap();
+    t.draw(|f| app.draw(f)).unwrap();
+    let buf = t.backend().buffer();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+/// Send keys as a user types them: `"j j Tab / g c c Enter"`; words are key
+/// names, single characters are typed.
+fn keys(app: &mut App, script: &str) {
+    for k in script.split(' ').filter(|k| !k.is_empty()) {
+        let (code, m) = match k {
+            "Tab" => (KeyCode::Tab, KeyModifiers::NONE),
+            "Enter" => (KeyCode::Enter, KeyModifiers::NONE),
+            "Esc" => (KeyCode::Esc, KeyModifiers::NONE),
+            "Bs" => (KeyCode::Backspace, KeyModifiers::NONE),
+            "Up" => (KeyCode::Up, KeyModifiers::NONE),
+            "Down" => (KeyCode::Down, KeyModifiers::NONE),
+            "Left" => (KeyCode::Left, KeyModifiers::NONE),
+            "Right" => (KeyCode::Right, KeyModifiers::NONE),
+            "PgDn" => (KeyCode::PageDown, KeyModifiers::NONE),
+            "Space" => (KeyCode::Char(' '), KeyModifiers::NONE),
+            k if k.starts_with("C-") => (
+                KeyCode::Char(k[2..].chars().next().unwrap()),
+                KeyModifiers::CONTROL,
+            ),
+            k => (KeyCode::Char(k.chars().next().unwrap()), KeyModifiers::NONE),
+        };
+        app.handle_key(KeyEvent::new(code, m));
+    }
+}
+
+fn explore(app: &App) -> &Explore {
+    match app.screens.last().unwrap() {
+        Screen::Explore(e) => e,
+        Screen::Compare(_) => panic!("expected explore"),
+    }
+}
+
+fn compare(app: &App) -> &compare::Compare {
+    match app.screens.last().unwrap() {
+        Screen::Compare(c) => c,
+        Screen::Explore(_) => panic!("expected compare"),
+    }
+}
+
+/// Paths of the visible rows.
+fn rows(app: &App) -> Vec<String> {
+    let e = explore(app);
+    let img = &app.analyses[e.image].image;
+    e.visible
+        .iter()
+        .map(|&r| img.tree.path(e.model.rows[r as usize].node))
+        .collect()
+}
+
+fn row_status(app: &App, path: &str) -> Option<Status> {
+    let e = explore(app);
+    let img = &app.analyses[e.image].image;
+    e.model
+        .rows
+        .iter()
+        .find(|r| img.tree.path(r.node) == path)
+        .map(|r| r.status)
+}
+
+#[test]
+fn explore_80x24() {
+    let a = app(vec![tui_fixtures::single()], 80, 24);
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn explore_160x48() {
+    let mut a = app(vec![tui_fixtures::single()], 160, 48);
+    keys(&mut a, "Tab + ");
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn explore_help_overlay() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "?");
+    assert!(a.help);
+    insta::assert_snapshot!(screen(&a));
+    keys(&mut a, "x");
+    assert!(!a.help && !a.quit);
+}
+
+#[test]
+fn compare_80x24() {
+    let a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn compare_160x48() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 160, 48);
+    keys(&mut a, "j Enter");
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn tiny_terminal_says_so() {
+    let a = app(vec![tui_fixtures::single()], 40, 10);
+    assert!(screen(&a).contains("at least"));
+}
+
+#[test]
+fn starts_on_last_layer_with_the_whole_file_system_by_size() {
+    let a = app(vec![tui_fixtures::single()], 80, 24);
+    let e = explore(&a);
+    assert_eq!(e.layer, 4);
+    assert_eq!(e.mode, TreeMode::Aggregated);
+    let r = rows(&a);
+    // Top level sorted by size: /usr (toolchain) first; top-level dirs open.
+    assert_eq!(r[0], "/usr");
+    assert_eq!(r[1], "/usr/lib");
+    assert!(r.contains(&"/app/server".to_string()));
+    // Deleted in an earlier layer: gone from the final file system.
+    assert!(!r.iter().any(|p| p.contains("deb_main_Packages")));
+}
+
+#[test]
+fn layer_changes_mark_added_modified_and_removed() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    // Layer 2 (apt-get install): added gcc, modified passwd.
+    keys(&mut a, "Up Up Up C-l");
+    let e = explore(&a);
+    assert_eq!((e.layer, e.mode), (1, TreeMode::Layer));
+    assert_eq!(row_status(&a, "/usr/lib/gcc/cc1"), Some(Status::Added));
+    assert_eq!(row_status(&a, "/etc/passwd"), Some(Status::Modified));
+    assert_eq!(row_status(&a, "/bin/sh"), None, "not changed by layer 2");
+    // Layer 3 removes the apt lists: still shown, where they were, as removed.
+    keys(&mut a, "Down");
+    assert_eq!(
+        row_status(&a, "/var/lib/apt/lists/deb_main_Packages"),
+        Some(Status::Removed)
+    );
+    keys(&mut a, "Tab +");
+    assert!(screen(&a).contains("- ") && screen(&a).contains("deb_main_Packages"));
+    // Aggregated view after layer 3 shows the removal and everything else.
+    keys(&mut a, "v");
+    assert_eq!(explore(&a).mode, TreeMode::Aggregated);
+    assert_eq!(
+        row_status(&a, "/var/lib/apt/lists/deb_main_Packages"),
+        Some(Status::Removed)
+    );
+    assert_eq!(row_status(&a, "/bin/sh"), Some(Status::Unchanged));
+}
+
+#[test]
+fn directory_sizes_add_up() {
+    let a = app(vec![tui_fixtures::single()], 80, 24);
+    let e = explore(&a);
+    let img = &a.analyses[0].image;
+    let size = |p: &str| {
+        e.model
+            .rows
+            .iter()
+            .find(|r| img.tree.path(r.node) == p)
+            .unwrap()
+            .size
+    };
+    assert_eq!(size("/usr/lib/gcc"), 55_000_000);
+    assert_eq!(size("/app"), 8_014_800);
+    let top: u64 = e
+        .model
+        .rows
+        .iter()
+        .filter(|r| r.depth == 0)
+        .map(|r| r.size)
+        .sum();
+    assert_eq!(top, a.analyses[0].waste.final_bytes);
+}
+
+#[test]
+fn filter_by_regex_glob_and_size_then_cancel() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "/ g c c");
+    assert!(explore(&a).is_editing());
+    let r = rows(&a);
+    assert!(r.contains(&"/usr/lib/gcc/cc1".to_string()), "{r:?}");
+    assert!(
+        r.iter()
+            .all(|p| "/usr/lib/gcc/cc1 /usr/bin/gcc".contains(p.as_str()) || p.contains("gcc")),
+        "{r:?}"
+    );
+    assert!(!r.contains(&"/bin/sh".to_string()));
+    keys(&mut a, "Enter");
+    assert!(!explore(&a).is_editing());
+    assert!(screen(&a).contains("[gcc]"));
+    // Glob plus a minimum size.
+    keys(&mut a, "/ C-u * . s o * Space > 1 M Enter");
+    assert_eq!(explore(&a).filter.min_size, 1_000_000);
+    let r = rows(&a);
+    assert!(r.contains(&"/usr/lib/libc.so.6".to_string()), "{r:?}");
+    assert!(!r.contains(&"/app/server".to_string()), "{r:?}");
+    // A bad regex keeps the previous filter and says why.
+    keys(&mut a, "/ C-u (");
+    assert!(explore(&a).filter_error.is_some());
+    assert!(rows(&a).contains(&"/usr/lib/libc.so.6".to_string()));
+    // Esc restores the filter from before editing.
+    keys(&mut a, "Esc");
+    assert_eq!(explore(&a).filter.text, "*.so* >1M");
+    keys(&mut a, "/ C-u Enter");
+    assert!(rows(&a).contains(&"/bin/sh".to_string()));
+    assert!(!a.quit);
+}
+
+#[test]
+fn collapse_expand_and_sort() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "Tab");
+    assert_eq!(explore(&a).focus, Pane::Tree);
+    // Collapse /usr with Space on it.
+    keys(&mut a, "Space");
+    let r = rows(&a);
+    assert!(!r.contains(&"/usr/lib".to_string()));
+    assert_eq!(r[1], "/app");
+    // Expand with l, go into it with l, back to the parent with h.
+    keys(&mut a, "l");
+    assert_eq!(rows(&a)[1], "/usr/lib");
+    keys(&mut a, "l h");
+    assert_eq!(explore(&a).selected, 0);
+    // Collapse all, expand all.
+    keys(&mut a, "-");
+    assert!(rows(&a).iter().all(|p| p.matches('/').count() == 1));
+    keys(&mut a, "+");
+    assert!(rows(&a).contains(&"/usr/lib/gcc/cc1".to_string()));
+    // Sort by name.
+    keys(&mut a, "s");
+    assert_eq!(explore(&a).sort, SortBy::Name);
+    assert_eq!(rows(&a)[0], "/app");
+    // Selection stays on the same node across a re-sort.
+    keys(&mut a, "j j");
+    let before = explore(&a).selected_node();
+    keys(&mut a, "s");
+    assert_eq!(explore(&a).selected_node(), before);
+}
+
+#[test]
+fn change_toggles_hide_rows() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    // Layer 2, only its own changes... then hide unmodified in aggregated view.
+    keys(&mut a, "Up Up Up + C-u");
+    let r = rows(&a);
+    assert!(!r.contains(&"/bin/sh".to_string()), "{r:?}");
+    assert!(r.contains(&"/usr/bin/gcc".to_string()));
+    keys(&mut a, "C-a");
+    let r = rows(&a);
+    assert!(!r.contains(&"/usr/bin/gcc".to_string()));
+    assert!(
+        r.contains(&"/etc/passwd".to_string()),
+        "modified stays: {r:?}"
+    );
+    keys(&mut a, "C-m");
+    assert!(rows(&a).is_empty());
+    keys(&mut a, "C-a C-m C-u");
+    assert!(rows(&a).contains(&"/bin/sh".to_string()));
+}
+
+#[test]
+fn scrolling_keeps_the_selection_on_screen() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "Tab + PgDn PgDn PgDn");
+    let e = explore(&a);
+    assert_eq!(e.selected, e.visible.len() - 1);
+    assert!(e.offset <= e.selected && e.selected < e.offset + 20);
+    let s = screen(&a);
+    let last = a.analyses[0]
+        .image
+        .tree
+        .name(e.model.rows[e.visible[e.selected] as usize].node)
+        .to_string();
+    assert!(s.contains(&last), "{s}");
+}
+
+#[test]
+fn compare_aligns_paths_and_drills_down() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    let c = compare(&a);
+    assert_eq!(c.path(), "/");
+    // Largest delta first: /usr lost the toolchain.
+    assert_eq!(c.entries[0].name, "usr");
+    assert!(c.entries[0].delta() < -50_000_000);
+    let var = c.entries.iter().find(|e| e.name == "var").unwrap();
+    assert!(var.a.is_some() && var.b.is_none(), "only in A");
+    keys(&mut a, "Enter");
+    assert_eq!(compare(&a).path(), "/usr");
+    keys(&mut a, "Enter");
+    assert_eq!(compare(&a).path(), "/usr/lib");
+    assert_eq!(compare(&a).entries[0].name, "gcc");
+    keys(&mut a, "Left");
+    assert_eq!(compare(&a).path(), "/usr");
+    keys(&mut a, "Esc");
+    assert_eq!(compare(&a).path(), "/");
+    assert!(!a.quit);
+    let app_dir = compare(&a)
+        .entries
+        .iter()
+        .find(|e| e.name == "app")
+        .unwrap();
+    assert_eq!(app_dir.size_a, 8_014_800);
+    assert_eq!(app_dir.size_b, 7_500_000);
+}
+
+#[test]
+fn compare_marks_shared_layers_and_opens_explore() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    let c = compare(&a);
+    let img_a = &a.analyses[0].image;
+    assert!(c.is_shared(&img_a.layers[0].diff_id));
+    assert!(!c.is_shared(&img_a.layers[1].diff_id));
+    // Layers B pane, second layer, Enter: explore B at that layer.
+    keys(&mut a, "Tab Tab j Enter");
+    assert_eq!(a.screens.len(), 2);
+    let e = explore(&a);
+    assert_eq!((e.image, e.layer), (1, 1));
+    assert!(screen(&a).contains("Esc back"));
+    keys(&mut a, "Esc");
+    assert_eq!(a.screens.len(), 1);
+    assert!(!a.quit);
+    keys(&mut a, "1");
+    assert_eq!(explore(&a).image, 0);
+    keys(&mut a, "q");
+    assert!(a.quit);
+}
+
+#[test]
+fn esc_quits_the_first_screen_and_ctrl_c_always() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "Esc");
+    assert!(a.quit);
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "/ x C-c");
+    assert!(a.quit);
+}
+
+#[test]
+fn no_color_theme_draws_no_colour() {
+    let a = App::new(
+        vec![tui_fixtures::single()],
+        Rect::new(0, 0, 80, 24),
+        Theme { color: false },
+    );
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| a.draw(f)).unwrap();
+    let buf = t.backend().buffer();
+    for c in buf.content() {
+        assert_eq!(c.fg, ratatui::style::Color::Reset);
+        assert_eq!(c.bg, ratatui::style::Color::Reset);
+    }
+    let _ = Action::Quit;
+}
