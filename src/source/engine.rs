@@ -346,6 +346,7 @@ async fn load_one(
     opts: &LoadOptions,
 ) -> Result<Image, Error> {
     let progress: &ImageProgress = &tracker.images[index];
+    let name = name.strip_prefix("docker:").unwrap_or(name);
     let info = inspect(docker, name).await?;
     progress.set_expected(info.size);
     progress.set_stage(Stage::Waiting);
