@@ -798,3 +798,76 @@ fn distroless_is_detected_without_explicit_directory_entries() {
     let path = write(&dir, "img.tar", &legacy_archive(&[(&fx, &[])]));
     assert_eq!(load_ok(&p(&path), false).facts.base_os, "distroless");
 }
+
+#[test]
+fn multi_platform_index_picks_this_machines_image() {
+    let dir = TempDir::new().unwrap();
+    let amd = Image::simple(vec![Layer::new().file("bin/app", content(1, 111), 0o755)]);
+    let arm = Image::simple(vec![Layer::new().file("bin/app", content(2, 222), 0o755)]);
+    let (mut files, blobs) = oci_files(&[(&amd, &[]), (&arm, &[])], &OciOpts::new(&[Comp::Gzip]));
+    let size_of = |files: &Files, d: &str| {
+        files
+            .iter()
+            .find(|f| f.0 == format!("blobs/sha256/{}", &d[7..]))
+            .unwrap()
+            .1
+            .len()
+    };
+    let desc = |d: &str, arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": d,
+            "size": size_of(&files, d),
+            "platform": {"architecture": arch, "os": "linux"},
+        })
+    };
+    // An attestation manifest (BuildKit writes one per platform).
+    let mut manifests = vec![
+        desc(&blobs.manifests[1], "arm64"),
+        desc(&blobs.manifests[0], "amd64"),
+        desc(&blobs.manifests[1], "unknown"),
+    ];
+    manifests[2]["platform"]["os"] = "unknown".into();
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    let nested_digest = digest(&nested);
+    files.push((
+        format!("blobs/sha256/{}", &nested_digest[7..]),
+        nested.clone(),
+    ));
+    files.retain(|f| f.0 != "index.json");
+    files.push((
+        "index.json".into(),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": nested_digest,
+                "size": nested.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "multi"},
+            }],
+        }))
+        .unwrap(),
+    ));
+    write_files(dir.path(), &files);
+    let want = match std::env::consts::ARCH {
+        "x86_64" => &amd,
+        "aarch64" => &arm,
+        other => {
+            eprintln!("skipped: no fixture for {other}");
+            return;
+        }
+    };
+    for reference in [
+        format!("oci:{}", p(dir.path())),
+        format!("oci:{}:multi", p(dir.path())),
+    ] {
+        let img = load_ok(&reference, true);
+        check(&img, want, &reference);
+        assert_eq!(img.facts.id, want.id());
+    }
+}
