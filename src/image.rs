@@ -81,6 +81,8 @@ pub struct ImageFacts {
     pub source: String,
     /// Base OS from `/etc/os-release`, or `scratch`/`distroless`.
     pub base_os: String,
+    /// The config's history, empty layers included.
+    pub history: Vec<HistoryEntry>,
 }
 
 impl ImageFacts {
@@ -113,6 +115,7 @@ impl ImageFacts {
             env_keys,
             source: String::new(),
             base_os: String::new(),
+            history: cfg.history.clone(),
         }
     }
 

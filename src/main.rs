@@ -2,7 +2,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use layerscope::analysis::Analysis;
+use layerscope::analysis::{Analysis, compare};
 use layerscope::cli::Cli;
 use layerscope::output::{json, text};
 use layerscope::report::Report;
@@ -51,8 +51,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .map(Analysis::new)
         .collect();
     let refs: Vec<&Analysis> = analyses.iter().collect();
+    let comparison = (analyses.len() == 2).then(|| compare::compare(&analyses[0], &analyses[1]));
     if let Some(dest) = &cli.json {
-        let report = Report::new(&refs);
+        let mut report = Report::new(&refs);
+        if let Some(c) = &comparison {
+            report = report.with_comparison(c);
+        }
         json::write_report(&report, dest).map_err(|e| anyhow::anyhow!("{dest}: {e}"))?;
         if dest == "-" {
             return Ok(ExitCode::SUCCESS);
@@ -61,11 +65,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let _interactive = stdout.is_terminal();
     let mut out = stdout.lock();
-    for (i, a) in analyses.iter().enumerate() {
-        if i > 0 {
+    if let Some(c) = &comparison {
+        text::write_comparison(&mut out, &analyses[0], &analyses[1], c)?;
+    } else {
+        for a in &analyses {
+            text::write_summary(&mut out, a)?;
             writeln!(out)?;
+            text::write_findings(&mut out, a, 12)?;
         }
-        text::write_summary(&mut out, a)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,9 @@
 use serde::Serialize;
 
 use crate::analysis::Analysis;
+use crate::analysis::classify::Category;
+use crate::analysis::compare::{Comparison, FindingDelta, PathDelta};
+use crate::analysis::findings::FindingKind;
 use crate::analysis::waste::WasteKind;
 use crate::image::short_id;
 
@@ -16,6 +19,9 @@ pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
     pub images: Vec<ImageReport>,
+    /// Present when two images were given: the first is A, the second B.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ComparisonReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +50,104 @@ pub struct ImageReport {
     pub layers: Vec<LayerReport>,
     pub top_wasted: Vec<WastedReport>,
     pub duplicates: Vec<DuplicateReport>,
+    pub base: BaseReport,
+    pub package_manager: Option<String>,
+    pub categories: Vec<CategoryReport>,
+    pub projected_runtime_bytes: Option<u64>,
+    pub findings: Vec<FindingReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BaseReport {
+    pub layers: usize,
+    pub kind: String,
+    pub method: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CategoryReport {
+    pub category: Category,
+    pub bytes: u64,
+    pub hidden_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingReport {
+    pub id: String,
+    pub kind: FindingKind,
+    pub category: Option<Category>,
+    pub waste_kind: Option<WasteKind>,
+    pub title: String,
+    pub bytes: u64,
+    pub files: u64,
+    pub top_paths: Vec<PathBytes>,
+    pub layers: Vec<usize>,
+    pub instructions: Vec<String>,
+    pub hidden_by: Vec<usize>,
+    pub packages: Vec<String>,
+    pub fix: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathBytes {
+    pub path: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComparisonReport {
+    pub a: String,
+    pub b: String,
+    pub a_size_bytes: u64,
+    pub b_size_bytes: u64,
+    pub reduction_bytes: i64,
+    pub reduction_percent: f64,
+    pub a_layers: usize,
+    pub b_layers: usize,
+    pub shared_layers: usize,
+    pub categories: Vec<CategoryDelta>,
+    pub files: FileDiff,
+    pub top_directories: Vec<PathDeltaReport>,
+    pub findings_resolved: Vec<FindingDeltaReport>,
+    pub findings_remaining: Vec<FindingDeltaReport>,
+    pub findings_new: Vec<FindingDeltaReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CategoryDelta {
+    pub category: Category,
+    pub a_bytes: u64,
+    pub b_bytes: u64,
+    pub delta_bytes: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileDiff {
+    pub only_in_a: u64,
+    pub only_in_a_bytes: u64,
+    pub only_in_b: u64,
+    pub only_in_b_bytes: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub top_only_in_a: Vec<PathDeltaReport>,
+    pub top_only_in_b: Vec<PathDeltaReport>,
+    pub top_changed: Vec<PathDeltaReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathDeltaReport {
+    pub path: String,
+    pub a_bytes: Option<u64>,
+    pub b_bytes: Option<u64>,
+    pub delta_bytes: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingDeltaReport {
+    pub id: String,
+    pub title: String,
+    pub a_bytes: Option<u64>,
+    pub b_bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +215,73 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION"),
             },
             images: analyses.iter().map(|a| ImageReport::new(a)).collect(),
+            comparison: None,
+        }
+    }
+
+    pub fn with_comparison(mut self, c: &Comparison) -> Self {
+        self.comparison = Some(ComparisonReport::new(c));
+        self
+    }
+}
+
+fn path_delta(d: &PathDelta) -> PathDeltaReport {
+    PathDeltaReport {
+        path: d.path.clone(),
+        a_bytes: d.a,
+        b_bytes: d.b,
+        delta_bytes: d.delta() as i64,
+    }
+}
+
+fn finding_delta(d: &FindingDelta) -> FindingDeltaReport {
+    FindingDeltaReport {
+        id: d.id.clone(),
+        title: d.title.clone(),
+        a_bytes: d.a_bytes,
+        b_bytes: d.b_bytes,
+    }
+}
+
+impl ComparisonReport {
+    pub fn new(c: &Comparison) -> Self {
+        let list = |v: &[PathDelta]| v.iter().map(path_delta).collect();
+        let flist = |v: &[FindingDelta]| v.iter().map(finding_delta).collect();
+        ComparisonReport {
+            a: c.a_name.clone(),
+            b: c.b_name.clone(),
+            a_size_bytes: c.a_total,
+            b_size_bytes: c.b_total,
+            reduction_bytes: c.reduction() as i64,
+            reduction_percent: (c.reduction_ratio() * 10000.0).round() / 100.0,
+            a_layers: c.a_layers,
+            b_layers: c.b_layers,
+            shared_layers: c.shared_layers,
+            categories: c
+                .categories
+                .iter()
+                .map(|&(category, a, b)| CategoryDelta {
+                    category,
+                    a_bytes: a,
+                    b_bytes: b,
+                    delta_bytes: b as i64 - a as i64,
+                })
+                .collect(),
+            files: FileDiff {
+                only_in_a: c.only_a_files,
+                only_in_a_bytes: c.only_a_bytes,
+                only_in_b: c.only_b_files,
+                only_in_b_bytes: c.only_b_bytes,
+                changed: c.changed_files,
+                unchanged: c.same_files,
+                top_only_in_a: list(&c.top_only_a),
+                top_only_in_b: list(&c.top_only_b),
+                top_changed: list(&c.top_changed),
+            },
+            top_directories: list(&c.top_dirs),
+            findings_resolved: flist(&c.resolved),
+            findings_remaining: flist(&c.remaining),
+            findings_new: flist(&c.new),
         }
     }
 }
@@ -193,6 +364,51 @@ impl ImageReport {
                     size_bytes: d.size,
                     extra_bytes: d.extra_bytes(),
                     paths: d.paths.clone(),
+                })
+                .collect(),
+            base: BaseReport {
+                layers: a.base.layers,
+                kind: a.base.kind.clone(),
+                method: a.base.method.to_string(),
+            },
+            package_manager: a.classes.packages.manager.map(str::to_string),
+            categories: Category::ALL
+                .iter()
+                .map(|&c| CategoryReport {
+                    category: c,
+                    bytes: a.category_bytes[c as usize],
+                    hidden_bytes: a.category_hidden_bytes[c as usize],
+                })
+                .collect(),
+            projected_runtime_bytes: a.projected_runtime_bytes,
+            findings: a
+                .findings
+                .iter()
+                .map(|f| FindingReport {
+                    id: f.id.clone(),
+                    kind: f.kind,
+                    category: f.category,
+                    waste_kind: f.waste,
+                    title: f.title.clone(),
+                    bytes: f.bytes,
+                    files: f.files,
+                    top_paths: f
+                        .top_paths
+                        .iter()
+                        .map(|(p, b)| PathBytes {
+                            path: p.clone(),
+                            bytes: *b,
+                        })
+                        .collect(),
+                    layers: one_based(&f.layers),
+                    instructions: f
+                        .layers
+                        .iter()
+                        .map(|&l| img.layers[l as usize].instruction.clone())
+                        .collect(),
+                    hidden_by: one_based(&f.hidden_by),
+                    packages: f.packages.clone(),
+                    fix: f.fix.clone(),
                 })
                 .collect(),
         }

@@ -787,7 +787,6 @@ fn totals_equal_docker_image_inspect_for_real_images() {
 }
 
 #[test]
-#[ignore = "bug: analysis/os.rs detects distroless (no os-release) by final_entry(\"var/lib/dpkg/status.d\"), which only exists when the layer tar lists that directory itself; a layer holding just var/lib/dpkg/status.d/FILE (parents implicit, as tars may omit them) is reported as \"scratch\""]
 fn distroless_is_detected_without_explicit_directory_entries() {
     let dir = TempDir::new().unwrap();
     let fx = Image::simple(vec![Layer::new().file(

@@ -1,5 +1,8 @@
 //! Analysis over an indexed image: waste, classification, findings.
+pub mod base;
 pub mod classify;
+pub mod compare;
+pub mod findings;
 pub mod os;
 pub mod packages;
 pub mod waste;
@@ -20,6 +23,12 @@ pub struct Analysis {
     pub category_bytes: [u64; 8],
     /// Hidden (shipped but invisible) bytes per category.
     pub category_hidden_bytes: [u64; 8],
+    pub findings: Vec<findings::Finding>,
+    pub base: base::Base,
+    /// What the image would weigh without build residue (toolchains,
+    /// caches, sources) and waste: about what a multi-stage build ships.
+    /// `None` when there is no residue.
+    pub projected_runtime_bytes: Option<u64>,
 }
 
 impl Analysis {
@@ -29,6 +38,11 @@ impl Analysis {
     }
 
     pub fn with_rules(image: Image, rules: &RuleSet) -> Self {
+        Analysis::with_options(image, rules, None)
+    }
+
+    /// `base_diff_ids`: the layers of the base image the user named.
+    pub fn with_options(image: Image, rules: &RuleSet, base_diff_ids: Option<&[String]>) -> Self {
         let waste = waste::compute(&image, TOP_PATHS);
         let packages = packages::read(&image);
         let classes = classify::classify(&image, rules, packages);
@@ -47,16 +61,62 @@ impl Analysis {
             });
             category_hidden_bytes[classes.category(e.node) as usize] += e.disk_bytes();
         }
+        let findings = findings::compute(&image, &classes, &waste);
+        let base = base::detect(&image, base_diff_ids);
+        let projected_runtime_bytes = projected(&image, &classes, &waste, &category_bytes);
         Analysis {
             image,
             waste,
             classes,
             category_bytes,
             category_hidden_bytes,
+            findings,
+            base,
+            projected_runtime_bytes,
         }
     }
 
     pub fn bytes_of(&self, c: Category) -> u64 {
         self.category_bytes[c as usize]
     }
+}
+
+/// Visible bytes that are not build residue, minus extra duplicate copies
+/// among them; `None` when the image carries no build residue.
+fn projected(
+    image: &Image,
+    classes: &Classes,
+    waste: &waste::Waste,
+    category_bytes: &[u64; 8],
+) -> Option<u64> {
+    let residue: u64 = Category::ALL
+        .iter()
+        .filter(|c| c.is_build_residue())
+        .map(|&c| category_bytes[c as usize])
+        .sum();
+    if residue == 0 {
+        return None;
+    }
+    let kept: u64 = Category::ALL
+        .iter()
+        .filter(|c| !c.is_build_residue())
+        .map(|&c| category_bytes[c as usize])
+        .sum();
+    let dup_kept: u64 = waste
+        .duplicate_sets
+        .iter()
+        .map(|set| {
+            let extra_kept = set.paths[1..]
+                .iter()
+                .filter(|p| {
+                    image
+                        .tree
+                        .lookup(p)
+                        .is_some_and(|n| !classes.category(n).is_build_residue())
+                })
+                .count() as u64;
+            extra_kept * set.size
+        })
+        .sum();
+    Some(kept.saturating_sub(dup_kept))
 }

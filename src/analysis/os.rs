@@ -26,7 +26,14 @@ pub fn detect_base_os(image: &Image) -> String {
         }
         return pretty;
     }
-    if image.final_entry("var/lib/dpkg/status.d").is_some() {
+    // Distroless lists its packages in status.d/, often without a directory entry.
+    let status_d = image.tree.lookup("var/lib/dpkg/status.d");
+    if status_d.is_some_and(|d| {
+        image
+            .tree
+            .children(d)
+            .any(|n| image.fs[n as usize].is_some())
+    }) {
         return "distroless".to_string();
     }
     if image.final_entry("etc/alpine-release").is_some() {

@@ -31,11 +31,11 @@ pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> I
         for e in &mut entries {
             e.node = map[e.node as usize];
         }
-        let instruction = meta
-            .created_by
-            .as_deref()
-            .map(crate::image::clean_instruction)
-            .unwrap_or_default();
+        let instruction = match meta.created_by.as_deref() {
+            Some(by) if !by.trim().is_empty() => crate::image::clean_instruction(by),
+            // `docker import` leaves created_by empty and says so in the comment.
+            _ => meta.comment.clone().unwrap_or_default(),
+        };
         captured_by_layer.push(
             idx.captured
                 .into_iter()

@@ -2,8 +2,11 @@
 
 use std::io::{self, Write};
 
-use super::{percent, size};
+use super::{delta, percent, size};
 use crate::analysis::Analysis;
+use crate::analysis::classify::Category;
+use crate::analysis::compare::{Comparison, FindingDelta};
+use crate::analysis::findings::FindingKind;
 use crate::image::short_id;
 
 /// Widest instruction shown before it is cut.
@@ -32,6 +35,19 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         percent(w.efficiency()),
         size(w.wasted_bytes())
     )?;
+    let by_cat: Vec<String> = Category::ALL
+        .iter()
+        .filter(|&&c| a.bytes_of(c) > 0)
+        .map(|&c| format!("{} {}", c.as_str(), size(a.bytes_of(c))))
+        .collect();
+    writeln!(out, "by category: {}", by_cat.join(", "))?;
+    if let Some(p) = a.projected_runtime_bytes {
+        writeln!(
+            out,
+            "without build residue and waste (what a multi-stage build would ship): about {}",
+            size(p)
+        )?;
+    }
     writeln!(out)?;
     writeln!(
         out,
@@ -39,9 +55,10 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         "#", "SIZE", "HIDDEN"
     )?;
     for (i, l) in img.layers.iter().enumerate() {
+        let mark = if i < a.base.layers { "(base) " } else { "" };
         writeln!(
             out,
-            "{:>3}  {:>10}  {:>10}  {}",
+            "{:>3}  {:>10}  {:>10}  {mark}{}",
             i + 1,
             size(l.size),
             size(l.hidden_bytes),
@@ -79,6 +96,158 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The findings, largest first, each with its layer and fix.
+pub fn write_findings(out: &mut dyn Write, a: &Analysis, limit: usize) -> io::Result<()> {
+    let shown: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.bytes >= 1_000_000 || f.kind == FindingKind::Advice)
+        .take(limit)
+        .collect();
+    if shown.is_empty() {
+        return writeln!(out, "findings: none above 1 MB");
+    }
+    writeln!(out, "findings:")?;
+    for f in shown {
+        let what = f
+            .category
+            .map(|c| c.as_str().to_string())
+            .or_else(|| f.waste.map(|w| format!("waste/{}", w.as_str())))
+            .unwrap_or_else(|| "advice".to_string());
+        writeln!(out, "  {:>10}  {:<20} {}", size(f.bytes), what, f.title)?;
+        let pad = "";
+        if let Some((p, b)) = f.top_paths.first() {
+            writeln!(
+                out,
+                "  {pad:>10}  {pad:<20} top: {} ({})",
+                cut(p, 70),
+                size(*b)
+            )?;
+        }
+        if let Some(&l) = f.layers.first() {
+            let layer = &a.image.layers[l as usize];
+            writeln!(
+                out,
+                "  {pad:>10}  {pad:<20} layer {}: {}",
+                l + 1,
+                cut(&layer.instruction, 60)
+            )?;
+        }
+        writeln!(out, "  {pad:>10}  {pad:<20} fix: {}", f.fix)?;
+    }
+    Ok(())
+}
+
+/// Two images side by side: a table a person reads in ten seconds.
+pub fn write_comparison(
+    out: &mut dyn Write,
+    a: &Analysis,
+    b: &Analysis,
+    c: &Comparison,
+) -> io::Result<()> {
+    let row = |out: &mut dyn Write, label: &str, x: &str, y: &str, d: &str| {
+        writeln!(out, "{label:<14} {x:>22} {y:>22} {d:>22}")
+    };
+    let sizes = |out: &mut dyn Write, label: &str, x: u64, y: u64| {
+        row(
+            out,
+            label,
+            &size(x),
+            &size(y),
+            &delta(y as i128 - x as i128),
+        )
+    };
+    row(out, "", &cut(&c.a_name, 22), &cut(&c.b_name, 22), "B - A")?;
+    sizes(out, "size", c.a_total, c.b_total)?;
+    row(
+        out,
+        "layers",
+        &c.a_layers.to_string(),
+        &c.b_layers.to_string(),
+        &format!("{} shared", c.shared_layers),
+    )?;
+    row(
+        out,
+        "base",
+        &format!("{}, {} layers", a.base.kind, a.base.layers),
+        &format!("{}, {} layers", b.base.kind, b.base.layers),
+        "",
+    )?;
+    row(
+        out,
+        "efficiency",
+        &percent(a.waste.efficiency()),
+        &percent(b.waste.efficiency()),
+        "",
+    )?;
+    sizes(
+        out,
+        "wasted",
+        a.waste.wasted_bytes(),
+        b.waste.wasted_bytes(),
+    )?;
+    for &(cat, x, y) in &c.categories {
+        if x > 0 || y > 0 {
+            sizes(out, cat.as_str(), x, y)?;
+        }
+    }
+    writeln!(out)?;
+    let verdict = if c.reduction() >= 0 {
+        "smaller"
+    } else {
+        "bigger"
+    };
+    writeln!(
+        out,
+        "{} is {} ({}) {verdict} than {}",
+        c.b_name,
+        size(c.reduction().unsigned_abs() as u64),
+        percent(c.reduction_ratio().abs()),
+        c.a_name
+    )?;
+    writeln!(
+        out,
+        "files: {} only in A ({}), {} only in B ({}), {} changed, {} identical",
+        c.only_a_files,
+        size(c.only_a_bytes),
+        c.only_b_files,
+        size(c.only_b_bytes),
+        c.changed_files,
+        c.same_files
+    )?;
+    if !c.top_dirs.is_empty() {
+        writeln!(out, "largest directory differences:")?;
+        for d in c.top_dirs.iter().take(8) {
+            writeln!(
+                out,
+                "  {:>12}  {}  ({} -> {})",
+                delta(d.delta()),
+                d.path,
+                d.a.map_or("absent".into(), size),
+                d.b.map_or("absent".into(), size)
+            )?;
+        }
+    }
+    write_finding_deltas(out, "findings resolved in B", &c.resolved)?;
+    write_finding_deltas(out, "findings still in B", &c.remaining)?;
+    write_finding_deltas(out, "findings new in B", &c.new)
+}
+
+fn write_finding_deltas(out: &mut dyn Write, label: &str, v: &[FindingDelta]) -> io::Result<()> {
+    if v.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<String> = v
+        .iter()
+        .map(|d| match (d.a_bytes, d.b_bytes) {
+            (Some(x), Some(y)) => format!("{} ({} -> {})", d.id, size(x), size(y)),
+            (Some(x), None) | (None, Some(x)) => format!("{} ({})", d.id, size(x)),
+            (None, None) => d.id.clone(),
+        })
+        .collect();
+    writeln!(out, "{label}: {}", items.join(", "))
 }
 
 fn cut(s: &str, width: usize) -> String {
