@@ -431,3 +431,30 @@ fn demo_builds_both_images_from_embedded_files() {
     assert!(imgs[1].final_entry("/app/static/index.html").is_some());
     assert!(imgs[0].total_size() > 20 * imgs[1].total_size());
 }
+
+#[test]
+fn tls_settings_are_refused_clearly() {
+    // No engine needed.
+    let out = layerscope()
+        .env("DOCKER_HOST", "tcp://127.0.0.1:2376")
+        .env("DOCKER_TLS_VERIFY", "1")
+        .arg("whatever")
+        .output()
+        .expect("run");
+    let err = one_line_error(&out);
+    assert!(err.contains("TLS"), "{err}");
+}
+
+#[test]
+fn pull_failure_is_one_line() {
+    if !engine_available("pull") {
+        return;
+    }
+    // Nobody publishes this name: offline, no registry answers; online,
+    // the registry has no such image. Either way one clear line.
+    let err = layerscope::source::engine::pull(&format!("{PREFIX}-nothing/none:0"))
+        .expect_err("pull must fail")
+        .to_string();
+    assert!(err.starts_with("cannot pull "), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}

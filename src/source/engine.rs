@@ -53,6 +53,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// Connect (DOCKER_HOST or the default socket) and negotiate the API version.
 pub async fn connect() -> Result<Docker, Error> {
     let host = docker_host();
+    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
+    if tls || host.starts_with("https://") {
+        // bollard is built without its `ssl` feature: refuse clearly rather
+        // than talk plain HTTP to a TLS port.
+        return Err(Error::Engine(format!(
+            "cannot reach the Docker engine at {host}: TLS connections (DOCKER_TLS_VERIFY, https://) are not supported by this build; use the engine's unix socket, an SSH tunnel to it, or an unencrypted tcp:// address"
+        )));
+    }
     let docker = Docker::connect_with_defaults().map_err(|e| connect_error(&e, &host))?;
     let docker = docker
         .negotiate_version()
@@ -216,6 +224,9 @@ pub fn load_many_watched(
         futures_util::future::try_join_all(loads).await
     });
     reporter.finish();
+    // On an error the other exports may still be streaming on blocking
+    // threads: do not wait for them.
+    rt.shutdown_background();
     result
 }
 
