@@ -13,7 +13,10 @@ pub mod index;
 pub mod source;
 
 pub use error::Error;
+pub mod ci;
 pub mod cli;
+pub mod config;
 pub mod output;
 pub mod report;
 pub mod tui;
+pub mod units;

@@ -1,12 +1,19 @@
+//! The binary: parse, dispatch, map the outcome to an exit code
+//! (0 ok, 1 a CI rule failed, 2 an error).
+
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
+use layerscope::analysis::classify::RuleSet;
 use layerscope::analysis::{Analysis, compare};
-use layerscope::cli::Cli;
+use layerscope::cli::{Cli, Command};
+use layerscope::output::ci::{self as ci_out, Format};
 use layerscope::output::{json, text};
 use layerscope::report::Report;
-use layerscope::source::{LoadOptions, load_all};
+use layerscope::source::{ImageRef, LoadOptions, engine, load_all};
+use layerscope::{ci, config, demo, tui};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -33,38 +40,142 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Demo { base, json }) = cli.command.take() {
+        let mut log = |line: &str| eprintln!("{line}");
+        demo::build_demo(base.as_deref(), &mut log)?;
+        cli.images = demo::IMAGES.iter().map(|s| s.to_string()).collect();
+        cli.json = json;
+    }
     if cli.images.is_empty() {
-        anyhow::bail!("no image given (try `layerscope --help`)");
+        anyhow::bail!("no image given (try `layerscope --help`, or `layerscope demo`)");
+    }
+    let flags = cli.gate_rules()?;
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let cfg = config::load(cli.config.as_deref(), &cwd)?;
+    let gate = cfg.gate.clone().overridden_by(flags);
+    let stdout_tty = std::io::stdout().is_terminal();
+    let ci_env = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let format = cli.format.unwrap_or(Format::Text);
+    let ci_mode = cli.ci
+        || matches!(format, Format::Junit | Format::Github | Format::Markdown)
+        || (ci_env && !stdout_tty && gate.any());
+    if ci_mode && let Some(note) = &cfg.note {
+        eprintln!("{note}");
+    }
+
+    if cli.pull {
+        for name in &cli.images {
+            if let ImageRef::Engine(n) = ImageRef::parse(name)? {
+                engine::pull(&n)?;
+            }
+        }
     }
     let opts = LoadOptions {
         verify: cli.verify,
         progress: None,
         threads: cli.threads,
     };
-    let analyses: Vec<Analysis> = load_all(&cli.images, &opts)?
-        .into_iter()
-        .map(Analysis::new)
-        .collect();
-    let refs: Vec<&Analysis> = analyses.iter().collect();
-    let comparison = (analyses.len() == 2).then(|| compare::compare(&analyses[0], &analyses[1]));
-    if let Some(dest) = &cli.json {
-        let mut report = Report::new(&refs);
-        if let Some(c) = &comparison {
-            report = report.with_comparison(c);
-        }
-        json::write_report(&report, dest).map_err(|e| anyhow::anyhow!("{dest}: {e}"))?;
-        if dest == "-" {
-            return Ok(ExitCode::SUCCESS);
-        }
+    let mut names = cli.images.clone();
+    if let Some(b) = &cli.base {
+        names.push(b.clone());
     }
-    let stdout = std::io::stdout();
-    let _interactive = stdout.is_terminal();
-    let mut out = stdout.lock();
+    let mut images = load_all(&names, &opts)?;
+    let base_ids: Option<Vec<String>> = cli
+        .base
+        .as_ref()
+        .and_then(|_| images.pop())
+        .map(|b| b.layers.iter().map(|l| l.diff_id.clone()).collect());
+    let rules = RuleSet::with_user(&cfg.rules);
+    let analyses: Vec<Analysis> = images
+        .into_iter()
+        .map(|img| Analysis::with_options(img, &rules, base_ids.as_deref()))
+        .collect();
+    let comparison = (analyses.len() == 2).then(|| compare::compare(&analyses[0], &analyses[1]));
+
+    let gate_result = if ci_mode {
+        let (candidate, baseline) = match analyses.as_slice() {
+            [a, b] => (b, Some(a)),
+            [a] => (a, None),
+            _ => anyhow::bail!("CI mode takes one image, or two (BASELINE CANDIDATE)"),
+        };
+        if !gate.any() {
+            anyhow::bail!(
+                "CI mode needs at least one rule: --max-size, --max-layers, --max-waste, --min-efficiency, --deny or --max-growth (or a [ci] table in .layerscope.toml)"
+            );
+        }
+        Some(ci::evaluate(&gate, candidate, baseline).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+
+    let refs: Vec<&Analysis> = analyses.iter().collect();
+    let report = || {
+        let mut r = Report::new(&refs);
+        if let Some(c) = &comparison {
+            r = r.with_comparison(c);
+        }
+        r.ci = gate_result.clone();
+        r
+    };
+    if let Some(dest) = &cli.json {
+        json::write_report(&report(), dest).with_context(|| format!("cannot write {dest}"))?;
+    }
+    let json_on_stdout = cli.json.as_deref() == Some("-");
+
+    let mut out = std::io::stdout().lock();
+    if let Some(g) = &gate_result {
+        match format {
+            Format::Text if !json_on_stdout => {
+                let color = stdout_tty && std::env::var_os("NO_COLOR").is_none();
+                ci_out::write_text(&mut out, g, color)?;
+            }
+            Format::Text => {}
+            Format::Json => {
+                if !json_on_stdout {
+                    json::write_report(&report(), "-")?;
+                }
+            }
+            Format::Junit => ci_out::write_junit(&mut out, g)?,
+            Format::Markdown => ci_out::write_markdown(&mut out, g)?,
+            Format::Github => {
+                ci_out::write_github(&mut out, g)?;
+                if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                    let mut md = Vec::new();
+                    ci_out::write_markdown(&mut md, g)?;
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .with_context(|| format!("cannot append to {}", path.to_string_lossy()))?;
+                    f.write_all(&md)?;
+                }
+            }
+        }
+        out.flush()?;
+        return Ok(if g.passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    if json_on_stdout || format == Format::Json {
+        if !json_on_stdout {
+            json::write_report(&report(), "-")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.json.is_none() && stdout_tty && std::io::stdin().is_terminal() {
+        drop(out);
+        tui::run(analyses)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(c) = &comparison {
         text::write_comparison(&mut out, &analyses[0], &analyses[1], c)?;
     } else {

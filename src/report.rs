@@ -22,6 +22,9 @@ pub struct Report {
     /// Present when two images were given: the first is A, the second B.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<ComparisonReport>,
+    /// Present in CI mode: the verdict of every rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::ci::GateResult>,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,6 +219,7 @@ impl Report {
             },
             images: analyses.iter().map(|a| ImageReport::new(a)).collect(),
             comparison: None,
+            ci: None,
         }
     }
 

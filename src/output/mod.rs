@@ -1,4 +1,5 @@
 //! Headless views of a report: text summary and JSON file.
+pub mod ci;
 pub mod json;
 pub mod text;
 

@@ -1,0 +1,232 @@
+//! Rendering the gate's verdicts: text, JUnit XML, GitHub annotations and
+//! step summary, Markdown. (JSON goes through the report.)
+
+use std::io::{self, Write};
+
+use super::size;
+use crate::ci::GateResult;
+
+/// The output formats of `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Junit,
+    Github,
+    Markdown,
+}
+
+/// One line per rule, then the offenders of each failure.
+pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Result<()> {
+    let paint = |s: &str, code: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    for v in &r.verdicts {
+        let mark = if v.passed {
+            paint("PASS", "32")
+        } else {
+            paint("FAIL", "1;31")
+        };
+        writeln!(
+            out,
+            "{mark}  {:<22} {:>18}  limit {:<12} {}",
+            v.rule, v.measured, v.limit, v.message
+        )?;
+        for o in &v.offenders {
+            writeln!(
+                out,
+                "      {:>10}  {:<22} {}",
+                size(o.bytes),
+                o.what,
+                o.path
+            )?;
+            if let Some(l) = o.layer {
+                writeln!(
+                    out,
+                    "      {:>10}  {:<22} layer {l}: {}",
+                    "",
+                    "",
+                    cut(&o.instruction, 70)
+                )?;
+            }
+            writeln!(out, "      {:>10}  {:<22} fix: {}", "", "", o.fix)?;
+        }
+    }
+    let failed = r.verdicts.iter().filter(|v| !v.passed).count();
+    if r.verdicts.is_empty() {
+        writeln!(out, "no rules configured")?;
+    } else if failed == 0 {
+        writeln!(
+            out,
+            "{}: {} rules passed for {}",
+            paint("PASS", "32"),
+            r.verdicts.len(),
+            r.image
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}: {failed} of {} rules failed for {}",
+            paint("FAIL", "1;31"),
+            r.verdicts.len(),
+            r.image
+        )?;
+    }
+    Ok(())
+}
+
+fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(width - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn xml(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn offender_lines(v: &crate::ci::Verdict) -> String {
+    v.offenders
+        .iter()
+        .map(|o| {
+            let layer = o
+                .layer
+                .map(|l| format!(" (layer {l}: {})", o.instruction))
+                .unwrap_or_default();
+            format!(
+                "{} {} {}{layer}; fix: {}",
+                size(o.bytes),
+                o.what,
+                o.path,
+                o.fix
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// JUnit XML: one test case per rule (GitLab, Jenkins).
+pub fn write_junit(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
+    let failures = r.verdicts.iter().filter(|v| !v.passed).count();
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        out,
+        r#"<testsuites name="layerscope" tests="{}" failures="{failures}">"#,
+        r.verdicts.len()
+    )?;
+    writeln!(
+        out,
+        r#"  <testsuite name="layerscope: {}" tests="{}" failures="{failures}" errors="0">"#,
+        xml(&r.image),
+        r.verdicts.len()
+    )?;
+    for v in &r.verdicts {
+        let name = xml(&v.rule);
+        let class = xml(&format!("layerscope.{}", r.image));
+        if v.passed {
+            writeln!(out, r#"    <testcase classname="{class}" name="{name}"/>"#)?;
+        } else {
+            writeln!(out, r#"    <testcase classname="{class}" name="{name}">"#)?;
+            writeln!(
+                out,
+                r#"      <failure message="{}" type="{name}">{}</failure>"#,
+                xml(&v.message),
+                xml(&offender_lines(v))
+            )?;
+            writeln!(out, "    </testcase>")?;
+        }
+    }
+    writeln!(out, "  </testsuite>")?;
+    writeln!(out, "</testsuites>")
+}
+
+/// Markdown for PR comments and GitHub step summaries.
+pub fn write_markdown(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
+    let status = if r.passed { "passed" } else { "failed" };
+    writeln!(out, "### layerscope: `{}` {status}", r.image)?;
+    writeln!(out)?;
+    writeln!(out, "| Rule | Result | Measured | Limit |")?;
+    writeln!(out, "|---|---|---|---|")?;
+    for v in &r.verdicts {
+        let mark = if v.passed { "✅ pass" } else { "❌ fail" };
+        writeln!(
+            out,
+            "| {} | {mark} | {} | {} |",
+            v.rule, v.measured, v.limit
+        )?;
+    }
+    for v in r.verdicts.iter().filter(|v| !v.passed) {
+        writeln!(out)?;
+        writeln!(out, "**{}**: {}", v.rule, v.message)?;
+        for o in &v.offenders {
+            let layer = o
+                .layer
+                .map(|l| format!(" — layer {l}: `{}`", cut(&o.instruction, 80)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "- {} {} `{}`{layer}. Fix: {}",
+                size(o.bytes),
+                o.what,
+                o.path,
+                o.fix
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// GitHub Actions: `::error` annotations on stdout; the Markdown summary is
+/// appended to `$GITHUB_STEP_SUMMARY` by the caller when it is set.
+pub fn write_github(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
+    // Annotation data escapes %, CR and LF.
+    let esc = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    for v in &r.verdicts {
+        if v.passed {
+            writeln!(
+                out,
+                "::notice title=layerscope {}::{}",
+                esc(&v.rule),
+                esc(&v.message)
+            )?;
+        } else {
+            let detail = offender_lines(v);
+            let body = if detail.is_empty() {
+                v.message.clone()
+            } else {
+                format!("{}\n{detail}", v.message)
+            };
+            writeln!(
+                out,
+                "::error title=layerscope {}::{}",
+                esc(&v.rule),
+                esc(&body)
+            )?;
+        }
+    }
+    Ok(())
+}

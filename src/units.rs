@@ -1,0 +1,133 @@
+//! Sizes and ratios as users write them: `20MB`, `1.5GB`, `512KiB`, `10%`.
+
+/// Parse a size. `B`, `kB`/`KB`, `MB`, `GB`, `TB` are decimal as in
+/// `docker images` (20MB = 20,000,000 bytes); `KiB`, `MiB`, `GiB`, `TiB`
+/// are binary; a bare number is bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    let n: f64 = num.parse().map_err(|_| {
+        format!("invalid size {s:?} (expected e.g. 20MB, 1.5GB, 512MiB or a byte count)")
+    })?;
+    let mult: f64 = match unit {
+        "" | "B" | "b" => 1.0,
+        "kB" | "KB" | "kb" | "k" | "K" => 1e3,
+        "MB" | "mb" | "M" | "m" => 1e6,
+        "GB" | "gb" | "G" | "g" => 1e9,
+        "TB" | "tb" | "T" | "t" => 1e12,
+        "KiB" | "kiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "invalid size {s:?}: unknown unit {other:?} (use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    let bytes = n * mult;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("invalid size {s:?}: out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// A limit given as a size or as a percentage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SizeOrPercent {
+    Bytes(u64),
+    /// A fraction: `10%` is 0.10.
+    Ratio(f64),
+}
+
+impl SizeOrPercent {
+    pub fn parse(s: &str) -> Result<SizeOrPercent, String> {
+        match s.trim().strip_suffix('%') {
+            Some(p) => {
+                let v: f64 = p
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("invalid percentage {s:?}"))?;
+                if !(0.0..=10000.0).contains(&v) {
+                    return Err(format!("invalid percentage {s:?}: out of range"));
+                }
+                Ok(SizeOrPercent::Ratio(v / 100.0))
+            }
+            None => parse_size(s).map(SizeOrPercent::Bytes),
+        }
+    }
+
+    /// The limit in bytes, against a whole of `of` bytes.
+    pub fn bytes_of(self, of: u64) -> u64 {
+        match self {
+            SizeOrPercent::Bytes(b) => b,
+            SizeOrPercent::Ratio(r) => (r * of as f64).floor() as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for SizeOrPercent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SizeOrPercent::Bytes(b) => write!(f, "{}", crate::output::size(*b)),
+            SizeOrPercent::Ratio(r) => write!(f, "{:.1}%", r * 100.0),
+        }
+    }
+}
+
+/// A ratio such as `0.95`, or `95%`.
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    let v = match SizeOrPercent::parse(s) {
+        Ok(SizeOrPercent::Ratio(r)) => r,
+        _ => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("invalid ratio {s:?} (expected e.g. 0.95 or 95%)"))?,
+    };
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("invalid ratio {s:?}: must be between 0 and 1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("20MB").unwrap(), 20_000_000);
+        assert_eq!(parse_size("20MiB").unwrap(), 20 * 1024 * 1024);
+        assert_eq!(parse_size("1.5GB").unwrap(), 1_500_000_000);
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("10kB").unwrap(), 10_000);
+        assert_eq!(parse_size("10KB").unwrap(), 10_000);
+        assert_eq!(parse_size("1 KiB").unwrap(), 1024);
+        assert!(parse_size("20XB").is_err());
+        assert!(parse_size("MB").is_err());
+        assert!(parse_size("-5MB").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn percents_and_ratios() {
+        assert_eq!(
+            SizeOrPercent::parse("10%").unwrap(),
+            SizeOrPercent::Ratio(0.1)
+        );
+        assert_eq!(
+            SizeOrPercent::parse("5MB").unwrap(),
+            SizeOrPercent::Bytes(5_000_000)
+        );
+        assert_eq!(SizeOrPercent::Ratio(0.1).bytes_of(1000), 100);
+        assert_eq!(parse_ratio("0.95").unwrap(), 0.95);
+        assert_eq!(parse_ratio("95%").unwrap(), 0.95);
+        assert!(parse_ratio("1.5").is_err());
+        assert!(parse_ratio("abc").is_err());
+    }
+}
