@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::action::Action;
 use super::theme::Theme;
-use super::tree::{Filter, Replay, SortBy, Status, TreeMode, TreeModel};
+use super::tree::{Filter, Replay, SortBy, SortedKids, Status, TreeMode, TreeModel};
 use super::{bar, cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
 use crate::image::short_id;
@@ -79,6 +79,7 @@ pub struct Explore {
     pub filter_error: Option<String>,
     pub editing: Option<Editing>,
     replay: Replay,
+    kids: SortedKids,
     pub model: TreeModel,
     keep: Vec<bool>,
     /// Open directories, by node id.
@@ -104,6 +105,7 @@ impl Explore {
             filter_error: None,
             editing: None,
             replay: Replay::default(),
+            kids: SortedKids::new(&a.image),
             model: TreeModel::default(),
             keep: Vec::new(),
             open: vec![false; a.image.tree.len()],
@@ -138,7 +140,7 @@ impl Explore {
         let img = &a.image;
         let sel = self.selected_node();
         let before = self.replay.before(img, self.layer);
-        self.model = TreeModel::build(img, before, self.layer, self.mode, self.sort);
+        self.model = TreeModel::build(img, &self.kids, before, self.layer, self.mode, self.sort);
         self.keep = self.filter.keep(&self.model, img);
         self.refresh_visible();
         self.reselect(sel);

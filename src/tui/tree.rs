@@ -73,25 +73,105 @@ pub struct TreeModel {
     pub rows: Vec<Row>,
 }
 
-/// The file system state after some prefix of the layers, advanced
-/// incrementally so walking down the layer list costs one layer per step.
+/// Children of every node, sorted by name, computed once per image
+/// (layer-independent), so building a model never walks linked lists or
+/// compares strings.
+#[derive(Debug, Default)]
+pub struct SortedKids {
+    start: Vec<u32>,
+    list: Vec<NodeId>,
+    /// Position of each node among its siblings, by name.
+    rank: Vec<u32>,
+}
+
+impl SortedKids {
+    pub fn new(img: &Image) -> SortedKids {
+        let t = &img.tree;
+        let n = t.len();
+        let mut start = vec![0u32; n + 1];
+        for id in 1..n as NodeId {
+            start[t.parent(id).unwrap_or(ROOT) as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut list = vec![ROOT; n.saturating_sub(1)];
+        for id in 1..n as NodeId {
+            let p = t.parent(id).unwrap_or(ROOT) as usize;
+            list[fill[p] as usize] = id;
+            fill[p] += 1;
+        }
+        for p in 0..n {
+            let (a, b) = (start[p] as usize, start[p + 1] as usize);
+            if b - a > 1 {
+                list[a..b].sort_by(|x, y| t.name(*x).cmp(t.name(*y)));
+            }
+        }
+        let mut rank = vec![0u32; n];
+        for p in 0..n {
+            let (a, b) = (start[p] as usize, start[p + 1] as usize);
+            for (i, &c) in list[a..b].iter().enumerate() {
+                rank[c as usize] = i as u32;
+            }
+        }
+        SortedKids { start, list, rank }
+    }
+
+    pub fn of(&self, id: NodeId) -> &[NodeId] {
+        let i = id as usize;
+        match (self.start.get(i), self.start.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.list[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Checkpoints of the file system state between layers, so selecting any
+/// layer replays at most a few layers. Memory is bounded (~64 MB).
 #[derive(Debug, Default)]
 pub struct Replay {
     /// Layers applied so far.
     upto: usize,
     state: Vec<Option<Loc>>,
+    /// `(layers applied, state)`, taken every `every` layers.
+    checkpoints: Vec<(usize, Vec<Option<Loc>>)>,
+    every: usize,
 }
 
 impl Replay {
     /// The state after layers `0..n`.
     pub fn before(&mut self, img: &Image, n: usize) -> &[Option<Loc>] {
-        if self.state.len() != img.tree.len() || self.upto > n {
-            self.state = vec![None; img.tree.len()];
+        let nodes = img.tree.len();
+        if self.state.len() != nodes {
+            self.state = vec![None; nodes];
             self.upto = 0;
+            self.checkpoints.clear();
+            let per = nodes * std::mem::size_of::<Option<Loc>>() + 1;
+            let fit = (64 << 20) / per;
+            self.every = img.layers.len().div_ceil(fit.max(1)).max(1);
+        }
+        if self.upto > n {
+            match self.checkpoints.iter().rev().find(|(k, _)| *k <= n) {
+                Some((k, st)) => {
+                    self.state.copy_from_slice(st);
+                    self.upto = *k;
+                }
+                None => {
+                    self.state.fill(None);
+                    self.upto = 0;
+                }
+            }
         }
         while self.upto < n {
             apply_layer(img, self.upto, &mut self.state, &mut |_, _| {});
             self.upto += 1;
+            if self.upto.is_multiple_of(self.every)
+                && !self.checkpoints.iter().any(|(k, _)| *k == self.upto)
+            {
+                self.checkpoints.push((self.upto, self.state.clone()));
+                self.checkpoints.sort_by_key(|(k, _)| *k);
+            }
         }
         &self.state
     }
@@ -143,6 +223,7 @@ impl TreeModel {
     /// Build the rows for `layer` given the state before it.
     pub fn build(
         img: &Image,
+        kids: &SortedKids,
         before: &[Option<Loc>],
         layer: usize,
         mode: TreeMode,
@@ -237,30 +318,23 @@ impl TreeModel {
                 }
             }
         }
-        // Preorder walk with sorted children.
+        // Preorder walk. Children come name-sorted from `kids`; by size,
+        // equal sizes keep name order through the name rank.
         let mut rows: Vec<Row> = Vec::with_capacity(shown.iter().filter(|s| **s).count());
-        let kids = |id: NodeId| -> Vec<NodeId> {
-            let mut v: Vec<NodeId> = img
-                .tree
-                .children(id)
-                .filter(|c| shown[*c as usize])
-                .collect();
-            match sort {
-                SortBy::Size => v.sort_by(|a, b| {
-                    size[*b as usize]
-                        .cmp(&size[*a as usize])
-                        .then_with(|| img.tree.name(*a).cmp(img.tree.name(*b)))
-                }),
-                SortBy::Name => v.sort_by(|a, b| img.tree.name(*a).cmp(img.tree.name(*b))),
-            }
-            v
-        };
-        // Stack of (node, parent row, depth), pushed in reverse order.
-        let mut stack: Vec<(NodeId, u32, u16)> = kids(ROOT)
-            .into_iter()
-            .rev()
-            .map(|c| (c, u32::MAX, 0))
-            .collect();
+        let mut buf: Vec<NodeId> = Vec::new();
+        let mut stack: Vec<(NodeId, u32, u16)> = Vec::new();
+        let mut push_kids =
+            |stack: &mut Vec<(NodeId, u32, u16)>, id: NodeId, row: u32, depth: u16| {
+                buf.clear();
+                buf.extend(kids.of(id).iter().filter(|c| shown[**c as usize]));
+                if sort == SortBy::Size {
+                    buf.sort_unstable_by_key(|c| {
+                        (std::cmp::Reverse(size[*c as usize]), kids.rank[*c as usize])
+                    });
+                }
+                stack.extend(buf.iter().rev().map(|&c| (c, row, depth)));
+            };
+        push_kids(&mut stack, ROOT, u32::MAX, 0);
         while let Some((node, parent, depth)) = stack.pop() {
             let i = node as usize;
             let row = rows.len() as u32;
@@ -275,9 +349,7 @@ impl TreeModel {
                 size: size[i],
             });
             if is_dir[i] {
-                for c in kids(node).into_iter().rev() {
-                    stack.push((c, row, depth + 1));
-                }
+                push_kids(&mut stack, node, row, depth + 1);
             }
         }
         // Subtree ends: a row's subtree ends where the next row at its depth or above starts.

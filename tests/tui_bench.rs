@@ -1,0 +1,76 @@
+//! Frame times on a big image: every keypress is step + draw on a 160x48
+//! TestBackend. Run with
+//! `LAYERSCOPE_BENCH_IMAGE=/work/scratch/big-app.tar cargo test --release --test tui_bench -- --ignored --nocapture`.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use layerscope::analysis::Analysis;
+use layerscope::source::{LoadOptions, load_all};
+use layerscope::tui::action::Action;
+use layerscope::tui::{App, Theme};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+
+#[test]
+#[ignore = "needs a big image: set LAYERSCOPE_BENCH_IMAGE"]
+fn frame_times_on_a_big_image() {
+    let Ok(path) = std::env::var("LAYERSCOPE_BENCH_IMAGE") else {
+        eprintln!("skipped: LAYERSCOPE_BENCH_IMAGE is not set");
+        return;
+    };
+    let t = Instant::now();
+    let images = load_all(&[path.clone()], &LoadOptions::default()).unwrap();
+    let analyses: Vec<Analysis> = images.into_iter().map(Analysis::new).collect();
+    let nodes = analyses[0].image.tree.len();
+    eprintln!("loaded {path}: {nodes} nodes in {:.1?}", t.elapsed());
+    let (w, h) = (160, 48);
+    let t = Instant::now();
+    let mut app = App::new(analyses, Rect::new(0, 0, w, h), Theme { color: true });
+    eprintln!("initial model: {:.1?}", t.elapsed());
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let layers = app.analyses[0].image.layers.len();
+    use Action::*;
+    let mut script: Vec<Action> = Vec::new();
+    script.extend(std::iter::repeat_n(Up, layers)); // walk up every layer
+    script.extend(std::iter::repeat_n(Down, layers)); // and back down
+    script.extend([
+        ToggleMode, ToggleMode, ToggleSort, ToggleSort, NextPane, ExpandAll,
+    ]);
+    script.extend(std::iter::repeat_n(Down, 50));
+    script.extend(std::iter::repeat_n(PageDown, 50));
+    script.extend([
+        End,
+        Home,
+        ToggleCollapse,
+        ToggleCollapse,
+        ToggleUnmodified,
+        ToggleUnmodified,
+    ]);
+    script.extend([StartFilter, Input('g'), Input('o'), Input('/'), Enter]);
+    script.extend([StartFilter, ClearInput, Enter, CollapseAll, NextPane, Up]);
+    let mut times: Vec<(u128, Action)> = Vec::new();
+    for a in script {
+        let t = Instant::now();
+        app.step(a);
+        term.draw(|f| app.draw(f)).unwrap();
+        times.push((t.elapsed().as_micros(), a));
+    }
+    let mut sorted: Vec<u128> = times.iter().map(|t| t.0).collect();
+    sorted.sort();
+    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    eprintln!(
+        "{} keypresses: median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        sorted.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
+    let mut worst = times.clone();
+    worst.sort_by(|a, b| b.0.cmp(&a.0));
+    for (us, a) in worst.iter().take(8) {
+        eprintln!("  {:>8.2} ms  {a:?}", *us as f64 / 1000.0);
+    }
+}
