@@ -661,7 +661,7 @@ fn report_numbers_match_the_model() {
 }
 
 #[test]
-#[ignore = "bug: a hardlinked inode whose first name is deleted or overwritten is still visible through its other name, yet its bytes are counted as hidden waste (Entry::disk_bytes counts the inode on the File entry only, and merge hides it without checking for surviving hardlinks); final_bytes likewise drops them"]
+
 fn a_hardlinked_inode_stays_visible_through_its_other_name() {
     let dir = TempDir::new().unwrap();
     let fx = Image::simple(vec![

@@ -51,6 +51,9 @@ pub struct Entry {
     pub digest: u64,
     /// Symlink or hardlink target.
     pub link: Option<Box<str>>,
+    /// A hardlink that carries its inode's bytes because every other name
+    /// of the inode is hidden (set by the merge).
+    pub owns_inode: bool,
 }
 
 impl Entry {
@@ -60,6 +63,7 @@ impl Entry {
     pub fn disk_bytes(&self) -> u64 {
         match self.kind {
             EntryKind::File => self.size,
+            EntryKind::Hardlink if self.owns_inode => self.size,
             EntryKind::Symlink => self.link.as_ref().map_or(0, |l| l.len() as u64),
             _ => 0,
         }
@@ -220,6 +224,7 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
             size,
             digest,
             link,
+            owns_inode: false,
         };
         match by_node.get(&node) {
             Some(&i) => idx.entries[i] = e,

@@ -145,14 +145,19 @@ pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> I
         layer.counts = counts;
     }
 
-    // 3. Hidden bytes per layer, both ways.
+    // 3. An inode stays visible while any of its names does: when a file's
+    //    data-carrying entry is hidden but a hardlink to it (same layer)
+    //    survives, the bytes are not waste and the link carries them.
+    keep_linked_inodes(&tree, &mut out_layers, &fs, &mut hidden);
+
+    // 4. Hidden bytes per layer, both ways.
     for h in &hidden {
         let bytes = out_layers[h.layer as usize].entries[h.entry as usize].disk_bytes();
         out_layers[h.layer as usize].hidden_bytes += bytes;
         out_layers[h.by as usize].hides_bytes += bytes;
     }
 
-    // 4. Captured files that are still visible.
+    // 5. Captured files that are still visible.
     for (li, caps) in captured_by_layer.into_iter().enumerate() {
         for (node, data) in caps {
             if fs[node as usize].is_some_and(|loc| loc.layer as usize == li) {
@@ -171,6 +176,49 @@ pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> I
     };
     image.facts.base_os = crate::analysis::os::detect_base_os(&image);
     image
+}
+
+fn keep_linked_inodes(
+    tree: &PathTree,
+    layers: &mut [Layer],
+    fs: &[Option<Loc>],
+    hidden: &mut Vec<Hidden>,
+) {
+    // (layer, target node) -> visible hardlinks to it
+    let mut links: HashMap<(u16, NodeId), Vec<u32>> = HashMap::new();
+    for (li, layer) in layers.iter().enumerate() {
+        for (ei, e) in layer.entries.iter().enumerate() {
+            let loc = Loc {
+                layer: li as u16,
+                entry: ei as u32,
+            };
+            if e.kind == EntryKind::Hardlink
+                && fs[e.node as usize] == Some(loc)
+                && let Some(target) = e.link.as_deref().and_then(|t| tree.lookup(t))
+            {
+                links
+                    .entry((li as u16, target))
+                    .or_default()
+                    .push(ei as u32);
+            }
+        }
+    }
+    if links.is_empty() {
+        return;
+    }
+    hidden.retain(|h| {
+        let e = &layers[h.layer as usize].entries[h.entry as usize];
+        if e.kind != EntryKind::File {
+            return true;
+        }
+        match links.get(&(h.layer, e.node)).and_then(|v| v.first()) {
+            Some(&carrier) => {
+                layers[h.layer as usize].entries[carrier as usize].owns_inode = true;
+                false
+            }
+            None => true,
+        }
+    });
 }
 
 /// Map every node of `from` into `into`, returning the id table.

@@ -103,6 +103,18 @@ fn blob_path(digest: &str) -> Result<String, String> {
     let (algo, hex) = digest
         .split_once(':')
         .ok_or_else(|| format!("invalid digest {digest:?}"))?;
+    // The digest becomes a path: never let it leave blobs/.
+    let algo_ok = !algo.is_empty()
+        && algo
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+._-".contains(c));
+    let hex_ok = !hex.is_empty()
+        && hex
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '=' || c == '_' || c == '-');
+    if !algo_ok || !hex_ok || algo.starts_with('.') {
+        return Err(format!("invalid digest {digest:?}"));
+    }
     Ok(format!("blobs/{algo}/{hex}"))
 }
 
@@ -468,7 +480,12 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
     let plan = plan(&get, want).map_err(fail)?;
     let indexes = index_parallel(plan.layers.len(), opts, |i| {
         let name = &plan.layers[i];
-        let f = File::open(dir.join(name)).map_err(|e| format!("layer {name}: {e}"))?;
+        let f = File::open(dir.join(name)).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("layer {name} named by the manifest is missing from the layout")
+            }
+            _ => format!("layer {name}: {e}"),
+        })?;
         let r = Counted::new(
             BufReader::with_capacity(256 * 1024, f),
             opts.progress.as_ref(),
