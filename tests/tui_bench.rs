@@ -21,7 +21,7 @@ fn frame_times_on_a_big_image() {
         return;
     };
     let t = Instant::now();
-    let images = load_all(&[path.clone()], &LoadOptions::default()).unwrap();
+    let images = load_all(std::slice::from_ref(&path), &LoadOptions::default()).unwrap();
     let analyses: Vec<Analysis> = images.into_iter().map(Analysis::new).collect();
     let nodes = analyses[0].image.tree.len();
     eprintln!("loaded {path}: {nodes} nodes in {:.1?}", t.elapsed());
