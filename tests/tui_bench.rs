@@ -69,7 +69,7 @@ fn frame_times_on_a_big_image() {
         pct(1.0)
     );
     let mut worst = times.clone();
-    worst.sort_by(|a, b| b.0.cmp(&a.0));
+    worst.sort_by_key(|w| std::cmp::Reverse(w.0));
     for (us, a) in worst.iter().take(8) {
         eprintln!("  {:>8.2} ms  {a:?}", *us as f64 / 1000.0);
     }
