@@ -258,7 +258,10 @@ fn run_bar(tracker: &Tracker, stop: &AtomicBool) {
             first_byte = Some(Instant::now());
         }
         let first = first_byte;
-        let width = crossterm::terminal::size().map_or(80, |(w, _)| w as usize);
+        let width = crossterm::terminal::size()
+            .ok()
+            .filter(|(w, _)| *w > 0)
+            .map_or(80, |(w, _)| w as usize);
         let line = bar_line(&events, start.elapsed(), first.map(|f| f.elapsed()), width);
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{line}");
@@ -298,8 +301,13 @@ pub fn bar_line(
             elapsed.as_secs()
         )
     } else {
-        let secs = since_first.map_or(0.0, |d| d.as_secs_f64()).max(0.001);
-        let rate = received as f64 / secs;
+        let secs = since_first.map_or(0.0, |d| d.as_secs_f64());
+        // The first samples of a rate are noise.
+        let rate = if secs >= 0.5 {
+            received as f64 / secs
+        } else {
+            0.0
+        };
         let remaining = expected.saturating_sub(received);
         let eta = if remaining == 0 || rate < 1.0 {
             "--".to_string()
@@ -313,15 +321,19 @@ pub fn bar_line(
         } else {
             (received as f64 / expected as f64).min(0.99)
         };
-        let cells = 20usize;
-        let full = (frac * cells as f64).round() as usize;
+        let cells = 16usize;
+        let full = (frac * cells as f64).floor() as usize;
+        let rate = if rate >= 1.0 {
+            format!("{}/s", human(rate as u64))
+        } else {
+            "--/s".to_string()
+        };
         format!(
-            "{label} [{}{}] {} of {}  {}/s  ETA {eta}",
+            "{label} [{}{}] {} of {} {rate} ETA {eta}",
             "#".repeat(full),
             "-".repeat(cells - full),
             human(received),
             human(expected),
-            human(rate as u64),
         )
     };
     truncate(&text, width.saturating_sub(1).max(20))
