@@ -165,13 +165,15 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    if json_on_stdout || format == Format::Json {
-        if !json_on_stdout {
-            json::write_report(&report(), "-")?;
-        }
+    // A report was asked for: that is the output (as with dive's --json).
+    if cli.json.is_some() {
         return Ok(ExitCode::SUCCESS);
     }
-    if cli.json.is_none() && stdout_tty && std::io::stdin().is_terminal() {
+    if format == Format::Json {
+        json::write_report(&report(), "-")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if stdout_tty && std::io::stdin().is_terminal() {
         drop(out);
         tui::run(analyses)?;
         return Ok(ExitCode::SUCCESS);

@@ -16,7 +16,14 @@ pub fn write_report(report: &Report, dest: &str) -> std::io::Result<()> {
         out.write_all(&bytes)?;
         return out.flush();
     }
-    write_atomic(Path::new(dest), &bytes)
+    let path = Path::new(dest);
+    // A device or pipe (/dev/null, a FIFO) cannot be replaced by rename.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        f.write_all(&bytes)?;
+        return f.flush();
+    }
+    write_atomic(path, &bytes)
 }
 
 /// Temp file in the same directory, fsync, rename.
