@@ -167,7 +167,8 @@ fn layer_changes_mark_added_modified_and_removed() {
         Some(Status::Removed)
     );
     keys(&mut a, "Tab +");
-    assert!(screen(&a).contains("- ") && screen(&a).contains("deb_main_Packages"));
+    let s = screen(&a);
+    assert!(s.contains("- ") && s.contains("deb_main_P"), "{s}");
     // Aggregated view after layer 3 shows the removal and everything else.
     keys(&mut a, "v");
     assert_eq!(explore(&a).mode, TreeMode::Aggregated);
@@ -381,4 +382,16 @@ fn no_color_theme_draws_no_colour() {
         assert_eq!(c.bg, ratatui::style::Color::Reset);
     }
     let _ = Action::Quit;
+}
+
+#[test]
+fn category_marks_and_filter() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    assert!(screen(&a).contains("docs"));
+    keys(&mut a, "/ @ d o c Enter");
+    let r = rows(&a);
+    assert!(r.contains(&"/usr/share/doc/README".to_string()), "{r:?}");
+    assert!(!r.contains(&"/bin/sh".to_string()), "{r:?}");
+    keys(&mut a, "/ C-u @ n o p e");
+    assert!(explore(&a).filter_error.is_some());
 }

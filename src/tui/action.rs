@@ -59,7 +59,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
         "Ctrl+A R M U",
         "show added / removed / modified / unmodified",
     ),
-    ("Ctrl+F  /", "filter: glob, regex, >10M min size"),
+    ("Ctrl+F  /", "filter: glob, regex, >10M, @toolchain"),
     ("Enter", "drill into dir / open image's explore"),
     ("1 / 2", "explore image A / B (compare)"),
     ("Esc", "back: filter, help, drill level, compare"),

@@ -11,6 +11,7 @@ use super::theme::Theme;
 use super::tree::{Filter, Replay, SortBy, SortedKids, Status, TreeMode, TreeModel};
 use super::{bar, cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
+use crate::analysis::classify::Category;
 use crate::image::short_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +141,9 @@ impl Explore {
         let img = &a.image;
         let sel = self.selected_node();
         let before = self.replay.before(img, self.layer);
-        self.model = TreeModel::build(img, &self.kids, before, self.layer, self.mode, self.sort);
+        self.model = TreeModel::build(
+            img, &self.kids, &a.classes, before, self.layer, self.mode, self.sort,
+        );
         self.keep = self.filter.keep(&self.model, img);
         self.refresh_visible();
         self.reselect(sel);
@@ -570,16 +573,20 @@ impl Explore {
                 };
                 let name = img.tree.name(r.node);
                 let sz = size_col(r.size);
+                let (cat, cat_st) = r.cat.map_or(("", Style::new()), |c| theme.category(c));
+                let cat = format!(" {cat:<4}");
                 let left = 2 + indent.chars().count() + 2;
-                let name_w = w.saturating_sub(left + sz.len() + 1);
+                let right = cat.len() + sz.len();
+                let name_w = w.saturating_sub(left + right + 1);
                 let name = cut(name, name_w);
-                let pad = w.saturating_sub(left + name.chars().count() + sz.len());
+                let pad = w.saturating_sub(left + name.chars().count() + right);
                 let mut line = Line::from(vec![
                     Span::styled(format!("{} ", r.status.mark()), st),
                     Span::styled(indent, theme.dim()),
                     Span::raw(icon),
                     Span::styled(name, st),
                     Span::raw(" ".repeat(pad)),
+                    Span::styled(cat, cat_st),
                     Span::styled(sz, st),
                 ]);
                 if vi == self.selected {
@@ -601,7 +608,10 @@ impl Explore {
             if let Some(e) = &self.filter_error {
                 spans.push(Span::styled(format!("  {}", cut(e, 40)), theme.bad()));
             } else {
-                spans.push(Span::styled("  glob, regex, >10M · Enter Esc", theme.dim()));
+                spans.push(Span::styled(
+                    "  glob, regex, >10M, @tool · Enter",
+                    theme.dim(),
+                ));
             }
             Line::from(spans)
         } else {
@@ -664,12 +674,15 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
         row("Visible", size(w.final_bytes), Style::new()),
         row(
             "Wasted",
-            format!(
-                "{} (hidden {}, dup {})",
-                size(w.wasted_bytes()),
-                size(w.hidden_bytes()),
-                size(w.duplicate_bytes)
-            ),
+            if w.duplicate_bytes > 0 {
+                format!(
+                    "{} (dup {})",
+                    size(w.wasted_bytes()),
+                    size(w.duplicate_bytes)
+                )
+            } else {
+                size(w.wasted_bytes())
+            },
             if w.wasted_bytes() > 0 {
                 theme.warn()
             } else {
@@ -679,6 +692,25 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
         row("Efficiency", crate::output::percent(eff), eff_style),
         row("Base", base, Style::new()),
     ];
+    let mut lines = lines;
+    let mut cats: Vec<(Category, u64)> = Category::ALL
+        .into_iter()
+        .map(|c| (c, a.bytes_of(c)))
+        .filter(|(_, b)| *b > 0)
+        .collect();
+    cats.sort_by_key(|(c, b)| (*c == Category::Runtime, std::cmp::Reverse(*b)));
+    let final_bytes = w.final_bytes.max(1);
+    for (c, b) in cats {
+        let (_, st) = theme.category(c);
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<14}", c.as_str()), st),
+            Span::raw(format!(
+                "{} {:>5.1}%",
+                size_col(b),
+                b as f64 * 100.0 / final_bytes as f64
+            )),
+        ]));
+    }
     let block = Block::bordered()
         .title(Span::styled(" Image ", theme.title()))
         .border_style(theme.border(false));

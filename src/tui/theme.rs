@@ -4,6 +4,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use super::tree::Status;
+use crate::analysis::classify::Category;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
@@ -65,6 +66,21 @@ impl Theme {
 
     pub fn key(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+
+    /// A short mark and a colour per category; runtime has none.
+    pub fn category(&self, c: Category) -> (&'static str, Style) {
+        let (mark, color) = match c {
+            Category::Toolchain => ("tool", Color::Magenta),
+            Category::PackageCache => ("pkgc", Color::Blue),
+            Category::BuildCache => ("bldc", Color::Blue),
+            Category::Source => ("src", Color::Cyan),
+            Category::Docs => ("docs", Color::DarkGray),
+            Category::Tests => ("test", Color::DarkGray),
+            Category::LogsTemp => ("tmp", Color::DarkGray),
+            Category::Runtime => ("", Color::Reset),
+        };
+        (mark, self.fg(color))
     }
 
     pub fn good(&self) -> Style {

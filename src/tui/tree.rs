@@ -7,6 +7,7 @@
 //! visible rows are a `Vec<u32>` recomputed when the open set or the filter
 //! changes, never per frame.
 
+use crate::analysis::classify::{Category, Classes};
 use crate::image::{Change, Image, Loc};
 use crate::index::layer::EntryKind;
 use crate::index::tree::{NodeId, ROOT};
@@ -65,6 +66,9 @@ pub struct Row {
     pub loc: Option<Loc>,
     /// Own bytes for files, subtree bytes for directories.
     pub size: u64,
+    /// What the bytes are; for a directory, the category all its
+    /// non-empty children share, `None` when they differ.
+    pub cat: Option<Category>,
 }
 
 /// The preorder rows for one (layer, mode, sort).
@@ -224,6 +228,7 @@ impl TreeModel {
     pub fn build(
         img: &Image,
         kids: &SortedKids,
+        classes: &Classes,
         before: &[Option<Loc>],
         layer: usize,
         mode: TreeMode,
@@ -318,6 +323,32 @@ impl TreeModel {
                 }
             }
         }
+        // Categories bottom-up: a directory takes its non-empty children's
+        // category when they agree.
+        const UNSET: u8 = u8::MAX;
+        const MIXED: u8 = u8::MAX - 1;
+        let mut cat = vec![UNSET; n];
+        for i in (1..n).rev() {
+            if !shown[i] {
+                continue;
+            }
+            if cat[i] == UNSET {
+                cat[i] = classes.category(i as NodeId) as u8;
+            }
+            if size[i] == 0 {
+                continue;
+            }
+            if let Some(p) = img.tree.parent(i as NodeId)
+                && p != ROOT
+            {
+                let p = p as usize;
+                if cat[p] == UNSET {
+                    cat[p] = cat[i];
+                } else if cat[p] != cat[i] {
+                    cat[p] = MIXED;
+                }
+            }
+        }
         // Preorder walk. Children come name-sorted from `kids`; by size,
         // equal sizes keep name order through the name rank.
         let mut rows: Vec<Row> = Vec::with_capacity(shown.iter().filter(|s| **s).count());
@@ -347,6 +378,7 @@ impl TreeModel {
                 is_dir: is_dir[i],
                 loc: loc[i],
                 size: size[i],
+                cat: Category::ALL.get(cat[i] as usize).copied(),
             });
             if is_dir[i] {
                 push_kids(&mut stack, node, row, depth + 1);
@@ -424,6 +456,8 @@ pub struct Filter {
     pub text: String,
     pub pattern: Option<Pattern>,
     pub min_size: u64,
+    /// Only rows of this category (`@toolchain`, `@docs`, ...).
+    pub category: Option<Category>,
     pub added: bool,
     pub removed: bool,
     pub modified: bool,
@@ -436,6 +470,7 @@ impl Default for Filter {
             text: String::new(),
             pattern: None,
             min_size: 0,
+            category: None,
             added: true,
             removed: true,
             modified: true,
@@ -462,13 +497,21 @@ impl Pattern {
 
 impl Filter {
     /// Parse the filter line: words starting with `>` set the minimum size
-    /// (`>10M`, `>500k`), the rest is a glob (`*.so`, `/usr/**/go`) or a regex
+    /// (`>10M`, `>500k`), `@tool` a category (any prefix), the rest is a glob (`*.so`, `/usr/**/go`) or a regex
     /// (`go/(src|pkg)`). Toggles are kept.
     pub fn set_text(&mut self, text: &str) -> Result<(), String> {
         let mut min = 0;
+        let mut category = None;
         let mut pat = Vec::new();
         for w in text.split_whitespace() {
-            if let Some(s) = w.strip_prefix('>') {
+            if let Some(c) = w.strip_prefix('@') {
+                category = Some(
+                    Category::ALL
+                        .into_iter()
+                        .find(|k| k.as_str().starts_with(c) && !c.is_empty())
+                        .ok_or_else(|| format!("no category {c}"))?,
+                );
+            } else if let Some(s) = w.strip_prefix('>') {
                 min = parse_size(s).ok_or_else(|| format!("bad size: {s}"))?;
             } else {
                 pat.push(w);
@@ -496,6 +539,7 @@ impl Filter {
         self.text = text.to_string();
         self.pattern = pattern;
         self.min_size = min;
+        self.category = category;
         Ok(())
     }
 
@@ -511,6 +555,7 @@ impl Filter {
     pub fn is_trivial(&self) -> bool {
         self.pattern.is_none()
             && self.min_size == 0
+            && self.category.is_none()
             && self.added
             && self.removed
             && self.modified
@@ -528,6 +573,7 @@ impl Filter {
             let r = &model.rows[i];
             self.status_ok(r.status)
                 && r.size >= self.min_size
+                && self.category.is_none_or(|c| r.cat == Some(c))
                 && self.pattern.as_ref().is_none_or(|p| p.is_match(path))
         };
         if self.pattern.is_some() {
