@@ -168,13 +168,7 @@ pub fn write_comparison(
         &c.b_layers.to_string(),
         &format!("{} shared", c.shared_layers),
     )?;
-    row(
-        out,
-        "base",
-        &format!("{}, {} layers", a.base.kind, a.base.layers),
-        &format!("{}, {} layers", b.base.kind, b.base.layers),
-        "",
-    )?;
+    row(out, "base", &base_text(a), &base_text(b), "")?;
     row(
         out,
         "efficiency",
@@ -233,6 +227,15 @@ pub fn write_comparison(
     write_finding_deltas(out, "findings resolved in B", &c.resolved)?;
     write_finding_deltas(out, "findings still in B", &c.remaining)?;
     write_finding_deltas(out, "findings new in B", &c.new)
+}
+
+fn base_text(a: &Analysis) -> String {
+    let n = a.base.layers;
+    format!(
+        "{}, {n} base layer{}",
+        a.base.kind,
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 fn write_finding_deltas(out: &mut dyn Write, label: &str, v: &[FindingDelta]) -> io::Result<()> {
