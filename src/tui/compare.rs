@@ -13,6 +13,7 @@ use super::action::Action;
 use super::theme::Theme;
 use super::{cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
+use crate::analysis::classify::Category;
 use crate::image::Image;
 use crate::index::layer::EntryKind;
 use crate::index::tree::{NodeId, ROOT};
@@ -114,6 +115,8 @@ pub struct Areas {
     pub files: Rect,
     pub layers_a: Rect,
     pub layers_b: Rect,
+    /// Bytes per category, A vs B (only when there is room).
+    pub categories: Option<Rect>,
     pub footer: Rect,
 }
 
@@ -124,14 +127,20 @@ pub fn areas(area: Rect) -> Areas {
         Constraint::Length(1),
     ])
     .areas(area);
-    let (files, layers) = if body.width >= 140 {
-        let [f, l] =
+    let (files, layers, categories) = if body.width >= 140 {
+        let [f, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Min(0)]).areas(body);
-        (f, l)
+        if right.height >= 24 {
+            let [l, c] =
+                Layout::vertical([Constraint::Min(0), Constraint::Length(10)]).areas(right);
+            (f, l, Some(c))
+        } else {
+            (f, right, None)
+        }
     } else {
         let lh = (body.height * 2 / 5).max(4);
         let [f, l] = Layout::vertical([Constraint::Min(0), Constraint::Length(lh)]).areas(body);
-        (f, l)
+        (f, l, None)
     };
     let [layers_a, layers_b] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(layers);
@@ -140,6 +149,7 @@ pub fn areas(area: Rect) -> Areas {
         files,
         layers_a,
         layers_b,
+        categories,
         footer,
     }
 }
@@ -353,6 +363,9 @@ impl Compare {
         for (side, (r, img)) in [(ar.layers_a, a), (ar.layers_b, b)].into_iter().enumerate() {
             self.draw_layers(f, r, side, img, theme);
         }
+        if let Some(r) = ar.categories {
+            draw_categories(f, r, a, b, theme);
+        }
         let mut spans = Vec::new();
         let mut key = |k: &str, d: &str| {
             spans.push(Span::styled(format!(" {k}"), theme.key()));
@@ -529,4 +542,46 @@ impl Compare {
             .collect();
         f.render_widget(Paragraph::new(lines), inner);
     }
+}
+
+/// Bytes per category in A and B with bars on one scale, and the delta.
+fn draw_categories(f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
+    let block = Block::bordered()
+        .title(Span::styled(" What the bytes are: A vs B ", theme.title()))
+        .border_style(theme.border(false));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let rows: Vec<(Category, u64, u64)> = Category::ALL
+        .into_iter()
+        .map(|c| (c, a.bytes_of(c), b.bytes_of(c)))
+        .filter(|(_, x, y)| *x > 0 || *y > 0)
+        .collect();
+    let max = rows.iter().map(|r| r.1.max(r.2)).max().unwrap_or(0).max(1);
+    let bar_w = (inner.width as usize).saturating_sub(14 + 2 * 10 + 10 + 3) / 2;
+    let lines: Vec<Line> = rows
+        .iter()
+        .map(|&(c, x, y)| {
+            let (_, st) = theme.category(c);
+            let d = y as i128 - x as i128;
+            Line::from(vec![
+                Span::styled(format!("{:<14}", c.as_str()), st),
+                Span::styled(super::bar(x as f64 / max as f64, bar_w), theme.only_a()),
+                Span::raw(size_col(x)),
+                Span::raw(" "),
+                Span::styled(super::bar(y as f64 / max as f64, bar_w), theme.only_b()),
+                Span::raw(size_col(y)),
+                Span::styled(
+                    format!("{:>11}", if d == 0 { "=".into() } else { delta(d) }),
+                    if d < 0 {
+                        theme.good()
+                    } else if d > 0 {
+                        theme.bad()
+                    } else {
+                        theme.dim()
+                    },
+                ),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }

@@ -574,7 +574,7 @@ impl Explore {
                 let name = img.tree.name(r.node);
                 let sz = size_col(r.size);
                 let (cat, cat_st) = r.cat.map_or(("", Style::new()), |c| theme.category(c));
-                let cat = format!(" {cat:<4}");
+                let cat = format!(" {cat:<4} ");
                 let left = 2 + indent.chars().count() + 2;
                 let right = cat.len() + sz.len();
                 let name_w = w.saturating_sub(left + right + 1);

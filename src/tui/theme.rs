@@ -49,7 +49,11 @@ impl Theme {
     }
 
     pub fn selected(&self, focused: bool) -> Style {
-        if focused {
+        if focused && self.color {
+            Style::new()
+                .bg(Color::Indexed(238))
+                .add_modifier(Modifier::BOLD)
+        } else if focused {
             Style::new().add_modifier(Modifier::REVERSED)
         } else {
             Style::new().add_modifier(Modifier::UNDERLINED)
