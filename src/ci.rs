@@ -125,11 +125,7 @@ fn offender(a: &Analysis, f: &Finding, ignore: &GlobSet) -> Option<Offender> {
     })
 }
 
-fn offenders(
-    a: &Analysis,
-    ignore: &GlobSet,
-    keep: impl Fn(&Finding) -> bool,
-) -> Vec<Offender> {
+fn offenders(a: &Analysis, ignore: &GlobSet, keep: impl Fn(&Finding) -> bool) -> Vec<Offender> {
     a.findings
         .iter()
         .filter(|f| f.kind != FindingKind::Advice && f.bytes > 0 && keep(f))
