@@ -1408,3 +1408,30 @@ fn text_has_no_colour_without_a_terminal() {
     let r = fx.run(&["--ci", "--max-layers", "1"]).code(1);
     assert!(!r.stdout.contains('\x1b'), "{:?}", r.stdout);
 }
+
+#[test]
+fn json_to_stdout_with_ci_is_only_the_report() {
+    let fx = waste_fx();
+    let below = (TOTAL - 1).to_string();
+    let r = fx
+        .run(&["--ci", "--json", "-", "--max-size", &below])
+        .code(1);
+    let v = r.json();
+    assert_eq!(v["ci"]["passed"], false);
+    assert_eq!(
+        verdict(&v, "max-size")["measured_value"].as_f64().unwrap(),
+        TOTAL as f64
+    );
+}
+
+#[test]
+fn ci_env_values() {
+    let fx = waste_fx();
+    let below = (TOTAL - 1).to_string();
+    // CI=1 counts as CI=true; CI=false does not.
+    run(fx.cmd(&["--max-size", &below]).env("CI", "1"))
+        .code(1)
+        .fails("max-size");
+    let r = run(fx.cmd(&["--max-size", &below]).env("CI", "false")).code(0);
+    assert_eq!(r.verdict_lines(), 0, "{}", r.stdout);
+}
