@@ -53,10 +53,11 @@ pub fn compile_ignore(patterns: &[String]) -> Result<GlobSet, String> {
         let g = GlobBuilder::new(p)
             .literal_separator(true)
             .build()
-            .map_err(|e| format!("bad --ignore pattern {p:?}: {e}"))?;
+            .map_err(|e| format!("invalid ignore pattern {p:?}: {e}"))?;
         b.add(g);
     }
-    b.build().map_err(|e| format!("bad --ignore patterns: {e}"))
+    b.build()
+        .map_err(|e| format!("invalid ignore patterns: {e}"))
 }
 
 /// Waste and category bytes with ignored paths left out.

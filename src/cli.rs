@@ -60,12 +60,18 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Run headless and check the rules; exit 1 when one fails.
+    /// Run headless and check the rules; exit 1 when one fails (implied by
+    /// any rule given as a flag).
     #[arg(long)]
     pub ci: bool,
 
     /// Fail when the image is bigger than SIZE (e.g. 20MB, 1.5GB, 512MiB).
-    #[arg(long, value_name = "SIZE", help_heading = "CI rules")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_hyphen_values = true,
+        help_heading = "CI rules"
+    )]
     pub max_size: Option<String>,
 
     /// Fail when the image has more than N layers.
@@ -73,11 +79,21 @@ pub struct Cli {
     pub max_layers: Option<u64>,
 
     /// Fail when wasted bytes (hidden + duplicates) exceed SIZE or PERCENT of the image.
-    #[arg(long, value_name = "SIZE|PERCENT", help_heading = "CI rules")]
+    #[arg(
+        long,
+        value_name = "SIZE|PERCENT",
+        allow_hyphen_values = true,
+        help_heading = "CI rules"
+    )]
     pub max_waste: Option<String>,
 
     /// Fail when efficiency (1 - wasted/total) is below RATIO (0.95 or 95%).
-    #[arg(long, value_name = "RATIO", help_heading = "CI rules")]
+    #[arg(
+        long,
+        value_name = "RATIO",
+        allow_hyphen_values = true,
+        help_heading = "CI rules"
+    )]
     pub min_efficiency: Option<String>,
 
     /// Fail when bytes of these categories exceed --deny-threshold
@@ -91,7 +107,12 @@ pub struct Cli {
     pub deny: Vec<String>,
 
     /// Bytes of a denied category tolerated (default 1MB).
-    #[arg(long, value_name = "SIZE", help_heading = "CI rules")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_hyphen_values = true,
+        help_heading = "CI rules"
+    )]
     pub deny_threshold: Option<String>,
 
     /// Leave paths matching GLOB out of waste and findings (repeatable).
@@ -99,7 +120,12 @@ pub struct Cli {
     pub ignore: Vec<String>,
 
     /// With BASELINE CANDIDATE: fail when the candidate grew by more than SIZE or PERCENT.
-    #[arg(long, value_name = "SIZE|PERCENT", help_heading = "CI rules")]
+    #[arg(
+        long,
+        value_name = "SIZE|PERCENT",
+        allow_hyphen_values = true,
+        help_heading = "CI rules"
+    )]
     pub max_growth: Option<String>,
 
     /// Output format of CI mode (junit, github and markdown imply --ci).

@@ -91,7 +91,7 @@ struct RawCi {
     min_efficiency: Option<Spanned<toml::Value>>,
     deny: Option<Spanned<Vec<String>>>,
     deny_threshold: Option<Spanned<toml::Value>>,
-    ignore: Option<Vec<String>>,
+    ignore: Option<Spanned<Vec<String>>>,
     max_growth: Option<Spanned<toml::Value>>,
 }
 
@@ -167,9 +167,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
         if let Some(v) = &ci.deny {
             gate.deny = parse_categories(v.get_ref()).map_err(|m| at(v.span().start, m))?;
         }
-        gate.ignore = ci.ignore.unwrap_or_default();
-        crate::ci::compile_ignore(&gate.ignore)
-            .map_err(|m| Error::Usage(format!("{shown}: {m}")))?;
+        if let Some(v) = ci.ignore {
+            crate::ci::compile_ignore(v.get_ref()).map_err(|m| at(v.span().start, m))?;
+            gate.ignore = v.into_inner();
+        }
     }
     let mut rules = Vec::new();
     for r in raw.rule {

@@ -57,6 +57,9 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no image given (try `layerscope --help`, or `layerscope demo`)");
     }
     let flags = cli.gate_rules()?;
+    // A rule on the command line asks for a verdict; rules from a config
+    // file only apply with --ci (or CI=true), so the TUI still opens there.
+    let rule_flags = flags.any();
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let cfg = config::load(cli.config.as_deref(), &cwd)?;
     let gate = cfg.gate.clone().overridden_by(flags);
@@ -64,6 +67,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     let ci_env = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let format = cli.format.unwrap_or(Format::Text);
     let ci_mode = cli.ci
+        || rule_flags
         || matches!(format, Format::Junit | Format::Github | Format::Markdown)
         || (ci_env && !stdout_tty && gate.any());
     if ci_mode && let Some(note) = &cfg.note {

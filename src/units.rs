@@ -65,7 +65,8 @@ impl SizeOrPercent {
     pub fn bytes_of(self, of: u64) -> u64 {
         match self {
             SizeOrPercent::Bytes(b) => b,
-            SizeOrPercent::Ratio(r) => (r * of as f64).floor() as u64,
+            // Round away float noise first: 29% of 100,000 is 29,000, not 28,999.
+            SizeOrPercent::Ratio(r) => (((r * of as f64) * 1e6).round() / 1e6).floor() as u64,
         }
     }
 }
@@ -125,6 +126,11 @@ mod tests {
             SizeOrPercent::Bytes(5_000_000)
         );
         assert_eq!(SizeOrPercent::Ratio(0.1).bytes_of(1000), 100);
+        assert_eq!(
+            SizeOrPercent::parse("29%").unwrap().bytes_of(100_000),
+            29_000
+        );
+        assert_eq!(SizeOrPercent::parse("0.5%").unwrap().bytes_of(3), 0);
         assert_eq!(parse_ratio("0.95").unwrap(), 0.95);
         assert_eq!(parse_ratio("95%").unwrap(), 0.95);
         assert!(parse_ratio("1.5").is_err());
