@@ -43,9 +43,13 @@ impl Analysis {
 
     /// `base_diff_ids`: the layers of the base image the user named.
     pub fn with_options(image: Image, rules: &RuleSet, base_diff_ids: Option<&[String]>) -> Self {
-        let waste = waste::compute(&image, TOP_PATHS);
-        let packages = packages::read(&image);
-        let classes = classify::classify(&image, rules, packages);
+        // Waste and classification are independent: one core each.
+        let (waste, classes) = std::thread::scope(|s| {
+            let w = s.spawn(|| waste::compute(&image, TOP_PATHS));
+            let classes = classify::classify(&image, rules, packages::read(&image));
+            let waste = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (waste, classes)
+        });
         let mut category_bytes = [0u64; 8];
         for (node, loc) in image.fs.iter().enumerate() {
             if let Some(loc) = loc {

@@ -145,27 +145,26 @@ pub fn compute(image: &Image, top: usize) -> Waste {
         push_unique(&mut p.hidden_by, h.by);
     }
 
-    // Duplicates among visible regular files, by (size, digest).
-    let mut groups: HashMap<(u64, u64), Vec<NodeId>> = HashMap::new();
+    // Duplicates among visible regular files: sort by (size, digest) and
+    // take the runs (cheaper than a map of vectors over every file).
+    let mut files: Vec<(u64, u64, NodeId)> = Vec::new();
     for (node, loc) in image.fs.iter().enumerate() {
         let Some(loc) = loc else { continue };
         let e = image.entry(*loc);
         w.final_bytes += e.disk_bytes();
         if e.kind == EntryKind::File && e.size > 0 {
-            groups
-                .entry((e.size, e.digest))
-                .or_default()
-                .push(node as NodeId);
+            files.push((e.size, e.digest, node as NodeId));
         }
     }
-    for ((size, _), nodes) in groups {
-        if nodes.len() < 2 {
+    files.sort_unstable();
+    for run in files.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        if run.len() < 2 {
             continue;
         }
         // The copy written first (lowest layer, then path) is the one that survives.
-        let mut keyed: Vec<(u16, String)> = nodes
+        let mut keyed: Vec<(u16, String)> = run
             .iter()
-            .map(|&n| {
+            .map(|&(_, _, n)| {
                 (
                     image.fs[n as usize].map_or(0, |l| l.layer),
                     image.tree.path(n),
@@ -173,8 +172,10 @@ pub fn compute(image: &Image, top: usize) -> Waste {
             })
             .collect();
         keyed.sort();
-        let paths: Vec<String> = keyed.into_iter().map(|(_, p)| p).collect();
-        let set = DuplicateSet { size, paths };
+        let set = DuplicateSet {
+            size: run[0].0,
+            paths: keyed.into_iter().map(|(_, p)| p).collect(),
+        };
         w.duplicate_bytes += set.extra_bytes();
         w.duplicate_sets.push(set);
     }
@@ -184,14 +185,18 @@ pub fn compute(image: &Image, top: usize) -> Waste {
             .then(a.paths.cmp(&b.paths))
     });
 
-    let mut top_paths: Vec<WastedPath> = per_path
+    // Paths are built only for the candidates that can make the list.
+    let mut hidden_paths: Vec<((NodeId, WasteKind), WastedPath)> = per_path.into_iter().collect();
+    hidden_paths.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.0.cmp(&b.0.0)));
+    hidden_paths.truncate(top * 4);
+    let mut top_paths: Vec<WastedPath> = hidden_paths
         .into_iter()
         .map(|((node, _), mut p)| {
             p.path = image.tree.path(node);
             p
         })
         .collect();
-    for set in &w.duplicate_sets {
+    for set in w.duplicate_sets.iter().take(top) {
         // The first copy survives; the others are the waste.
         let layers = set
             .paths

@@ -448,7 +448,8 @@ pub fn load_archive_file(
                 })
         })
         .collect::<Result<_, _>>()?;
-    let indexes = index_parallel(jobs.len(), opts, |i| {
+    let sizes: Vec<u64> = jobs.iter().map(|(_, m)| m.size).collect();
+    let indexes = index_parallel(&sizes, opts, |i| {
         let (name, m) = &jobs[i];
         let mut f = File::open(path).map_err(|e| format!("layer {name}: {e}"))?;
         f.seek(SeekFrom::Start(m.offset))
@@ -478,7 +479,12 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
             .flatten()
     };
     let plan = plan(&get, want).map_err(fail)?;
-    let indexes = index_parallel(plan.layers.len(), opts, |i| {
+    let sizes: Vec<u64> = plan
+        .layers
+        .iter()
+        .map(|l| std::fs::metadata(dir.join(l)).map_or(0, |m| m.len()))
+        .collect();
+    let indexes = index_parallel(&sizes, opts, |i| {
         let name = &plan.layers[i];
         let f = File::open(dir.join(name)).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
@@ -496,12 +502,16 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
     assemble(plan, indexes, &shown, opts).map_err(fail)
 }
 
-/// Index `n` layers on as many threads as the machine has cores; the first
-/// error (by layer order) wins.
-fn index_parallel<F>(n: usize, opts: &LoadOptions, f: F) -> Result<Vec<LayerIndex>, String>
+/// Index layers on as many threads as the machine has cores, largest
+/// first (so one big layer does not finish last, alone); `sizes` are the
+/// layers' byte counts. The first error (by layer order) wins.
+fn index_parallel<F>(sizes: &[u64], opts: &LoadOptions, f: F) -> Result<Vec<LayerIndex>, String>
 where
     F: Fn(usize) -> Result<LayerIndex, String> + Sync,
 {
+    let n = sizes.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -513,10 +523,8 @@ where
         for _ in 0..threads {
             s.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&i) = order.get(k) else { break };
                     let r = f(i);
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(r);
