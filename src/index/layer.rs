@@ -1,8 +1,7 @@
 //! One layer's tar stream turned into entries: the layer's own changes,
 //! with whiteouts and opaque markers kept apart from the files they hide.
 
-use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
@@ -133,22 +132,25 @@ pub fn normalize(path: &str) -> &str {
 }
 
 const WHITEOUT: &str = ".wh.";
+const NO_ENTRY: u32 = u32::MAX;
 const OPAQUE: &str = ".wh..wh..opq";
 
 /// Read a layer tar (already decompressed) into a [`LayerIndex`].
 pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
-    let mut ar = tar::Archive::new(reader);
+    // Seeking lets the tar crate skip padding without zeroing a buffer per
+    // entry; `Skip` makes forward seeks cheap on any stream.
+    let mut ar = tar::Archive::new(Skip::new(reader));
     let mut idx = LayerIndex {
         tree: PathTree::new(),
         ..Default::default()
     };
     // node -> entry index within this layer (a path listed twice: last wins)
-    let mut by_node: HashMap<NodeId, usize> = HashMap::new();
+    let mut by_node: Vec<u32> = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
     // Tar entries arrive grouped by directory: remember the last parent.
     let mut last_dir: (String, NodeId) = (String::new(), ROOT);
 
-    for item in ar.entries()? {
+    for item in ar.entries_with_seek()? {
         let mut entry = item?;
         let raw_path = entry.path()?;
         let path_string = raw_path.to_string_lossy().into_owned();
@@ -226,12 +228,15 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
             link,
             owns_inode: false,
         };
-        match by_node.get(&node) {
-            Some(&i) => idx.entries[i] = e,
-            None => {
-                by_node.insert(node, idx.entries.len());
+        if by_node.len() <= node as usize {
+            by_node.resize(idx.tree.len(), NO_ENTRY);
+        }
+        match by_node[node as usize] {
+            NO_ENTRY => {
+                by_node[node as usize] = idx.entries.len() as u32;
                 idx.entries.push(e);
             }
+            i => idx.entries[i as usize] = e,
         }
     }
 
@@ -244,8 +249,9 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         let found = idx
             .tree
             .lookup(target)
-            .and_then(|n| by_node.get(&n))
-            .map(|&j| (idx.entries[j].size, idx.entries[j].digest));
+            .and_then(|n| by_node.get(n as usize))
+            .filter(|&&j| j != NO_ENTRY)
+            .map(|&j| (idx.entries[j as usize].size, idx.entries[j as usize].digest));
         if let Some((size, digest)) = found {
             idx.entries[i].size = size;
             idx.entries[i].digest = digest;
@@ -253,6 +259,60 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
     }
     idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
     Ok(idx)
+}
+
+/// A buffered reader whose forward seeks consume the buffer instead of
+/// discarding it, so it can be handed to `tar::Archive::entries_with_seek`
+/// over a stream (a pipe, a decompressor, the engine's export).
+struct Skip<R> {
+    inner: io::BufReader<R>,
+    pos: u64,
+}
+
+impl<R: Read> Skip<R> {
+    fn new(inner: R) -> Self {
+        Skip {
+            inner: io::BufReader::with_capacity(256 * 1024, inner),
+            pos: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Skip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> io::Seek for Skip<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let mut ahead = match to {
+            io::SeekFrom::Current(n) if n >= 0 => n as u64,
+            io::SeekFrom::Start(p) if p >= self.pos => p - self.pos,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a layer stream can only be read forwards",
+                ));
+            }
+        };
+        while ahead > 0 {
+            let available = self.inner.fill_buf()?.len();
+            if available == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "truncated: the layer ends inside an entry",
+                ));
+            }
+            let k = available.min(ahead.try_into().unwrap_or(usize::MAX));
+            self.inner.consume(k);
+            self.pos += k as u64;
+            ahead -= k as u64;
+        }
+        Ok(self.pos)
+    }
 }
 
 /// Hash an entry's content while streaming it; keep it if asked.

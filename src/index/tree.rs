@@ -2,7 +2,7 @@
 //! `NodeId`, with its name interned once. Layers refer to nodes, never to
 //! strings, so merging layers and comparing images is integer arithmetic.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Index of a node in a [`PathTree`]. The root (`/`) is node 0.
 pub type NodeId = u32;
