@@ -100,7 +100,8 @@ fn files(image: &Image) -> HashMap<String, (u64, u64)> {
 fn dir_sums(image: &Image) -> HashMap<String, u64> {
     let n = image.tree.len();
     let mut sum = vec![0u64; n];
-    let mut is_dir = vec![false; n];
+    // Directories a tar only implies (no entry of their own) count too.
+    let mut is_dir = vec![true; n];
     for (node, loc) in image.fs.iter().enumerate() {
         if let Some(loc) = loc {
             let e = image.entry(*loc);
@@ -115,7 +116,7 @@ fn dir_sums(image: &Image) -> HashMap<String, u64> {
         }
     }
     (1..n)
-        .filter(|&i| is_dir[i])
+        .filter(|&i| is_dir[i] && (image.fs[i].is_some() || sum[i] > 0))
         .map(|i| (image.tree.path(i as NodeId), sum[i]))
         .collect()
 }

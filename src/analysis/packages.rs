@@ -132,14 +132,16 @@ pub fn resolve(image: &Image, path: &str) -> Option<NodeId> {
             continue;
         }
         let child = image.tree.find_child(node, &part)?;
-        let loc = image.fs[child as usize]?;
-        let e = image.entry(loc);
-        if e.kind == EntryKind::Symlink && !parts.is_empty() {
+        // A directory a tar only implies (no entry of its own) is still a directory.
+        let is_link = image.fs[child as usize]
+            .is_some_and(|loc| image.entry(loc).kind == EntryKind::Symlink);
+        if is_link && !parts.is_empty() {
+            let e = image.fs[child as usize].map(|loc| image.entry(loc));
             hops += 1;
             if hops > 40 {
                 return None;
             }
-            let target = e.link.as_deref().unwrap_or("");
+            let target = e.and_then(|e| e.link.as_deref()).unwrap_or("");
             if target.starts_with('/') {
                 node = ROOT;
             }
