@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::size;
+use super::{cut, size};
 use crate::ci::GateResult;
 
 /// The output formats of `--format`.
@@ -77,16 +77,6 @@ pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Resul
         )?;
     }
     Ok(())
-}
-
-fn cut(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(width - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 fn xml(s: &str) -> String {

@@ -18,6 +18,19 @@ pub fn delta(d: i128) -> String {
     }
 }
 
+/// One line of at most `width` characters, cut with an ellipsis.
+pub fn cut(s: &str, width: usize) -> String {
+    let one_line = s.replace(['\n', '\t'], " ");
+    if one_line.chars().count() <= width {
+        return one_line;
+    }
+    let mut t: String = one_line.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        t.push('…');
+    }
+    t
+}
+
 pub fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{delta, percent, size};
+use super::{cut, delta, percent, size};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
 use crate::analysis::compare::{Comparison, FindingDelta};
@@ -251,15 +251,4 @@ fn write_finding_deltas(out: &mut dyn Write, label: &str, v: &[FindingDelta]) ->
         })
         .collect();
     writeln!(out, "{label}: {}", items.join(", "))
-}
-
-fn cut(s: &str, width: usize) -> String {
-    let one_line = s.replace(['\n', '\t'], " ");
-    if one_line.chars().count() <= width {
-        one_line
-    } else {
-        let mut t: String = one_line.chars().take(width - 1).collect();
-        t.push('…');
-        t
-    }
 }
