@@ -497,3 +497,30 @@ fn comparison_of_single_and_multi_stage() {
     assert_eq!(top[..2], ["/usr/lib/go-1.19/bin", "/usr/lib/go-1.19/pkg"]);
     assert!(!top.contains(&"/usr/lib/go-1.19") && !top.contains(&"/usr"));
 }
+
+#[test]
+fn a_jdk_is_told_from_a_jre_by_its_release_file() {
+    let dir = TempDir::new().unwrap();
+    let java = |modules: &str| {
+        vec![
+            text(
+                "opt/java/openjdk/release",
+                &format!("JAVA_VERSION=\"21\"\nMODULES=\"{modules}\"\n"),
+                Category::Runtime,
+            ),
+            f("opt/java/openjdk/lib/modules", 1, 5000, Category::Runtime),
+            f("opt/java/openjdk/bin/java", 2, 100, Category::Runtime),
+        ]
+    };
+    let jre = java("java.base java.logging");
+    let img = Image::simple(vec![layer_of(&jre, &[])]);
+    let a = analyse(&img, &dir, "jre.tar", &RuleSet::builtin());
+    assert_eq!(a.bytes_of(Category::Toolchain), 0, "a JRE is runtime");
+
+    let jdk = java("java.base java.compiler jdk.compiler jdk.jlink");
+    let img = Image::simple(vec![layer_of(&jdk, &[])]);
+    let a = analyse(&img, &dir, "jdk.tar", &RuleSet::builtin());
+    let total: u64 = jdk.iter().map(|x| x.data.len() as u64).sum();
+    assert_eq!(a.bytes_of(Category::Toolchain), total, "a JDK is toolchain");
+    assert!(a.findings.iter().any(|f| f.id == "jdk-full"));
+}

@@ -78,6 +78,17 @@ pub struct Rule {
     pub markers: Vec<String>,
     #[serde(default)]
     pub distros: Vec<String>,
+    /// Applies only when this file of the image contains this text
+    /// (e.g. a JDK's `release` file listing `jdk.compiler`).
+    #[serde(default)]
+    pub when: Option<When>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    pub file: String,
+    pub contains: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +197,13 @@ pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes
         .rules
         .iter()
         .filter(|r| r.distros.is_empty() || r.distros.iter().any(|d| distros.contains(d)))
+        .filter(|r| {
+            r.when.as_ref().is_none_or(|w| {
+                image
+                    .captured_file(w.file.trim_start_matches('/'))
+                    .is_some_and(|b| String::from_utf8_lossy(b).contains(&w.contains))
+            })
+        })
         .cloned()
         .collect();
 
@@ -303,6 +321,7 @@ mod tests {
                 paths: vec!["/usr/share/doc/**".into()],
                 markers: vec![],
                 distros: vec![],
+                when: None,
             },
             Rule {
                 id: "mine".into(),
@@ -313,6 +332,7 @@ mod tests {
                 paths: vec!["/srv/**".into()],
                 markers: vec![],
                 distros: vec![],
+                when: None,
             },
         ];
         let set = RuleSet::with_user(&user);
