@@ -86,6 +86,20 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         progress: None,
         threads: cli.threads,
     };
+    // The interactive view loads in the background and shows progress; it
+    // is only for a terminal on both ends and when no report was asked for.
+    let report_asked = cli.json.is_some() || cli.format.is_some();
+    if !ci_mode && !report_asked && stdout_tty && std::io::stdin().is_terminal() {
+        let base_ids = match &cli.base {
+            Some(b) => load_all(std::slice::from_ref(b), &opts)?
+                .pop()
+                .map(|img| img.layers.iter().map(|l| l.diff_id.clone()).collect()),
+            None => None,
+        };
+        let rules = RuleSet::with_user(&cfg.rules);
+        tui::run_loading(cli.images.clone(), opts, rules, base_ids)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut names = cli.images.clone();
     if let Some(b) = &cli.base {
         names.push(b.clone());
@@ -175,11 +189,6 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if format == Format::Json {
         json::write_report(&report(), "-")?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if stdout_tty && std::io::stdin().is_terminal() {
-        drop(out);
-        tui::run(analyses)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(c) = &comparison {

@@ -62,21 +62,21 @@ fn keys(app: &mut App, script: &str) {
 fn explore(app: &App) -> &Explore {
     match app.screens.last().unwrap() {
         Screen::Explore(e) => e,
-        Screen::Compare(_) => panic!("expected explore"),
+        _ => panic!("expected explore"),
     }
 }
 
 fn compare(app: &App) -> &compare::Compare {
     match app.screens.last().unwrap() {
         Screen::Compare(c) => c,
-        Screen::Explore(_) => panic!("expected compare"),
+        _ => panic!("expected compare"),
     }
 }
 
 /// Paths of the visible rows.
 fn rows(app: &App) -> Vec<String> {
     let e = explore(app);
-    let img = &app.analyses[e.image].image;
+    let img = &app.analysis(e.image).unwrap().image;
     e.visible
         .iter()
         .map(|&r| img.tree.path(e.model.rows[r as usize].node))
@@ -85,7 +85,7 @@ fn rows(app: &App) -> Vec<String> {
 
 fn row_status(app: &App, path: &str) -> Option<Status> {
     let e = explore(app);
-    let img = &app.analyses[e.image].image;
+    let img = &app.analysis(e.image).unwrap().image;
     e.model
         .rows
         .iter()
@@ -183,7 +183,7 @@ fn layer_changes_mark_added_modified_and_removed() {
 fn directory_sizes_add_up() {
     let a = app(vec![tui_fixtures::single()], 80, 24);
     let e = explore(&a);
-    let img = &a.analyses[0].image;
+    let img = &a.analysis(0).unwrap().image;
     let size = |p: &str| {
         e.model
             .rows
@@ -201,7 +201,7 @@ fn directory_sizes_add_up() {
         .filter(|r| r.depth == 0)
         .map(|r| r.size)
         .sum();
-    assert_eq!(top, a.analyses[0].waste.final_bytes);
+    assert_eq!(top, a.analysis(0).unwrap().waste.final_bytes);
 }
 
 #[test]
@@ -298,7 +298,9 @@ fn scrolling_keeps_the_selection_on_screen() {
     assert_eq!(e.selected, e.visible.len() - 1);
     assert!(e.offset <= e.selected && e.selected < e.offset + 20);
     let s = screen(&a);
-    let last = a.analyses[0]
+    let last = a
+        .analysis(0)
+        .unwrap()
         .image
         .tree
         .name(e.model.rows[e.visible[e.selected] as usize].node)
@@ -339,7 +341,7 @@ fn compare_aligns_paths_and_drills_down() {
 fn compare_marks_shared_layers_and_opens_explore() {
     let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
     let c = compare(&a);
-    let img_a = &a.analyses[0].image;
+    let img_a = &a.analysis(0).unwrap().image;
     assert!(c.is_shared(&img_a.layers[0].diff_id));
     assert!(!c.is_shared(&img_a.layers[1].diff_id));
     // Layers B pane, second layer, Enter: explore B at that layer.
@@ -394,4 +396,233 @@ fn category_marks_and_filter() {
     assert!(!r.contains(&"/bin/sh".to_string()), "{r:?}");
     keys(&mut a, "/ C-u @ n o p e");
     assert!(explore(&a).filter_error.is_some());
+}
+
+#[test]
+fn summary_shows_findings_and_the_multi_stage_size() {
+    let a = app(vec![tui_fixtures::single()], 80, 24);
+    let s = screen(&a);
+    let n = a.analysis(0).unwrap().findings.len();
+    assert!(s.contains(&format!("Findings    {n} ·")), "{s}");
+    assert!(s.contains("Multi-stage about"), "{s}");
+    let wide = app(vec![tui_fixtures::single()], 160, 48);
+    assert!(screen(&wide).contains("A multi-stage build could ship about"));
+}
+
+#[test]
+fn findings_list_jumps_to_the_files() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    // A filter that hides the finding's files is cleared by the jump.
+    keys(&mut a, "/ g c c Enter f");
+    assert_eq!(explore(&a).focus, Pane::Findings);
+    let s = screen(&a);
+    assert!(s.contains("Findings: 4"), "{s}");
+    assert!(s.contains("fix:"), "{s}");
+    // The largest finding: the apt lists added in layer 2, deleted in 3.
+    let f = &a.analysis(0).unwrap().findings[0];
+    assert_eq!(f.top_paths[0].0, "/var/lib/apt");
+    keys(&mut a, "Enter");
+    let e = explore(&a);
+    assert_eq!(
+        (e.layer, e.mode, e.focus),
+        (1, TreeMode::Aggregated, Pane::Tree)
+    );
+    assert!(e.filter.text.is_empty(), "filter cleared");
+    let img = &a.analysis(0).unwrap().image;
+    assert_eq!(img.tree.path(e.selected_node().unwrap()), "/var/lib/apt");
+    assert!(rows(&a).contains(&"/var/lib/apt/lists".to_string()) || e.visible.len() > 3);
+    // Down the list to the docs finding, and jump again.
+    keys(&mut a, "f j Enter");
+    let e = explore(&a);
+    let img = &a.analysis(0).unwrap().image;
+    assert!(
+        img.tree
+            .path(e.selected_node().unwrap())
+            .starts_with("/usr/share"),
+        "{}",
+        img.tree.path(e.selected_node().unwrap())
+    );
+    // f again returns to the files; Tab cycles through the findings.
+    keys(&mut a, "f f");
+    assert_eq!(explore(&a).focus, Pane::Tree);
+    keys(&mut a, "Tab");
+    assert_eq!(explore(&a).focus, Pane::Findings);
+    keys(&mut a, "Tab");
+    assert_eq!(explore(&a).focus, Pane::Layers);
+}
+
+#[test]
+fn revisited_layers_reuse_their_built_tree() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    let first = explore(&a).model.clone();
+    keys(&mut a, "Up Down");
+    assert!(std::rc::Rc::ptr_eq(&first, &explore(&a).model));
+    // Idle time builds the neighbours before they are asked for.
+    while a.idle() {}
+    let before = explore(&a).model.clone();
+    keys(&mut a, "v");
+    assert!(!std::rc::Rc::ptr_eq(&before, &explore(&a).model));
+    assert_eq!(explore(&a).mode, TreeMode::Layer);
+}
+
+#[test]
+fn compare_lists_findings_resolved_remaining_new() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 160, 48);
+    let c = compare(&a);
+    assert_eq!(c.cmp.resolved.len(), 3);
+    assert_eq!(c.cmp.remaining.len(), 1);
+    assert!(c.cmp.new.is_empty());
+    let s = screen(&a);
+    assert!(s.contains("✓ resolved"), "{s}");
+    assert!(s.contains("= remaining"), "{s}");
+    // Enter on a resolved finding explores A at that finding's files.
+    keys(&mut a, "f Enter");
+    let e = explore(&a);
+    assert_eq!((e.image, e.layer, e.focus), (0, 1, Pane::Tree));
+    let img = &a.analysis(0).unwrap().image;
+    assert_eq!(img.tree.path(e.selected_node().unwrap()), "/var/lib/apt");
+    keys(&mut a, "Esc");
+    assert!(matches!(a.screens.last(), Some(Screen::Compare(_))));
+}
+
+#[test]
+fn compare_applies_the_filters() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    keys(&mut a, "/ g c c");
+    assert!(a.editing());
+    let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, ["usr"]);
+    keys(&mut a, "Enter Enter");
+    assert_eq!(compare(&a).path(), "/usr");
+    let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, ["lib", "bin"]);
+    assert!(screen(&a).contains("[gcc]"));
+    keys(&mut a, "Esc");
+    // Size and category: only the docs pass @docs.
+    keys(&mut a, "/ C-u @ d o c s Enter");
+    let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, ["usr"]);
+    keys(&mut a, "/ C-u > 5 M Enter");
+    let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, ["usr", "app"]);
+    // A bad filter keeps the old one; Esc restores the text before editing.
+    keys(&mut a, "/ C-u (");
+    assert!(compare(&a).filter_error.is_some());
+    keys(&mut a, "Esc");
+    assert_eq!(compare(&a).filter.text, ">5M");
+    // Explore from here carries the filter over.
+    keys(&mut a, "2");
+    assert_eq!(explore(&a).filter.min_size, 5_000_000);
+    keys(&mut a, "Esc / C-u Enter");
+    assert_eq!(compare(&a).entries.len(), 5);
+}
+
+#[test]
+fn loading_screen_progress_then_views_as_images_arrive() {
+    use layerscope::tui::load::{LoadEvent, LoadStage, Slot};
+    use std::time::{Duration, Instant};
+    let t0 = Instant::now();
+    let mut a = App::loading(
+        vec!["one.tar".into(), "two.tar".into()],
+        Rect::new(0, 0, 80, 24),
+        Theme { color: true },
+    );
+    assert!(matches!(a.screens[0], Screen::Loading));
+    for (i, got) in [(0, 40_000_000u64), (1, 10_000_000)] {
+        a.apply(
+            LoadEvent::Progress {
+                index: i,
+                stage: LoadStage::Reading,
+                received: 1,
+                expected: 80_000_000,
+            },
+            t0,
+        );
+        a.apply(
+            LoadEvent::Progress {
+                index: i,
+                stage: LoadStage::Reading,
+                received: got,
+                expected: 80_000_000,
+            },
+            t0 + Duration::from_secs(2),
+        );
+    }
+    let s = screen(&a);
+    assert!(s.contains("40 MB of 80 MB") && s.contains("20 MB/s"), "{s}");
+    assert!(s.contains("10 MB of 80 MB") && s.contains("5 MB/s"), "{s}");
+    insta::assert_snapshot!("loading_80x24", s);
+    // A is ready: still loading B, but A can be explored meanwhile.
+    a.apply(LoadEvent::Ready(0, Box::new(tui_fixtures::single())), t0);
+    assert!(matches!(a.screens[0], Screen::Loading));
+    assert!(screen(&a).contains("ready: 75.08 MB in 5 layers"));
+    keys(&mut a, "1");
+    assert_eq!(explore(&a).image, 0);
+    // B arrives: compare is underneath, Esc goes there.
+    a.apply(LoadEvent::Ready(1, Box::new(tui_fixtures::multi())), t0);
+    assert!(matches!(a.slots[1], Slot::Ready(_)));
+    keys(&mut a, "Esc");
+    assert_eq!(compare(&a).path(), "/");
+    assert!(a.failure().is_none());
+}
+
+#[test]
+fn a_failed_load_says_why_and_quits_with_an_error() {
+    use layerscope::tui::load::LoadEvent;
+    let mut a = App::loading(
+        vec!["nope.tar".into()],
+        Rect::new(0, 0, 80, 24),
+        Theme { color: true },
+    );
+    a.apply(
+        LoadEvent::Failed(0, "nope.tar: no such file or directory".into()),
+        std::time::Instant::now(),
+    );
+    let s = screen(&a);
+    assert!(s.contains("failed: nope.tar: no such file"), "{s}");
+    assert!(s.contains("exit status 2"), "{s}");
+    keys(&mut a, "q");
+    assert!(a.quit);
+    assert_eq!(
+        a.failure().as_deref(),
+        Some("nope.tar: no such file or directory")
+    );
+}
+
+#[test]
+fn loader_threads_report_ready_or_failed() {
+    use layerscope::analysis::classify::RuleSet;
+    use layerscope::source::LoadOptions;
+    use layerscope::tui::load::{Analyse, LoadEvent, spawn};
+    use std::sync::Arc;
+    let real = "/work/scratch/go-app-single.tar";
+    let mut names = vec!["/nonexistent/x.tar".to_string()];
+    let have_real = std::path::Path::new(real).exists();
+    if have_real {
+        names.push(real.to_string());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let how = Analyse {
+        rules: Arc::new(RuleSet::builtin()),
+        base_ids: None,
+    };
+    spawn(&names, &LoadOptions::default(), &how, &tx);
+    drop(tx);
+    let mut failed = None;
+    let mut ready = None;
+    let mut progressed = false;
+    for ev in rx {
+        match ev {
+            LoadEvent::Failed(i, e) => failed = Some((i, e)),
+            LoadEvent::Ready(i, a) => ready = Some((i, a.image.layers.len())),
+            LoadEvent::Progress { expected, .. } => progressed |= expected > 0,
+        }
+    }
+    let (i, e) = failed.unwrap();
+    assert_eq!(i, 0);
+    assert!(e.contains("no such file"), "{e}");
+    if have_real {
+        assert_eq!(ready.unwrap().0, 1);
+        assert!(progressed, "the archive's size is the expected total");
+    }
 }

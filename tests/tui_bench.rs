@@ -30,7 +30,7 @@ fn frame_times_on_a_big_image() {
     let mut app = App::new(analyses, Rect::new(0, 0, w, h), Theme { color: true });
     eprintln!("initial model: {:.1?}", t.elapsed());
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    let layers = app.analyses[0].image.layers.len();
+    let layers = app.analysis(0).unwrap().image.layers.len();
     use Action::*;
     let mut script: Vec<Action> = Vec::new();
     script.extend(std::iter::repeat_n(Up, layers)); // walk up every layer

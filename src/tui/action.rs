@@ -33,6 +33,8 @@ pub enum Action {
     ToggleMode,
     ToggleSort,
     StartFilter,
+    /// Focus the findings list (again: back to the files).
+    Findings,
     /// Open image A's / B's explore view from compare.
     OpenA,
     OpenB,
@@ -60,7 +62,11 @@ pub const KEY_HELP: &[(&str, &str)] = &[
         "show added / removed / modified / unmodified",
     ),
     ("Ctrl+F  /", "filter: glob, regex, >10M, @toolchain"),
-    ("Enter", "drill into dir / open image's explore"),
+    ("f", "findings list / back to the files"),
+    (
+        "Enter",
+        "finding: show in tree; dir: drill in; layer: explore",
+    ),
     ("1 / 2", "explore image A / B (compare)"),
     ("Esc", "back: filter, help, drill level, compare"),
     ("q  Ctrl+C", "quit"),
@@ -121,6 +127,7 @@ pub fn map_key(key: KeyEvent, editing: bool) -> Option<Action> {
         KeyCode::Char('v') => Action::ToggleMode,
         KeyCode::Char('s') => Action::ToggleSort,
         KeyCode::Char('/') => Action::StartFilter,
+        KeyCode::Char('f') => Action::Findings,
         KeyCode::Char('1') => Action::OpenA,
         KeyCode::Char('2') => Action::OpenB,
         _ => return None,

@@ -1,5 +1,9 @@
-//! The application: a stack of screens over the loaded analyses, the help
-//! overlay, and `step(Action)` / `draw` — the loop is step, then draw.
+//! The application: one slot per image (loading, ready or failed), a stack
+//! of screens over the ready analyses, the help overlay, and
+//! `step(Action)` / `apply(LoadEvent)` / `draw` — the loop is step or
+//! apply, then draw.
+
+use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::crossterm::event::KeyEvent;
@@ -8,9 +12,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::action::{Action, KEY_HELP, map_key};
-use super::compare::Compare;
+use super::compare::{Compare, Open};
 use super::explore::Explore;
+use super::load::{LoadEvent, Loading, Slot};
 use super::theme::Theme;
+use super::{bar, cut, size};
 use crate::analysis::Analysis;
 
 /// Smallest usable terminal.
@@ -21,11 +27,16 @@ pub const MIN_H: u16 = 16;
 pub enum Screen {
     Explore(Box<Explore>),
     Compare(Box<Compare>),
+    /// Waiting for images: progress per image, the ready ones can be
+    /// explored (`1`/`2`).
+    Loading,
 }
 
 #[derive(Debug)]
 pub struct App {
-    pub analyses: Vec<Analysis>,
+    /// Image names as given, one per slot.
+    pub names: Vec<String>,
+    pub slots: Vec<Slot>,
     /// The last screen is shown; `Back` pops to the one below.
     pub screens: Vec<Screen>,
     pub help: bool,
@@ -38,22 +49,114 @@ pub struct App {
 impl App {
     /// One image opens explore; two open compare.
     pub fn new(analyses: Vec<Analysis>, area: Rect, theme: Theme) -> App {
-        let screen = match analyses.as_slice() {
-            [a, b, ..] => Screen::Compare(Box::new(Compare::new(a, b))),
-            [a] => Screen::Explore(Box::new(Explore::new(0, a))),
-            [] => Screen::Compare(Box::new(Compare::new(
-                &Analysis::new(Default::default()),
-                &Analysis::new(Default::default()),
-            ))),
-        };
-        App {
-            analyses,
-            screens: vec![screen],
+        let names = analyses.iter().map(|a| a.image.facts.name()).collect();
+        let slots = analyses
+            .into_iter()
+            .map(|a| Slot::Ready(Box::new(a)))
+            .collect();
+        App::with_slots(names, slots, area, theme)
+    }
+
+    /// Images still to come: the loading screen until one is ready.
+    pub fn loading(names: Vec<String>, area: Rect, theme: Theme) -> App {
+        let slots = names
+            .iter()
+            .map(|_| Slot::Loading(Loading::new()))
+            .collect();
+        App::with_slots(names, slots, area, theme)
+    }
+
+    fn with_slots(names: Vec<String>, slots: Vec<Slot>, area: Rect, theme: Theme) -> App {
+        let mut app = App {
+            names,
+            slots,
+            screens: vec![Screen::Loading],
             help: false,
             quit: false,
             area,
             theme,
+        };
+        app.settle();
+        app
+    }
+
+    /// The analysis of image `i`, when it is ready.
+    pub fn analysis(&self, i: usize) -> Option<&Analysis> {
+        match self.slots.get(i) {
+            Some(Slot::Ready(a)) => Some(a),
+            _ => None,
         }
+    }
+
+    /// Every image ready?
+    pub fn all_ready(&self) -> bool {
+        self.slots.iter().all(|s| matches!(s, Slot::Ready(_)))
+    }
+
+    /// The first load error, `name: message`.
+    pub fn failure(&self) -> Option<String> {
+        self.slots.iter().find_map(|s| match s {
+            Slot::Failed(e) => Some(e.clone()),
+            _ => None,
+        })
+    }
+
+    /// Fold in a loader's report, received at `now`.
+    pub fn apply(&mut self, ev: LoadEvent, now: Instant) {
+        match ev {
+            LoadEvent::Progress {
+                index,
+                stage,
+                received,
+                expected,
+            } => {
+                if let Some(Slot::Loading(l)) = self.slots.get_mut(index) {
+                    l.update(stage, received, expected, now);
+                }
+            }
+            LoadEvent::Ready(i, a) => {
+                if let Some(s) = self.slots.get_mut(i) {
+                    *s = Slot::Ready(a);
+                }
+                self.settle();
+            }
+            LoadEvent::Failed(i, e) => {
+                if let Some(s) = self.slots.get_mut(i) {
+                    *s = Slot::Failed(e);
+                }
+            }
+        }
+    }
+
+    /// Replace the loading screen at the bottom of the stack once enough
+    /// images are ready: explore for one image, compare for two.
+    fn settle(&mut self) {
+        if !matches!(self.screens.first(), Some(Screen::Loading)) {
+            return;
+        }
+        let screen = match self.slots.as_slice() {
+            [Slot::Ready(a)] => Screen::Explore(Box::new(Explore::new(0, a))),
+            [Slot::Ready(a), Slot::Ready(b), ..] => Screen::Compare(Box::new(Compare::new(a, b))),
+            _ => return,
+        };
+        self.screens[0] = screen;
+    }
+
+    /// Work to do while no key is pending: build a tree model the next key
+    /// will likely need. Returns false when there is nothing to do.
+    pub fn idle(&mut self) -> bool {
+        match self.screens.last_mut() {
+            Some(Screen::Explore(e)) => match self.slots.get(e.image) {
+                Some(Slot::Ready(a)) => e.prefetch(a),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Still waiting for an image?
+    pub fn loading_any(&self) -> bool {
+        self.slots.iter().any(|s| matches!(s, Slot::Loading(_)))
     }
 
     pub fn resize(&mut self, area: Rect) {
@@ -62,7 +165,11 @@ impl App {
 
     /// Is a text line being edited (keys are text, not commands)?
     pub fn editing(&self) -> bool {
-        matches!(self.screens.last(), Some(Screen::Explore(e)) if e.is_editing())
+        match self.screens.last() {
+            Some(Screen::Explore(e)) => e.is_editing(),
+            Some(Screen::Compare(c)) => c.is_editing(),
+            _ => false,
+        }
     }
 
     pub fn handle_key(&mut self, key: KeyEvent) {
@@ -96,25 +203,53 @@ impl App {
             _ => {}
         }
         let area = self.area;
+        let mut open: Option<(Open, Option<String>)> = None;
         let used = match self.screens.last_mut() {
-            Some(Screen::Explore(e)) => match self.analyses.get(e.image) {
-                Some(a) => e.step(action, a, area),
-                None => false,
+            Some(Screen::Explore(e)) => match self.slots.get(e.image) {
+                Some(Slot::Ready(a)) => e.step(action, a, area),
+                _ => false,
             },
-            Some(Screen::Compare(c)) => match self.analyses.as_slice() {
-                [a, b, ..] => {
-                    let (used, open) = c.step(action, a, b, area);
-                    if let Some((img, layer)) = open {
-                        let mut e = Explore::new(img, &self.analyses[img]);
-                        e.select_layer(&self.analyses[img], layer, area);
-                        self.screens.push(Screen::Explore(Box::new(e)));
-                    }
+            Some(Screen::Compare(c)) => match self.slots.as_slice() {
+                [Slot::Ready(a), Slot::Ready(b), ..] => {
+                    let (used, o) = c.step(action, a, b, area);
+                    open = o.map(|o| (o, c.filter_text()));
                     used
+                }
+                _ => false,
+            },
+            Some(Screen::Loading) => match action {
+                Action::OpenA | Action::OpenB => {
+                    let image = usize::from(action == Action::OpenB);
+                    open = Some((
+                        Open {
+                            image,
+                            layer: usize::MAX,
+                            finding: None,
+                        },
+                        None,
+                    ));
+                    true
                 }
                 _ => false,
             },
             None => false,
         };
+        if let Some((o, filter)) = open
+            && let Some(Slot::Ready(a)) = self.slots.get(o.image)
+        {
+            let mut e = Explore::new(o.image, a);
+            e.select_layer(a, o.layer, area);
+            if let Some(f) = filter {
+                e.set_filter(a, &f, area);
+            }
+            if let Some(i) = o
+                .finding
+                .and_then(|id| a.findings.iter().position(|x| x.id == id))
+            {
+                e.jump_to_finding(a, i, area);
+            }
+            self.screens.push(Screen::Explore(Box::new(e)));
+        }
         if !used && action == Action::Back {
             if self.screens.len() > 1 {
                 self.screens.pop();
@@ -141,20 +276,116 @@ impl App {
         let nested = self.screens.len() > 1;
         match self.screens.last() {
             Some(Screen::Explore(e)) => {
-                if let Some(a) = self.analyses.get(e.image) {
+                if let Some(a) = self.analysis(e.image) {
                     e.draw(f, area, a, &self.theme, nested);
                 }
             }
             Some(Screen::Compare(c)) => {
-                if let [a, b, ..] = self.analyses.as_slice() {
+                if let (Some(a), Some(b)) = (self.analysis(0), self.analysis(1)) {
                     c.draw(f, area, a, b, &self.theme);
                 }
             }
-            None => {}
+            Some(Screen::Loading) | None => self.draw_loading(f, area),
         }
         if self.help {
             self.draw_help(f, area);
         }
+    }
+
+    /// Progress per image, what is ready, and what failed.
+    fn draw_loading(&self, f: &mut Frame, area: Rect) {
+        let t = &self.theme;
+        let [header, body, footer] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        let what = if self.slots.len() > 1 {
+            "compare"
+        } else {
+            "explore"
+        };
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(" layerscope ", t.key()),
+                Span::raw(what),
+            ])),
+            header,
+        );
+        let w = body.width.saturating_sub(2) as usize;
+        let mut lines = vec![Line::raw("")];
+        for (i, (name, slot)) in self.names.iter().zip(&self.slots).enumerate() {
+            let tag = if self.slots.len() > 1 {
+                [" A ", " B "].get(i).copied().unwrap_or(" ? ")
+            } else {
+                " "
+            };
+            let tag_st = if i == 0 { t.only_a() } else { t.only_b() };
+            lines.push(Line::from(vec![
+                Span::styled(tag, tag_st),
+                Span::styled(cut(name, w.saturating_sub(4)), t.title()),
+            ]));
+            match slot {
+                Slot::Loading(l) => {
+                    let bar_w = 24usize;
+                    let mut spans = vec![
+                        Span::raw("   "),
+                        Span::styled(bar(l.fraction(), bar_w), t.bar()),
+                        Span::raw(format!(" {:<9} ", l.stage.as_str())),
+                    ];
+                    if l.received > 0 || l.expected > 0 {
+                        let of = if l.expected > 0 {
+                            format!(" of {}", size(l.expected))
+                        } else {
+                            String::new()
+                        };
+                        spans.push(Span::raw(format!("{}{of}", size(l.received))));
+                    }
+                    if l.rate >= 1.0 {
+                        spans.push(Span::styled(
+                            format!("  {}/s", size(l.rate as u64)),
+                            t.dim(),
+                        ));
+                    }
+                    lines.push(Line::from(spans));
+                }
+                Slot::Ready(a) => {
+                    let mut s = format!(
+                        "   ready: {} in {} layers, efficiency {}, {} findings",
+                        size(a.waste.total_bytes),
+                        a.image.layers.len(),
+                        crate::output::percent(a.waste.efficiency()),
+                        a.findings.len()
+                    );
+                    if self.slots.len() > 1 {
+                        s.push_str(&format!(" · {} explores it", i + 1));
+                    }
+                    lines.push(Line::styled(cut(&s, w), t.good()));
+                }
+                Slot::Failed(e) => {
+                    lines.push(Line::styled(
+                        format!("   failed: {}", cut(e, w.saturating_sub(11))),
+                        t.bad(),
+                    ));
+                }
+            }
+            lines.push(Line::raw(""));
+        }
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::bordered()
+                    .title(Span::styled(" Loading ", t.title()))
+                    .border_style(t.border(false)),
+            ),
+            body,
+        );
+        let hint = if self.failure().is_some() {
+            " q quits (exit status 2)"
+        } else {
+            " q quits · the view opens when the images are ready"
+        };
+        f.render_widget(Paragraph::new(Line::styled(hint, t.dim())), footer);
     }
 
     fn draw_help(&self, f: &mut Frame, area: Rect) {

@@ -10,10 +10,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::action::Action;
+use super::explore::{Editing, filter_line};
 use super::theme::Theme;
+use super::tree::Filter;
 use super::{cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
-use crate::analysis::classify::Category;
+use crate::analysis::classify::{Category, Classes};
+use crate::analysis::compare::{Comparison, FindingDelta, compare};
 use crate::image::Image;
 use crate::index::layer::EntryKind;
 use crate::index::tree::{NodeId, ROOT};
@@ -24,6 +27,27 @@ pub enum Pane {
     Files,
     LayersA,
     LayersB,
+    Findings,
+}
+
+/// Where a finding of the comparison stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// In A, gone from B.
+    Resolved,
+    /// In both.
+    Remaining,
+    /// Only in B.
+    New,
+}
+
+/// What the user asked to explore from compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    pub image: usize,
+    pub layer: usize,
+    /// A finding id to show in the tree.
+    pub finding: Option<String>,
 }
 
 /// Final bytes below every node of one image, and whether it exists.
@@ -100,6 +124,16 @@ struct Level {
 #[derive(Debug)]
 pub struct Compare {
     pub focus: Pane,
+    /// Totals, files and findings compared, computed once.
+    pub cmp: Comparison,
+    pub filter: Filter,
+    pub filter_error: Option<String>,
+    pub editing: Option<Editing>,
+    /// Per image, per node: passes the filter (itself or below); empty
+    /// when the filter lets everything through.
+    keep: [Vec<bool>; 2],
+    pub finding: usize,
+    finding_off: usize,
     sizes: [FinalSizes; 2],
     shared: HashSet<String>,
     stack: Vec<Level>,
@@ -115,33 +149,53 @@ pub struct Areas {
     pub files: Rect,
     pub layers_a: Rect,
     pub layers_b: Rect,
+    /// Findings resolved / remaining / new: beside the layers on wide
+    /// terminals, else in their place while focused.
+    pub findings: Option<Rect>,
+    pub show_layers: bool,
     /// Bytes per category, A vs B (only when there is room).
     pub categories: Option<Rect>,
     pub footer: Rect,
 }
 
-pub fn areas(area: Rect) -> Areas {
+pub fn areas(area: Rect, findings: usize, focus: Pane) -> Areas {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(4),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(area);
-    let (files, layers, categories) = if body.width >= 140 {
+    let (files, mut layers, categories, mut found) = if body.width >= 140 {
         let [f, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Min(0)]).areas(body);
-        if right.height >= 24 {
+        let (right, c) = if right.height >= 24 {
             let [l, c] =
                 Layout::vertical([Constraint::Min(0), Constraint::Length(10)]).areas(right);
-            (f, l, Some(c))
+            (l, Some(c))
         } else {
-            (f, right, None)
+            (right, None)
+        };
+        if findings > 0 && right.height >= 16 {
+            let fh = (findings as u16 + 2).min(right.height / 2);
+            let [l, g] =
+                Layout::vertical([Constraint::Min(0), Constraint::Length(fh)]).areas(right);
+            (f, l, c, Some(g))
+        } else {
+            (f, right, c, None)
         }
     } else {
         let lh = (body.height * 2 / 5).max(4);
         let [f, l] = Layout::vertical([Constraint::Min(0), Constraint::Length(lh)]).areas(body);
-        (f, l, None)
+        (f, l, None, None)
     };
+    let mut show_layers = true;
+    if found.is_none() && focus == Pane::Findings {
+        found = Some(layers);
+        show_layers = false;
+    }
+    if !show_layers {
+        layers = Rect::default();
+    }
     let [layers_a, layers_b] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(layers);
     Areas {
@@ -149,9 +203,52 @@ pub fn areas(area: Rect) -> Areas {
         files,
         layers_a,
         layers_b,
+        findings: found,
+        show_layers,
         categories,
         footer,
     }
+}
+
+/// Which nodes of an image pass `filter`: a node passes when it matches
+/// (path pattern, final size, category of a file) or anything below it
+/// does. Empty when the filter keeps everything.
+fn keep_nodes(filter: &Filter, img: &Image, s: &FinalSizes, classes: &Classes) -> Vec<bool> {
+    if filter.pattern.is_none() && filter.min_size == 0 && filter.category.is_none() {
+        return Vec::new();
+    }
+    let n = img.tree.len();
+    let mut keep = vec![false; n];
+    let mut buf = String::new();
+    let mut stack: Vec<(NodeId, usize)> = img.tree.children(ROOT).map(|c| (c, 0)).collect();
+    while let Some((node, plen)) = stack.pop() {
+        let i = node as usize;
+        if !s.present[i] {
+            continue;
+        }
+        buf.truncate(plen);
+        buf.push('/');
+        buf.push_str(img.tree.name(node));
+        let dir = s.is_dir[i];
+        keep[i] = filter
+            .category
+            .is_none_or(|c| !dir && classes.category(node) == c)
+            && s.size[i] >= filter.min_size
+            && filter.pattern.as_ref().is_none_or(|p| p.is_match(&buf));
+        if dir {
+            let l = buf.len();
+            stack.extend(img.tree.children(node).map(|c| (c, l)));
+        }
+    }
+    // Ids are topological: children after parents.
+    for i in (1..n).rev() {
+        if keep[i]
+            && let Some(p) = img.tree.parent(i as NodeId)
+        {
+            keep[p as usize] = true;
+        }
+    }
+    keep
 }
 
 impl Compare {
@@ -166,6 +263,13 @@ impl Compare {
             .collect();
         let mut c = Compare {
             focus: Pane::Files,
+            cmp: compare(a, b),
+            filter: Filter::default(),
+            filter_error: None,
+            editing: None,
+            keep: [Vec::new(), Vec::new()],
+            finding: 0,
+            finding_off: 0,
             sizes: [FinalSizes::new(&a.image), FinalSizes::new(&b.image)],
             shared,
             stack: vec![Level {
@@ -200,6 +304,50 @@ impl Compare {
         self.shared.contains(diff_id)
     }
 
+    pub fn is_editing(&self) -> bool {
+        self.editing.is_some()
+    }
+
+    /// The filter text, handed to explore views opened from here.
+    pub fn filter_text(&self) -> Option<String> {
+        Some(self.filter.text.clone()).filter(|t| !t.is_empty())
+    }
+
+    /// The findings of the comparison in display order.
+    pub fn findings(&self) -> impl Iterator<Item = (Fate, &FindingDelta)> {
+        let c = &self.cmp;
+        c.resolved
+            .iter()
+            .map(|d| (Fate::Resolved, d))
+            .chain(c.remaining.iter().map(|d| (Fate::Remaining, d)))
+            .chain(c.new.iter().map(|d| (Fate::New, d)))
+    }
+
+    fn findings_len(&self) -> usize {
+        self.cmp.resolved.len() + self.cmp.remaining.len() + self.cmp.new.len()
+    }
+
+    /// Apply a filter line as typed; an error keeps the previous filter.
+    pub fn set_filter(&mut self, text: &str, a: &Analysis, b: &Analysis) {
+        match self.filter.set_text(text) {
+            Ok(()) => {
+                self.filter_error = None;
+                self.keep = [
+                    keep_nodes(&self.filter, &a.image, &self.sizes[0], &a.classes),
+                    keep_nodes(&self.filter, &b.image, &self.sizes[1], &b.classes),
+                ];
+                self.list(a, b);
+                self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+            }
+            Err(e) => self.filter_error = Some(e),
+        }
+    }
+
+    fn kept(&self, side: usize, node: Option<NodeId>) -> bool {
+        let k = &self.keep[side];
+        node.is_some_and(|n| k.is_empty() || k.get(n as usize).copied().unwrap_or(false))
+    }
+
     /// List the current directory of both images, largest |delta| first.
     fn list(&mut self, a: &Analysis, b: &Analysis) {
         let Some(level) = self.stack.last() else {
@@ -232,7 +380,10 @@ impl Compare {
                 }
             }
         }
-        let mut v: Vec<Entry> = by_name.into_values().collect();
+        let mut v: Vec<Entry> = by_name
+            .into_values()
+            .filter(|e| self.kept(0, e.a) || self.kept(1, e.b))
+            .collect();
         v.sort_by(|x, y| {
             y.delta()
                 .unsigned_abs()
@@ -243,44 +394,163 @@ impl Compare {
         self.entries = v;
     }
 
-    /// Returns `Some(image, layer)` when the user asks to explore an image.
+    fn step_editing(&mut self, action: Action, a: &Analysis, b: &Analysis) -> bool {
+        let Some(ed) = self.editing.as_mut() else {
+            return false;
+        };
+        match action {
+            Action::Input(c) => ed.input.push(c),
+            Action::Backspace => {
+                ed.input.pop();
+            }
+            Action::ClearInput => ed.input.clear(),
+            Action::Back => {
+                let before = ed.before.clone();
+                self.editing = None;
+                self.set_filter(&before, a, b);
+                return true;
+            }
+            Action::Enter => {
+                self.editing = None;
+                return true;
+            }
+            _ => return false,
+        }
+        let text = ed.input.clone();
+        self.set_filter(&text, a, b);
+        true
+    }
+
+    /// Returns what to explore when the user asks for an image.
     pub fn step(
         &mut self,
         action: Action,
         a: &Analysis,
         b: &Analysis,
         area: Rect,
-    ) -> (bool, Option<(usize, usize)>) {
-        let ar = areas(area);
+    ) -> (bool, Option<Open>) {
+        let nf = self.findings_len();
+        let used = if self.editing.is_some() {
+            (self.step_editing(action, a, b), None)
+        } else {
+            self.step_normal(action, a, b, area)
+        };
+        let ar = areas(area, nf, self.focus);
         let page = ar.files.height.saturating_sub(3).max(1) as usize;
+        self.offset = fit_offset(self.selected, self.offset, page);
+        for (side, r) in [ar.layers_a, ar.layers_b].iter().enumerate() {
+            self.layer_off[side] = fit_offset(
+                self.layer_sel[side],
+                self.layer_off[side],
+                r.height.saturating_sub(2) as usize,
+            );
+        }
+        if let Some(r) = ar.findings {
+            self.finding_off = fit_offset(
+                self.finding,
+                self.finding_off,
+                r.height.saturating_sub(2) as usize,
+            );
+        }
+        used
+    }
+
+    fn step_normal(
+        &mut self,
+        action: Action,
+        a: &Analysis,
+        b: &Analysis,
+        area: Rect,
+    ) -> (bool, Option<Open>) {
+        let nf = self.findings_len();
+        let ar = areas(area, nf, self.focus);
+        let page = ar.files.height.saturating_sub(3).max(1) as usize;
+        let last_of = |x: &Analysis| x.image.layers.len().saturating_sub(1);
         let mut open = None;
         let used = match action {
             Action::NextPane => {
                 self.focus = match self.focus {
                     Pane::Files => Pane::LayersA,
                     Pane::LayersA => Pane::LayersB,
-                    Pane::LayersB => Pane::Files,
+                    Pane::LayersB if nf > 0 => Pane::Findings,
+                    Pane::LayersB | Pane::Findings => Pane::Files,
                 };
                 true
             }
             Action::PrevPane => {
                 self.focus = match self.focus {
+                    Pane::Files if nf > 0 => Pane::Findings,
                     Pane::Files => Pane::LayersB,
                     Pane::LayersA => Pane::Files,
                     Pane::LayersB => Pane::LayersA,
+                    Pane::Findings => Pane::LayersB,
                 };
                 true
             }
+            Action::Findings => {
+                self.focus = if self.focus == Pane::Findings || nf == 0 {
+                    Pane::Files
+                } else {
+                    Pane::Findings
+                };
+                true
+            }
+            Action::StartFilter => {
+                self.focus = Pane::Files;
+                self.editing = Some(Editing {
+                    input: self.filter.text.clone(),
+                    before: self.filter.text.clone(),
+                });
+                true
+            }
             Action::OpenA => {
-                open = Some((0, a.image.layers.len().saturating_sub(1)));
+                open = Some(Open {
+                    image: 0,
+                    layer: last_of(a),
+                    finding: None,
+                });
                 true
             }
             Action::OpenB => {
-                open = Some((1, b.image.layers.len().saturating_sub(1)));
+                open = Some(Open {
+                    image: 1,
+                    layer: last_of(b),
+                    finding: None,
+                });
                 true
             }
             _ => match self.focus {
                 Pane::Files => self.step_files(action, a, b, page),
+                Pane::Findings => {
+                    let last = nf.saturating_sub(1);
+                    let picked = self
+                        .findings()
+                        .nth(self.finding)
+                        .map(|(fate, d)| (fate, d.id.clone()));
+                    let s = &mut self.finding;
+                    match action {
+                        Action::Up => *s = s.saturating_sub(1),
+                        Action::Down => *s = (*s + 1).min(last),
+                        Action::Home => *s = 0,
+                        Action::End => *s = last,
+                        Action::PageUp => *s = s.saturating_sub(page),
+                        Action::PageDown => *s = (*s + page).min(last),
+                        Action::Enter | Action::Right => {
+                            // Resolved and remaining findings are shown in
+                            // A, new ones in B.
+                            if let Some((fate, id)) = picked {
+                                let image = usize::from(fate == Fate::New);
+                                open = Some(Open {
+                                    image,
+                                    layer: last_of([a, b][image]),
+                                    finding: Some(id),
+                                });
+                            }
+                        }
+                        _ => return (false, None),
+                    }
+                    true
+                }
                 Pane::LayersA | Pane::LayersB => {
                     let side = usize::from(self.focus == Pane::LayersB);
                     let n = [&a, &b][side].image.layers.len();
@@ -293,21 +563,19 @@ impl Compare {
                         Action::End => *s = last,
                         Action::PageUp => *s = s.saturating_sub(page),
                         Action::PageDown => *s = (*s + page).min(last),
-                        Action::Enter | Action::Right => open = Some((side, *s)),
+                        Action::Enter | Action::Right => {
+                            open = Some(Open {
+                                image: side,
+                                layer: *s,
+                                finding: None,
+                            })
+                        }
                         _ => return (false, None),
                     }
                     true
                 }
             },
         };
-        self.offset = fit_offset(self.selected, self.offset, page);
-        for (side, r) in [ar.layers_a, ar.layers_b].iter().enumerate() {
-            self.layer_off[side] = fit_offset(
-                self.layer_sel[side],
-                self.layer_off[side],
-                r.height.saturating_sub(2) as usize,
-            );
-        }
         (used, open)
     }
 
@@ -357,27 +625,89 @@ impl Compare {
     }
 
     pub fn draw(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
-        let ar = areas(area);
+        let ar = areas(area, self.findings_len(), self.focus);
         self.draw_header(f, ar.header, a, b, theme);
         self.draw_files(f, ar.files, theme);
-        for (side, (r, img)) in [(ar.layers_a, a), (ar.layers_b, b)].into_iter().enumerate() {
-            self.draw_layers(f, r, side, img, theme);
+        if ar.show_layers {
+            for (side, (r, img)) in [(ar.layers_a, a), (ar.layers_b, b)].into_iter().enumerate() {
+                self.draw_layers(f, r, side, img, theme);
+            }
+        }
+        if let Some(r) = ar.findings {
+            self.draw_findings(f, r, theme);
         }
         if let Some(r) = ar.categories {
             draw_categories(f, r, a, b, theme);
         }
-        let mut spans = Vec::new();
-        let mut key = |k: &str, d: &str| {
-            spans.push(Span::styled(format!(" {k}"), theme.key()));
-            spans.push(Span::raw(format!(" {d}")));
+        let line = if let Some(ed) = &self.editing {
+            filter_line(ed, self.filter_error.as_deref(), theme)
+        } else {
+            let mut spans = Vec::new();
+            let mut key = |k: &str, d: &str| {
+                spans.push(Span::styled(format!(" {k}"), theme.key()));
+                spans.push(Span::raw(format!(" {d}")));
+            };
+            key("Tab", "pane");
+            key("Enter", "open");
+            key("←", "up");
+            key("f", "findings");
+            key("/", "filter");
+            key("1/2", "explore");
+            key("?", "help");
+            key("q", "quit");
+            if !self.filter.text.is_empty() {
+                spans.push(Span::styled(
+                    format!("  [{}]", cut(&self.filter.text, 20)),
+                    theme.warn(),
+                ));
+            }
+            Line::from(spans)
         };
-        key("Tab", "pane");
-        key("Enter", "drill/open");
-        key("←", "up");
-        key("1/2", "explore A/B");
-        key("?", "help");
-        key("q", "quit");
-        f.render_widget(Paragraph::new(Line::from(spans)), ar.footer);
+        f.render_widget(Paragraph::new(line), ar.footer);
+    }
+
+    fn draw_findings(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let focused = self.focus == Pane::Findings;
+        let c = &self.cmp;
+        let block = Block::bordered()
+            .title(Span::styled(
+                format!(
+                    " Findings: {} resolved, {} remaining, {} new ",
+                    c.resolved.len(),
+                    c.remaining.len(),
+                    c.new.len()
+                ),
+                theme.title(),
+            ))
+            .border_style(theme.border(focused));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let w = inner.width as usize;
+        let opt = |x: Option<u64>| x.map_or(format!("{:>9}", "-"), size_col);
+        let lines: Vec<Line> = self
+            .findings()
+            .enumerate()
+            .skip(self.finding_off)
+            .take(inner.height as usize)
+            .map(|(i, (fate, d))| {
+                let (mark, st) = match fate {
+                    Fate::Resolved => ("✓ resolved ", theme.good()),
+                    Fate::Remaining => ("= remaining", theme.warn()),
+                    Fate::New => ("+ new      ", theme.bad()),
+                };
+                let rest = w.saturating_sub(11 + 1 + 9 + 3 + 9 + 1);
+                let mut line = Line::from(vec![
+                    Span::styled(mark, st),
+                    Span::raw(format!(" {} → {} ", opt(d.a_bytes), opt(d.b_bytes))),
+                    Span::raw(cut(&d.title, rest)),
+                ]);
+                if i == self.finding {
+                    line = line.style(theme.selected(focused));
+                }
+                line
+            })
+            .collect();
+        f.render_widget(Paragraph::new(lines), inner);
     }
 
     fn draw_header(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
@@ -414,7 +744,28 @@ impl Compare {
             Line::from(vec![
                 Span::raw("   B vs A: "),
                 Span::styled(format!("{} ({:+.1}%)", delta(d), pct * 100.0), d_style),
-                Span::raw(format!("  · shared layers: {shared}")),
+                Span::raw(if w >= 100 {
+                    format!("  · shared layers: {shared}  · findings: ")
+                } else {
+                    format!("  · {shared} shared · findings: ")
+                }),
+                Span::styled(
+                    format!("{} resolved", self.cmp.resolved.len()),
+                    theme.good(),
+                ),
+                Span::raw(format!(
+                    ", {} {}, ",
+                    self.cmp.remaining.len(),
+                    if w >= 100 { "remaining" } else { "left" }
+                )),
+                Span::styled(
+                    format!("{} new", self.cmp.new.len()),
+                    if self.cmp.new.is_empty() {
+                        Style::new()
+                    } else {
+                        theme.bad()
+                    },
+                ),
             ]),
         ];
         f.render_widget(Paragraph::new(lines), area);
@@ -428,8 +779,13 @@ impl Compare {
                 theme.title(),
             ))
             .title_bottom(Line::from(format!(
-                " {} entries · by delta ",
-                self.entries.len()
+                " {} entries · by delta{} ",
+                self.entries.len(),
+                if self.filter.text.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · filter {}", cut(&self.filter.text, 20))
+                }
             )))
             .border_style(theme.border(focused));
         let inner = block.inner(area);

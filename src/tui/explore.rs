@@ -1,5 +1,7 @@
 //! Explore one image: layers, layer details, image summary, file tree.
 
+use std::rc::Rc;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -12,12 +14,15 @@ use super::tree::{Filter, Replay, SortBy, SortedKids, Status, TreeMode, TreeMode
 use super::{bar, cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
+use crate::analysis::findings::{Finding, FindingKind};
 use crate::image::short_id;
+use crate::index::tree::{NodeId, ROOT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
     Layers,
     Tree,
+    Findings,
 }
 
 /// The line being typed into the filter, and the filter before it.
@@ -33,11 +38,19 @@ pub struct Areas {
     pub layers: Rect,
     pub details: Rect,
     pub summary: Rect,
+    /// The file tree; not drawn when `findings` took its place.
     pub tree: Rect,
+    pub show_tree: bool,
+    /// The findings list: below the tree on tall terminals, else in the
+    /// tree's place while it has the focus.
+    pub findings: Option<Rect>,
     pub footer: Rect,
 }
 
-pub fn areas(area: Rect, layer_count: usize) -> Areas {
+/// Terminal rows from which findings get their own pane below the tree.
+const SPLIT_H: u16 = 36;
+
+pub fn areas(area: Rect, layer_count: usize, findings: usize, focus: Pane) -> Areas {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
@@ -45,10 +58,10 @@ pub fn areas(area: Rect, layer_count: usize) -> Areas {
     ])
     .areas(area);
     let left_w = (body.width * 9 / 20).clamp(20, 72);
-    let [left, tree] =
+    let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(body);
     let details_h = 7u16;
-    let summary_h = 7u16;
+    let summary_h = 9u16;
     let layers_max = left.height.saturating_sub(details_h + summary_h).max(3);
     let layers_h = (layer_count as u16 + 2).min(layers_max);
     let [layers, details, summary] = Layout::vertical([
@@ -57,15 +70,35 @@ pub fn areas(area: Rect, layer_count: usize) -> Areas {
         Constraint::Min(0),
     ])
     .areas(left);
+    let (tree, show_tree, findings) = if findings > 0 && right.height >= SPLIT_H {
+        let fh = (findings as u16 + 2 + DETAIL_H).min(right.height * 2 / 5);
+        let [t, f] = Layout::vertical([Constraint::Min(0), Constraint::Length(fh)]).areas(right);
+        (t, true, Some(f))
+    } else if focus == Pane::Findings {
+        (right, false, Some(right))
+    } else {
+        (right, true, None)
+    };
     Areas {
         header,
         layers,
         details,
         summary,
         tree,
+        show_tree,
+        findings,
         footer,
     }
 }
+
+/// Rows under the findings list for the selected finding's details.
+const DETAIL_H: u16 = 6;
+
+/// Built models kept for revisiting layers, modes and sorts, in rows
+/// (about 40 bytes each).
+const CACHE_ROWS: usize = 1_500_000;
+
+type ModelKey = (usize, TreeMode, SortBy);
 
 /// State of one explore screen. Holds indices only; the image is passed in.
 #[derive(Debug)]
@@ -81,7 +114,9 @@ pub struct Explore {
     pub editing: Option<Editing>,
     replay: Replay,
     kids: SortedKids,
-    pub model: TreeModel,
+    pub model: Rc<TreeModel>,
+    /// Recently built models, least recently used first.
+    cache: Vec<(ModelKey, Rc<TreeModel>)>,
     keep: Vec<bool>,
     /// Open directories, by node id.
     pub open: Vec<bool>,
@@ -89,6 +124,9 @@ pub struct Explore {
     pub visible: Vec<u32>,
     pub selected: usize,
     pub offset: usize,
+    /// Selected finding and the findings list's scroll offset.
+    pub finding: usize,
+    finding_offset: usize,
 }
 
 impl Explore {
@@ -107,12 +145,15 @@ impl Explore {
             editing: None,
             replay: Replay::default(),
             kids: SortedKids::new(&a.image),
-            model: TreeModel::default(),
+            model: Rc::new(TreeModel::default()),
+            cache: Vec::new(),
             keep: Vec::new(),
             open: vec![false; a.image.tree.len()],
             visible: Vec::new(),
             selected: 0,
             offset: 0,
+            finding: 0,
+            finding_offset: 0,
         };
         e.rebuild(a);
         for r in &e.model.rows {
@@ -136,17 +177,74 @@ impl Explore {
         Some(self.model.rows[r as usize].node)
     }
 
+    /// Apply a filter line as if typed (used when opened from compare).
+    pub fn set_filter(&mut self, a: &Analysis, text: &str, area: Rect) {
+        self.apply_filter_text(text, a);
+        self.fix_offsets(a, area);
+    }
+
     /// Rebuild the model after the layer, mode or sort changed.
     fn rebuild(&mut self, a: &Analysis) {
-        let img = &a.image;
         let sel = self.selected_node();
-        let before = self.replay.before(img, self.layer);
-        self.model = TreeModel::build(
-            img, &self.kids, &a.classes, before, self.layer, self.mode, self.sort,
-        );
-        self.keep = self.filter.keep(&self.model, img);
+        self.model = self.model_for(a, (self.layer, self.mode, self.sort));
+        self.keep = self.filter.keep(&self.model, &a.image);
         self.refresh_visible();
         self.reselect(sel);
+    }
+
+    /// The model for a (layer, mode, sort), from the cache or built.
+    fn model_for(&mut self, a: &Analysis, key: ModelKey) -> Rc<TreeModel> {
+        if let Some(i) = self.cache.iter().position(|(k, _)| *k == key) {
+            let hit = self.cache.remove(i);
+            let m = hit.1.clone();
+            self.cache.push(hit);
+            return m;
+        }
+        let img = &a.image;
+        let (layer, mode, sort) = key;
+        let before = self.replay.before(img, layer);
+        let m = Rc::new(TreeModel::build(
+            img, &self.kids, &a.classes, before, layer, mode, sort,
+        ));
+        self.cache.push((key, m.clone()));
+        let mut rows: usize = self.cache.iter().map(|(_, m)| m.rows.len()).sum();
+        while rows > CACHE_ROWS && self.cache.len() > 1 {
+            rows -= self.cache.remove(0).1.rows.len();
+        }
+        m
+    }
+
+    /// Build one model the next key is likely to ask for (the layers next
+    /// to this one, the other mode); called while the user is idle.
+    /// Returns false when there is nothing left to build.
+    pub fn prefetch(&mut self, a: &Analysis) -> bool {
+        let last = a.image.layers.len().saturating_sub(1);
+        let other = match self.mode {
+            TreeMode::Layer => TreeMode::Aggregated,
+            TreeMode::Aggregated => TreeMode::Layer,
+        };
+        let mut want: Vec<ModelKey> = Vec::with_capacity(4);
+        if self.layer > 0 {
+            want.push((self.layer - 1, self.mode, self.sort));
+        }
+        if self.layer < last {
+            want.push((self.layer + 1, self.mode, self.sort));
+        }
+        want.push((self.layer, other, self.sort));
+        let Some(key) = want
+            .into_iter()
+            .find(|k| !self.cache.iter().any(|(c, _)| c == k))
+        else {
+            return false;
+        };
+        // Keep the shown model the most recently used.
+        self.model_for(a, key);
+        let cur = (self.layer, self.mode, self.sort);
+        if let Some(i) = self.cache.iter().position(|(k, _)| *k == cur) {
+            let hit = self.cache.remove(i);
+            self.cache.push(hit);
+        }
+        true
     }
 
     fn refilter(&mut self, a: &Analysis) {
@@ -252,12 +350,29 @@ impl Explore {
 
     fn step_normal(&mut self, action: Action, a: &Analysis, area: Rect) -> bool {
         let layers = a.image.layers.len();
-        let tree_h = areas(area, layers).tree.height.saturating_sub(2).max(1) as usize;
+        let ar = areas(area, layers, a.findings.len(), self.focus);
+        let tree_h = ar.tree.height.saturating_sub(2).max(1) as usize;
+        let has_findings = !a.findings.is_empty();
         match action {
-            Action::NextPane | Action::PrevPane => {
+            Action::NextPane => {
                 self.focus = match self.focus {
                     Pane::Layers => Pane::Tree,
+                    Pane::Tree if has_findings => Pane::Findings,
+                    Pane::Tree | Pane::Findings => Pane::Layers,
+                };
+            }
+            Action::PrevPane => {
+                self.focus = match self.focus {
+                    Pane::Layers if has_findings => Pane::Findings,
+                    Pane::Layers | Pane::Findings => Pane::Tree,
                     Pane::Tree => Pane::Layers,
+                };
+            }
+            Action::Findings => {
+                self.focus = if self.focus == Pane::Findings || !has_findings {
+                    Pane::Tree
+                } else {
+                    Pane::Findings
                 };
             }
             Action::ToggleMode => {
@@ -297,6 +412,7 @@ impl Explore {
                 return match self.focus {
                     Pane::Layers => self.step_layers(action, a, layers),
                     Pane::Tree => self.step_tree(action, tree_h),
+                    Pane::Findings => self.step_findings(action, a, area),
                 };
             }
         }
@@ -385,8 +501,98 @@ impl Explore {
         true
     }
 
+    fn step_findings(&mut self, action: Action, a: &Analysis, area: Rect) -> bool {
+        let last = a.findings.len().saturating_sub(1);
+        match action {
+            Action::Up => self.finding = self.finding.saturating_sub(1),
+            Action::Down => self.finding = (self.finding + 1).min(last),
+            Action::PageUp => self.finding = self.finding.saturating_sub(10),
+            Action::PageDown => self.finding = (self.finding + 10).min(last),
+            Action::Home => self.finding = 0,
+            Action::End => self.finding = last,
+            Action::Enter | Action::Right => self.jump_to_finding(a, self.finding, area),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Show finding `i` in the tree: the layer that introduced its bytes,
+    /// the file system after that layer, its largest path opened and
+    /// selected. Advice without paths selects its layer.
+    pub fn jump_to_finding(&mut self, a: &Analysis, i: usize, area: Rect) {
+        let Some(f) = a.findings.get(i) else {
+            return;
+        };
+        let last = a.image.layers.len().saturating_sub(1);
+        self.finding = i;
+        self.layer = f
+            .layers
+            .first()
+            .map_or(self.layer, |&l| (l as usize).min(last));
+        self.mode = TreeMode::Aggregated;
+        let target = f
+            .top_paths
+            .first()
+            .and_then(|(p, _)| p.split(" = ").next())
+            .and_then(|p| a.image.tree.lookup(p));
+        let Some(node) = target else {
+            self.rebuild(a);
+            self.focus = Pane::Layers;
+            self.fix_offsets(a, area);
+            return;
+        };
+        self.rebuild(a);
+        if !self.model.rows.iter().any(|r| r.node == node) && self.layer != last {
+            // The path came later than the finding's main layer.
+            self.layer = last;
+            self.rebuild(a);
+        }
+        self.reveal(a, node);
+        self.focus = Pane::Tree;
+        let h = areas(area, a.image.layers.len(), a.findings.len(), self.focus)
+            .tree
+            .height
+            .saturating_sub(2) as usize;
+        // Put the row near the top, with its parent above it.
+        self.offset = self.selected.saturating_sub(h / 4);
+        self.fix_offsets(a, area);
+    }
+
+    /// Open the directories above `node` and select it; clears a filter
+    /// that hides it.
+    fn reveal(&mut self, a: &Analysis, node: NodeId) {
+        let mut p = a.image.tree.parent(node);
+        while let Some(n) = p.filter(|&n| n != ROOT) {
+            self.open[n as usize] = true;
+            p = a.image.tree.parent(n);
+        }
+        self.refresh_visible();
+        let find = |e: &Explore| {
+            e.visible
+                .iter()
+                .position(|&r| e.model.rows[r as usize].node == node)
+        };
+        if let Some(i) = find(self) {
+            self.selected = i;
+            return;
+        }
+        if !self.filter.is_trivial() {
+            self.filter = Filter::default();
+            self.filter_error = None;
+            self.keep = self.filter.keep(&self.model, &a.image);
+            self.refresh_visible();
+            if let Some(i) = find(self) {
+                self.selected = i;
+            }
+        }
+    }
+
     fn fix_offsets(&mut self, a: &Analysis, area: Rect) {
-        let ar = areas(area, a.image.layers.len());
+        let ar = areas(area, a.image.layers.len(), a.findings.len(), self.focus);
+        if let Some(r) = ar.findings {
+            let list_h = findings_split(r).0.height as usize;
+            self.finding_offset = fit_offset(self.finding, self.finding_offset, list_h);
+        }
         self.offset = fit_offset(
             self.selected,
             self.offset,
@@ -401,12 +607,17 @@ impl Explore {
 
     /// Draw the screen. Reads state only.
     pub fn draw(&self, f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme, nested: bool) {
-        let ar = areas(area, a.image.layers.len());
+        let ar = areas(area, a.image.layers.len(), a.findings.len(), self.focus);
         self.draw_header(f, ar.header, a, theme);
         self.draw_layers(f, ar.layers, a, theme);
         self.draw_details(f, ar.details, a, theme);
         draw_summary(f, ar.summary, a, theme);
-        self.draw_tree(f, ar.tree, a, theme);
+        if ar.show_tree {
+            self.draw_tree(f, ar.tree, a, theme);
+        }
+        if let Some(r) = ar.findings {
+            self.draw_findings(f, r, a, theme);
+        }
         self.draw_footer(f, ar.footer, theme, nested);
     }
 
@@ -598,22 +809,84 @@ impl Explore {
         f.render_widget(Paragraph::new(lines), inner);
     }
 
+    fn draw_findings(&self, f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
+        let focused = self.focus == Pane::Findings;
+        let total: u64 = a.findings.iter().map(|f| f.bytes).sum();
+        let block = Block::bordered()
+            .title(Span::styled(
+                format!(" Findings: {} · {} ", a.findings.len(), size(total)),
+                theme.title(),
+            ))
+            .title_bottom(Line::from(" Enter shows it in the tree "))
+            .border_style(theme.border(focused));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let (list, detail) = findings_split(area);
+        let w = inner.width as usize;
+        let lines: Vec<Line> = a
+            .findings
+            .iter()
+            .enumerate()
+            .skip(self.finding_offset)
+            .take(list.height as usize)
+            .map(|(i, x)| {
+                let (label, st) = finding_label(x, theme);
+                let bytes = if x.bytes > 0 {
+                    size_col(x.bytes)
+                } else {
+                    format!("{:>9}", "")
+                };
+                let rest = w.saturating_sub(9 + 1 + 14);
+                let mut line = Line::from(vec![
+                    Span::raw(bytes),
+                    Span::raw(" "),
+                    Span::styled(format!("{:<13} ", cut(&label, 13)), st),
+                    Span::raw(cut(&x.title, rest)),
+                ]);
+                if i == self.finding {
+                    line = line.style(theme.selected(focused));
+                }
+                line
+            })
+            .collect();
+        f.render_widget(Paragraph::new(lines), list);
+        let Some(x) = a.findings.get(self.finding) else {
+            return;
+        };
+        let mut lines = vec![Line::styled("─".repeat(w), theme.dim())];
+        if let Some(&l) = x.layers.first()
+            && let Some(layer) = a.image.layers.get(l as usize)
+        {
+            lines.push(Line::from(vec![
+                Span::styled(format!("layer {}: ", l + 1), theme.title()),
+                Span::raw(layer.instruction.clone()),
+            ]));
+        }
+        if let Some((p, b)) = x.top_paths.first() {
+            let more = x.top_paths.len().saturating_sub(1);
+            lines.push(Line::from(vec![
+                Span::styled("in ", theme.dim()),
+                Span::raw(format!("{p} ({})", size(*b))),
+                Span::styled(
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    },
+                    theme.dim(),
+                ),
+            ]));
+        }
+        lines.push(Line::from(vec![
+            Span::styled("fix: ", theme.good()),
+            Span::raw(x.fix.clone()),
+        ]));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), detail);
+    }
+
     fn draw_footer(&self, f: &mut Frame, area: Rect, theme: &Theme, nested: bool) {
         let line = if let Some(ed) = &self.editing {
-            let mut spans = vec![
-                Span::styled(" Filter: ", theme.key()),
-                Span::raw(ed.input.clone()),
-                Span::styled("█", theme.dim()),
-            ];
-            if let Some(e) = &self.filter_error {
-                spans.push(Span::styled(format!("  {}", cut(e, 40)), theme.bad()));
-            } else {
-                spans.push(Span::styled(
-                    "  glob, regex, >10M, @tool · Enter",
-                    theme.dim(),
-                ));
-            }
-            Line::from(spans)
+            filter_line(ed, self.filter_error.as_deref(), theme)
         } else {
             let mut spans = Vec::new();
             let mut key = |k: &str, d: &str| {
@@ -621,6 +894,7 @@ impl Explore {
                 spans.push(Span::raw(format!(" {d}")));
             };
             key("Tab", "pane");
+            key("f", "findings");
             key("Spc", "fold");
             key("/", "filter");
             key("^L", "mode");
@@ -642,6 +916,48 @@ impl Explore {
     }
 }
 
+/// The filter line being edited, with the error or a hint.
+pub fn filter_line<'a>(ed: &Editing, error: Option<&str>, theme: &Theme) -> Line<'a> {
+    let mut spans = vec![
+        Span::styled(" Filter: ", theme.key()),
+        Span::raw(ed.input.clone()),
+        Span::styled("█", theme.dim()),
+    ];
+    if let Some(e) = error {
+        spans.push(Span::styled(format!("  {}", cut(e, 40)), theme.bad()));
+    } else {
+        spans.push(Span::styled(
+            "  glob, regex, >10M, @tool · Enter",
+            theme.dim(),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// The findings pane's inner list rows and the detail rows below them.
+fn findings_split(area: Rect) -> (Rect, Rect) {
+    let inner = Rect {
+        x: area.x + 1,
+        y: area.y + 1,
+        width: area.width.saturating_sub(2),
+        height: area.height.saturating_sub(2),
+    };
+    let detail_h = DETAIL_H.min(inner.height / 2);
+    let [list, detail] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(detail_h)]).areas(inner);
+    (list, detail)
+}
+
+/// What kind of finding: its category, its kind of waste, or advice.
+pub fn finding_label(x: &Finding, theme: &Theme) -> (String, Style) {
+    match (x.kind, x.category, x.waste) {
+        (_, Some(c), _) => (c.as_str().to_string(), theme.category(c).1),
+        (_, _, Some(w)) => (w.as_str().to_string(), theme.warn()),
+        (FindingKind::Advice, _, _) => ("advice".to_string(), theme.dim()),
+        _ => (String::new(), Style::new()),
+    }
+}
+
 /// Image totals: shipped, visible, wasted, efficiency.
 fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
     let w = &a.waste;
@@ -656,7 +972,7 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
     };
     let row = |k: &str, v: String, s: Style| {
         Line::from(vec![
-            Span::styled(format!("{k:<11}"), theme.dim()),
+            Span::styled(format!("{k:<12}"), theme.dim()),
             Span::styled(v, s),
         ])
     };
@@ -690,9 +1006,31 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
             },
         ),
         row("Efficiency", crate::output::percent(eff), eff_style),
-        row("Base", base, Style::new()),
     ];
     let mut lines = lines;
+    if !a.findings.is_empty() {
+        let bytes: u64 = a.findings.iter().map(|f| f.bytes).sum();
+        lines.push(row(
+            "Findings",
+            format!("{} · {} (f)", a.findings.len(), size(bytes)),
+            theme.warn(),
+        ));
+    }
+    if let Some(p) = a.projected_runtime_bytes {
+        if area.width >= 50 {
+            lines.push(Line::styled(
+                format!("A multi-stage build could ship about {}", size(p)),
+                theme.good(),
+            ));
+        } else {
+            lines.push(row(
+                "Multi-stage",
+                format!("about {}", size(p)),
+                theme.good(),
+            ));
+        }
+    }
+    lines.push(row("Base", base, Style::new()));
     let mut cats: Vec<(Category, u64)> = Category::ALL
         .into_iter()
         .map(|c| (c, a.bytes_of(c)))

@@ -9,10 +9,12 @@ pub mod action;
 pub mod app;
 pub mod compare;
 pub mod explore;
+pub mod load;
 pub mod theme;
 pub mod tree;
 
 use std::io::Write;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -20,6 +22,8 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use ratatui::layout::Rect;
 
 use crate::analysis::Analysis;
+use crate::analysis::classify::RuleSet;
+use crate::source::LoadOptions;
 pub use app::App;
 pub use theme::Theme;
 
@@ -31,39 +35,96 @@ pub const FRAME_LOG_ENV: &str = "LAYERSCOPE_FRAME_LOG";
 /// compare them. The terminal is restored on return, on error and on panic.
 pub fn run(analyses: Vec<Analysis>) -> anyhow::Result<()> {
     anyhow::ensure!(!analyses.is_empty(), "no image to show");
+    let (_tx, rx) = mpsc::channel();
+    event_loop(|area, theme| App::new(analyses, area, theme), &rx)
+}
+
+/// Load the named images in the background (one thread per image) and run
+/// the UI meanwhile: progress per image until one is ready, then explore
+/// (one image) or compare (two). Returns an error with the first load's
+/// message when a load failed, after the user quits.
+pub fn run_loading(
+    names: Vec<String>,
+    opts: LoadOptions,
+    rules: RuleSet,
+    base_ids: Option<Vec<String>>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(!names.is_empty(), "no image to show");
+    let (tx, rx) = mpsc::channel();
+    let how = load::Analyse {
+        rules: Arc::new(rules),
+        base_ids: base_ids.map(Arc::new),
+    };
+    load::spawn(&names, &opts, &how, &tx);
+    drop(tx);
+    event_loop(|area, theme| App::loading(names, area, theme), &rx)
+}
+
+/// Set up the terminal, run the app until it quits, restore the terminal.
+/// Loader reports arriving on `rx` are folded in between keys; the screen
+/// is redrawn only when something changed.
+fn event_loop(
+    make: impl FnOnce(Rect, Theme) -> App,
+    rx: &mpsc::Receiver<load::LoadEvent>,
+) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let _guard = RestoreGuard;
     let size = terminal.size()?;
-    let mut app = App::new(
-        analyses,
-        Rect::new(0, 0, size.width, size.height),
-        Theme::from_env(),
-    );
+    let mut app = make(Rect::new(0, 0, size.width, size.height), Theme::from_env());
     let mut log = FrameLog::from_env();
+    let mut dirty = true;
+    let mut idle_work = true;
     loop {
-        terminal.draw(|f| app.draw(f))?;
-        if let Some(l) = log.as_mut() {
-            l.end_frame();
+        if dirty {
+            terminal.draw(|f| app.draw(f))?;
+            if let Some(l) = log.as_mut() {
+                l.end_frame();
+            }
+            dirty = false;
         }
         if app.quit {
             break;
         }
-        if !event::poll(Duration::from_millis(250))? {
+        // Short waits while images load (their reports come on `rx`) or
+        // while there is idle work; otherwise wait for the terminal.
+        let wait = if app.loading_any() || idle_work {
+            Duration::from_millis(40)
+        } else {
+            Duration::from_millis(250)
+        };
+        if event::poll(wait)? {
+            match event::read()? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => {
+                    if let Some(l) = log.as_mut() {
+                        l.start(format!("{:?}", action::map_key(k, app.editing())));
+                    }
+                    app.handle_key(k);
+                    dirty = true;
+                    idle_work = true;
+                }
+                Event::Resize(w, h) => {
+                    app.resize(Rect::new(0, 0, w, h));
+                    dirty = true;
+                }
+                _ => {}
+            }
             continue;
         }
-        match event::read()? {
-            Event::Key(k) if k.kind != KeyEventKind::Release => {
-                if let Some(l) = log.as_mut() {
-                    l.start(format!("{:?}", action::map_key(k, app.editing())));
-                }
-                app.handle_key(k);
-            }
-            Event::Resize(w, h) => app.resize(Rect::new(0, 0, w, h)),
-            _ => {}
+        let now = Instant::now();
+        while let Ok(ev) = rx.try_recv() {
+            app.apply(ev, now);
+            dirty = true;
+            idle_work = true;
+        }
+        if idle_work && !dirty {
+            idle_work = app.idle();
         }
     }
     if let Some(l) = log {
         l.write()?;
+    }
+    if let Some(e) = app.failure() {
+        anyhow::bail!("{e}");
     }
     Ok(())
 }
