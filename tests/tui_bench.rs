@@ -50,25 +50,67 @@ fn frame_times_on_a_big_image() {
     ]);
     script.extend([StartFilter, Input('g'), Input('o'), Input('/'), Enter]);
     script.extend([StartFilter, ClearInput, Enter, CollapseAll, NextPane, Up]);
-    let mut times: Vec<(u128, Action)> = Vec::new();
-    for a in script {
+    script.extend([
+        Findings, Enter, Findings, Down, Enter, NextPane, NextPane, Up,
+    ]);
+    // Cold: every key right after the previous frame, nothing prebuilt.
+    // Idle: between keys the loop's idle work runs (as it does while a
+    // person reads the screen), then the key is timed.
+    let mut cold = App::new(
+        vec![Analysis::new(
+            load_all(std::slice::from_ref(&path), &LoadOptions::default())
+                .unwrap()
+                .remove(0),
+        )],
+        Rect::new(0, 0, w, h),
+        Theme { color: true },
+    );
+    let cold_times = run_script(&mut cold, &mut term, &script, false);
+    report("cold", &cold_times);
+    let times = run_script(&mut app, &mut term, &script, true);
+    report("idle", &times);
+    let t = Instant::now();
+    let c =
+        layerscope::tui::compare::Compare::new(app.analysis(0).unwrap(), cold.analysis(0).unwrap());
+    eprintln!(
+        "compare setup (image vs itself, once when both are ready): {:.1?}, {} entries",
+        t.elapsed(),
+        c.entries.len()
+    );
+}
+
+fn run_script(
+    app: &mut App,
+    term: &mut Terminal<TestBackend>,
+    script: &[Action],
+    idle: bool,
+) -> Vec<(u128, Action)> {
+    let mut times = Vec::new();
+    for &a in script {
+        if idle {
+            while app.idle() {}
+        }
         let t = Instant::now();
         app.step(a);
         term.draw(|f| app.draw(f)).unwrap();
         times.push((t.elapsed().as_micros(), a));
     }
+    times
+}
+
+fn report(what: &str, times: &[(u128, Action)]) {
     let mut sorted: Vec<u128> = times.iter().map(|t| t.0).collect();
     sorted.sort();
     let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
     eprintln!(
-        "{} keypresses: median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "{what}: {} keypresses: median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         sorted.len(),
         pct(0.5),
         pct(0.9),
         pct(0.99),
         pct(1.0)
     );
-    let mut worst = times.clone();
+    let mut worst = times.to_vec();
     worst.sort_by_key(|w| std::cmp::Reverse(w.0));
     for (us, a) in worst.iter().take(8) {
         eprintln!("  {:>8.2} ms  {a:?}", *us as f64 / 1000.0);
