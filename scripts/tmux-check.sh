@@ -6,8 +6,8 @@
 #   scripts/tmux-check.sh [SINGLE.tar MULTI.tar]
 #
 # Defaults to go-app-single / go-app-multi in ../scratch (built by
-# ../shared/images/build-seed-images.sh). The UI process is the `tui_child`
-# test of tests/tui_tmux.rs, so this works before main.rs wires the TUI.
+# ../shared/images/build-seed-images.sh). The UI process is the release
+# binary itself, loading the archives in the background as a user runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=${1:-../scratch/go-app-single.tar}
@@ -16,9 +16,9 @@ command -v tmux >/dev/null || { echo "skipped: tmux is not installed" >&2; exit 
 for f in "$A" "$B"; do [ -e "$f" ] || { echo "missing image archive: $f" >&2; exit 2; }; done
 A=$(realpath "$A"); B=$(realpath "$B")
 
-bin=$(cargo test --release --test tui_tmux --no-run --message-format=json 2>/dev/null \
-  | sed -n 's/.*"executable":"\([^"]*tui_tmux[^"]*\)".*/\1/p' | tail -1)
-[ -x "$bin" ] || { echo "could not build tests/tui_tmux.rs" >&2; exit 2; }
+cargo build --release --bin layerscope >&2
+bin=$(realpath target/release/layerscope)
+[ -x "$bin" ] || { echo "could not build the layerscope binary" >&2; exit 2; }
 
 sock=layerscope-shots-$$
 W=${W:-150} H=${H:-42}
@@ -44,14 +44,15 @@ shot() { # name
 }
 run() { # images...
   tm new-session -d -x "$W" -y "$H" \
-    "env TERM=xterm-256color LAYERSCOPE_TUI_CHILD=images LAYERSCOPE_TUI_IMAGES='$*' $bin --exact tui_child --nocapture; echo EXIT=\$?; sleep 30"
+    "env TERM=xterm-256color $bin $*; echo EXIT=\$?; sleep 30"
 }
 
-# Explore the single-stage image: the final file system by size, /usr/lib open.
+# Explore the single-stage image: the findings list, and Enter on the
+# largest finding shows its files in the tree (the layer that added them).
 run "$A"
 wait_for "Files after layer"
-tm send-keys Tab; sleep 0.3
-tm send-keys Down Right; sleep 0.3
+tm send-keys f; sleep 0.3
+tm send-keys Enter; sleep 0.3
 shot explore
 tm send-keys q; wait_for "EXIT=0"; tm kill-server; sleep 1
 

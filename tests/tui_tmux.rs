@@ -6,6 +6,7 @@
 //! saves the screens (used for `screenshots/`).
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod tui_fixtures;
 
 use std::process::Command;
@@ -47,12 +48,18 @@ struct Tmux {
 
 impl Tmux {
     fn start(name: &str, env: &str, w: u16, h: u16) -> Tmux {
-        let socket = format!("layerscope-{name}-{}", std::process::id());
         let exe = std::env::current_exe().unwrap();
         let cmd = format!(
-            "env {env} {} --exact tui_child --nocapture --test-threads=1; echo EXIT=$?; sleep 60",
+            "env {env} {} --exact tui_child --nocapture --test-threads=1",
             exe.display()
         );
+        Tmux::run(name, &cmd, w, h)
+    }
+
+    /// Run `cmd` in a new tmux session; `EXIT=<status>` is printed after it.
+    fn run(name: &str, cmd: &str, w: u16, h: u16) -> Tmux {
+        let socket = format!("layerscope-{name}-{}", std::process::id());
+        let cmd = format!("{cmd}; echo EXIT=$?; sleep 60");
         let ok = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
             .args(["-x", &w.to_string(), "-y", &h.to_string(), &cmd])
@@ -161,4 +168,56 @@ fn no_color_in_a_real_terminal_at_80x24() {
     }
     t.keys(&["q"]);
     t.wait_for("EXIT=0");
+}
+
+/// The binary itself: loads in the background, opens explore, the findings
+/// list jumps to the files, q exits 0; a missing archive is shown and q
+/// exits 2 with the message on stderr.
+#[test]
+fn the_binary_loads_in_the_background_and_reports_failures() {
+    if !have_tmux() {
+        return;
+    }
+    use common::{Image, Layer, content, legacy_archive};
+    let dir = tempfile::tempdir().unwrap();
+    let img = Image::simple(vec![
+        Layer::new()
+            .dir("usr", 0o755)
+            .dir("usr/share", 0o755)
+            .dir("usr/share/doc", 0o755)
+            .file("usr/share/doc/README", content(1, 300_000), 0o644),
+        Layer::new()
+            .dir("app", 0o755)
+            .file("app/server", content(2, 2_000_000), 0o755),
+    ]);
+    let tar = dir.path().join("app.tar");
+    std::fs::write(&tar, legacy_archive(&[(&img, &["app:tmux"])])).unwrap();
+    let bin = env!("CARGO_BIN_EXE_layerscope");
+    let t = Tmux::run(
+        "bin",
+        &format!("env TERM=xterm-256color {bin} {}", tar.display()),
+        100,
+        30,
+    );
+    t.wait_for("Files after layer 2");
+    t.keys(&["f"]);
+    t.wait_for("fix:");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("README");
+    assert!(s.contains("Files after layer 1"), "{s}");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+    drop(t);
+
+    let missing = dir.path().join("missing.tar");
+    let t = Tmux::run(
+        "fail",
+        &format!("env TERM=xterm-256color {bin} {} 2>&1", missing.display()),
+        100,
+        30,
+    );
+    t.wait_for("failed:");
+    t.keys(&["q"]);
+    let s = t.wait_for("EXIT=2");
+    assert!(s.contains("layerscope: "), "{s}");
 }

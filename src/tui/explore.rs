@@ -558,9 +558,12 @@ impl Explore {
         self.fix_offsets(a, area);
     }
 
-    /// Open the directories above `node` and select it; clears a filter
-    /// that hides it.
+    /// Open the directories above `node` and `node` itself (its largest
+    /// files show below it) and select it; clears a filter that hides it.
     fn reveal(&mut self, a: &Analysis, node: NodeId) {
+        if let Some(o) = self.open.get_mut(node as usize) {
+            *o = true;
+        }
         let mut p = a.image.tree.parent(node);
         while let Some(n) = p.filter(|&n| n != ROOT) {
             self.open[n as usize] = true;
