@@ -4,7 +4,8 @@
 //!
 //! Works with any engine that speaks the Docker API: DOCKER_HOST picks a unix
 //! socket or tcp address (podman's compatible socket too), else the default
-//! socket. The client's API version is negotiated down to the engine's.
+//! socket; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH select TLS as the docker CLI
+//! does. The client's API version is negotiated down to the engine's.
 
 use std::io::{self, BufReader};
 use std::sync::{Arc, Mutex};
@@ -51,17 +52,23 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 /// Connect (DOCKER_HOST or the default socket) and negotiate the API version.
+/// A tcp:// host with DOCKER_TLS_VERIFY set (non-empty, not "0"), or any
+/// https:// host, is reached over TLS with the docker CLI's certificates.
 pub async fn connect() -> Result<Docker, Error> {
     let host = docker_host();
-    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
-    if tls || host.starts_with("https://") {
-        // bollard is built without its `ssl` feature: refuse clearly rather
-        // than talk plain HTTP to a TLS port.
-        return Err(Error::Engine(format!(
-            "cannot reach the Docker engine at {host}: TLS connections (DOCKER_TLS_VERIFY, https://) are not supported by this build; use the engine's unix socket, an SSH tunnel to it, or an unencrypted tcp:// address"
-        )));
+    let verify = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
+    let is_tcp = host.starts_with("tcp://") || host.starts_with("http://");
+    if host.starts_with("https://") || (verify && is_tcp) {
+        return connect_tls(&host).await;
     }
-    let docker = Docker::connect_with_defaults().map_err(|e| connect_error(&e, &host))?;
+    // tcp:// is connected explicitly: bollard's own dispatch would switch to
+    // TLS for any DOCKER_TLS_VERIFY, even "0".
+    let docker = if is_tcp {
+        Docker::connect_with_http(&host, 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        Docker::connect_with_host(&host)
+    }
+    .map_err(|e| connect_error(&e, &host))?;
     let docker = docker
         .negotiate_version()
         .await
@@ -69,6 +76,139 @@ pub async fn connect() -> Result<Docker, Error> {
     let v = docker.client_version();
     check_api_version(&host, (v.major_version, v.minor_version))?;
     Ok(docker.with_timeout(LONG_TIMEOUT))
+}
+
+/// The docker CLI's certificate directory: DOCKER_CERT_PATH, else ~/.docker.
+pub fn cert_dir() -> std::path::PathBuf {
+    match std::env::var_os("DOCKER_CERT_PATH").filter(|p| !p.is_empty()) {
+        Some(p) => p.into(),
+        None => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(std::env::home_dir)
+            .unwrap_or_default()
+            .join(".docker"),
+    }
+}
+
+/// Check one PEM file before handing it to bollard, whose client-certificate
+/// errors would otherwise only show up as a vague handshake failure.
+fn check_pem(host: &str, path: &std::path::Path, what: &str, marker: &str) -> Result<(), Error> {
+    let shown = path.display();
+    let text = std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            io::ErrorKind::NotFound => "no such file".to_string(),
+            io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => e.to_string(),
+        };
+        Error::Engine(format!(
+            "cannot connect to the Docker engine at {host} over TLS: {what} {shown}: {why}; set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem"
+        ))
+    })?;
+    let text = String::from_utf8_lossy(&text);
+    let ok = text.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("-----BEGIN ") && l.ends_with(&format!("{marker}-----"))
+    });
+    if !ok {
+        return Err(Error::Engine(format!(
+            "cannot connect to the Docker engine at {host} over TLS: {what} {shown} is not a PEM file holding a {}",
+            marker.to_ascii_lowercase()
+        )));
+    }
+    Ok(())
+}
+
+/// Connect over TLS with `ca.pem`, `cert.pem` and `key.pem` from [`cert_dir`].
+async fn connect_tls(host: &str) -> Result<Docker, Error> {
+    let dir = cert_dir();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    check_pem(host, &ca, "the CA certificate", "CERTIFICATE")?;
+    check_pem(host, &cert, "the client certificate", "CERTIFICATE")?;
+    check_pem(host, &key, "the client key", "PRIVATE KEY")?;
+    let docker =
+        Docker::connect_with_ssl(host, &key, &cert, &ca, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| tls_setup_error(&e, host))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| tls_error(&e, host, &dir))?;
+    let v = docker.client_version();
+    check_api_version(host, (v.major_version, v.minor_version))?;
+    Ok(docker.with_timeout(LONG_TIMEOUT))
+}
+
+/// One line for a TLS client that could not be set up.
+fn tls_setup_error(e: &ApiError, host: &str) -> Error {
+    let why = match e {
+        ApiError::CertPathError { path } | ApiError::CertParseError { path } => {
+            format!("cannot read {} as PEM certificates", path.display())
+        }
+        ApiError::CertMultipleKeys { count, path } => {
+            format!("{} holds {count} keys, expected one", path.display())
+        }
+        ApiError::LoadNativeCertsErrors { .. } | ApiError::NoNativeCertsError { .. } => format!(
+            "cannot load the system's root certificates ({}); check SSL_CERT_FILE/SSL_CERT_DIR",
+            e.to_string().replace('\n', " ")
+        ),
+        _ => root_message(e),
+    };
+    Error::Engine(format!(
+        "cannot connect to the Docker engine at {host} over TLS: {why}"
+    ))
+}
+
+/// One line for a failed TLS connection, naming the certificate at fault
+/// when the handshake says which one.
+fn tls_error(e: &ApiError, host: &str, dir: &std::path::Path) -> Error {
+    let kind = match e {
+        ApiError::IOError { err } => Some(err.kind()),
+        _ => io_kind(e),
+    };
+    if matches!(
+        e,
+        ApiError::DockerResponseServerError { .. } | ApiError::RequestTimeoutError
+    ) || matches!(
+        kind,
+        Some(
+            io::ErrorKind::NotFound
+                | io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::AddrNotAvailable
+        )
+    ) {
+        return connect_error(e, host);
+    }
+    let root = root_message(e);
+    let ca = dir.join("ca.pem");
+    let cert = dir.join("cert.pem");
+    let why = if root.contains("UnknownIssuer") || root.contains("BadSignature") {
+        format!(
+            "the engine's certificate is not signed by the CA in {}",
+            ca.display()
+        )
+    } else if root.contains("NotValidForName") {
+        "the engine's certificate is not valid for this host name or address".to_string()
+    } else if root.contains("Expired") || root.contains("NotValidYet") {
+        "the engine's certificate is expired or not yet valid".to_string()
+    } else if root.contains("received fatal alert") {
+        format!(
+            "the engine refused the client certificate {} ({root})",
+            cert.display()
+        )
+    } else if root.contains("corrupt message") || root.contains("InvalidContentType") {
+        "the engine does not speak TLS on this port (unset DOCKER_TLS_VERIFY for a plain tcp:// engine)"
+            .to_string()
+    } else {
+        root.replace('\n', " ")
+    };
+    Error::Engine(format!(
+        "TLS connection to the Docker engine at {host} failed: {why} (certificates from {})",
+        dir.display()
+    ))
 }
 
 /// Refuse engines older than [`MIN_API`].
@@ -161,6 +301,11 @@ pub fn connect_error(e: &ApiError, host: &str) -> Error {
 /// An error response from the engine, recognising version refusals.
 fn server_error(host: &str, status: u16, message: &str) -> Error {
     let lower = message.to_ascii_lowercase();
+    if lower.contains("http request to an https server") {
+        return Error::Engine(format!(
+            "the Docker engine at {host} expects TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem"
+        ));
+    }
     if lower.contains("too old") || lower.contains("too new") {
         return Error::Engine(format!(
             "the Docker engine at {host} refused the API version: {message} (layerscope needs API {}.{} or later)",
