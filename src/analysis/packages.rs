@@ -133,8 +133,8 @@ pub fn resolve(image: &Image, path: &str) -> Option<NodeId> {
         }
         let child = image.tree.find_child(node, &part)?;
         // A directory a tar only implies (no entry of its own) is still a directory.
-        let is_link = image.fs[child as usize]
-            .is_some_and(|loc| image.entry(loc).kind == EntryKind::Symlink);
+        let is_link =
+            image.fs[child as usize].is_some_and(|loc| image.entry(loc).kind == EntryKind::Symlink);
         if is_link && !parts.is_empty() {
             let e = image.fs[child as usize].map(|loc| image.entry(loc));
             hops += 1;
