@@ -39,6 +39,10 @@ fn main() -> ExitCode {
     }
 }
 
+fn diff_ids(image: &layerscope::image::Image) -> Vec<String> {
+    image.layers.iter().map(|l| l.diff_id.clone()).collect()
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -89,28 +93,26 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     // The interactive view loads in the background and shows progress; it
     // is only for a terminal on both ends and when no report was asked for.
     let report_asked = cli.json.is_some() || cli.format.is_some();
+    let rules = RuleSet::with_user(&cfg.rules);
     if !ci_mode && !report_asked && stdout_tty && std::io::stdin().is_terminal() {
         let base_ids = match &cli.base {
             Some(b) => load_all(std::slice::from_ref(b), &opts)?
                 .pop()
-                .map(|img| img.layers.iter().map(|l| l.diff_id.clone()).collect()),
+                .map(|i| diff_ids(&i)),
             None => None,
         };
-        let rules = RuleSet::with_user(&cfg.rules);
         tui::run_loading(cli.images.clone(), opts, rules, base_ids)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // The base, when named, loads alongside the images.
     let mut names = cli.images.clone();
-    if let Some(b) = &cli.base {
-        names.push(b.clone());
-    }
+    names.extend(cli.base.iter().cloned());
     let mut images = load_all(&names, &opts)?;
-    let base_ids: Option<Vec<String>> = cli
+    let base_ids = cli
         .base
         .as_ref()
         .and_then(|_| images.pop())
-        .map(|b| b.layers.iter().map(|l| l.diff_id.clone()).collect());
-    let rules = RuleSet::with_user(&cfg.rules);
+        .map(|b| diff_ids(&b));
     let analyses: Vec<Analysis> = images
         .into_iter()
         .map(|img| Analysis::with_options(img, &rules, base_ids.as_deref()))
