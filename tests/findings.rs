@@ -524,3 +524,21 @@ fn a_jdk_is_told_from_a_jre_by_its_release_file() {
     assert_eq!(a.bytes_of(Category::Toolchain), total, "a JDK is toolchain");
     assert!(a.findings.iter().any(|f| f.id == "jdk-full"));
 }
+
+#[test]
+fn a_named_base_marks_its_layers_exactly() {
+    let dir = TempDir::new().unwrap();
+    let fx = single_stage();
+    let path = dir.path().join("single.tar");
+    std::fs::write(&path, legacy_archive(&[(&fx, &[])])).unwrap();
+    let r = ImageRef::parse(&path.display().to_string()).unwrap();
+    let load = || load_saved(&r, &LoadOptions::default()).unwrap();
+    let rules = RuleSet::builtin();
+    // The base's diff_ids: the fixture's first layer, computed by the test.
+    let base = vec![fx.diff_ids()[0].clone()];
+    let a = Analysis::with_options(load(), &rules, Some(&base));
+    assert_eq!((a.base.layers, a.base.method), (1, "--base"));
+    let other = vec![digest(b"another image's layer")];
+    let b = Analysis::with_options(load(), &rules, Some(&other));
+    assert_eq!((b.base.layers, b.base.method), (0, "--base"));
+}
