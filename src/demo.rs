@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::query_parameters::{BuildImageOptions, ListImagesOptions};
+use bollard::query_parameters::BuildImageOptions;
 use futures_util::StreamExt;
 
 use crate::error::Error;
@@ -94,16 +94,7 @@ async fn check_base(docker: &Docker, base: &str) -> Result<(), Error> {
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => {
-            let local: Vec<String> = docker
-                .list_images(Some(ListImagesOptions::default()))
-                .await
-                .map(|imgs| {
-                    imgs.into_iter()
-                        .flat_map(|i| i.repo_tags)
-                        .filter(|t| t != "<none>:<none>")
-                        .collect()
-                })
-                .unwrap_or_default();
+            let local = crate::source::engine::local_tags(docker).await;
             let mut go: Vec<String> = local
                 .iter()
                 .filter(|t| {

@@ -386,25 +386,14 @@ pub fn load_archive_file(
     let entries = ar.entries_with_seek().map_err(|e| fail(e.to_string()))?;
     for item in entries {
         let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
-        let name = normalize(
-            &entry
-                .path()
-                .map_err(|e| fail(e.to_string()))?
-                .to_string_lossy(),
-        )
-        .to_string();
-        match entry.header().entry_type() {
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                if let Ok(Some(target)) = entry.link_name() {
-                    let t = target.to_string_lossy();
-                    let resolved = resolve_link(&name, &t, entry.header().entry_type());
-                    links.insert(name, resolved);
-                }
+        let name = match outer_member(&entry).map_err(fail)? {
+            Outer::File(name) => name,
+            Outer::Link(name, target) => {
+                links.insert(name, target);
                 continue;
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            _ => continue,
-        }
+            Outer::Other => continue,
+        };
         let size = entry.size();
         let offset = entry.raw_file_position();
         if size <= MAX_META {
@@ -416,8 +405,6 @@ pub fn load_archive_file(
                     .read_to_end(&mut data)
                     .map_err(|e| fail(format!("{name}: {e}")))?;
                 meta.insert(name.clone(), data);
-            } else if name == "oci-layout" || name.ends_with("VERSION") || name == "repositories" {
-                // small files that are not JSON objects: irrelevant
             }
         }
         members.insert(name, Member { offset, size });
@@ -563,25 +550,14 @@ pub fn load_archive_stream<R: Read>(
     let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
     for item in entries {
         let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
-        let name = normalize(
-            &entry
-                .path()
-                .map_err(|e| fail(e.to_string()))?
-                .to_string_lossy(),
-        )
-        .to_string();
-        let kind = entry.header().entry_type();
-        match kind {
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                if let Ok(Some(target)) = entry.link_name() {
-                    let resolved = resolve_link(&name, &target.to_string_lossy(), kind);
-                    links.insert(name, resolved);
-                }
+        let name = match outer_member(&entry).map_err(fail)? {
+            Outer::File(name) => name,
+            Outer::Link(name, target) => {
+                links.insert(name, target);
                 continue;
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            _ => continue,
-        }
+            Outer::Other => continue,
+        };
         let size = entry.size();
         let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
         let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
@@ -628,6 +604,33 @@ pub fn load_archive_stream<R: Read>(
         indexes.push(idx);
     }
     assemble(plan, indexes, source, opts).map_err(fail)
+}
+
+/// What an outer archive member is to the loaders.
+enum Outer {
+    /// A regular file, by normalized path.
+    File(String),
+    /// A symlink or hardlink: its path and the member it resolves to
+    /// (legacy `docker save` links repeated layers to the first copy).
+    Link(String, String),
+    /// Directories and anything else.
+    Other,
+}
+
+fn outer_member<R: Read>(entry: &tar::Entry<R>) -> Result<Outer, String> {
+    let name = normalize(&entry.path().map_err(|e| e.to_string())?.to_string_lossy()).to_string();
+    let kind = entry.header().entry_type();
+    Ok(match kind {
+        tar::EntryType::Symlink | tar::EntryType::Link => match entry.link_name() {
+            Ok(Some(target)) => {
+                let resolved = resolve_link(&name, &target.to_string_lossy(), kind);
+                Outer::Link(name, resolved)
+            }
+            _ => Outer::Other,
+        },
+        tar::EntryType::Regular | tar::EntryType::Continuous => Outer::File(name),
+        _ => Outer::Other,
+    })
 }
 
 /// Resolve a link inside an archive to the member path it names.

@@ -411,8 +411,9 @@ pub async fn inspect(docker: &Docker, name: &str) -> Result<Inspected, Error> {
     }
 }
 
-async fn not_found(docker: &Docker, name: &str) -> Error {
-    let local: Vec<String> = docker
+/// The `repo:tag` names of the engine's images (empty if it cannot list them).
+pub async fn local_tags(docker: &Docker) -> Vec<String> {
+    docker
         .list_images(Some(ListImagesOptions::default()))
         .await
         .map(|imgs| {
@@ -421,7 +422,11 @@ async fn not_found(docker: &Docker, name: &str) -> Error {
                 .filter(|t| t != "<none>:<none>")
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+async fn not_found(docker: &Docker, name: &str) -> Error {
+    let local = local_tags(docker).await;
     let similar = similar_names(name, &local, 5);
     let hint = "no pull is done implicitly: add --pull to pull it";
     if similar.is_empty() {
