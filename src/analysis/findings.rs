@@ -78,6 +78,14 @@ impl Acc {
         *self.dirs.entry(summary_node(image, node)).or_default() += bytes;
         *self.layers.entry(layer).or_default() += bytes;
     }
+
+    /// The largest summarised directories, as paths.
+    fn top_paths(&self, image: &Image) -> Vec<(String, u64)> {
+        top_by_bytes(&self.dirs, TOP)
+            .into_iter()
+            .map(|(n, b)| (image.tree.path(n), b))
+            .collect()
+    }
 }
 
 fn summary_node(image: &Image, node: NodeId) -> NodeId {
@@ -127,10 +135,7 @@ fn residue(image: &Image, classes: &Classes) -> Vec<Finding> {
                 title: rule.description.clone(),
                 bytes: acc.bytes,
                 files: acc.files,
-                top_paths: top_by_bytes(&acc.dirs, TOP)
-                    .into_iter()
-                    .map(|(n, b)| (image.tree.path(n), b))
-                    .collect(),
+                top_paths: acc.top_paths(image),
                 layers: top_by_bytes(&acc.layers, usize::MAX)
                     .into_iter()
                     .map(|x| x.0)
@@ -193,10 +198,7 @@ fn hidden(image: &Image, _waste: &Waste) -> Vec<Finding> {
                 title,
                 bytes: acc.bytes,
                 files: acc.files,
-                top_paths: top_by_bytes(&acc.dirs, TOP)
-                    .into_iter()
-                    .map(|(n, b)| (image.tree.path(n), b))
-                    .collect(),
+                top_paths: acc.top_paths(image),
                 layers: vec![layer],
                 hidden_by: vec![by],
                 packages: Vec::new(),
