@@ -9,6 +9,7 @@ use crate::analysis::findings::{Finding, FindingKind};
 use crate::config::{DEFAULT_DENY_THRESHOLD, GateRules};
 use crate::image::Loc;
 use crate::output::{delta, percent, size};
+use crate::units::SizeOrPercent;
 
 /// How many offenders a failed rule lists.
 const OFFENDERS: usize = 5;
@@ -50,7 +51,13 @@ pub struct GateResult {
 pub fn compile_ignore(patterns: &[String]) -> Result<GlobSet, String> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
-        let g = GlobBuilder::new(p)
+        // Paths are absolute; a relative pattern matches at any depth.
+        let anchored = if p.starts_with('/') || p.starts_with("**") {
+            p.clone()
+        } else {
+            format!("**/{p}")
+        };
+        let g = GlobBuilder::new(&anchored)
             .literal_separator(true)
             .build()
             .map_err(|e| format!("invalid ignore pattern {p:?}: {e}"))?;
@@ -223,7 +230,9 @@ pub fn evaluate(
     }
     if let Some(limit) = rules.min_efficiency {
         let eff = 1.0 - ratio(m.wasted, total);
-        let passed = eff >= limit;
+        // Compared in bytes, rounded as percent limits are, so that exactly
+        // 93% efficient passes a 0.93 limit despite float noise.
+        let passed = m.wasted <= SizeOrPercent::Ratio(1.0 - limit).bytes_of(total);
         v.push(Verdict {
             rule: "min-efficiency".into(),
             passed,

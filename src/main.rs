@@ -93,6 +93,9 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     // The interactive view loads in the background and shows progress; it
     // is only for a terminal on both ends and when no report was asked for.
     let report_asked = cli.json.is_some() || cli.format.is_some();
+    if ci_mode && gate.max_growth.is_some() && cli.images.len() != 2 {
+        anyhow::bail!("--max-growth needs two images: BASELINE CANDIDATE");
+    }
     let rules = RuleSet::with_user(&cfg.rules);
     if !ci_mode && !report_asked && stdout_tty && std::io::stdin().is_terminal() {
         let base_ids = match &cli.base {
@@ -167,14 +170,20 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             Format::Github => {
                 ci_out::write_github(&mut out, g)?;
                 if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                    // The verdict stands even if the summary cannot be written.
                     let mut md = Vec::new();
                     ci_out::write_markdown(&mut md, g)?;
-                    let mut f = std::fs::OpenOptions::new()
+                    let appended = std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
                         .open(&path)
-                        .with_context(|| format!("cannot append to {}", path.to_string_lossy()))?;
-                    f.write_all(&md)?;
+                        .and_then(|mut f| f.write_all(&md));
+                    if let Err(e) = appended {
+                        eprintln!(
+                            "layerscope: warning: cannot append to {}: {e}",
+                            path.to_string_lossy()
+                        );
+                    }
                 }
             }
         }

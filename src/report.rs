@@ -9,7 +9,6 @@ use crate::analysis::classify::Category;
 use crate::analysis::compare::{Comparison, FindingDelta, PathDelta};
 use crate::analysis::findings::FindingKind;
 use crate::analysis::waste::WasteKind;
-use crate::image::short_id;
 
 /// Bumped on any incompatible change of the report's shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -417,14 +416,4 @@ impl ImageReport {
                 .collect(),
         }
     }
-}
-
-/// A short display name used by text views.
-pub fn display_name(a: &Analysis) -> String {
-    a.image
-        .facts
-        .tags
-        .first()
-        .cloned()
-        .unwrap_or_else(|| short_id(&a.image.facts.id))
 }

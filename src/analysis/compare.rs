@@ -81,17 +81,27 @@ impl Comparison {
 }
 
 /// Visible non-directory entries by path: (bytes, digest).
-fn files(image: &Image) -> HashMap<String, (u64, u64)> {
+/// What makes two entries at one path the same: kind (a hardlink is a
+/// file), content size and digest, link target.
+type Identity<'a> = (EntryKind, u64, u64, Option<&'a str>);
+
+/// Visible non-directory entries by path: bytes as counted, and identity.
+fn files(image: &Image) -> HashMap<String, (u64, Identity<'_>)> {
     let mut m = HashMap::new();
     for (node, loc) in image.fs.iter().enumerate() {
         let Some(loc) = loc else { continue };
         let e = image.entry(*loc);
-        if e.kind != EntryKind::Dir {
-            m.insert(
-                image.tree.path(node as NodeId),
-                (e.disk_bytes(), e.digest ^ e.size),
-            );
+        if e.kind == EntryKind::Dir {
+            continue;
         }
+        let (kind, link) = match e.kind {
+            EntryKind::Hardlink => (EntryKind::File, None),
+            k => (k, e.link.as_deref()),
+        };
+        m.insert(
+            image.tree.path(node as NodeId),
+            (e.disk_bytes(), (kind, e.size, e.digest, link)),
+        );
     }
     m
 }
@@ -148,7 +158,7 @@ pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
     let mut only_a = Vec::new();
     let mut only_b = Vec::new();
     let mut changed = Vec::new();
-    for (path, &(bytes, digest)) in &fa {
+    for (path, &(bytes, identity)) in &fa {
         match fb.get(path) {
             None => {
                 c.only_a_files += 1;
@@ -159,7 +169,7 @@ pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
                     b: None,
                 });
             }
-            Some(&(b_bytes, b_digest)) if (b_bytes, b_digest) != (bytes, digest) => {
+            Some(&(b_bytes, b_identity)) if b_identity != identity => {
                 c.changed_files += 1;
                 changed.push(PathDelta {
                     path: path.clone(),

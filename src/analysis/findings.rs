@@ -52,7 +52,7 @@ const SUMMARY_DEPTH: usize = 3;
 /// Compute all findings, largest first (advice last).
 pub fn compute(image: &Image, classes: &Classes, waste: &Waste) -> Vec<Finding> {
     let mut out = residue(image, classes);
-    out.extend(hidden(image, waste));
+    out.extend(hidden(image));
     if waste.duplicate_bytes > 0 {
         out.push(duplicates(image, waste));
     }
@@ -152,7 +152,7 @@ fn residue(image: &Image, classes: &Classes) -> Vec<Finding> {
 }
 
 /// Hidden bytes, one finding per (reason, shipping layer, hiding layer).
-fn hidden(image: &Image, _waste: &Waste) -> Vec<Finding> {
+fn hidden(image: &Image) -> Vec<Finding> {
     let mut groups: HashMap<(HideReason, u16, u16), Acc> = HashMap::new();
     for h in &image.hidden {
         let e = image.entry(Loc {

@@ -110,7 +110,9 @@ fn projected(
         .duplicate_sets
         .iter()
         .map(|set| {
-            let extra_kept = set.paths[1..]
+            // Of the copies a runtime image keeps, one is needed.
+            let kept = set
+                .paths
                 .iter()
                 .filter(|p| {
                     image
@@ -119,7 +121,7 @@ fn projected(
                         .is_some_and(|n| !classes.category(n).is_build_residue())
                 })
                 .count() as u64;
-            extra_kept * set.size
+            kept.saturating_sub(1) * set.size
         })
         .sum();
     Some(kept.saturating_sub(dup_kept))

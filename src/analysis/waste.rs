@@ -152,7 +152,10 @@ pub fn compute(image: &Image, top: usize) -> Waste {
         let Some(loc) = loc else { continue };
         let e = image.entry(*loc);
         w.final_bytes += e.disk_bytes();
-        if e.kind == EntryKind::File && e.size > 0 {
+        // A hardlink that carries its inode (its other names are hidden)
+        // is a copy like any file.
+        let carries = e.kind == EntryKind::File || (e.kind == EntryKind::Hardlink && e.owns_inode);
+        if carries && e.size > 0 {
             files.push((e.size, e.digest, node as NodeId));
         }
     }

@@ -99,8 +99,14 @@ pub struct LayerIndex {
 
 /// Files whose contents the analysis needs, kept while streaming.
 pub fn wants_capture(path: &str, size: u64) -> bool {
-    const MAX: u64 = 32 << 20;
-    if size > MAX {
+    // Real package databases are far smaller; the caps keep a hostile
+    // archive from making us hold gigabytes (see also MAX_CAPTURED).
+    let max: u64 = if path.ends_with(".list") {
+        4 << 20
+    } else {
+        16 << 20
+    };
+    if size > max {
         return false;
     }
     matches!(
@@ -133,6 +139,12 @@ pub fn normalize(path: &str) -> &str {
 
 const WHITEOUT: &str = ".wh.";
 const NO_ENTRY: u32 = u32::MAX;
+/// Bytes and files of small files kept per layer for the analysis.
+const MAX_CAPTURED: u64 = 64 << 20;
+const MAX_CAPTURED_FILES: usize = 20_000;
+/// Linux's PATH_MAX: no real image holds a longer path, and a deeper one
+/// would only make every later pass slower.
+const MAX_PATH: usize = 4096;
 const OPAQUE: &str = ".wh..wh..opq";
 
 /// Read a layer tar (already decompressed) into a [`LayerIndex`].
@@ -146,6 +158,7 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
     };
     // node -> entry index within this layer (a path listed twice: last wins)
     let mut by_node: Vec<u32> = Vec::new();
+    let mut captured_bytes = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     // Tar entries arrive grouped by directory: remember the last parent.
     let mut last_dir: (String, NodeId) = (String::new(), ROOT);
@@ -157,6 +170,12 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         let path = normalize(&path_string);
         if path.is_empty() {
             continue; // the root itself
+        }
+        if path.len() > MAX_PATH {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a path of {} bytes (longer than {MAX_PATH})", path.len()),
+            ));
         }
         let (dir, name) = match path.rfind('/') {
             Some(i) => (&path[..i], &path[i + 1..]),
@@ -208,12 +227,17 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         let mut digest = 0;
         if kind == EntryKind::File {
             size = entry.size();
-            let capture = wants_capture(path, size);
+            let capture = wants_capture(path, size)
+                && captured_bytes + size <= MAX_CAPTURED
+                && idx.captured.len() < MAX_CAPTURED_FILES;
             let (d, data) = hash_content(&mut entry, size, &mut buf, capture)?;
             digest = d;
             if let Some(data) = data {
-                idx.captured.retain(|(n, _)| *n != node);
-                idx.captured.push((node, data));
+                captured_bytes += data.len() as u64;
+                match idx.captured.iter_mut().find(|(n, _)| *n == node) {
+                    Some(slot) => slot.1 = data,
+                    None => idx.captured.push((node, data)),
+                }
             }
         }
         let e = Entry {

@@ -98,6 +98,13 @@ pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> I
         counts.opaque_dirs = layer.opaque.len() as u64;
         for (ei, e) in layer.entries.iter().enumerate() {
             let node = e.node as usize;
+            // A directory replaced by something else takes its lower content
+            // with it, whether the directory had an entry or was implied.
+            if e.kind != EntryKind::Dir && tree.children(e.node).next().is_some() {
+                for n in tree.descendants(e.node) {
+                    hide(&mut fs, n, HideReason::Deleted);
+                }
+            }
             let change = match fs[node] {
                 None => Change::Added,
                 Some(old_loc) => {
@@ -118,12 +125,6 @@ pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> I
                     } else {
                         HideReason::MetadataOnly
                     };
-                    // A directory replaced by something else takes its content with it.
-                    if old.kind == EntryKind::Dir && e.kind != EntryKind::Dir {
-                        for n in tree.descendants(e.node) {
-                            hide(&mut fs, n, HideReason::Deleted);
-                        }
-                    }
                     hide(&mut fs, e.node, reason);
                     change
                 }

@@ -23,6 +23,13 @@ use crate::image::{ConfigFile, Image, ImageFacts};
 use crate::index::layer::{LayerIndex, normalize};
 use crate::index::merge::{LayerMeta, build_image};
 
+/// Nested OCI indexes followed at most.
+const MAX_INDEXES: usize = 64;
+
+/// Docker refuses images with more layers than this; the index keeps layer
+/// numbers in 16 bits.
+const MAX_LAYERS: usize = 4096;
+
 /// JSON files above this size are not metadata.
 const MAX_META: u64 = 16 << 20;
 
@@ -169,10 +176,13 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
                 ));
             }
         };
+        for p in std::iter::once(&chosen.config).chain(&chosen.layers) {
+            check_member_path(p)?;
+        }
         let config_bytes = get(&chosen.config)
             .ok_or_else(|| format!("config {} named by manifest.json is missing", chosen.config))?;
         let config: ConfigFile = parse_json(&chosen.config, &config_bytes)?;
-        return Ok(Plan {
+        return checked(Plan {
             config,
             config_digest: format!("sha256:{}", hex(&Sha256::digest(&config_bytes))),
             tags: chosen.repo_tags.clone().unwrap_or_default(),
@@ -189,7 +199,18 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
     // Walk the index (and nested indexes) to every image manifest.
     let mut found: Vec<(Vec<String>, Option<OciPlatform>, String)> = Vec::new();
     let mut queue: Vec<(String, Vec<u8>, Vec<String>)> = vec![("index.json".into(), index, vec![])];
+    // Blobs are not checked against their digests: guard against an index
+    // that names itself, or fans out without end.
+    let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
     while let Some((name, bytes, inherited)) = queue.pop() {
+        if !visited.insert(name.clone()) {
+            return Err(format!(
+                "{name}: index refers to itself (a cycle of nested indexes)"
+            ));
+        }
+        if visited.len() > MAX_INDEXES {
+            return Err(format!("more than {MAX_INDEXES} nested indexes"));
+        }
         let idx: OciIndex = parse_json(&name, &bytes)?;
         for d in idx.manifests {
             let mut names = inherited.clone();
@@ -275,12 +296,31 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
         .iter()
         .map(|l| blob_path(&l.digest))
         .collect::<Result<_, _>>()?;
-    Ok(Plan {
+    checked(Plan {
         config,
         config_digest: manifest.config.digest.clone(),
         tags: chosen.0.clone(),
         layers,
     })
+}
+
+/// Refuse plans the index cannot hold, before any layer is read.
+fn checked(plan: Plan) -> Result<Plan, String> {
+    if plan.layers.len() > MAX_LAYERS {
+        return Err(format!(
+            "the manifest lists {} layers; layerscope reads at most {MAX_LAYERS}",
+            plan.layers.len()
+        ));
+    }
+    Ok(plan)
+}
+
+/// Paths named by manifest.json stay inside the archive or layout.
+fn check_member_path(p: &str) -> Result<(), String> {
+    if p.starts_with('/') || p.split('/').any(|c| c == "..") {
+        return Err(format!("manifest.json names {p:?}, outside the archive"));
+    }
+    Ok(())
 }
 
 fn host_arch() -> &'static str {
@@ -479,8 +519,13 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
             }
             _ => format!("layer {name}: {e}"),
         })?;
+        // Read no more than the file holds (a blob could be a device).
+        let len = f.metadata().map_err(|e| format!("layer {name}: {e}"))?;
+        if !len.is_file() {
+            return Err(format!("layer {name}: not a regular file"));
+        }
         let r = Counted::new(
-            BufReader::with_capacity(256 * 1024, f),
+            BufReader::with_capacity(256 * 1024, f.take(len.len())),
             opts.progress.as_ref(),
         );
         index_blob(r, opts.verify).map_err(|e| format!("layer {name}: {e}"))

@@ -119,7 +119,7 @@ pub fn load_saved(r: &ImageRef, opts: &LoadOptions) -> Result<Image, Error> {
         }
         ImageRef::OciDir(p, tag) => archive::load_oci_dir(p, tag.as_deref(), opts),
         ImageRef::Engine(name) => Err(Error::Usage(format!(
-            "{name}: reading images from the Docker engine is not available in this build"
+            "{name}: an engine reference, not a saved image (load it with load_all)"
         ))),
     }
 }
