@@ -44,7 +44,8 @@ pub struct Entry {
     pub uid: u32,
     pub gid: u32,
     pub mtime: u64,
-    /// Content size; for a hardlink, the size of the file it links to.
+    /// Content size; for a hardlink, the size of the file it links to; for
+    /// a symlink, the length of its target in bytes.
     pub size: u64,
     /// xxh3-64 of the content (regular files and hardlinks), else 0.
     pub digest: u64,
@@ -63,7 +64,7 @@ impl Entry {
         match self.kind {
             EntryKind::File => self.size,
             EntryKind::Hardlink if self.owns_inode => self.size,
-            EntryKind::Symlink => self.link.as_ref().map_or(0, |l| l.len() as u64),
+            EntryKind::Symlink => self.size,
             _ => 0,
         }
     }
@@ -223,7 +224,12 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
             _ => None,
         };
         let node = idx.tree.child(parent, name);
-        let mut size = 0;
+        // A symlink's size is its target's length in bytes, as lstat says
+        // (counted from the raw bytes: the stored target may be lossy UTF-8).
+        let mut size = match kind {
+            EntryKind::Symlink => entry.link_name_bytes().map_or(0, |b| b.len() as u64),
+            _ => 0,
+        };
         let mut digest = 0;
         if kind == EntryKind::File {
             size = entry.size();
