@@ -258,7 +258,7 @@ pub fn parse_dive_ci(text: &str, path: &Path) -> Result<Config, Error> {
         gate,
         rules: Vec::new(),
         note: Some(format!(
-            "note: read dive's {shown} (no {FILE_NAME} found): lowestEfficiency -> min-efficiency, highestWastedBytes/highestUserWastedPercent -> max-waste"
+            "note: read dive's {shown} (no {FILE_NAME} found): lowestEfficiency -> min-efficiency, highestWastedBytes -> max-waste, highestUserWastedPercent -> max-waste as a share of the whole image (only when highestWastedBytes is off); layerscope's waste also counts duplicates"
         )),
     })
 }
