@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::action::Action;
-use super::explore::{Editing, filter_line};
+use super::explore::{Edit, Editing, filter_line};
 use super::theme::Theme;
 use super::tree::Filter;
 use super::{cut, fit_offset, size, size_col};
@@ -398,26 +398,15 @@ impl Compare {
         let Some(ed) = self.editing.as_mut() else {
             return false;
         };
-        match action {
-            Action::Input(c) => ed.input.push(c),
-            Action::Backspace => {
-                ed.input.pop();
-            }
-            Action::ClearInput => ed.input.clear(),
-            Action::Back => {
-                let before = ed.before.clone();
+        match ed.step(action) {
+            Edit::Changed(text) => self.set_filter(&text, a, b),
+            Edit::Cancelled(before) => {
                 self.editing = None;
                 self.set_filter(&before, a, b);
-                return true;
             }
-            Action::Enter => {
-                self.editing = None;
-                return true;
-            }
-            _ => return false,
+            Edit::Done => self.editing = None,
+            Edit::Other => return false,
         }
-        let text = ed.input.clone();
-        self.set_filter(&text, a, b);
         true
     }
 

@@ -32,6 +32,34 @@ pub struct Editing {
     pub before: String,
 }
 
+/// What a key did to the filter line (shared by explore and compare).
+pub enum Edit {
+    /// The text changed: apply it as the user types.
+    Changed(String),
+    /// Esc: restore the filter from before.
+    Cancelled(String),
+    /// Enter: keep it.
+    Done,
+    /// Not a key for the line.
+    Other,
+}
+
+impl Editing {
+    pub fn step(&mut self, action: Action) -> Edit {
+        match action {
+            Action::Input(c) => self.input.push(c),
+            Action::Backspace => {
+                self.input.pop();
+            }
+            Action::ClearInput => self.input.clear(),
+            Action::Back => return Edit::Cancelled(self.before.clone()),
+            Action::Enter => return Edit::Done,
+            _ => return Edit::Other,
+        }
+        Edit::Changed(self.input.clone())
+    }
+}
+
 /// Where each part of the explore screen goes.
 pub struct Areas {
     pub header: Rect,
@@ -291,32 +319,22 @@ impl Explore {
         let Some(ed) = self.editing.as_mut() else {
             return false;
         };
-        match action {
-            Action::Input(c) => ed.input.push(c),
-            Action::Backspace => {
-                ed.input.pop();
-            }
-            Action::ClearInput => ed.input.clear(),
-            Action::Back => {
-                let before = ed.before.clone();
+        match ed.step(action) {
+            Edit::Changed(text) => self.apply_filter_text(&text, a),
+            Edit::Cancelled(before) => {
                 self.editing = None;
                 self.apply_filter_text(&before, a);
-                return true;
             }
-            Action::Enter => {
+            Edit::Done => {
                 self.editing = None;
                 self.open_matches();
-                return true;
             }
-            Action::Up | Action::Down => {
+            Edit::Other if matches!(action, Action::Up | Action::Down) => {
                 let sel = self.selected as isize + if action == Action::Up { -1 } else { 1 };
                 self.selected = sel.clamp(0, self.visible.len() as isize - 1).max(0) as usize;
-                return true;
             }
-            _ => return false,
+            Edit::Other => return false,
         }
-        let text = ed.input.clone();
-        self.apply_filter_text(&text, a);
         true
     }
 
