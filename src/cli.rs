@@ -156,43 +156,27 @@ impl Cli {
     /// The CI rules given as flags; errors name the flag.
     pub fn gate_rules(&self) -> Result<GateRules, Error> {
         let flag = |name: &str, m: String| Error::Usage(format!("--{name}: {m}"));
+        // An optional flag value through its parser; errors name the flag.
+        fn opt<T>(
+            v: &Option<String>,
+            name: &str,
+            parse: impl Fn(&str) -> Result<T, String>,
+        ) -> Result<Option<T>, Error> {
+            v.as_deref()
+                .map(parse)
+                .transpose()
+                .map_err(|m| Error::Usage(format!("--{name}: {m}")))
+        }
+        crate::ci::compile_ignore(&self.ignore).map_err(|m| flag("ignore", m))?;
         Ok(GateRules {
-            max_size: self
-                .max_size
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(|m| flag("max-size", m))?,
+            max_size: opt(&self.max_size, "max-size", parse_size)?,
             max_layers: self.max_layers,
-            max_waste: self
-                .max_waste
-                .as_deref()
-                .map(SizeOrPercent::parse)
-                .transpose()
-                .map_err(|m| flag("max-waste", m))?,
-            min_efficiency: self
-                .min_efficiency
-                .as_deref()
-                .map(parse_ratio)
-                .transpose()
-                .map_err(|m| flag("min-efficiency", m))?,
+            max_waste: opt(&self.max_waste, "max-waste", SizeOrPercent::parse)?,
+            min_efficiency: opt(&self.min_efficiency, "min-efficiency", parse_ratio)?,
             deny: parse_categories(&self.deny).map_err(|m| flag("deny", m))?,
-            deny_threshold: self
-                .deny_threshold
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(|m| flag("deny-threshold", m))?,
-            ignore: {
-                crate::ci::compile_ignore(&self.ignore).map_err(|m| flag("ignore", m))?;
-                self.ignore.clone()
-            },
-            max_growth: self
-                .max_growth
-                .as_deref()
-                .map(SizeOrPercent::parse)
-                .transpose()
-                .map_err(|m| flag("max-growth", m))?,
+            deny_threshold: opt(&self.deny_threshold, "deny-threshold", parse_size)?,
+            ignore: self.ignore.clone(),
+            max_growth: opt(&self.max_growth, "max-growth", SizeOrPercent::parse)?,
         })
     }
 }
