@@ -252,6 +252,33 @@ pub fn evaluate(
             },
         });
     }
+    if let Some(limit) = rules.max_user_waste {
+        // As dive: every layer but the first is the user's.
+        let first = candidate.image.layers.first().map_or(0, |l| l.size);
+        let user = total - first;
+        let limit_bytes = SizeOrPercent::Ratio(limit).bytes_of(user);
+        let passed = m.wasted <= limit_bytes;
+        v.push(Verdict {
+            rule: "max-user-waste".into(),
+            passed,
+            measured: format!("{} of {}", size(m.wasted), size(user)),
+            limit: percent(limit),
+            measured_value: ratio(m.wasted, user),
+            limit_value: limit,
+            message: format!(
+                "{name} wastes {} against {} in the layers above its first ({}), limit {}",
+                size(m.wasted),
+                size(user),
+                percent(ratio(m.wasted, user)),
+                percent(limit)
+            ),
+            offenders: if passed {
+                Vec::new()
+            } else {
+                offenders(candidate, &ignore, |f| f.kind == FindingKind::Waste)
+            },
+        });
+    }
     let threshold = rules.deny_threshold.unwrap_or(DEFAULT_DENY_THRESHOLD);
     for &cat in &rules.deny {
         let bytes = m.categories[cat as usize];

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{GateRules, parse_categories};
 use crate::error::Error;
 use crate::output::ci::Format;
-use crate::units::{SizeOrPercent, parse_ratio, parse_size};
+use crate::units::{SizeOrPercent, parse_ratio, parse_share, parse_size};
 
 /// Shows why a container image is big: layers, waste, toolchains and caches,
 /// and what a second image (a multi-stage build) saves.
@@ -128,6 +128,16 @@ pub struct Cli {
     )]
     pub max_growth: Option<String>,
 
+    /// Fail when wasted bytes exceed RATIO of the bytes of every layer but
+    /// the first (dive's highestUserWastedPercent; 0.2 or 20%).
+    #[arg(
+        long,
+        value_name = "RATIO",
+        allow_hyphen_values = true,
+        help_heading = "CI rules"
+    )]
+    pub max_user_waste: Option<String>,
+
     /// Output format of CI mode (junit, github and markdown imply --ci).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
@@ -177,6 +187,7 @@ impl Cli {
             deny_threshold: opt(&self.deny_threshold, "deny-threshold", parse_size)?,
             ignore: self.ignore.clone(),
             max_growth: opt(&self.max_growth, "max-growth", SizeOrPercent::parse)?,
+            max_user_waste: opt(&self.max_user_waste, "max-user-waste", parse_share)?,
         })
     }
 }

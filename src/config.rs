@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::analysis::classify::{Category, Rule};
 use crate::error::Error;
-use crate::units::{SizeOrPercent, parse_ratio, parse_size};
+use crate::units::{SizeOrPercent, parse_ratio, parse_share, parse_size};
 
 pub const FILE_NAME: &str = ".layerscope.toml";
 pub const DIVE_FILE_NAME: &str = ".dive-ci";
@@ -24,6 +24,9 @@ pub struct GateRules {
     pub deny_threshold: Option<u64>,
     pub ignore: Vec<String>,
     pub max_growth: Option<SizeOrPercent>,
+    /// dive's highestUserWastedPercent: wasted bytes over the bytes of every
+    /// layer but the first, as a ratio.
+    pub max_user_waste: Option<f64>,
 }
 
 /// Bytes of a denied category tolerated when no threshold is given.
@@ -38,6 +41,7 @@ impl GateRules {
             || self.min_efficiency.is_some()
             || !self.deny.is_empty()
             || self.max_growth.is_some()
+            || self.max_user_waste.is_some()
     }
 
     /// `other`'s rules where set, else ours (flags over file).
@@ -51,7 +55,8 @@ impl GateRules {
             max_waste,
             min_efficiency,
             deny_threshold,
-            max_growth
+            max_growth,
+            max_user_waste
         );
         if !other.deny.is_empty() {
             self.deny = other.deny;
@@ -93,6 +98,7 @@ struct RawCi {
     deny_threshold: Option<Spanned<toml::Value>>,
     ignore: Option<Spanned<Vec<String>>>,
     max_growth: Option<Spanned<toml::Value>>,
+    max_user_waste: Option<Spanned<toml::Value>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -159,6 +165,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
                     "max-layers must be a positive number".into(),
                 )
             })?);
+        }
+        if let Some(v) = &ci.max_user_waste {
+            gate.max_user_waste =
+                Some(parse_share(&value_text(v.get_ref())).map_err(|m| at(v.span().start, m))?);
         }
         if let Some(v) = &ci.min_efficiency {
             gate.min_efficiency =
@@ -246,9 +256,7 @@ pub fn parse_dive_ci(text: &str, path: &Path) -> Result<Config, Error> {
                 gate.max_waste = Some(SizeOrPercent::Bytes(parse_size(value).map_err(bad)?));
             }
             "highestUserWastedPercent" => {
-                if !matches!(gate.max_waste, Some(SizeOrPercent::Bytes(_))) {
-                    gate.max_waste = Some(SizeOrPercent::Ratio(parse_ratio(value).map_err(bad)?));
-                }
+                gate.max_user_waste = Some(parse_share(value).map_err(bad)?);
             }
             other => return Err(bad(format!("unknown dive rule {other:?}"))),
         }
@@ -258,7 +266,7 @@ pub fn parse_dive_ci(text: &str, path: &Path) -> Result<Config, Error> {
         gate,
         rules: Vec::new(),
         note: Some(format!(
-            "note: read dive's {shown} (no {FILE_NAME} found): lowestEfficiency -> min-efficiency, highestWastedBytes -> max-waste, highestUserWastedPercent -> max-waste as a share of the whole image (only when highestWastedBytes is off); layerscope's waste also counts duplicates"
+            "note: read dive's {shown} (no {FILE_NAME} found): lowestEfficiency -> min-efficiency, highestWastedBytes -> max-waste, highestUserWastedPercent -> max-user-waste (wasted bytes over all layers but the first, as dive computes it); layerscope's waste also counts duplicates"
         )),
     })
 }
@@ -323,11 +331,12 @@ paths = ["/srv/cache/**"]
         assert_eq!(c.gate.max_waste, Some(SizeOrPercent::Bytes(20_000_000)));
         assert!(c.note.unwrap().contains(".dive-ci"));
         let c = parse_dive_ci(
-            "rules:\n  highestUserWastedPercent: 0.20\n",
+            "rules:\n  highestWastedBytes: 1MB\n  highestUserWastedPercent: 0.20\n",
             Path::new(".dive-ci"),
         )
         .unwrap();
-        assert_eq!(c.gate.max_waste, Some(SizeOrPercent::Ratio(0.2)));
+        assert_eq!(c.gate.max_waste, Some(SizeOrPercent::Bytes(1_000_000)));
+        assert_eq!(c.gate.max_user_waste, Some(0.2));
         assert!(
             parse_dive_ci("rules:\n  lowestEfficiency: lots\n", Path::new(".dive-ci")).is_err()
         );

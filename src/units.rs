@@ -82,6 +82,17 @@ impl std::fmt::Display for SizeOrPercent {
 
 /// A ratio such as `0.95`, or `95%`.
 pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    let v = parse_share(s)?;
+    if v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("invalid ratio {s:?}: must be between 0 and 1"))
+    }
+}
+
+/// A non-negative ratio that may exceed 1 (`1.25`, `125%`): a share of a
+/// part that can be smaller than what is measured against it.
+pub fn parse_share(s: &str) -> Result<f64, String> {
     let v = match SizeOrPercent::parse(s) {
         Ok(SizeOrPercent::Ratio(r)) => r,
         _ => s
@@ -89,10 +100,10 @@ pub fn parse_ratio(s: &str) -> Result<f64, String> {
             .parse::<f64>()
             .map_err(|_| format!("invalid ratio {s:?} (expected e.g. 0.95 or 95%)"))?,
     };
-    if (0.0..=1.0).contains(&v) {
+    if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(format!("invalid ratio {s:?}: must be between 0 and 1"))
+        Err(format!("invalid ratio {s:?}: must not be negative"))
     }
 }
 

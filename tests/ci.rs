@@ -1066,10 +1066,22 @@ fn dive_ci_is_read_when_no_layerscope_toml_exists() {
         &format!("rules:\n  highestWastedBytes: {}\n", w - 1),
     );
     fx.run(&["--ci"]).code(1).fails("max-waste");
-    fx.write(".dive-ci", "rules:\n  highestUserWastedPercent: 0.25\n");
-    fx.run(&["--ci"]).code(0).passes("max-waste");
-    fx.write(".dive-ci", "rules:\n  highestUserWastedPercent: 0.2\n");
-    fx.run(&["--ci"]).code(1).fails("max-waste");
+    // As dive: wasted bytes over every layer but the first (here the second
+    // layer's two 10,000-byte twins: 25,000 wasted / 20,000 = 1.25).
+    let user = fx.model.total() - fx.model.layers[0].size;
+    assert_eq!(user, 20_000);
+    fx.write(".dive-ci", "rules:\n  highestUserWastedPercent: 1.25\n");
+    fx.run(&["--ci"]).code(0).passes("max-user-waste");
+    fx.write(".dive-ci", "rules:\n  highestUserWastedPercent: 1.2\n");
+    fx.run(&["--ci"]).code(1).fails("max-user-waste");
+    // Both of dive's waste rules at once: each is checked.
+    fx.write(
+        ".dive-ci",
+        &format!("rules:\n  highestWastedBytes: {w}\n  highestUserWastedPercent: 1.2\n"),
+    );
+    let r = fx.run(&["--ci"]).code(1);
+    r.passes("max-waste");
+    r.fails("max-user-waste");
     // A bad value names the file and line.
     fx.write(
         ".dive-ci",
