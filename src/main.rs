@@ -130,7 +130,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         };
         if !gate.any() {
             anyhow::bail!(
-                "CI mode needs at least one rule: --max-size, --max-layers, --max-waste, --min-efficiency, --deny or --max-growth (or a [ci] table in .layerscope.toml)"
+                "CI mode needs at least one rule: --max-size, --max-layers, --max-waste, --min-efficiency, --deny, --max-growth or --max-user-waste (or a [ci] table in .layerscope.toml)"
             );
         }
         Some(ci::evaluate(&gate, candidate, baseline).map_err(anyhow::Error::msg)?)
