@@ -626,3 +626,209 @@ fn loader_threads_report_ready_or_failed() {
         assert!(progressed, "the archive's size is the expected total");
     }
 }
+
+/// Content size, digest and link target.
+type Identity = (u64, u64, Option<String>);
+
+/// The non-directory files of an image's final file system, by path:
+/// (bytes as counted, content identity).
+fn final_files(app: &App, image: usize) -> std::collections::HashMap<String, (u64, Identity)> {
+    use layerscope::index::layer::EntryKind;
+    let img = &app.analysis(image).unwrap().image;
+    let mut m = std::collections::HashMap::new();
+    for (node, loc) in img.fs.iter().enumerate() {
+        let Some(loc) = loc else { continue };
+        let e = img.entry(*loc);
+        if e.kind == EntryKind::Dir {
+            continue;
+        }
+        let link = e.link.as_deref().map(str::to_string);
+        m.insert(
+            img.tree.path(node as u32),
+            (e.disk_bytes(), (e.size, e.digest, link)),
+        );
+    }
+    m
+}
+
+/// Bytes in A and B under `dir` over the files `keep` accepts, computed
+/// from the images alone: `keep(path, status)`.
+fn expected_sums(app: &App, dir: &str, keep: impl Fn(&str, Status) -> bool) -> (u64, u64) {
+    let (fa, fb) = (final_files(app, 0), final_files(app, 1));
+    let under = |p: &str| p.starts_with(&format!("{dir}/"));
+    let mut sum = (0, 0);
+    for (p, (bytes, id)) in &fa {
+        let st = match fb.get(p) {
+            None => Status::Removed,
+            Some((_, other)) if other == id => Status::Unchanged,
+            Some(_) => Status::Modified,
+        };
+        if under(p) && keep(p, st) {
+            sum.0 += bytes;
+        }
+    }
+    for (p, (bytes, id)) in &fb {
+        let st = match fa.get(p) {
+            None => Status::Added,
+            Some((_, other)) if other == id => Status::Unchanged,
+            Some(_) => Status::Modified,
+        };
+        if under(p) && keep(p, st) {
+            sum.1 += bytes;
+        }
+    }
+    sum
+}
+
+fn names(app: &App) -> Vec<String> {
+    compare(app)
+        .entries
+        .iter()
+        .map(|e| e.name.clone())
+        .collect()
+}
+
+fn sums_of(app: &App, name: &str) -> (u64, u64) {
+    let e = compare(app)
+        .entries
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", names(app)));
+    (e.size_a, e.size_b)
+}
+
+#[test]
+fn compare_change_toggles_hide_rows_by_status() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    let mut sorted = names(&a);
+    sorted.sort();
+    assert_eq!(sorted, ["app", "bin", "etc", "usr", "var"]);
+    let status = |a: &App, n: &str| {
+        compare(a)
+            .entries
+            .iter()
+            .find(|e| e.name == n)
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&a, "bin"), Status::Unchanged);
+    assert_eq!(status(&a, "var"), Status::Removed, "only in A");
+    assert_eq!(status(&a, "usr"), Status::Modified, "gcc went away");
+    assert_eq!(status(&a, "etc"), Status::Modified, "passwd differs");
+    // Ctrl+U: the identical /bin goes; /usr counts only what differs.
+    keys(&mut a, "C-u");
+    let mut sorted = names(&a);
+    sorted.sort();
+    assert_eq!(sorted, ["app", "etc", "usr", "var"]);
+    for d in ["usr", "etc", "app"] {
+        assert_eq!(
+            sums_of(&a, d),
+            expected_sums(&a, &format!("/{d}"), |_, s| s != Status::Unchanged),
+            "{d}"
+        );
+    }
+    assert_eq!(sums_of(&a, "usr"), (55_900_000, 0));
+    assert!(screen(&a).contains("hiding unmodified"));
+    // Inside /usr only the dirs with removed files are left.
+    keys(&mut a, "Enter");
+    assert_eq!(compare(&a).path(), "/usr");
+    assert_eq!(names(&a), ["lib", "bin"]);
+    // Ctrl+R as well: nothing is left in /usr, so the view goes up.
+    keys(&mut a, "C-r");
+    assert_eq!(compare(&a).path(), "/");
+    assert_eq!(names(&a), ["app", "etc"]);
+    assert!(screen(&a).contains("hiding removed,unmodified"));
+    // Ctrl+M as well: nothing at all; then everything back.
+    keys(&mut a, "C-m");
+    assert!(names(&a).is_empty());
+    keys(&mut a, "C-m C-r C-u");
+    assert_eq!(names(&a).len(), 5);
+    assert!(!screen(&a).contains("hiding"));
+    assert_eq!(sums_of(&a, "usr"), (57_940_000, 2_040_000));
+
+    // Swapped, gcc is only in B: Ctrl+A hides it, and /var is added.
+    let mut a = app(vec![tui_fixtures::multi(), tui_fixtures::single()], 80, 24);
+    keys(&mut a, "C-u");
+    assert_eq!(
+        sums_of(&a, "usr"),
+        expected_sums(&a, "/usr", |_, s| s != Status::Unchanged)
+    );
+    assert_eq!(sums_of(&a, "usr"), (0, 55_900_000));
+    assert!(names(&a).contains(&"var".to_string()));
+    keys(&mut a, "C-a");
+    assert_eq!(names(&a), ["app", "etc"]);
+    assert_eq!(
+        sums_of(&a, "app"),
+        expected_sums(&a, "/app", |_, s| s == Status::Modified)
+    );
+    // app/main.go etc. are added in B: only the modified server is left.
+    assert_eq!(sums_of(&a, "app"), (7_500_000, 8_000_000));
+}
+
+#[test]
+fn compare_filters_sum_directories_over_the_kept_files() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    // A regex: every path containing gcc.
+    keys(&mut a, "/ g c c Enter");
+    assert_eq!(names(&a), ["usr"]);
+    assert_eq!(
+        sums_of(&a, "usr"),
+        expected_sums(&a, "/usr", |p, _| p.contains("gcc"))
+    );
+    keys(&mut a, "Enter");
+    assert_eq!(
+        sums_of(&a, "lib"),
+        expected_sums(&a, "/usr/lib", |p, _| p.contains("gcc"))
+    );
+    assert_eq!(sums_of(&a, "lib"), (55_000_000, 0));
+    keys(&mut a, "Esc");
+    // A glob naming a directory keeps the files below it.
+    keys(&mut a, "/ C-u * * / g c c Enter");
+    assert_eq!(sums_of(&a, "usr"), (55_900_000, 0));
+    // A minimum size keeps files that big in A or B; small dirs go.
+    keys(&mut a, "/ C-u > 1 M Enter");
+    let mut sorted = names(&a);
+    sorted.sort();
+    assert_eq!(sorted, ["app", "usr"]);
+    let fa = final_files(&a, 0);
+    let fb = final_files(&a, 1);
+    let big = |p: &str| {
+        fa.get(p)
+            .map_or(0, |f| f.0)
+            .max(fb.get(p).map_or(0, |f| f.0))
+            >= 1_000_000
+    };
+    for d in ["usr", "app"] {
+        assert_eq!(
+            sums_of(&a, d),
+            expected_sums(&a, &format!("/{d}"), |p, _| big(p)),
+            "{d}"
+        );
+    }
+    assert_eq!(sums_of(&a, "usr"), (57_000_000, 2_000_000));
+    // With Ctrl+U too, the shared libc no longer counts.
+    keys(&mut a, "C-u");
+    assert_eq!(
+        sums_of(&a, "usr"),
+        expected_sums(&a, "/usr", |p, s| big(p) && s != Status::Unchanged)
+    );
+    assert_eq!(sums_of(&a, "usr"), (55_000_000, 0));
+    keys(&mut a, "C-u");
+    // A category: the docs only.
+    keys(&mut a, "/ C-u @ d o c s Enter");
+    assert_eq!(names(&a), ["usr"]);
+    let docs = expected_sums(&a, "/usr", |p, _| p.starts_with("/usr/share/doc/"));
+    assert_eq!(sums_of(&a, "usr"), docs);
+    assert_eq!(docs, (40_000, 40_000));
+    // Cleared: the full sums again.
+    keys(&mut a, "/ C-u Enter");
+    assert_eq!(sums_of(&a, "usr"), expected_sums(&a, "/usr", |_, _| true));
+    assert_eq!(names(&a).len(), 5);
+}
+
+#[test]
+fn compare_hiding_toggles_in_the_pane() {
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    keys(&mut a, "C-u / > 1 M Enter");
+    insta::assert_snapshot!(screen(&a));
+}

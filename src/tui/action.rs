@@ -61,6 +61,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
         "Ctrl+A R M U",
         "show added / removed / modified / unmodified",
     ),
+    ("", "  compare: added only in B, removed only in A"),
     ("Ctrl+F  /", "filter: glob, regex, >10M, @toolchain"),
     ("f", "findings list / back to the files"),
     (

@@ -1,7 +1,7 @@
 //! Compare two images: totals, the two final file systems aligned by path
 //! (one directory at a time, sorted by delta), and the layers side by side.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -12,13 +12,13 @@ use ratatui::widgets::{Block, Paragraph};
 use super::action::Action;
 use super::explore::{Edit, Editing, filter_line};
 use super::theme::Theme;
-use super::tree::Filter;
+use super::tree::{Filter, SortedKids, Status};
 use super::{cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
-use crate::analysis::classify::{Category, Classes};
+use crate::analysis::classify::Category;
 use crate::analysis::compare::{Comparison, FindingDelta, compare};
 use crate::image::Image;
-use crate::index::layer::EntryKind;
+use crate::index::layer::{Entry as LayerEntry, EntryKind};
 use crate::index::tree::{NodeId, ROOT};
 use crate::output::{delta, percent};
 
@@ -50,46 +50,262 @@ pub struct Open {
     pub finding: Option<String>,
 }
 
-/// Final bytes below every node of one image, and whether it exists.
-#[derive(Debug)]
-pub struct FinalSizes {
-    pub size: Vec<u64>,
-    pub present: Vec<bool>,
+/// Both images' final file systems merged by path: one node per path that
+/// exists in A, in B or in both, in preorder (children by name), built
+/// once. Filters and change toggles are sums over it, recomputed only
+/// when they change.
+#[derive(Debug, Default)]
+pub struct Union {
+    pub a: Vec<Option<NodeId>>,
+    pub b: Vec<Option<NodeId>>,
+    /// Index of the parent (the root is its own parent).
+    parent: Vec<u32>,
+    /// Index past the last node of this subtree.
+    end: Vec<u32>,
     pub is_dir: Vec<bool>,
+    /// A non-directory's own bytes in A and in B (0 where absent).
+    own: Vec<(u64, u64)>,
+    /// Added = only in B, Removed = only in A, Modified = in both with
+    /// other content (a directory: anything below differs), Unchanged.
+    pub status: Vec<Status>,
 }
 
-impl FinalSizes {
-    pub fn new(img: &Image) -> FinalSizes {
-        let n = img.tree.len();
-        let mut size = vec![0u64; n];
-        let mut present = vec![false; n];
-        let mut is_dir = vec![false; n];
-        for (i, loc) in img.fs.iter().enumerate() {
-            if let Some(loc) = loc {
-                let e = img.entry(*loc);
-                size[i] = e.disk_bytes();
-                present[i] = true;
-                is_dir[i] = e.kind == EntryKind::Dir;
+/// What makes two entries at one path the same: kind (a hardlink is a
+/// file), content size and digest, link target.
+fn same(x: &LayerEntry, y: &LayerEntry) -> bool {
+    fn norm(e: &LayerEntry) -> (EntryKind, Option<&str>) {
+        match e.kind {
+            EntryKind::Hardlink => (EntryKind::File, None),
+            k => (k, e.link.as_deref()),
+        }
+    }
+    norm(x) == norm(y) && x.size == y.size && x.digest == y.digest
+}
+
+/// The entry at `n` in the image's final file system.
+fn final_entry(img: &Image, n: Option<NodeId>) -> Option<&LayerEntry> {
+    n.and_then(|n| img.fs[n as usize]).map(|l| img.entry(l))
+}
+
+impl Union {
+    pub fn new(a: &Image, b: &Image) -> Union {
+        let present = |img: &Image| {
+            let n = img.tree.len();
+            let mut p = vec![false; n];
+            for (i, loc) in img.fs.iter().enumerate() {
+                p[i] = loc.is_some();
+            }
+            // A present node's parents exist (even when only implied).
+            for i in (1..n).rev() {
+                if p[i]
+                    && let Some(q) = img.tree.parent(i as NodeId)
+                {
+                    p[q as usize] = true;
+                }
+            }
+            p[ROOT as usize] = true;
+            p
+        };
+        let (pa, pb) = (present(a), present(b));
+        let (ka, kb) = (SortedKids::new(a), SortedKids::new(b));
+        let mut u = Union::default();
+        let mut kids: Vec<(Option<NodeId>, Option<NodeId>)> = Vec::new();
+        // (a, b, parent index)
+        let mut stack: Vec<(Option<NodeId>, Option<NodeId>, u32)> =
+            vec![(Some(ROOT), Some(ROOT), 0)];
+        while let Some((na, nb, parent)) = stack.pop() {
+            let i = u.a.len() as u32;
+            let (ea, eb) = (final_entry(a, na), final_entry(b, nb));
+            let dir = |e: Option<&LayerEntry>, n: Option<NodeId>| {
+                n.is_some() && e.is_none_or(|e| e.kind == EntryKind::Dir)
+            };
+            let is_dir = dir(ea, na) || dir(eb, nb);
+            let own = (
+                ea.map_or(0, |e| e.disk_bytes()),
+                eb.map_or(0, |e| e.disk_bytes()),
+            );
+            let status = match (ea, eb, na, nb) {
+                (_, _, Some(_), None) => Status::Removed,
+                (_, _, None, Some(_)) => Status::Added,
+                (Some(x), Some(y), _, _)
+                    if x.kind != EntryKind::Dir || y.kind != EntryKind::Dir =>
+                {
+                    if same(x, y) {
+                        Status::Unchanged
+                    } else {
+                        Status::Modified
+                    }
+                }
+                // Directories: decided by what is below them.
+                _ => Status::Unchanged,
+            };
+            u.a.push(na);
+            u.b.push(nb);
+            u.parent.push(parent);
+            u.end.push(i + 1);
+            u.is_dir.push(is_dir);
+            u.own.push(own);
+            u.status.push(status);
+            if !is_dir {
+                continue;
+            }
+            // Merge the two name-sorted child lists.
+            kids.clear();
+            let ca: &[NodeId] = na.map_or(&[], |n| ka.of(n));
+            let cb: &[NodeId] = nb.map_or(&[], |n| kb.of(n));
+            let ca: Vec<NodeId> = if dir(ea, na) {
+                ca.iter().copied().filter(|c| pa[*c as usize]).collect()
+            } else {
+                Vec::new()
+            };
+            let cb: Vec<NodeId> = if dir(eb, nb) {
+                cb.iter().copied().filter(|c| pb[*c as usize]).collect()
+            } else {
+                Vec::new()
+            };
+            let (mut x, mut y) = (0, 0);
+            while x < ca.len() || y < cb.len() {
+                let ord = match (ca.get(x), cb.get(y)) {
+                    (Some(&p), Some(&q)) => a.tree.name(p).cmp(b.tree.name(q)),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    _ => std::cmp::Ordering::Greater,
+                };
+                match ord {
+                    std::cmp::Ordering::Less => {
+                        kids.push((Some(ca[x]), None));
+                        x += 1;
+                    }
+                    std::cmp::Ordering::Greater => {
+                        kids.push((None, Some(cb[y])));
+                        y += 1;
+                    }
+                    std::cmp::Ordering::Equal => {
+                        kids.push((Some(ca[x]), Some(cb[y])));
+                        x += 1;
+                        y += 1;
+                    }
+                }
+            }
+            stack.extend(kids.iter().rev().map(|&(p, q)| (p, q, i)));
+        }
+        // Preorder: descendants follow their node, so ends and directory
+        // changes settle bottom-up.
+        for i in (1..u.len()).rev() {
+            let p = u.parent[i] as usize;
+            u.end[p] = u.end[p].max(u.end[i]);
+            if u.status[i] != Status::Unchanged && u.status[p] == Status::Unchanged {
+                u.status[p] = Status::Modified;
             }
         }
-        // Ids are topological: children after parents.
+        u
+    }
+
+    pub fn len(&self) -> usize {
+        self.a.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.a.is_empty()
+    }
+
+    /// The children of node `i`, by name.
+    pub fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let end = self.end[i] as usize;
+        let mut c = i + 1;
+        std::iter::from_fn(move || {
+            (c < end).then(|| {
+                let r = c;
+                c = self.end[c] as usize;
+                r
+            })
+        })
+    }
+
+    /// The name of node `i` (from A where it exists).
+    pub fn name<'x>(&self, i: usize, a: &'x Image, b: &'x Image) -> &'x str {
+        match (self.a[i], self.b[i]) {
+            (Some(n), _) => a.tree.name(n),
+            (None, Some(n)) => b.tree.name(n),
+            _ => "",
+        }
+    }
+}
+
+/// Bytes in A and in B below every node of the [`Union`] counting only
+/// what `filter` keeps, and which nodes are left to show.
+#[derive(Debug, Default)]
+pub struct Sums {
+    pub bytes: Vec<(u64, u64)>,
+    /// Per node: it passes the filter or something below it does.
+    pub shown: Vec<bool>,
+}
+
+impl Sums {
+    /// A non-directory passes when its status is toggled on, it is at least
+    /// `min_size` (in A or B), of the category (in A or B), and its path or
+    /// a directory above it matches the pattern. An empty directory passes
+    /// the same way (with no bytes) when no size or category is asked for;
+    /// other directories are shown when something below them passes.
+    pub fn new(u: &Union, filter: &Filter, a: &Analysis, b: &Analysis) -> Sums {
+        let n = u.len();
+        let mut bytes = vec![(0u64, 0u64); n];
+        let mut shown = vec![false; n];
+        let trivial = filter.is_trivial();
+        let cat_ok = |i: usize| {
+            filter.category.is_none_or(|c| {
+                !u.is_dir[i]
+                    && (u.a[i].is_some_and(|x| a.classes.category(x) == c)
+                        || u.b[i].is_some_and(|x| b.classes.category(x) == c))
+            })
+        };
+        let size_ok = |i: usize| {
+            filter.min_size == 0 || (!u.is_dir[i] && u.own[i].0.max(u.own[i].1) >= filter.min_size)
+        };
+        // A directory with anything below it is shown only for what is
+        // left below; an empty one stands for itself.
+        let leaf = |i: usize| !u.is_dir[i] || u.end[i] as usize == i + 1;
+        let pass = |i: usize| {
+            trivial || (leaf(i) && filter.status_ok(u.status[i]) && size_ok(i) && cat_ok(i))
+        };
+        match &filter.pattern {
+            Some(p) if !trivial => {
+                // Whether the path or one above it matches, and the path.
+                let mut matched = vec![false; n];
+                let mut lens: Vec<usize> = vec![0; n];
+                let mut buf = String::new();
+                for i in 1..n {
+                    let par = u.parent[i] as usize;
+                    buf.truncate(if par == 0 { 0 } else { lens[par] });
+                    buf.push('/');
+                    buf.push_str(u.name(i, &a.image, &b.image));
+                    lens[i] = buf.len();
+                    matched[i] = matched[par] || p.is_match(&buf);
+                    if matched[i] && pass(i) {
+                        shown[i] = true;
+                        bytes[i] = u.own[i];
+                    }
+                }
+            }
+            _ => {
+                for i in 1..n {
+                    if pass(i) {
+                        shown[i] = true;
+                        bytes[i] = u.own[i];
+                    }
+                }
+            }
+        }
         for i in (1..n).rev() {
-            if present[i]
-                && let Some(p) = img.tree.parent(i as NodeId)
-            {
-                let p = p as usize;
-                size[p] += size[i];
-                present[p] = true;
-                is_dir[p] = true;
-            }
+            let p = u.parent[i] as usize;
+            let (x, y) = bytes[i];
+            bytes[p].0 += x;
+            bytes[p].1 += y;
+            shown[p] |= shown[i];
         }
-        present[ROOT as usize] = true;
-        is_dir[ROOT as usize] = true;
-        FinalSizes {
-            size,
-            present,
-            is_dir,
+        if n > 0 {
+            shown[0] = true;
         }
+        Sums { bytes, shown }
     }
 }
 
@@ -97,11 +313,16 @@ impl FinalSizes {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub name: String,
+    /// Its node in the [`Union`].
+    pub node: usize,
     pub a: Option<NodeId>,
     pub b: Option<NodeId>,
     pub size_a: u64,
     pub size_b: u64,
     pub is_dir: bool,
+    /// Relative to the other image: added (only in B), removed (only in
+    /// A), modified or unchanged.
+    pub status: Status,
 }
 
 impl Entry {
@@ -114,8 +335,8 @@ impl Entry {
 #[derive(Debug, Clone)]
 struct Level {
     name: String,
-    a: Option<NodeId>,
-    b: Option<NodeId>,
+    /// The directory's node in the [`Union`].
+    node: usize,
     selected: usize,
     offset: usize,
 }
@@ -129,12 +350,12 @@ pub struct Compare {
     pub filter: Filter,
     pub filter_error: Option<String>,
     pub editing: Option<Editing>,
-    /// Per image, per node: passes the filter (itself or below); empty
-    /// when the filter lets everything through.
-    keep: [Vec<bool>; 2],
+    /// Both file systems by path, built once.
+    union: Union,
+    /// Filtered bytes and what is left to show, per filter change.
+    sums: Sums,
     pub finding: usize,
     finding_off: usize,
-    sizes: [FinalSizes; 2],
     shared: HashSet<String>,
     stack: Vec<Level>,
     pub entries: Vec<Entry>,
@@ -210,47 +431,6 @@ pub fn areas(area: Rect, findings: usize, focus: Pane) -> Areas {
     }
 }
 
-/// Which nodes of an image pass `filter`: a node passes when it matches
-/// (path pattern, final size, category of a file) or anything below it
-/// does. Empty when the filter keeps everything.
-fn keep_nodes(filter: &Filter, img: &Image, s: &FinalSizes, classes: &Classes) -> Vec<bool> {
-    if filter.pattern.is_none() && filter.min_size == 0 && filter.category.is_none() {
-        return Vec::new();
-    }
-    let n = img.tree.len();
-    let mut keep = vec![false; n];
-    let mut buf = String::new();
-    let mut stack: Vec<(NodeId, usize)> = img.tree.children(ROOT).map(|c| (c, 0)).collect();
-    while let Some((node, plen)) = stack.pop() {
-        let i = node as usize;
-        if !s.present[i] {
-            continue;
-        }
-        buf.truncate(plen);
-        buf.push('/');
-        buf.push_str(img.tree.name(node));
-        let dir = s.is_dir[i];
-        keep[i] = filter
-            .category
-            .is_none_or(|c| !dir && classes.category(node) == c)
-            && s.size[i] >= filter.min_size
-            && filter.pattern.as_ref().is_none_or(|p| p.is_match(&buf));
-        if dir {
-            let l = buf.len();
-            stack.extend(img.tree.children(node).map(|c| (c, l)));
-        }
-    }
-    // Ids are topological: children after parents.
-    for i in (1..n).rev() {
-        if keep[i]
-            && let Some(p) = img.tree.parent(i as NodeId)
-        {
-            keep[p as usize] = true;
-        }
-    }
-    keep
-}
-
 impl Compare {
     pub fn new(a: &Analysis, b: &Analysis) -> Compare {
         let da: HashSet<&str> = a.image.layers.iter().map(|l| l.diff_id.as_str()).collect();
@@ -267,15 +447,14 @@ impl Compare {
             filter: Filter::default(),
             filter_error: None,
             editing: None,
-            keep: [Vec::new(), Vec::new()],
+            union: Union::new(&a.image, &b.image),
+            sums: Sums::default(),
             finding: 0,
             finding_off: 0,
-            sizes: [FinalSizes::new(&a.image), FinalSizes::new(&b.image)],
             shared,
             stack: vec![Level {
                 name: String::new(),
-                a: Some(ROOT),
-                b: Some(ROOT),
+                node: 0,
                 selected: 0,
                 offset: 0,
             }],
@@ -285,6 +464,7 @@ impl Compare {
             layer_sel: [0, 0],
             layer_off: [0, 0],
         };
+        c.sums = Sums::new(&c.union, &c.filter, a, b);
         c.list(a, b);
         c
     }
@@ -332,20 +512,32 @@ impl Compare {
         match self.filter.set_text(text) {
             Ok(()) => {
                 self.filter_error = None;
-                self.keep = [
-                    keep_nodes(&self.filter, &a.image, &self.sizes[0], &a.classes),
-                    keep_nodes(&self.filter, &b.image, &self.sizes[1], &b.classes),
-                ];
-                self.list(a, b);
-                self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+                self.refilter(a, b);
             }
             Err(e) => self.filter_error = Some(e),
         }
     }
 
-    fn kept(&self, side: usize, node: Option<NodeId>) -> bool {
-        let k = &self.keep[side];
-        node.is_some_and(|n| k.is_empty() || k.get(n as usize).copied().unwrap_or(false))
+    /// Recompute the filtered sums (once per filter or toggle change) and
+    /// relist, keeping the selection on the same name when it is left.
+    fn refilter(&mut self, a: &Analysis, b: &Analysis) {
+        let sel = self.entries.get(self.selected).map(|e| e.name.clone());
+        self.sums = Sums::new(&self.union, &self.filter, a, b);
+        // Levels whose directory has nothing left are closed.
+        while self.stack.len() > 1 && !self.stack.last().is_some_and(|l| self.sums.shown[l.node]) {
+            self.stack.pop();
+        }
+        self.list(a, b);
+        self.selected = sel
+            .and_then(|n| self.entries.iter().position(|e| e.name == n))
+            .unwrap_or(self.selected)
+            .min(self.entries.len().saturating_sub(1));
+    }
+
+    fn toggle(&mut self, a: &Analysis, b: &Analysis, field: fn(&mut Filter) -> &mut bool) {
+        let f = field(&mut self.filter);
+        *f = !*f;
+        self.refilter(a, b);
     }
 
     /// List the current directory of both images, largest |delta| first.
@@ -353,36 +545,23 @@ impl Compare {
         let Some(level) = self.stack.last() else {
             return;
         };
-        let mut by_name: BTreeMap<String, Entry> = BTreeMap::new();
-        for (side, img, dir) in [(0, &a.image, level.a), (1, &b.image, level.b)] {
-            let Some(dir) = dir else { continue };
-            let s = &self.sizes[side];
-            for c in img.tree.children(dir) {
-                if !s.present[c as usize] {
-                    continue;
+        let u = &self.union;
+        let mut v: Vec<Entry> = u
+            .children(level.node)
+            .filter(|&i| self.sums.shown[i])
+            .map(|i| {
+                let (size_a, size_b) = self.sums.bytes[i];
+                Entry {
+                    name: u.name(i, &a.image, &b.image).to_string(),
+                    node: i,
+                    a: u.a[i],
+                    b: u.b[i],
+                    size_a,
+                    size_b,
+                    is_dir: u.is_dir[i],
+                    status: u.status[i],
                 }
-                let name = img.tree.name(c);
-                let e = by_name.entry(name.to_string()).or_insert_with(|| Entry {
-                    name: name.to_string(),
-                    a: None,
-                    b: None,
-                    size_a: 0,
-                    size_b: 0,
-                    is_dir: false,
-                });
-                e.is_dir |= s.is_dir[c as usize];
-                if side == 0 {
-                    e.a = Some(c);
-                    e.size_a = s.size[c as usize];
-                } else {
-                    e.b = Some(c);
-                    e.size_b = s.size[c as usize];
-                }
-            }
-        }
-        let mut v: Vec<Entry> = by_name
-            .into_values()
-            .filter(|e| self.kept(0, e.a) || self.kept(1, e.b))
+            })
             .collect();
         v.sort_by(|x, y| {
             y.delta()
@@ -492,6 +671,22 @@ impl Compare {
                 });
                 true
             }
+            Action::ToggleAdded => {
+                self.toggle(a, b, |f| &mut f.added);
+                true
+            }
+            Action::ToggleRemoved => {
+                self.toggle(a, b, |f| &mut f.removed);
+                true
+            }
+            Action::ToggleModified => {
+                self.toggle(a, b, |f| &mut f.modified);
+                true
+            }
+            Action::ToggleUnmodified => {
+                self.toggle(a, b, |f| &mut f.unmodified);
+                true
+            }
             Action::OpenA => {
                 open = Some(Open {
                     image: 0,
@@ -588,8 +783,7 @@ impl Compare {
                 }
                 self.stack.push(Level {
                     name: e.name,
-                    a: e.a,
-                    b: e.b,
+                    node: e.node,
                     selected: 0,
                     offset: 0,
                 });
@@ -762,7 +956,7 @@ impl Compare {
 
     fn draw_files(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let focused = self.focus == Pane::Files;
-        let block = Block::bordered()
+        let mut block = Block::bordered()
             .title(Span::styled(
                 format!(" Files {} ", cut(&self.path(), 40)),
                 theme.title(),
@@ -777,6 +971,16 @@ impl Compare {
                 }
             )))
             .border_style(theme.border(focused));
+        let hidden = self.filter.hidden();
+        if !hidden.is_empty() {
+            block = block.title_bottom(
+                Line::from(Span::styled(
+                    format!(" hiding {} ", hidden.join(",")),
+                    theme.warn(),
+                ))
+                .right_aligned(),
+            );
+        }
         let inner = block.inner(area);
         f.render_widget(block, area);
         let w = inner.width as usize;

@@ -761,16 +761,7 @@ impl Explore {
                 sort
             )))
             .border_style(theme.border(focused));
-        let hidden: Vec<&str> = [
-            (self.filter.added, "added"),
-            (self.filter.removed, "removed"),
-            (self.filter.modified, "modified"),
-            (self.filter.unmodified, "unmodified"),
-        ]
-        .iter()
-        .filter(|(on, _)| !on)
-        .map(|(_, n)| *n)
-        .collect();
+        let hidden = self.filter.hidden();
         if !hidden.is_empty() {
             block = block.title_bottom(
                 Line::from(Span::styled(

@@ -543,13 +543,27 @@ impl Filter {
         Ok(())
     }
 
-    fn status_ok(&self, s: Status) -> bool {
+    pub fn status_ok(&self, s: Status) -> bool {
         match s {
             Status::Added => self.added,
             Status::Removed => self.removed,
             Status::Modified | Status::Meta => self.modified,
             Status::Unchanged => self.unmodified,
         }
+    }
+
+    /// The change kinds toggled off, for the pane titles.
+    pub fn hidden(&self) -> Vec<&'static str> {
+        [
+            (self.added, "added"),
+            (self.removed, "removed"),
+            (self.modified, "modified"),
+            (self.unmodified, "unmodified"),
+        ]
+        .iter()
+        .filter(|(on, _)| !on)
+        .map(|(_, n)| *n)
+        .collect()
     }
 
     pub fn is_trivial(&self) -> bool {
