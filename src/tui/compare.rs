@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Paragraph};
 use super::action::Action;
 use super::explore::{Edit, Editing, filter_line};
 use super::theme::Theme;
-use super::tree::{Filter, SortedKids, Status};
+use super::tree::{Filter, Pattern, SortedKids, Status};
 use super::{cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
@@ -208,6 +208,29 @@ impl Union {
         self.a.is_empty()
     }
 
+    /// Per node: its path or a directory above it matches `pattern`;
+    /// empty without a pattern. The slow part of filtering (a match per
+    /// path), so it runs when the pattern changes, not on toggles.
+    pub fn matches(&self, pattern: Option<&Pattern>, a: &Image, b: &Image) -> Vec<bool> {
+        let Some(p) = pattern else {
+            return Vec::new();
+        };
+        let n = self.len();
+        let mut matched = vec![false; n];
+        let mut lens: Vec<usize> = vec![0; n];
+        let mut buf = String::new();
+        for i in 1..n {
+            // Preorder: the buffer holds a path below the parent's.
+            let par = self.parent[i] as usize;
+            buf.truncate(if par == 0 { 0 } else { lens[par] });
+            buf.push('/');
+            buf.push_str(self.name(i, a, b));
+            lens[i] = buf.len();
+            matched[i] = matched[par] || p.is_match(&buf);
+        }
+        matched
+    }
+
     /// The children of node `i`, by name.
     pub fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         let end = self.end[i] as usize;
@@ -246,7 +269,8 @@ impl Sums {
     /// a directory above it matches the pattern. An empty directory passes
     /// the same way (with no bytes) when no size or category is asked for;
     /// other directories are shown when something below them passes.
-    pub fn new(u: &Union, filter: &Filter, a: &Analysis, b: &Analysis) -> Sums {
+    /// `matched` is [`Union::matches`] for the filter's pattern.
+    pub fn new(u: &Union, filter: &Filter, matched: &[bool], a: &Analysis, b: &Analysis) -> Sums {
         let n = u.len();
         let mut bytes = vec![(0u64, 0u64); n];
         let mut shown = vec![false; n];
@@ -267,32 +291,10 @@ impl Sums {
         let pass = |i: usize| {
             trivial || (leaf(i) && filter.status_ok(u.status[i]) && size_ok(i) && cat_ok(i))
         };
-        match &filter.pattern {
-            Some(p) if !trivial => {
-                // Whether the path or one above it matches, and the path.
-                let mut matched = vec![false; n];
-                let mut lens: Vec<usize> = vec![0; n];
-                let mut buf = String::new();
-                for i in 1..n {
-                    let par = u.parent[i] as usize;
-                    buf.truncate(if par == 0 { 0 } else { lens[par] });
-                    buf.push('/');
-                    buf.push_str(u.name(i, &a.image, &b.image));
-                    lens[i] = buf.len();
-                    matched[i] = matched[par] || p.is_match(&buf);
-                    if matched[i] && pass(i) {
-                        shown[i] = true;
-                        bytes[i] = u.own[i];
-                    }
-                }
-            }
-            _ => {
-                for i in 1..n {
-                    if pass(i) {
-                        shown[i] = true;
-                        bytes[i] = u.own[i];
-                    }
-                }
+        for i in 1..n {
+            if pass(i) && (trivial || matched.is_empty() || matched[i]) {
+                shown[i] = true;
+                bytes[i] = u.own[i];
             }
         }
         for i in (1..n).rev() {
@@ -352,6 +354,8 @@ pub struct Compare {
     pub editing: Option<Editing>,
     /// Both file systems by path, built once.
     union: Union,
+    /// Which paths the filter's pattern matches, per pattern change.
+    matched: Vec<bool>,
     /// Filtered bytes and what is left to show, per filter change.
     sums: Sums,
     pub finding: usize,
@@ -448,6 +452,7 @@ impl Compare {
             filter_error: None,
             editing: None,
             union: Union::new(&a.image, &b.image),
+            matched: Vec::new(),
             sums: Sums::default(),
             finding: 0,
             finding_off: 0,
@@ -464,7 +469,7 @@ impl Compare {
             layer_sel: [0, 0],
             layer_off: [0, 0],
         };
-        c.sums = Sums::new(&c.union, &c.filter, a, b);
+        c.sums = Sums::new(&c.union, &c.filter, &c.matched, a, b);
         c.list(a, b);
         c
     }
@@ -512,6 +517,9 @@ impl Compare {
         match self.filter.set_text(text) {
             Ok(()) => {
                 self.filter_error = None;
+                self.matched = self
+                    .union
+                    .matches(self.filter.pattern.as_ref(), &a.image, &b.image);
                 self.refilter(a, b);
             }
             Err(e) => self.filter_error = Some(e),
@@ -522,7 +530,7 @@ impl Compare {
     /// relist, keeping the selection on the same name when it is left.
     fn refilter(&mut self, a: &Analysis, b: &Analysis) {
         let sel = self.entries.get(self.selected).map(|e| e.name.clone());
-        self.sums = Sums::new(&self.union, &self.filter, a, b);
+        self.sums = Sums::new(&self.union, &self.filter, &self.matched, a, b);
         // Levels whose directory has nothing left are closed.
         while self.stack.len() > 1 && !self.stack.last().is_some_and(|l| self.sums.shown[l.node]) {
             self.stack.pop();

@@ -480,9 +480,12 @@ impl Default for Filter {
 }
 
 /// A compiled path pattern: a glob when it has glob characters, else a regex.
+/// A one-glob set rather than a `GlobMatcher`: the set matches `**/*.so`
+/// and the like by suffix or extension instead of through a regex, which
+/// is several times faster over a quarter million paths.
 #[derive(Debug, Clone)]
 pub enum Pattern {
-    Glob(globset::GlobMatcher),
+    Glob(globset::GlobSet),
     Regex(regex::Regex),
 }
 
@@ -530,7 +533,11 @@ impl Filter {
                 .literal_separator(true)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Some(Pattern::Glob(g.compile_matcher()))
+            let set = globset::GlobSetBuilder::new()
+                .add(g)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Some(Pattern::Glob(set))
         } else {
             Some(Pattern::Regex(
                 regex::Regex::new(&p).map_err(|e| e.to_string())?,
