@@ -77,6 +77,45 @@ fn frame_times_on_a_big_image() {
         t.elapsed(),
         c.entries.len()
     );
+    drop((app, cold));
+
+    // Compare: against LAYERSCOPE_BENCH_IMAGE_B, else against itself.
+    let path_b = std::env::var("LAYERSCOPE_BENCH_IMAGE_B").unwrap_or_else(|_| path.clone());
+    let images = load_all(&[path.clone(), path_b.clone()], &LoadOptions::default()).unwrap();
+    let analyses: Vec<Analysis> = images.into_iter().map(Analysis::new).collect();
+    let t = Instant::now();
+    let u = layerscope::tui::compare::Union::new(&analyses[0].image, &analyses[1].image);
+    eprintln!(
+        "compare: both file systems by path: {} nodes in {:.1?}",
+        u.len(),
+        t.elapsed()
+    );
+    drop(u);
+    let t = Instant::now();
+    let mut cmp = App::new(analyses, Rect::new(0, 0, w, h), Theme { color: true });
+    eprintln!("compare {path} vs {path_b}: setup {:.1?}", t.elapsed());
+    let mut script: Vec<Action> = Vec::new();
+    script.extend(std::iter::repeat_n(Down, 5));
+    script.extend([Enter, PageDown, End, Home, Left, Enter, Enter, Left, Left]);
+    script.extend([
+        ToggleUnmodified,
+        ToggleAdded,
+        ToggleRemoved,
+        ToggleModified,
+        ToggleModified,
+        ToggleRemoved,
+        ToggleAdded,
+        ToggleUnmodified,
+    ]);
+    script.extend([StartFilter, Input('l'), Input('i'), Input('b'), Enter]);
+    script.extend([Enter, Down, Left]);
+    script.extend([StartFilter, ClearInput, Input('*'), Input('.'), Input('s')]);
+    script.extend([Input('o'), Enter, ToggleUnmodified, ToggleUnmodified]);
+    script.extend([StartFilter, ClearInput, Input('>'), Input('1'), Input('M')]);
+    script.extend([Enter, StartFilter, ClearInput, Input('@'), Input('d')]);
+    script.extend([Enter, StartFilter, ClearInput, Enter]);
+    let times = run_script(&mut cmp, &mut term, &script, false);
+    report("compare", &times);
 }
 
 fn run_script(
