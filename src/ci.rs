@@ -92,12 +92,7 @@ fn measure(a: &Analysis, ignore: &GlobSet) -> Measured {
         }
     }
     for set in &a.waste.duplicate_sets {
-        let kept = set
-            .paths
-            .iter()
-            .filter(|p| !ignore.is_match(p.as_str()))
-            .count() as u64;
-        wasted += kept.saturating_sub(1) * set.size;
+        wasted += set.extra_bytes_among(|p| !ignore.is_match(p));
     }
     let mut categories = [0u64; 8];
     for (node, loc) in img.fs.iter().enumerate() {

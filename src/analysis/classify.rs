@@ -225,6 +225,8 @@ pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes
     // Depth-first, carrying the path and the rule a marker gave a directory.
     let mut stack: Vec<(NodeId, String, u16)> = vec![(ROOT, String::new(), NO_RULE)];
     let mut candidates = Vec::new();
+    // One buffer for every path; only directories keep a copy of theirs.
+    let mut path = String::new();
     while let Some((dir, dir_path, inherited)) = stack.pop() {
         let mut marker_rule = inherited;
         for &(ri, name) in &markers {
@@ -238,7 +240,7 @@ pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes
             }
         }
         for child in image.tree.children(dir) {
-            let mut path = String::with_capacity(dir_path.len() + 16);
+            path.clear();
             path.push_str(&dir_path);
             path.push('/');
             path.push_str(image.tree.name(child));
@@ -259,7 +261,7 @@ pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes
             };
             node_rule[child as usize] = rule;
             if image.tree.children(child).next().is_some() {
-                stack.push((child, path, marker_rule));
+                stack.push((child, path.clone(), marker_rule));
             }
         }
     }

@@ -111,17 +111,12 @@ fn projected(
         .iter()
         .map(|set| {
             // Of the copies a runtime image keeps, one is needed.
-            let kept = set
-                .paths
-                .iter()
-                .filter(|p| {
-                    image
-                        .tree
-                        .lookup(p)
-                        .is_some_and(|n| !classes.category(n).is_build_residue())
-                })
-                .count() as u64;
-            kept.saturating_sub(1) * set.size
+            set.extra_bytes_among(|p| {
+                image
+                    .tree
+                    .lookup(p)
+                    .is_some_and(|n| !classes.category(n).is_build_residue())
+            })
         })
         .sum();
     Some(kept.saturating_sub(dup_kept))

@@ -63,7 +63,14 @@ pub struct DuplicateSet {
 impl DuplicateSet {
     /// Bytes of every copy but one.
     pub fn extra_bytes(&self) -> u64 {
-        self.size * (self.paths.len() as u64 - 1)
+        self.extra_bytes_among(|_| true)
+    }
+
+    /// Extra bytes counting only the copies `keep` accepts: one of them is
+    /// needed, the others are waste.
+    pub fn extra_bytes_among(&self, keep: impl Fn(&str) -> bool) -> u64 {
+        let kept = self.paths.iter().filter(|p| keep(p)).count() as u64;
+        kept.saturating_sub(1) * self.size
     }
 }
 

@@ -19,9 +19,10 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LoadOptions;
 use super::archive::load_archive_stream;
-use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch, human};
+use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch};
 use crate::error::Error;
 use crate::image::Image;
+use crate::output::size;
 
 /// The oldest Engine API layerscope talks to (Docker 1.12, 2016): inspect,
 /// export and build all exist there with the fields used here.
@@ -555,8 +556,8 @@ async fn load_one(
         (Err(_), Some(why)) => {
             return Err(Error::Engine(format!(
                 "{name}: the connection to the Docker engine dropped during the export after {} ({got} bytes) of about {} ({why})",
-                human(got()),
-                human(info.size),
+                size(got()),
+                size(info.size),
                 got = got(),
             )));
         }

@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::output::size;
+
 /// Where an image's load is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
@@ -324,7 +326,7 @@ pub fn bar_line(
         let cells = 16usize;
         let full = (frac * cells as f64).floor() as usize;
         let rate = if rate >= 1.0 {
-            format!("{}/s", human(rate as u64))
+            format!("{}/s", size(rate as u64))
         } else {
             "--/s".to_string()
         };
@@ -332,8 +334,8 @@ pub fn bar_line(
             "{label} [{}{}] {} of {} {rate} ETA {eta}",
             "#".repeat(full),
             "-".repeat(cells - full),
-            human(received),
-            human(expected),
+            size(received),
+            size(expected),
         )
     };
     truncate(&text, width.saturating_sub(1).max(20))
@@ -345,11 +347,6 @@ fn truncate(s: &str, max: usize) -> String {
     }
     let keep: String = s.chars().take(max.saturating_sub(1)).collect();
     format!("{keep}…")
-}
-
-/// Bytes for people (decimal units, like `docker images`).
-pub fn human(n: u64) -> String {
-    humansize::format_size(n, humansize::DECIMAL)
 }
 
 #[cfg(test)]

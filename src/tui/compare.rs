@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::action::Action;
-use super::explore::{Edit, Editing, filter_line};
+use super::explore::{Edit, Editing, filter_line, hiding_title};
 use super::theme::Theme;
 use super::tree::{Filter, Pattern, SortedKids, Status};
 use super::{cut, fit_offset, size, size_col};
@@ -979,16 +979,7 @@ impl Compare {
                 }
             )))
             .border_style(theme.border(focused));
-        let hidden = self.filter.hidden();
-        if !hidden.is_empty() {
-            block = block.title_bottom(
-                Line::from(Span::styled(
-                    format!(" hiding {} ", hidden.join(",")),
-                    theme.warn(),
-                ))
-                .right_aligned(),
-            );
-        }
+        block = hiding_title(block, &self.filter, theme);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let w = inner.width as usize;

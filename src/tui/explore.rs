@@ -32,6 +32,22 @@ pub struct Editing {
     pub before: String,
 }
 
+/// A file pane's bottom-right note of the change kinds the toggles hide
+/// (shared by explore and compare).
+pub fn hiding_title<'a>(block: Block<'a>, filter: &Filter, theme: &Theme) -> Block<'a> {
+    let hidden = filter.hidden();
+    if hidden.is_empty() {
+        return block;
+    }
+    block.title_bottom(
+        Line::from(Span::styled(
+            format!(" hiding {} ", hidden.join(",")),
+            theme.warn(),
+        ))
+        .right_aligned(),
+    )
+}
+
 /// What a key did to the filter line (shared by explore and compare).
 pub enum Edit {
     /// The text changed: apply it as the user types.
@@ -761,16 +777,7 @@ impl Explore {
                 sort
             )))
             .border_style(theme.border(focused));
-        let hidden = self.filter.hidden();
-        if !hidden.is_empty() {
-            block = block.title_bottom(
-                Line::from(Span::styled(
-                    format!(" hiding {} ", hidden.join(",")),
-                    theme.warn(),
-                ))
-                .right_aligned(),
-            );
-        }
+        block = hiding_title(block, &self.filter, theme);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let img = &a.image;

@@ -183,9 +183,7 @@ pub fn size_col(bytes: u64) -> String {
     format!("{:>9}", size(bytes))
 }
 
-pub fn size(bytes: u64) -> String {
-    crate::output::size(bytes)
-}
+pub use crate::output::{cut, size};
 
 /// A proportional bar of `width` cells with eighth-block resolution.
 pub fn bar(frac: f64, width: usize) -> String {
@@ -198,19 +196,6 @@ pub fn bar(frac: f64, width: usize) -> String {
     let n = s.chars().count();
     s.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
     s
-}
-
-/// Cut `s` to `w` characters, ending with `…` when cut.
-pub fn cut(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        return s.to_string();
-    }
-    if w == 0 {
-        return String::new();
-    }
-    let mut out: String = s.chars().take(w - 1).collect();
-    out.push('…');
-    out
 }
 
 /// The scroll offset that keeps `sel` inside a window of `h` rows.
