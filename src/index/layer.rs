@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 use super::tree::{NodeId, PathTree, ROOT};
 
 /// The kind of a tar entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     File,
@@ -36,7 +36,7 @@ impl EntryKind {
 
 /// One entry of a layer. `node` refers to the tree that holds it (the
 /// layer's own tree while indexing, the image's tree after merging).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub node: NodeId,
     pub kind: EntryKind,
@@ -78,8 +78,10 @@ impl Entry {
     }
 }
 
-/// A layer's changes, indexed.
-#[derive(Debug, Default, Clone)]
+/// A layer's changes, indexed. It is also what the layer cache stores
+/// (`crate::cache`): changing its fields or what [`wants_capture`] keeps
+/// means bumping `cache::FORMAT`.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LayerIndex {
     pub tree: PathTree,
     pub entries: Vec<Entry>,

@@ -173,6 +173,85 @@ impl PathTree {
     }
 }
 
+// ---- serialization (the layer-index cache) ---------------------------------
+//
+// Only what defines the tree is written: the interned names and each node's
+// (parent, name). Sibling links and lookup maps are rebuilt on reading, in
+// the same order they were built, so node ids and child order are the same.
+
+impl serde::Serialize for PathTree {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        struct Nodes<'a>(&'a [Node]);
+        impl serde::Serialize for Nodes<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|n| (n.parent, n.name)))
+            }
+        }
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&self.names)?;
+        t.serialize_element(&Nodes(&self.nodes))?;
+        t.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PathTree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (names, nodes): (Vec<Box<str>>, Vec<(NodeId, Sym)>) =
+            serde::Deserialize::deserialize(d)?;
+        PathTree::from_parts(names, &nodes).map_err(D::Error::custom)
+    }
+}
+
+impl PathTree {
+    /// Rebuild a tree from its names and (parent, name) pairs, checking that
+    /// every parent precedes its child and every name exists.
+    fn from_parts(names: Vec<Box<str>>, nodes: &[(NodeId, Sym)]) -> Result<Self, String> {
+        if names.first().map(|n| n.as_ref()) != Some("") || nodes.first() != Some(&(ROOT, 0)) {
+            return Err("path tree without its root".into());
+        }
+        let mut name_ids = HashMap::default();
+        name_ids.reserve(names.len());
+        for (i, n) in names.iter().enumerate() {
+            if name_ids.insert(n.clone(), i as Sym).is_some() {
+                return Err(format!("path tree names {n:?} twice"));
+            }
+        }
+        let mut t = PathTree {
+            nodes: Vec::with_capacity(nodes.len()),
+            names,
+            name_ids,
+            children: HashMap::default(),
+        };
+        t.children.reserve(nodes.len());
+        t.nodes.push(Node {
+            parent: ROOT,
+            name: 0,
+            first_child: 0,
+            next_sibling: 0,
+        });
+        for (i, &(parent, name)) in nodes.iter().enumerate().skip(1) {
+            let id = i as NodeId;
+            if parent >= id || name as usize >= t.names.len() {
+                return Err(format!("path tree node {i} is out of order"));
+            }
+            if t.children.insert((parent, name), id).is_some() {
+                return Err(format!("path tree node {i} is a duplicate"));
+            }
+            let next = t.nodes[parent as usize].first_child;
+            t.nodes.push(Node {
+                parent,
+                name,
+                first_child: 0,
+                next_sibling: next,
+            });
+            t.nodes[parent as usize].first_child = id;
+        }
+        Ok(t)
+    }
+}
+
 pub struct Children<'a> {
     tree: &'a PathTree,
     next: NodeId,
@@ -210,5 +289,35 @@ mod tests {
         names.sort();
         assert_eq!(names, ["c", "d"]);
         assert_eq!(t.descendants(t.lookup("a").unwrap()).len(), 3);
+    }
+
+    #[test]
+    fn round_trips_through_postcard_with_the_same_ids() {
+        let mut t = PathTree::new();
+        for p in [
+            "usr/bin/go",
+            "usr/lib/go/src",
+            "etc/passwd",
+            "usr/bin/gofmt",
+        ] {
+            t.insert(p);
+        }
+        let bytes = postcard::to_stdvec(&t).unwrap();
+        let back: PathTree = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.len(), t.len());
+        for id in 0..t.len() as NodeId {
+            assert_eq!(back.path(id), t.path(id));
+            let a: Vec<_> = t.children(id).collect();
+            let b: Vec<_> = back.children(id).collect();
+            assert_eq!(a, b);
+        }
+        assert_eq!(back.lookup("usr/lib/go"), t.lookup("usr/lib/go"));
+    }
+
+    #[test]
+    fn rejects_a_tree_whose_child_precedes_its_parent() {
+        let names: Vec<Box<str>> = vec!["".into(), "a".into()];
+        assert!(PathTree::from_parts(names.clone(), &[(0, 0), (2, 1), (1, 1)]).is_err());
+        assert!(PathTree::from_parts(names, &[(0, 0), (0, 5)]).is_err());
     }
 }
