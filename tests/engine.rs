@@ -237,8 +237,12 @@ fn progress_events_reach_the_expected_size_and_end_done() {
     );
 }
 
+/// The binary without the layer cache: these tests are about the export
+/// path (tests/cache.rs covers the cache).
 fn layerscope() -> Command {
-    Command::cargo_bin("layerscope").expect("binary")
+    let mut c = Command::cargo_bin("layerscope").expect("binary");
+    c.arg("--no-cache");
+    c
 }
 
 fn one_line_error(out: &std::process::Output) -> String {

@@ -580,7 +580,10 @@ where
 
 /// Load an image from a `docker save`-style tar stream read once, start to
 /// end (the engine's export endpoint). Every layer is indexed as it
-/// arrives; nothing is written to disk.
+/// arrives, on worker threads, while this thread goes on reading; nothing
+/// is written to disk but, when `opts.cache` is set, the layers' indexes
+/// and the config, under the diff_ids the config names (so only a trusted
+/// stream, the engine's, may be given a cache).
 pub fn load_archive_stream<R: Read>(
     reader: R,
     source: &str,
@@ -589,42 +592,97 @@ pub fn load_archive_stream<R: Read>(
 ) -> Result<Image, Error> {
     let fail = |msg: String| Error::input(source, msg);
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
-    let mut ar = tar::Archive::new(reader);
-    let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
-    for item in entries {
-        let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
-        let name = match outer_member(&entry).map_err(fail)? {
-            Outer::File(name) => name,
-            Outer::Link(name, target) => {
-                links.insert(name, target);
-                continue;
+    let workers = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let encode = opts.cache.is_some();
+    let mut done: HashMap<String, Indexed> = HashMap::new();
+    std::thread::scope(|s| -> Result<(), Error> {
+        let mut running: std::collections::VecDeque<(
+            String,
+            std::thread::ScopedJoinHandle<'_, Indexed>,
+        )> = std::collections::VecDeque::new();
+        let mut ar = tar::Archive::new(reader);
+        let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
+        for item in entries {
+            let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
+            let name = match outer_member(&entry).map_err(fail)? {
+                Outer::File(name) => name,
+                Outer::Link(name, target) => {
+                    links.insert(name, target);
+                    continue;
+                }
+                Outer::Other => continue,
+            };
+            let size = entry.size();
+            let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
+            let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
+            if is_json || size == 0 {
+                if size > MAX_META {
+                    return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
+                }
+                let mut data = head;
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|e| fail(format!("{name}: {e}")))?;
+                meta.insert(name, data);
+            } else if name.starts_with("blobs/")
+                || name.ends_with("layer.tar")
+                || name.ends_with(".tar")
+            {
+                // At most `workers` layers in flight: the oldest has all its
+                // bytes already, so waiting for it cannot stall.
+                while running.len() >= workers {
+                    if let Some((n, h)) = running.pop_front() {
+                        done.insert(n, join_indexer(h));
+                    }
+                }
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
+                let verify = opts.verify;
+                let h = s.spawn(move || {
+                    let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
+                    let idx = index_blob(r, verify);
+                    let encoded = match (&idx, encode) {
+                        (Ok(i), true) => crate::cache::encode_layer(i),
+                        _ => None,
+                    };
+                    (idx, encoded)
+                });
+                running.push_back((name.clone(), h));
+                // Feed the worker; if it stopped early (a broken layer), the
+                // rest of the member is skipped and its error reported.
+                loop {
+                    let mut chunk = vec![0u8; PIPE_CHUNK];
+                    let n = read_full(&mut entry, &mut chunk)
+                        .map_err(|e| fail(format!("{name}: {e}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    chunk.truncate(n);
+                    if tx.send(chunk).is_err() {
+                        break;
+                    }
+                }
             }
-            Outer::Other => continue,
-        };
-        let size = entry.size();
-        let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
-        let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
-        if is_json || size == 0 {
-            if size > MAX_META {
-                return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
-            }
-            let mut data = head;
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| fail(format!("{name}: {e}")))?;
-            meta.insert(name, data);
-        } else if name.starts_with("blobs/")
-            || name.ends_with("layer.tar")
-            || name.ends_with(".tar")
-        {
-            let r = std::io::Cursor::new(head).chain(&mut entry);
-            layers.insert(name, index_blob(r, opts.verify));
         }
-    }
+        for (n, h) in running {
+            done.insert(n, join_indexer(h));
+        }
+        Ok(())
+    })?;
     let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;
+    let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
+    let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
+    for (name, (idx, enc)) in done {
+        if let Some(e) = enc {
+            encoded.insert(name.clone(), e);
+        }
+        layers.insert(name, idx);
+    }
     let mut indexes = Vec::with_capacity(plan.layers.len());
+    let mut members = Vec::with_capacity(plan.layers.len());
     for l in &plan.layers {
         let real = resolve(&links, l);
         // A layer listed twice is stored once: clone it for all but the last use.
@@ -647,8 +705,90 @@ pub fn load_archive_stream<R: Read>(
             }
         };
         indexes.push(idx);
+        members.push(real);
     }
-    assemble(plan, indexes, source, opts).map_err(fail)
+    let config_id = plan.config_digest.clone();
+    let diff_ids = plan.config.rootfs.clone().unwrap_or_default().diff_ids;
+    let image = assemble(plan, indexes, source, opts).map_err(fail)?;
+    if let Some(cache) = &opts.cache {
+        for (diff_id, member) in diff_ids.iter().zip(&members) {
+            if let Some(bytes) = encoded.get(member) {
+                cache.put_encoded(diff_id, bytes);
+            }
+        }
+        let hex = config_id.strip_prefix("sha256:").unwrap_or(&config_id);
+        let config = [format!("{hex}.json"), format!("blobs/sha256/{hex}")]
+            .into_iter()
+            .find_map(|p| meta.get(&resolve(&links, &p)));
+        if let Some(json) = config {
+            cache.put_config(&config_id, json);
+        }
+        cache.evict();
+    }
+    Ok(image)
+}
+
+/// A layer's index and, when caching, its encoded form.
+type Indexed = (Result<LayerIndex, String>, Option<Vec<u8>>);
+
+/// Bytes handed to an indexing worker at a time, and chunks queued per
+/// worker: 4 MiB in flight per layer at most.
+const PIPE_CHUNK: usize = 256 * 1024;
+const PIPE_CHUNKS: usize = 16;
+
+fn join_indexer(h: std::thread::ScopedJoinHandle<'_, Indexed>) -> Indexed {
+    h.join()
+        .unwrap_or_else(|_| (Err("the indexing thread panicked".into()), None))
+}
+
+/// Read until `buf` is full or the reader ends.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The reading end of a channel of byte chunks; ends when the sender is
+/// dropped.
+struct PipeReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl PipeReader {
+    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        PipeReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// What an outer archive member is to the loaders.

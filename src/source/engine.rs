@@ -18,10 +18,11 @@ use futures_util::StreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LoadOptions;
-use super::archive::load_archive_stream;
+use super::archive::{Plan, assemble, load_archive_stream};
 use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch};
+use crate::cache::Cache;
 use crate::error::Error;
-use crate::image::Image;
+use crate::image::{ConfigFile, Image};
 use crate::output::size;
 
 /// The oldest Engine API layerscope talks to (Docker 1.12, 2016): inspect,
@@ -510,6 +511,18 @@ async fn load_one(
     let progress: &ImageProgress = &tracker.images[index];
     let name = name.strip_prefix("docker:").unwrap_or(name);
     let info = inspect(docker, name).await?;
+    let source = format!("docker:{name}");
+    if let Some(cache) = opts.cache.clone().filter(|_| !opts.verify) {
+        let (info2, opts2, source2) = (info.clone(), opts.clone(), source.clone());
+        let cached =
+            tokio::task::spawn_blocking(move || load_cached(&cache, &info2, &source2, &opts2))
+                .await
+                .ok()
+                .flatten();
+        if let Some(image) = cached {
+            return Ok(finish(image, name, &info));
+        }
+    }
     progress.set_expected(info.size);
     progress.set_stage(Stage::Waiting);
     let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
@@ -538,7 +551,6 @@ async fn load_one(
             }
         })
     };
-    let source = format!("docker:{name}");
     let load_opts = opts.clone();
     let task = tokio::task::spawn_blocking(move || {
         let reader = StreamReader::new(Box::pin(stream));
@@ -551,7 +563,7 @@ async fn load_one(
         .await
         .map_err(|e| Error::Engine(format!("{name}: indexing failed: {e}")))?;
     let dropped = failure.lock().ok().and_then(|f| f.clone());
-    let mut image = match (result, dropped) {
+    let image = match (result, dropped) {
         (Ok(image), _) => image,
         (Err(_), Some(why)) => {
             return Err(Error::Engine(format!(
@@ -563,6 +575,11 @@ async fn load_one(
         }
         (Err(e), None) => return Err(e),
     };
+    Ok(finish(image, name, &info))
+}
+
+/// What an engine image looks like whichever way it was loaded.
+fn finish(mut image: Image, name: &str, info: &Inspected) -> Image {
     // The export by id carries no tags: use the engine's, the one asked
     // for first.
     if image.facts.tags.is_empty() {
@@ -574,7 +591,34 @@ async fn load_one(
         image.facts.tags = tags;
     }
     image.facts.source = format!("docker:{name}");
-    Ok(image)
+    // The engine stores layers by diff_id; the export's member names are an
+    // artifact of the export (and absent when loaded from the cache).
+    for l in &mut image.layers {
+        l.blob = l.diff_id.clone();
+    }
+    image
+}
+
+/// The image from the layer cache alone, without an export: only when its
+/// config and every layer are cached and agree with what the engine says.
+fn load_cached(cache: &Cache, info: &Inspected, source: &str, opts: &LoadOptions) -> Option<Image> {
+    let json = cache.config(&info.id)?;
+    let config: ConfigFile = serde_json::from_slice(&json).ok()?;
+    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone())?;
+    if diff_ids != info.layers {
+        return None;
+    }
+    let mut indexes = Vec::with_capacity(diff_ids.len());
+    for d in &diff_ids {
+        indexes.push(cache.layer(d)?);
+    }
+    let plan = Plan {
+        config,
+        config_digest: info.id.clone(),
+        tags: Vec::new(),
+        layers: diff_ids,
+    };
+    assemble(plan, indexes, source, opts).ok()
 }
 
 /// Does `name` (as typed) name the tag `tag`?

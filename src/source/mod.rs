@@ -22,8 +22,10 @@ pub struct LoadOptions {
     pub verify: bool,
     /// Bytes read, for progress displays.
     pub progress: Option<Counter>,
-    /// Threads for indexing layers of files (default: one per core).
+    /// Threads for indexing layers (default: one per core).
     pub threads: Option<usize>,
+    /// The layer-index cache (engine images only; `None` with --no-cache).
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 /// A parsed image reference.
