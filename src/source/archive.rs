@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::blob::{hex, index_blob, read_head};
+use super::blob::{PIPE_CHUNK, PIPE_CHUNKS, PipeReader, hex, index_blob, read_full, read_head};
 use super::{Counter, LoadOptions};
 use crate::error::Error;
 use crate::image::{ConfigFile, Image, ImageFacts};
@@ -731,64 +731,9 @@ pub fn load_archive_stream<R: Read>(
 /// A layer's index and, when caching, its encoded form.
 type Indexed = (Result<LayerIndex, String>, Option<Vec<u8>>);
 
-/// Bytes handed to an indexing worker at a time, and chunks queued per
-/// worker: 4 MiB in flight per layer at most.
-const PIPE_CHUNK: usize = 256 * 1024;
-const PIPE_CHUNKS: usize = 16;
-
 fn join_indexer(h: std::thread::ScopedJoinHandle<'_, Indexed>) -> Indexed {
     h.join()
         .unwrap_or_else(|_| (Err("the indexing thread panicked".into()), None))
-}
-
-/// Read until `buf` is full or the reader ends.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// The reading end of a channel of byte chunks; ends when the sender is
-/// dropped.
-struct PipeReader {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl PipeReader {
-    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
-        PipeReader {
-            rx,
-            chunk: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for PipeReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.chunk = c;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }
 
 /// What an outer archive member is to the loaders.
