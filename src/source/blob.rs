@@ -4,7 +4,7 @@ use std::io::{self, Cursor, Read};
 
 use sha2::{Digest, Sha256};
 
-use crate::index::layer::{LayerIndex, index_tar};
+use crate::index::layer::{LayerIndex, explain, explained, index_tar};
 
 /// How a blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,27 @@ impl<R: Read> Read for Sha256Reader<R> {
     }
 }
 
+/// A decompressor whose errors say which stream failed and how.
+struct Decoded<R> {
+    inner: R,
+    what: &'static str,
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
+                format!("truncated: the {} stream ends early ({e})", self.what)
+            } else if e.to_string().starts_with("corrupt") {
+                e.to_string()
+            } else {
+                format!("corrupt {} stream: {e}", self.what)
+            };
+            explained(e.kind(), msg)
+        })
+    }
+}
+
 /// Index a layer blob: detect its compression, decompress while streaming,
 /// and optionally compute the sha256 of the uncompressed tar (its diff_id).
 pub fn index_blob<R: Read>(mut r: R, verify: bool) -> Result<LayerIndex, String> {
@@ -98,40 +119,31 @@ pub fn index_blob<R: Read>(mut r: R, verify: bool) -> Result<LayerIndex, String>
     let raw = Cursor::new(head).chain(r);
     let tar: Box<dyn Read> = match compression {
         Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(raw).map_err(|e| format!("corrupt zstd: {e}"))?,
-        ),
+        Compression::Gzip => Box::new(Decoded {
+            inner: flate2::read::MultiGzDecoder::new(raw),
+            what: "gzip",
+        }),
+        Compression::Zstd => Box::new(Decoded {
+            inner: zstd::stream::read::Decoder::new(raw)
+                .map_err(|e| format!("corrupt zstd stream: {e}"))?,
+            what: "zstd",
+        }),
     };
     let mut reader = Sha256Reader {
         inner: tar,
         hasher: verify.then(Sha256::new),
         count: 0,
     };
-    let what = match compression {
-        Compression::None => "",
-        Compression::Gzip => "corrupt gzip or ",
-        Compression::Zstd => "corrupt zstd or ",
-    };
-    let mut idx = index_tar(&mut reader).map_err(|e| describe_tar_error(what, &e))?;
-    // Drain what follows the end-of-archive marker so the digest covers it.
-    io::copy(&mut reader, &mut io::sink()).map_err(|e| describe_tar_error(what, &e))?;
+    let mut idx = index_tar(&mut reader).map_err(|e| explain(&e))?;
+    // Drain what follows the end-of-archive marker so the digest covers it
+    // (and a compressed stream is checked to its end).
+    io::copy(&mut reader, &mut io::sink())
+        .map_err(|e| format!("{} (after the end of the tar)", explain(&e)))?;
     idx.tar_bytes = reader.count;
     if let Some(h) = reader.hasher.take() {
         idx.diff_id = Some(format!("sha256:{}", hex(&h.finalize())));
     }
     Ok(idx)
-}
-
-fn describe_tar_error(what: &str, e: &io::Error) -> String {
-    let msg = e.to_string();
-    if e.kind() == io::ErrorKind::UnexpectedEof || msg.contains("truncated") {
-        format!("truncated layer ({msg})")
-    } else if what.is_empty() {
-        format!("invalid tar: {msg}")
-    } else {
-        format!("{what}invalid tar: {msg}")
-    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {
