@@ -1146,11 +1146,7 @@ fn a01_non_utf8_names_stay_distinct_and_sizes_exact() {
     assert_eq!(num(t, "final_bytes"), 750);
     assert_eq!(num(t, "final_entries"), 6, "data/, four files, the link");
     assert_eq!(num(t, "wasted_bytes"), 0);
-    let text = r.to_string();
-    assert!(
-        text.contains(r"caf\\xe9") || r["images"][0]["layers"][0]["entries"] == 6,
-        "{text}"
-    );
+    assert_eq!(r["images"][0]["layers"][0]["entries"], 6);
 }
 
 #[test]
