@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
@@ -144,6 +145,9 @@ const WHITEOUT: &str = ".wh.";
 const NO_ENTRY: u32 = u32::MAX;
 /// Bytes and files of small files kept per layer for the analysis.
 const MAX_CAPTURED: u64 = 64 << 20;
+/// Bytes of small files kept for a whole image: without it, many layers of
+/// compressed zeros named like package databases would each keep 64 MiB.
+pub const MAX_CAPTURED_IMAGE: u64 = 256 << 20;
 const MAX_CAPTURED_FILES: usize = 20_000;
 /// Linux's PATH_MAX: no real image holds a longer path, and a deeper one
 /// would only make every later pass slower.
@@ -254,6 +258,12 @@ fn invalid(msg: String) -> io::Error {
 
 /// Read a layer tar (already decompressed) into a [`LayerIndex`].
 pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
+    index_tar_within(reader, &AtomicU64::new(MAX_CAPTURED_IMAGE))
+}
+
+/// [`index_tar`], taking the small files it keeps out of `budget` (bytes
+/// shared by all the layers of an image): past it, files are not kept.
+pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<LayerIndex> {
     // Seeking lets the tar crate skip padding without zeroing a buffer per
     // entry; `Skip` makes forward seeks cheap on any stream. The guard
     // below it refuses oversized long-name and PAX members.
@@ -378,7 +388,12 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
             size = entry.size();
             let capture = wants_capture(path, size)
                 && captured_bytes + size <= MAX_CAPTURED
-                && idx.captured.len() < MAX_CAPTURED_FILES;
+                && idx.captured.len() < MAX_CAPTURED_FILES
+                && budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        b.checked_sub(size)
+                    })
+                    .is_ok();
             let (d, data) = hash_content(&mut entry, size, &mut buf, capture)
                 .map_err(|e| at_entry(path, pos, e))?;
             digest = d;

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -20,7 +21,7 @@ use super::blob::{hex, index_blob, read_head};
 use super::{Counter, LoadOptions};
 use crate::error::Error;
 use crate::image::{ConfigFile, Image, ImageFacts};
-use crate::index::layer::{LayerIndex, normalize};
+use crate::index::layer::{LayerIndex, MAX_CAPTURED_IMAGE, normalize};
 use crate::index::merge::{LayerMeta, build_image};
 
 /// Nested OCI indexes followed at most.
@@ -612,6 +613,7 @@ pub fn load_archive_file(
         })
         .collect::<Result<_, _>>()?;
     let sizes: Vec<u64> = jobs.iter().map(|(_, m)| m.size).collect();
+    let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
     let indexes = index_parallel(&sizes, opts, |i| {
         let (name, m) = &jobs[i];
         let layer = |e: String| format!("layer {} ({name}): {e}", i + 1);
@@ -623,7 +625,7 @@ pub fn load_archive_file(
             BufReader::with_capacity(256 * 1024, f.take(m.size)),
             opts.progress.as_ref(),
         );
-        index_blob(r, opts.verify).map_err(layer)
+        index_blob(r, opts.verify, &budget).map_err(layer)
     })
     .map_err(fail)?;
     assemble(plan, indexes, &shown, opts).map_err(fail)
@@ -649,6 +651,7 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
         .iter()
         .map(|l| std::fs::metadata(dir.join(l)).map_or(0, |m| m.len()))
         .collect();
+    let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
     let indexes = index_parallel(&sizes, opts, |i| {
         let name = &plan.layers[i];
         let layer = |e: String| format!("layer {} ({name}): {e}", i + 1);
@@ -668,7 +671,7 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
             BufReader::with_capacity(256 * 1024, f.take(len.len())),
             opts.progress.as_ref(),
         );
-        index_blob(r, opts.verify).map_err(layer)
+        index_blob(r, opts.verify, &budget).map_err(layer)
     })
     .map_err(fail)?;
     assemble(plan, indexes, &shown, opts).map_err(fail)
@@ -735,6 +738,7 @@ pub fn load_archive_stream<R: Read>(
     let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
     let mut sizes: HashMap<String, u64> = HashMap::new();
     let mut last: Option<String> = None;
+    let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
     for item in entries {
         let mut entry = item.map_err(|e| {
             let msg = crate::index::layer::explain(&e).replacen("layer", "archive", 1);
@@ -774,7 +778,7 @@ pub fn load_archive_stream<R: Read>(
             || name.ends_with(".tar")
         {
             let r = std::io::Cursor::new(head).chain(&mut entry);
-            layers.insert(name, index_blob(r, opts.verify));
+            layers.insert(name, index_blob(r, opts.verify, &budget));
         }
     }
     let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;

@@ -4,7 +4,7 @@ use std::io::{self, Cursor, Read};
 
 use sha2::{Digest, Sha256};
 
-use crate::index::layer::{LayerIndex, explain, explained, index_tar};
+use crate::index::layer::{LayerIndex, explain, explained, index_tar_within};
 
 /// How a blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +113,13 @@ impl<R: Read> Read for Decoded<R> {
 
 /// Index a layer blob: detect its compression, decompress while streaming,
 /// and optionally compute the sha256 of the uncompressed tar (its diff_id).
-pub fn index_blob<R: Read>(mut r: R, verify: bool) -> Result<LayerIndex, String> {
+/// `budget` bounds the small files kept for the analysis, image-wide (see
+/// [`crate::index::layer::index_tar_within`]).
+pub fn index_blob<R: Read>(
+    mut r: R,
+    verify: bool,
+    budget: &std::sync::atomic::AtomicU64,
+) -> Result<LayerIndex, String> {
     let head = read_head(&mut r, 512).map_err(|e| e.to_string())?;
     let compression = detect(&head)?;
     let raw = Cursor::new(head).chain(r);
@@ -134,7 +140,7 @@ pub fn index_blob<R: Read>(mut r: R, verify: bool) -> Result<LayerIndex, String>
         hasher: verify.then(Sha256::new),
         count: 0,
     };
-    let mut idx = index_tar(&mut reader).map_err(|e| explain(&e))?;
+    let mut idx = index_tar_within(&mut reader, budget).map_err(|e| explain(&e))?;
     // Drain what follows the end-of-archive marker so the digest covers it
     // (and a compressed stream is checked to its end).
     io::copy(&mut reader, &mut io::sink())

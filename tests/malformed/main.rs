@@ -1329,3 +1329,45 @@ fn a10_an_empty_layer_and_a_layer_of_only_the_end_marker() {
     assert_eq!(num(totals(&r), "size_bytes"), 8000);
     assert_eq!(num(totals(&r), "layers"), 3);
 }
+
+#[test]
+fn a11_bomb_package_databases_in_every_layer_stay_within_a_budget() {
+    // Files named like dpkg's status.d entries are kept in memory for the
+    // analysis (15 MiB each is under the per-file cap, four per layer under
+    // the per-layer cap). Twelve layers of them, zeros in zstd, would keep
+    // 720 MiB; the image-wide budget keeps at most 256 MiB, so the run fits
+    // a 512 MiB address space and still counts every byte.
+    const EACH: u64 = 15 << 20;
+    let c = Case::new();
+    let mut layers = Vec::new();
+    for l in 0..12 {
+        let mut parts_hdrs = Vec::new();
+        for f in 0..4 {
+            parts_hdrs.push(header(
+                format!("var/lib/dpkg/status.d/pkg{l}x{f}").as_bytes(),
+                b'0',
+                EACH,
+                b"",
+            ));
+        }
+        let mut parts: Vec<Z> = Vec::new();
+        for h in &parts_hdrs {
+            parts.push(Z::Raw(h));
+            parts.push(Z::Run(0, EACH));
+        }
+        parts.push(Z::Run(0, 1024));
+        layers.push((zstd_frame(&parts), ZSTD));
+    }
+    let (files, _) = oci_files(&layers, |_| {});
+    let input = c.file("status-d.tar", &tar_files(&files, &[]));
+    let (out, took) = run(Command::new("prlimit")
+        .arg(format!("--as={}", 512u64 << 20))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_layerscope"))
+        .args([&input, "--json", "-"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(num(totals(&r), "size_bytes"), 12 * 4 * EACH);
+    eprintln!("720 MiB of package-database-named zeros indexed in {took:?} under a 512 MiB limit");
+}
