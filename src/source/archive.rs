@@ -504,6 +504,18 @@ pub fn load_archive_file(
 ) -> Result<Image, Error> {
     let shown = path.display().to_string();
     let fail = |msg: String| Error::input(&shown, msg);
+    // Opening a FIFO would wait for a writer, and a device never ends.
+    let kind = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if kind.is_dir() {
+        return Err(fail(
+            "a directory, not an archive (an OCI layout directory is read with oci:DIR)".into(),
+        ));
+    }
+    if !kind.is_file() {
+        return Err(fail(
+            "not a regular file (a FIFO, device or socket); save the image to a file first".into(),
+        ));
+    }
     let file = File::open(path).map_err(|e| fail(e.to_string()))?;
     let mut head = Vec::new();
     (&file)
@@ -581,19 +593,27 @@ pub fn load_archive_file(
     // Small files are read when the plan asks for them: the JSON ones are
     // in memory already; any other (a config that is not JSON) is read
     // from the file, so that the error names what is wrong with it.
+    let odd: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
     let get = |p: &str| -> Option<Vec<u8>> {
         let real = resolve(&links, p);
         if let Some(data) = meta.get(&real) {
             return Some(data.clone());
         }
-        let m = members.get(&real).filter(|m| m.size <= MAX_META)?;
+        let m = members.get(&real)?;
+        if m.size > MAX_META {
+            odd.borrow_mut().get_or_insert(format!(
+                "{p} is {} bytes, too large to be metadata (at most {MAX_META})",
+                m.size
+            ));
+            return None;
+        }
         let mut data = Vec::new();
         let mut f = &file;
         f.seek(SeekFrom::Start(m.offset)).ok()?;
         f.take(m.size).read_to_end(&mut data).ok()?;
         Some(data)
     };
-    let plan = plan(&get, want).map_err(fail)?;
+    let plan = plan(&get, want).map_err(|e| fail(odd.take().unwrap_or(e)))?;
     let jobs: Vec<(String, Member)> = plan
         .layers
         .iter()
@@ -638,14 +658,27 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
     if !dir.join("index.json").is_file() {
         return Err(fail("not an OCI image layout (no index.json)".into()));
     }
+    // A blob that is not a regular file (a FIFO would block, /dev/zero
+    // never ends) or is too large is not read; the error says why.
+    let odd: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
     let get = |p: &str| -> Option<Vec<u8>> {
         let full = dir.join(p);
-        let len = std::fs::metadata(&full).ok()?.len();
-        (len <= MAX_META)
-            .then(|| std::fs::read(full).ok())
-            .flatten()
+        let m = std::fs::metadata(&full).ok()?;
+        if !m.is_file() {
+            odd.borrow_mut()
+                .get_or_insert(format!("{p} is not a regular file"));
+            return None;
+        }
+        if m.len() > MAX_META {
+            odd.borrow_mut().get_or_insert(format!(
+                "{p} is {} bytes, too large to be metadata (at most {MAX_META})",
+                m.len()
+            ));
+            return None;
+        }
+        std::fs::read(full).ok()
     };
-    let plan = plan(&get, want).map_err(fail)?;
+    let plan = plan(&get, want).map_err(|e| fail(odd.take().unwrap_or(e)))?;
     let sizes: Vec<u64> = plan
         .layers
         .iter()

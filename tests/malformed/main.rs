@@ -1122,6 +1122,56 @@ fn e44_an_oci_digest_that_would_leave_the_layout() {
     );
 }
 
+#[test]
+fn e45_a_fifo_instead_of_an_archive() {
+    // Opening a FIFO waits for a writer that never comes: refused first.
+    let c = Case::new();
+    let fifo = c.dir.path().join("image.tar");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let input = fifo.display().to_string();
+    fails(&c, &input, &[], &[&input, "not a regular file"]);
+    std::fs::remove_file(c.out().join("report.json")).unwrap();
+    let prefixed = format!("docker-archive:{input}");
+    fails(&c, &prefixed, &[], &[&input, "not a regular file"]);
+}
+
+#[test]
+fn e46_an_oci_blob_that_is_a_link_to_dev_zero() {
+    // A config blob that never ends (and a layer blob too): not read.
+    let c = Case::new();
+    let (files, layers) = oci_files(&[(base_layer().end(), TAR)], |_| {});
+    let input = c.layout("oci", &files);
+    let index: Value =
+        serde_json::from_slice(&files.iter().find(|f| f.0 == "index.json").unwrap().1).unwrap();
+    let m = format!(
+        "blobs/sha256/{}",
+        &index["manifests"][0]["digest"].as_str().unwrap()[7..]
+    );
+    let manifest: Value =
+        serde_json::from_slice(&files.iter().find(|f| f.0 == m).unwrap().1).unwrap();
+    let cfg = format!(
+        "blobs/sha256/{}",
+        &manifest["config"]["digest"].as_str().unwrap()[7..]
+    );
+    let cfg_path = c.dir.path().join("oci").join(&cfg);
+    std::fs::remove_file(&cfg_path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &cfg_path).unwrap();
+    fails(&c, &input, &[], &[&input, &cfg, "not a regular file"]);
+
+    // The config back, the layer a link to /dev/zero.
+    std::fs::remove_file(c.out().join("report.json")).unwrap();
+    std::fs::remove_file(&cfg_path).unwrap();
+    write_files(&c.dir.path().join("oci"), &files);
+    let layer_path = c.dir.path().join("oci").join(&layers[0]);
+    std::fs::remove_file(&layer_path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &layer_path).unwrap();
+    fails(&c, &input, &[], &[&input, &layers[0], "not a regular file"]);
+}
+
 // ==== accepted: inputs Docker loads ================================================
 
 #[test]
