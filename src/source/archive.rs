@@ -767,7 +767,8 @@ pub fn load_archive_stream<R: Read>(
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
     let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
-    let mut ar = tar::Archive::new(reader);
+    // The guard bounds long-name and PAX members, as for layers.
+    let mut ar = tar::Archive::new(crate::index::guard::Guard::new(reader));
     let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
     let mut sizes: HashMap<String, u64> = HashMap::new();
     let mut last: Option<String> = None;

@@ -1172,6 +1172,30 @@ fn e46_an_oci_blob_that_is_a_link_to_dev_zero() {
     fails(&c, &input, &[], &[&input, &layers[0], "not a regular file"]);
 }
 
+#[test]
+fn e47_a_streamed_export_with_a_gigabyte_long_name() {
+    // The engine's export is read as a stream by the same loader; its
+    // outer tar gets the same guard. (In process: the stream is made
+    // lazily, a header and then a gigabyte of 'a' that is never stored.)
+    use std::io::Read;
+    let head = header(b"././@LongLink", b'L', BOMB + 1, b"");
+    let stream = std::io::Cursor::new(head).chain(std::io::repeat(b'a').take(BOMB + 1));
+    let t = Instant::now();
+    let err = layerscope::source::archive::load_archive_stream(
+        stream,
+        "docker:bomb",
+        None,
+        &layerscope::source::LoadOptions::default(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(err.starts_with("docker:bomb: "), "{err}");
+    assert!(err.contains("GNU long name of 1073741825 bytes"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+}
+
 // ==== accepted: inputs Docker loads ================================================
 
 #[test]
