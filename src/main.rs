@@ -18,6 +18,7 @@ use layerscope::source::{ImageRef, LoadOptions, engine, load_all};
 use layerscope::{ci, config, demo, tui};
 
 fn main() -> ExitCode {
+    one_line_panics();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -39,6 +40,33 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A panic is a bug: say so on one line, with where it happened, instead of
+/// Rust's three lines (the interactive view restores the terminal before
+/// this runs). With RUST_BACKTRACE set, Rust's own report, backtrace and all.
+fn one_line_panics() {
+    if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        eprintln!(
+            "layerscope: internal error (a bug, please report it): {}{at} (thread {name}; RUST_BACKTRACE=1 shows more)",
+            msg.replace('\n', " ")
+        );
+    }));
 }
 
 fn diff_ids(image: &layerscope::image::Image) -> Vec<String> {

@@ -4,7 +4,7 @@ use std::io::{self, Cursor, Read};
 
 use sha2::{Digest, Sha256};
 
-use crate::index::layer::{LayerIndex, index_tar};
+use crate::index::layer::{LayerIndex, explain, index_tar_within};
 
 /// How a blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +76,14 @@ pub fn looks_like_tar(head: &[u8]) -> bool {
 /// and optionally compute the sha256 of the uncompressed tar (its diff_id).
 /// Decompression and that sha256 run on a second thread, feeding the tar
 /// parser (and its content hashing) on this one through a bounded queue;
-/// a plain tar that needs no digest is parsed straight from `r`.
-pub fn index_blob<R: Read + Send>(mut r: R, verify: bool) -> Result<LayerIndex, String> {
+/// a plain tar that needs no digest is parsed straight from `r`. `budget`
+/// bounds the small files kept for the analysis, image-wide (see
+/// [`crate::index::layer::index_tar_within`]).
+pub fn index_blob<R: Read + Send>(
+    mut r: R,
+    verify: bool,
+    budget: &std::sync::atomic::AtomicU64,
+) -> Result<LayerIndex, String> {
     let head = read_head(&mut r, 512).map_err(|e| e.to_string())?;
     let compression = detect(&head)?;
     let raw = Cursor::new(head).chain(r);
@@ -86,9 +92,10 @@ pub fn index_blob<R: Read + Send>(mut r: R, verify: bool) -> Result<LayerIndex, 
             inner: raw,
             count: 0,
         };
-        let mut idx = index_tar(&mut reader).map_err(|e| describe_tar_error(&e))?;
+        let mut idx = index_tar_within(&mut reader, budget).map_err(|e| explain(&e))?;
         // What follows the end-of-archive marker still counts as tar bytes.
-        io::copy(&mut reader, &mut io::sink()).map_err(|e| describe_tar_error(&e))?;
+        io::copy(&mut reader, &mut io::sink())
+            .map_err(|e| format!("{} (after the end of the tar)", explain(&e)))?;
         idx.tar_bytes = reader.count;
         return Ok(idx);
     }
@@ -96,8 +103,8 @@ pub fn index_blob<R: Read + Send>(mut r: R, verify: bool) -> Result<LayerIndex, 
         let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
         let producer = s.spawn(move || decompress(raw, compression, verify, tx));
         let mut pipe = PipeReader::new(rx);
-        let parsed =
-            index_tar(&mut pipe).and_then(|idx| io::copy(&mut pipe, &mut io::sink()).map(|_| idx));
+        let parsed = index_tar_within(&mut pipe, budget)
+            .and_then(|idx| io::copy(&mut pipe, &mut io::sink()).map(|_| idx));
         // Closing the queue stops a producer the parser left behind.
         drop(pipe);
         let produced = producer
@@ -106,7 +113,7 @@ pub fn index_blob<R: Read + Send>(mut r: R, verify: bool) -> Result<LayerIndex, 
         match (parsed, produced) {
             // A broken stream is the cause of whatever the parser saw.
             (_, Err(e)) => Err(e),
-            (Err(e), Ok(_)) => Err(describe_tar_error(&e)),
+            (Err(e), Ok(_)) => Err(explain(&e)),
             (Ok(mut idx), Ok((count, digest))) => {
                 idx.tar_bytes = count;
                 idx.diff_id = digest;
@@ -131,16 +138,18 @@ fn decompress<R: Read>(
         Compression::Zstd => (
             Box::new(
                 zstd::stream::read::Decoder::new(raw)
-                    .map_err(|e| format!("corrupt zstd stream ({e})"))?,
+                    .map_err(|e| format!("corrupt zstd stream: {e}"))?,
             ),
             "zstd",
         ),
     };
     let fail = |e: io::Error| match (name, e.kind()) {
-        ("", io::ErrorKind::UnexpectedEof) => format!("truncated layer ({e})"),
-        ("", _) => e.to_string(),
-        (_, io::ErrorKind::UnexpectedEof) => format!("truncated {name} stream ({e})"),
-        _ => format!("corrupt {name} stream ({e})"),
+        ("", _) => explain(&e),
+        (_, io::ErrorKind::UnexpectedEof) => {
+            format!("truncated: the {name} stream ends early ({e})")
+        }
+        _ if e.to_string().starts_with("corrupt") => e.to_string(),
+        _ => format!("corrupt {name} stream: {e}"),
     };
     let mut hasher = verify.then(Sha256::new);
     let mut count = 0u64;
@@ -174,15 +183,6 @@ impl<R: Read> Read for CountingReader<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
-    }
-}
-
-fn describe_tar_error(e: &io::Error) -> String {
-    let msg = e.to_string();
-    if e.kind() == io::ErrorKind::UnexpectedEof || msg.contains("truncated") {
-        format!("truncated layer ({msg})")
-    } else {
-        format!("invalid tar: {msg}")
     }
 }
 
@@ -266,6 +266,10 @@ mod tests {
         assert!(detect(b"hello world").unwrap_err().contains("not a tar"));
     }
 
+    fn budget() -> std::sync::atomic::AtomicU64 {
+        std::sync::atomic::AtomicU64::new(u64::MAX)
+    }
+
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut e, data).unwrap();
@@ -285,24 +289,27 @@ mod tests {
     #[test]
     fn compressed_layers_index_through_the_second_thread_with_their_digest() {
         let tar = tar_with(3 << 20);
-        let plain = index_blob(&tar[..], true).unwrap();
-        let zipped = index_blob(&gzip(&tar)[..], true).unwrap();
+        let plain = index_blob(&tar[..], true, &budget()).unwrap();
+        let zipped = index_blob(&gzip(&tar)[..], true, &budget()).unwrap();
         assert_eq!(zipped.diff_id, plain.diff_id);
         assert_eq!(zipped.tar_bytes, tar.len() as u64);
         assert_eq!(zipped.size, 3 << 20);
         let z = zstd::bulk::compress(&tar, 1).unwrap();
-        assert_eq!(index_blob(&z[..], true).unwrap().diff_id, plain.diff_id);
+        assert_eq!(
+            index_blob(&z[..], true, &budget()).unwrap().diff_id,
+            plain.diff_id
+        );
     }
 
     #[test]
     fn a_broken_stream_is_named_and_an_early_parse_error_does_not_hang() {
         let gz = gzip(&tar_with(3 << 20));
-        let err = index_blob(&gz[..gz.len() / 2], false).unwrap_err();
+        let err = index_blob(&gz[..gz.len() / 2], false, &budget()).unwrap_err();
         assert!(err.contains("gzip stream"), "{err}");
         // A gzip of 40 MB that is not a tar: the parser fails at once and
         // the decompressor must stop rather than block on the full queue.
         let junk = gzip(&vec![b'x'; 40 << 20]);
-        let err = index_blob(&junk[..], true).unwrap_err();
+        let err = index_blob(&junk[..], true, &budget()).unwrap_err();
         assert!(err.contains("invalid tar"), "{err}");
     }
 }

@@ -78,6 +78,10 @@ impl ImageRef {
         if p.is_file() {
             return Ok(ImageRef::DockerArchive(p.to_path_buf(), None));
         }
+        if p.exists() {
+            // A FIFO, device or socket: the archive loader says what it is.
+            return Ok(ImageRef::DockerArchive(p.to_path_buf(), None));
+        }
         let looks_like_path = s.starts_with('.')
             || s.starts_with('/')
             || s.starts_with('~')
