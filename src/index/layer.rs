@@ -101,6 +101,11 @@ pub struct LayerIndex {
     pub tar_bytes: u64,
     /// sha256 of the uncompressed tar, when verification was asked for.
     pub diff_id: Option<String>,
+    /// Files the analysis reads were left out because the image-wide
+    /// budget ran out: the index depends on the other layers, so it is
+    /// never cached (and never stored).
+    #[serde(skip)]
+    pub incomplete: bool,
 }
 
 /// Files whose contents the analysis needs, kept while streaming.
@@ -388,14 +393,16 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
         let mut digest = 0;
         if kind == EntryKind::File {
             size = entry.size();
-            let capture = wants_capture(path, size)
+            let wanted = wants_capture(path, size)
                 && captured_bytes + size <= MAX_CAPTURED
-                && idx.captured.len() < MAX_CAPTURED_FILES
+                && idx.captured.len() < MAX_CAPTURED_FILES;
+            let capture = wanted
                 && budget
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                         b.checked_sub(size)
                     })
                     .is_ok();
+            idx.incomplete |= wanted && !capture;
             let (d, data) = hash_content(&mut entry, size, &mut buf, capture)
                 .map_err(|e| at_entry(path, pos, e))?;
             digest = d;
@@ -557,5 +564,34 @@ fn check_len(got: u64, want: u64) -> io::Result<()> {
                 "truncated: the layer ends {got} bytes into content whose header declares {want} bytes"
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os_release_layer() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        let data = b"ID=debian\n";
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "etc/os-release", &data[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn an_index_cut_short_by_the_image_budget_says_so() {
+        // What a layer keeps must not depend on the other layers of the
+        // image without saying so: such an index is never cached.
+        let tar = os_release_layer();
+        let whole = index_tar_within(&tar[..], &AtomicU64::new(1 << 20)).unwrap();
+        assert_eq!(whole.captured.len(), 1);
+        assert!(!whole.incomplete);
+        let cut = index_tar_within(&tar[..], &AtomicU64::new(3)).unwrap();
+        assert!(cut.captured.is_empty());
+        assert!(cut.incomplete);
     }
 }

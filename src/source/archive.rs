@@ -757,15 +757,33 @@ where
 /// Load an image from a `docker save`-style tar stream read once, start to
 /// end (the engine's export endpoint). Every layer is indexed as it
 /// arrives, on worker threads, while this thread goes on reading; nothing
-/// is written to disk but, when `opts.cache` is set, the layers' indexes
-/// and the config, under the diff_ids the config names (so only a trusted
-/// stream, the engine's, may be given a cache).
+/// is written to disk.
 pub fn load_archive_stream<R: Read>(
     reader: R,
     source: &str,
     want: Option<&str>,
     opts: &LoadOptions,
 ) -> Result<Image, Error> {
+    load_stream(reader, source, want, opts).map(|(image, _)| image)
+}
+
+/// What a stream gives the layer cache: the config, and each layer whose
+/// content hashed to the diff_id the config names, encoded.
+pub struct ForCache {
+    pub config_id: String,
+    pub config: Vec<u8>,
+    pub layers: Vec<(String, Vec<u8>)>,
+}
+
+/// [`load_archive_stream`], and when `opts.cache` is set, the entries to
+/// cache (every layer is then hashed, so only content that matches its
+/// diff_id is ever cached).
+pub fn load_stream<R: Read>(
+    reader: R,
+    source: &str,
+    want: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<(Image, Option<ForCache>), Error> {
     let fail = |msg: String| Error::input(source, msg);
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
@@ -782,99 +800,100 @@ pub fn load_archive_stream<R: Read>(
             String,
             std::thread::ScopedJoinHandle<'_, Indexed>,
         )> = std::collections::VecDeque::new();
-        // The guard bounds long-name and PAX members, as for layers.
-        let mut ar = tar::Archive::new(crate::index::guard::Guard::new(reader));
-        let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
-        let mut last: Option<String> = None;
-        for item in entries {
-            let mut entry = item.map_err(|e| {
-                let msg = crate::index::layer::explain(&e).replacen("layer", "archive", 1);
-                fail(match &last {
-                    Some(name) => format!("{msg} (after member {name})"),
-                    None => format!("{msg} (in the first header)"),
-                })
-            })?;
-            let name = match outer_member(&entry).map_err(fail)? {
-                Outer::File(name) => name,
-                Outer::Link(name, target) => {
-                    last = Some(name.clone());
-                    links.insert(name, target);
-                    continue;
-                }
-                Outer::Other(name) => {
-                    last = Some(name);
-                    continue;
-                }
-            };
-            last = Some(name.clone());
-            let size = entry.size();
-            sizes.insert(name.clone(), size);
-            let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
-            let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
-            if is_json || size == 0 {
-                if size > MAX_META {
-                    return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
-                }
-                let mut data = head;
-                entry
-                    .read_to_end(&mut data)
-                    .map_err(|e| fail(format!("{name}: {e}")))?;
-                meta.insert(name, data);
-            } else if name.starts_with("blobs/")
-                || name.ends_with("layer.tar")
-                || name.ends_with(".tar")
-            {
-                // At most `workers` layers in flight: the oldest has all its
-                // bytes already, so waiting for it cannot stall.
-                while running.len() >= workers {
-                    if let Some((n, h)) = running.pop_front() {
-                        done.insert(n, join_indexer(h));
+        let read = || -> Result<(), Error> {
+            // The guard bounds long-name and PAX members, as for layers.
+            let mut ar = tar::Archive::new(crate::index::guard::Guard::new(reader));
+            let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
+            let mut last: Option<String> = None;
+            for item in entries {
+                let mut entry = item.map_err(|e| {
+                    let msg = crate::index::layer::explain(&e).replacen("layer", "archive", 1);
+                    fail(match &last {
+                        Some(name) => format!("{msg} (after member {name})"),
+                        None => format!("{msg} (in the first header)"),
+                    })
+                })?;
+                let name = match outer_member(&entry).map_err(fail)? {
+                    Outer::File(name) => name,
+                    Outer::Link(name, target) => {
+                        last = Some(name.clone());
+                        links.insert(name, target);
+                        continue;
                     }
-                }
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
-                let (verify, budget) = (opts.verify, &budget);
-                let h = s.spawn(move || {
-                    let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
-                    let idx = index_blob(r, verify, budget);
-                    let encoded = match (&idx, encode) {
-                        (Ok(i), true) => crate::cache::encode_layer(i),
-                        _ => None,
-                    };
-                    (idx, encoded)
-                });
-                running.push_back((name.clone(), h));
-                // Feed the worker; if it stopped early (a broken layer), the
-                // rest of the member is skipped and its error reported.
-                loop {
-                    let mut chunk = vec![0u8; PIPE_CHUNK];
-                    let n = read_full(&mut entry, &mut chunk)
+                    Outer::Other(name) => {
+                        last = Some(name);
+                        continue;
+                    }
+                };
+                last = Some(name.clone());
+                let size = entry.size();
+                sizes.insert(name.clone(), size);
+                let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
+                let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
+                if is_json || size == 0 {
+                    if size > MAX_META {
+                        return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
+                    }
+                    let mut data = head;
+                    entry
+                        .read_to_end(&mut data)
                         .map_err(|e| fail(format!("{name}: {e}")))?;
-                    if n == 0 {
-                        break;
+                    meta.insert(name, data);
+                } else if name.starts_with("blobs/")
+                    || name.ends_with("layer.tar")
+                    || name.ends_with(".tar")
+                {
+                    // At most `workers` layers in flight: the oldest has all
+                    // its bytes already, so waiting for it cannot stall.
+                    while running.len() >= workers {
+                        if let Some((n, h)) = running.pop_front() {
+                            done.insert(n, join_indexer(h));
+                        }
                     }
-                    chunk.truncate(n);
-                    if tx.send(chunk).is_err() {
-                        break;
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
+                    let (verify, budget) = (opts.verify || encode, &budget);
+                    let h = s.spawn(move || {
+                        let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
+                        let idx = index_blob(r, verify, budget);
+                        // An index missing files for lack of image-wide
+                        // budget depends on the image: never cached.
+                        let encoded = match &idx {
+                            Ok(i) if encode && !i.incomplete => crate::cache::encode_layer(i),
+                            _ => None,
+                        };
+                        (idx, encoded)
+                    });
+                    running.push_back((name.clone(), h));
+                    // Feed the worker; if it stopped early (a broken layer),
+                    // the rest of the member is skipped and its error reported.
+                    loop {
+                        let mut chunk = vec![0u8; PIPE_CHUNK];
+                        let n = read_full(&mut entry, &mut chunk)
+                            .map_err(|e| fail(format!("{name}: {e}")))?;
+                        if n == 0 {
+                            break;
+                        }
+                        chunk.truncate(n);
+                        if tx.send(chunk).is_err() {
+                            break;
+                        }
                     }
                 }
             }
-        }
+            Ok(())
+        };
+        let result = read();
+        // Joined on every path, so a worker's panic is reported as its
+        // layer's error rather than unwinding past the real one.
         for (n, h) in running {
             done.insert(n, join_indexer(h));
         }
-        Ok(())
+        result
     })?;
     let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;
-    let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
-    let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
-    for (name, (idx, enc)) in done {
-        if let Some(e) = enc {
-            encoded.insert(name.clone(), e);
-        }
-        layers.insert(name, idx);
-    }
+    let diff_ids = plan.config.rootfs.clone().unwrap_or_default().diff_ids;
     let mut indexes = Vec::with_capacity(plan.layers.len());
-    let mut members = Vec::with_capacity(plan.layers.len());
+    let mut cacheable = Vec::new();
     for (i, l) in plan.layers.iter().enumerate() {
         let real = resolve(&links, l);
         let layer = |e: String| fail(format!("layer {} ({l}): {e}", i + 1));
@@ -885,43 +904,46 @@ pub fn load_archive_stream<R: Read>(
         let later_uses = plan
             .layers
             .iter()
-            .skip(indexes.len() + 1)
+            .skip(i + 1)
             .any(|x| resolve(&links, x) == real);
-        let idx = match layers.get(&real) {
-            Some(Ok(i)) if later_uses => i.clone(),
-            Some(Ok(_)) => match layers.remove(&real) {
-                Some(Ok(i)) => i,
+        let (idx, encoded) = match done.get(&real) {
+            Some((Ok(_), _)) if later_uses => match done.get(&real) {
+                Some((Ok(i), e)) => (i.clone(), e.clone()),
                 _ => return Err(layer("missing".into())),
             },
-            Some(Err(e)) => return Err(layer(e.clone())),
+            Some((Ok(_), _)) => match done.remove(&real) {
+                Some((Ok(i), e)) => (i, e),
+                _ => return Err(layer("missing".into())),
+            },
+            Some((Err(e), _)) => return Err(layer(e.clone())),
             None => {
                 return Err(layer(
                     "named by the manifest but missing from the archive".into(),
                 ));
             }
         };
+        if let (Some(bytes), Some(want)) = (encoded, diff_ids.get(i))
+            && idx.diff_id.as_ref() == Some(want)
+        {
+            cacheable.push((want.clone(), bytes));
+        }
         indexes.push(idx);
-        members.push(real);
     }
     let config_id = plan.config_digest.clone();
-    let diff_ids = plan.config.rootfs.clone().unwrap_or_default().diff_ids;
     let image = assemble(plan, indexes, source, opts).map_err(fail)?;
-    if let Some(cache) = &opts.cache {
-        for (diff_id, member) in diff_ids.iter().zip(&members) {
-            if let Some(bytes) = encoded.get(member) {
-                cache.put_encoded(diff_id, bytes);
-            }
-        }
+    let for_cache = encode.then(|| {
         let hex = config_id.strip_prefix("sha256:").unwrap_or(&config_id);
         let config = [format!("{hex}.json"), format!("blobs/sha256/{hex}")]
             .into_iter()
-            .find_map(|p| meta.get(&resolve(&links, &p)));
-        if let Some(json) = config {
-            cache.put_config(&config_id, json);
+            .find_map(|p| meta.remove(&resolve(&links, &p)))
+            .unwrap_or_default();
+        ForCache {
+            config_id,
+            config,
+            layers: cacheable,
         }
-        cache.evict();
-    }
-    Ok(image)
+    });
+    Ok((image, for_cache))
 }
 
 /// A layer's index and, when caching, its encoded form.
