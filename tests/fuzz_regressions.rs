@@ -1,0 +1,268 @@
+//! Inputs the fuzz targets (`fuzz/`) found a panic, hang or memory blow-up
+//! with, replayed through the same code as the targets
+//! (`fuzz/src/lib.rs`, included below). Each must end in a clean result or
+//! one clean error, quickly.
+//!
+//! The inputs live in `tests/fuzz_regressions/<target>/`. The ignored test
+//! `write_fuzz_seeds` writes the fuzzers' seed corpus (`fuzz/seeds/`) from
+//! the same fixture builders as the other tests.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Longer than any input takes in a debug build; a hang fails the test
+/// instead of stalling the suite.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// What a fuzz target runs on one input.
+type Target = fn(&[u8]) -> Result<(), String>;
+
+fn dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz_regressions")
+        .join(target)
+}
+
+/// Run `f` on an input with a time limit; a panic in it fails the test
+/// (the harness asserts the error is one line and the numbers add up).
+fn run(target: &str, name: &str, f: Target) -> Result<(), String> {
+    let data = std::fs::read(dir(target).join(name)).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        let _ = tx.send(f(&data));
+    });
+    match rx.recv_timeout(LIMIT) {
+        Ok(r) => {
+            eprintln!("{target}/{name}: {:?} in {:?}", r, start.elapsed());
+            r
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{target}/{name}: still running after {LIMIT:?}")
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{target}/{name}: panicked"),
+    }
+}
+
+/// Every saved input of a target, by file name.
+fn inputs(target: &str) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir(target)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = rd
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_saved_layer_tar_input_is_handled() {
+    for name in inputs("layer_tar") {
+        let _ = run("layer_tar", &name, harness::layer_tar);
+    }
+}
+
+#[test]
+fn every_saved_layout_input_is_handled() {
+    for name in inputs("layout") {
+        let _ = run("layout", &name, harness::layout);
+    }
+}
+
+#[test]
+fn every_saved_archive_input_is_handled() {
+    for name in inputs("archive") {
+        let _ = run("archive", &name, harness::archive);
+    }
+}
+
+// ---- the seed corpus ---------------------------------------------------------
+
+/// The committed seeds still load (a seed that fails early teaches the
+/// fuzzer little); the two-image archive is the one meant to fail.
+#[test]
+fn the_seeds_load() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let targets: [(&str, Target); 3] = [
+        ("layer_tar", harness::layer_tar),
+        ("layout", harness::layout),
+        ("archive", harness::archive),
+    ];
+    for (target, f) in targets {
+        for e in std::fs::read_dir(seeds.join(target)).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let r = f(&std::fs::read(&path).unwrap());
+            if name == "legacy-two-images.tar" {
+                let e = r.unwrap_err();
+                assert!(e.contains("pick one by tag"), "{e}");
+            } else {
+                assert_eq!(r, Ok(()), "{target}/{name}");
+            }
+        }
+    }
+}
+
+/// A small image with every kind of entry the indexer and the merge know:
+/// small files keep the seeds small (fuzzers mutate short inputs faster).
+fn seed_image() -> Image {
+    let dup = content(1, 40);
+    let l1 = Layer::new()
+        .dir("bin", 0o755)
+        .dir("etc", 0o755)
+        .dir("usr/lib", 0o755)
+        .dir("var/lib/dpkg/info", 0o755)
+        .dir("data/cache", 0o755)
+        .file("usr/lib/os-release", OS_RELEASE, 0o644)
+        .symlink("etc/os-release", "../usr/lib/os-release")
+        .file(
+            "var/lib/dpkg/status",
+            "Package: sh\nStatus: install ok installed\n\nPackage: gone\nStatus: deinstall ok config-files\n",
+            0o644,
+        )
+        .file("var/lib/dpkg/info/sh.list", "/bin/sh\n/bin\n", 0o644)
+        .file("bin/sh", content(2, 30), 0o755)
+        .hardlink("bin/bash", "bin/sh")
+        .file("data/cache/a.bin", content(3, 20), 0o644)
+        .file("data/big.log", content(4, 50), 0o644)
+        .file("usr/lib/libdup.so", dup.clone(), 0o644)
+        .file("usr/lib/empty", Vec::new(), 0o644)
+        .chardev("dev/null")
+        .fifo("run/initctl");
+    let l2 = Layer::new()
+        .pax()
+        .file("usr/lib/libdup-copy.so", dup, 0o644)
+        .whiteout("data/big.log")
+        .file("app/twice.txt", content(5, 11), 0o644)
+        .file("app/twice.txt", content(6, 12), 0o600)
+        .file(&long_path("app", "pax"), content(7, 9), 0o644)
+        .symlink("app/longlink", &long_target());
+    let l3 = Layer::new()
+        .dot_slash()
+        .dir("data/cache", 0o700)
+        .opaque("data/cache")
+        .file("data/cache/c.bin", content(8, 25), 0o644)
+        .file("bin/sh", content(2, 30), 0o700)
+        .whiteout("usr/lib")
+        .file(&long_path("srv", "gnu"), content(9, 10), 0o644);
+    let mut img = Image::simple(vec![l1, l2, l3, Layer::new()]);
+    img.history
+        .insert(1, hist("/bin/sh -c #(nop)  ENV A=1", true));
+    img.history
+        .push(hist("/bin/sh -c #(nop)  CMD [\"sh\"]", true));
+    img.run_config = serde_json::json!({
+        "Env": ["PATH=/bin", "A=1"],
+        "Cmd": ["sh"],
+        "User": "app",
+        "ExposedPorts": {"80/tcp": {}},
+    });
+    img
+}
+
+/// The `layout` target's input: `WANT \0 NAME \0 CONTENT ...`.
+fn layout_input(want: &str, files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = want.as_bytes().to_vec();
+    for (name, data) in files {
+        // Layer blobs are not read by the planner: leave them out.
+        if !data.first().is_some_and(|&b| b == b'{' || b == b'[') {
+            continue;
+        }
+        out.push(0);
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// Writes `fuzz/seeds/<target>/`. Run it after changing the fixtures:
+/// `cargo test --test fuzz_regressions -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let write = |target: &str, name: &str, data: &[u8]| {
+        let d = root.join(target);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(name), data).unwrap();
+    };
+    let img = seed_image();
+    let other = Image::simple(vec![Layer::new().file("x", content(10, 5), 0o644)]);
+
+    for (i, tar) in img.tars().iter().enumerate() {
+        write("layer_tar", &format!("layer{i}.tar"), tar);
+    }
+    let l1 = &img.tars()[0];
+    write("layer_tar", "layer0.tar.gz", &compress(l1, Comp::Gzip));
+    write("layer_tar", "layer0.tar.zst", &compress(l1, Comp::Zstd));
+
+    let two: &[(&Image, &[&str])] = &[(&img, &["seed:1"]), (&other, &["other:2"])];
+    let one: &[(&Image, &[&str])] = &[(&img, &["seed:1"])];
+    let (legacy, _) = legacy_files(one);
+    write("layout", "legacy", &layout_input("", &legacy));
+    let (legacy2, _) = legacy_files(two);
+    write(
+        "layout",
+        "legacy-two-tagged",
+        &layout_input("other:2", &legacy2),
+    );
+    let (oci, _) = oci_files(one, &OciOpts::new(&[Comp::Gzip, Comp::Zstd]));
+    write("layout", "oci", &layout_input("", &oci));
+    let (oci2, _) = oci_files(two, &OciOpts::new(&[Comp::None]));
+    write("layout", "oci-two-named", &layout_input("seed:1", &oci2));
+    // An index whose manifest is a nested index, with a platform and an
+    // attestation manifest, as buildx writes.
+    let (mut nested, blobs) = oci_files(one, &OciOpts::new(&[Comp::None]));
+    let inner = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": blobs.manifests[0], "size": 1,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": blobs.manifests[0], "size": 1,
+             "platform": {"architecture": "unknown", "os": "unknown"}},
+        ],
+    }))
+    .unwrap();
+    let inner_digest = digest(&inner);
+    nested.push((format!("blobs/sha256/{}", &inner_digest[7..]), inner));
+    for (name, data) in nested.iter_mut() {
+        if name == "index.json" {
+            *data = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "manifests": [{
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "digest": inner_digest, "size": 1,
+                    "annotations": {"org.opencontainers.image.ref.name": "1"},
+                }],
+            }))
+            .unwrap();
+        }
+    }
+    write("layout", "oci-nested-index", &layout_input("", &nested));
+
+    write("archive", "legacy.tar", &legacy_archive(one));
+    write("archive", "docker25.tar", &docker25_archive(one));
+    let (oci, _) = oci_files(one, &OciOpts::new(&[Comp::Gzip, Comp::Zstd, Comp::None]));
+    write("archive", "oci-archive.tar", &tar_files(&oci, &[]));
+    // Two images, one layer repeated (a symlink in the archive), and no tag
+    // asked for: a clean error that names both.
+    let repeated = Image::simple(vec![img.layers[0].clone(), img.layers[0].clone()]);
+    write(
+        "archive",
+        "legacy-repeated-layer.tar",
+        &legacy_archive(&[(&repeated, &["r:1"])]),
+    );
+    write("archive", "legacy-two-images.tar", &legacy_archive(two));
+}
