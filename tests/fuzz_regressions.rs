@@ -266,3 +266,27 @@ fn write_fuzz_seeds() {
     );
     write("archive", "legacy-two-images.tar", &legacy_archive(two));
 }
+
+// ---- findings, as the user sees them -------------------------------------------
+
+/// Found by the `layer_tar` target on its first seed: the tar crate quotes
+/// a bad header field (and the member path) in its error, and the manifest
+/// names the layer; both reached the terminal raw. The CLI now prints one
+/// line, control characters escaped.
+#[test]
+fn an_error_quoting_hostile_bytes_is_one_escaped_line() {
+    let input = dir("archive").join("layer-error-quotes-control-characters.tar");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_layerscope"))
+        .arg(&input)
+        .arg("--json=-")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(!err.trim_end().contains(char::is_control), "{err:?}");
+    assert!(
+        err.contains(r"when getting cksum for b\u{1b}[2J"),
+        "{err:?}"
+    );
+}
