@@ -201,6 +201,7 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         }
 
         let header = entry.header();
+        let sparse = header.entry_type().is_gnu_sparse();
         let kind = match header.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
             tar::EntryType::Directory => EntryKind::Dir,
@@ -231,7 +232,14 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
             _ => 0,
         };
         let mut digest = 0;
-        if kind == EntryKind::File {
+        if kind == EntryKind::File && sparse {
+            // A GNU sparse file reads back with its holes filled with zeros:
+            // a few hundred bytes can claim terabytes. Count its apparent
+            // size, as lstat would, and name its content by its header
+            // rather than hashing the zeros.
+            size = entry.size();
+            digest = xxh3_64(entry.header().as_bytes());
+        } else if kind == EntryKind::File {
             size = entry.size();
             let capture = wants_capture(path, size)
                 && captured_bytes + size <= MAX_CAPTURED
