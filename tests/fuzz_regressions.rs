@@ -307,3 +307,66 @@ fn a_sparse_file_with_a_terabyte_of_holes_is_counted_not_read() {
     let after = idx.tree.lookup("after.txt").unwrap();
     assert!(idx.entries.iter().any(|e| e.node == after && e.size == 5));
 }
+
+const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Reads per path.
+type Reads = std::rc::Rc<std::cell::RefCell<std::collections::HashMap<String, usize>>>;
+
+/// A `get` over in-memory files that counts the reads of each.
+fn counting_get(files: Vec<(&'static str, String)>) -> (impl Fn(&str) -> Option<Vec<u8>>, Reads) {
+    let reads = Reads::default();
+    let r = reads.clone();
+    let get = move |p: &str| {
+        *r.borrow_mut().entry(p.to_string()).or_insert(0) += 1;
+        files
+            .iter()
+            .find(|(n, _)| *n == p)
+            .map(|(_, c)| c.clone().into_bytes())
+    };
+    (get, reads)
+}
+
+/// Found by review of the index walk while the `layout` target ran (its
+/// inputs are too small to show it): every descriptor of a nested index
+/// was read, and its bytes kept, before the walk noticed it had seen that
+/// index, so index.json listing one 1 MB index 10,000 times held 10 GB.
+/// The walk now refuses the repeat before reading anything.
+#[test]
+fn a_nested_index_listed_many_times_is_not_read_many_times() {
+    let desc = format!(r#"{{"mediaType":"{INDEX_TYPE}","digest":"sha256:aa"}}"#);
+    let index = format!(r#"{{"manifests":[{}]}}"#, vec![desc; 10_000].join(","));
+    let nested = format!(r#"{{"manifests":[]}}{}"#, " ".repeat(1 << 20));
+    let (get, reads) = counting_get(vec![("index.json", index), ("blobs/sha256/aa", nested)]);
+    let e = layerscope::source::archive::plan(&get, None).unwrap_err();
+    assert!(e.contains("cycle"), "{e}");
+    assert!(reads.borrow().get("blobs/sha256/aa").copied().unwrap_or(0) <= 1);
+}
+
+/// Found with the one above: the names (annotations) of an index were
+/// copied into every manifest below it, and all of them into the error
+/// message, so a 1 MB name over 5,000 manifests took 10 GB and a message as
+/// long. Names are now shared down the tree, and a message lists 20 of
+/// them, each cut to 200 characters.
+#[test]
+fn the_names_of_an_index_are_shared_by_the_manifests_below_it() {
+    let big = "n".repeat(1 << 20);
+    let index = format!(
+        r#"{{"manifests":[{{"mediaType":"{INDEX_TYPE}","digest":"sha256:aa","annotations":{{"org.opencontainers.image.ref.name":"{big}"}}}}]}}"#
+    );
+    let manifests: Vec<String> = (0..5000)
+        .map(|i| format!(r#"{{"digest":"sha256:m{i}"}}"#))
+        .collect();
+    let nested = format!(r#"{{"manifests":[{}]}}"#, manifests.join(","));
+    let (get, _) = counting_get(vec![("index.json", index), ("blobs/sha256/aa", nested)]);
+    let start = Instant::now();
+    for want in [None, Some(big.as_str())] {
+        let e = layerscope::source::archive::plan(&get, want).unwrap_err();
+        assert!(e.contains("holds 5000 images"), "{}", &e[..200]);
+        assert!(e.contains("and 4980 more"), "{}", &e[e.len() - 200..]);
+        assert!(e.len() < 10_000, "{} bytes", e.len());
+    }
+    let e = layerscope::source::archive::plan(&get, Some("other")).unwrap_err();
+    assert!(e.starts_with("no image named \"other\""), "{}", &e[..200]);
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
