@@ -278,6 +278,13 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         }
     }
 
+    // A marker listed twice says nothing new, and the merge walks the whole
+    // subtree once per marker: keep the first of each.
+    for list in [&mut idx.opaque, &mut idx.whiteouts] {
+        let mut seen = vec![false; idx.tree.len()];
+        list.retain(|&n| !std::mem::replace(&mut seen[n as usize], true));
+    }
+
     // Hardlinks share their target's content: give them its size and digest.
     for i in 0..idx.entries.len() {
         if idx.entries[i].kind != EntryKind::Hardlink {
