@@ -346,6 +346,7 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
         }
 
         let header = entry.header();
+        let sparse = header.entry_type().is_gnu_sparse();
         let kind = match header.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
             tar::EntryType::Directory => EntryKind::Dir,
@@ -391,7 +392,14 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
             _ => 0,
         };
         let mut digest = 0;
-        if kind == EntryKind::File {
+        if kind == EntryKind::File && sparse {
+            // A GNU sparse file reads back with its holes filled with zeros:
+            // a few hundred bytes can claim terabytes. Count its apparent
+            // size, as lstat would, and name its content by its header
+            // rather than hashing the zeros.
+            size = entry.size();
+            digest = xxh3_64(entry.header().as_bytes());
+        } else if kind == EntryKind::File {
             size = entry.size();
             let wanted = wants_capture(path, size)
                 && captured_bytes + size <= MAX_CAPTURED
@@ -436,6 +444,13 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
             }
             i => idx.entries[i as usize] = e,
         }
+    }
+
+    // A marker listed twice says nothing new, and the merge walks the whole
+    // subtree once per marker: keep the first of each.
+    for list in [&mut idx.opaque, &mut idx.whiteouts] {
+        let mut seen = vec![false; idx.tree.len()];
+        list.retain(|&n| !std::mem::replace(&mut seen[n as usize], true));
     }
 
     // Hardlinks share their target's content: give them its size and digest.
