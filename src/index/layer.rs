@@ -163,17 +163,28 @@ const MAX_PATH: usize = 4096;
 const MAX_NAME: usize = 255;
 const OPAQUE: &str = ".wh..wh..opq";
 
-/// A path as the tree stores it. Valid UTF-8 is kept as is; any other byte
-/// is written `\xNN`, so that two names differing only in such bytes stay
-/// two files (a lossy conversion would merge them into one).
+/// A path as the tree stores it. Valid UTF-8 is kept as is; any other byte,
+/// and any control character, is written `\xNN`, so that two names
+/// differing only in such bytes stay two files (a lossy conversion would
+/// merge them into one) and no view ever sends a file name's escape
+/// sequences to a terminal.
 pub fn decode_name(raw: &[u8]) -> Cow<'_, str> {
+    use std::fmt::Write;
+    let escape = |s: &mut String, valid: &str| {
+        for c in valid.chars() {
+            if c.is_control() {
+                let _ = write!(s, "\\x{:02x}", u32::from(c));
+            } else {
+                s.push(c);
+            }
+        }
+    };
     match std::str::from_utf8(raw) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => {
-            use std::fmt::Write;
+        Ok(s) if !s.chars().any(char::is_control) => Cow::Borrowed(s),
+        _ => {
             let mut s = String::with_capacity(raw.len() + 16);
             for chunk in raw.utf8_chunks() {
-                s.push_str(chunk.valid());
+                escape(&mut s, chunk.valid());
                 for b in chunk.invalid() {
                     let _ = write!(s, "\\x{b:02x}");
                 }
@@ -608,5 +619,14 @@ mod tests {
         let cut = index_tar_within(&tar[..], &AtomicU64::new(3)).unwrap();
         assert!(cut.captured.is_empty());
         assert!(cut.incomplete);
+    }
+
+    #[test]
+    fn names_with_control_characters_are_escaped_and_stay_distinct() {
+        assert_eq!(decode_name(b"plain"), "plain");
+        assert_eq!(decode_name(b"a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(decode_name(b"tab\there"), "tab\\x09here");
+        assert_eq!(decode_name("c1\u{9b}x".as_bytes()), "c1\\x9bx");
+        assert_eq!(decode_name(b"bad\xffbyte\n"), "bad\\xffbyte\\x0a");
     }
 }
