@@ -74,9 +74,10 @@ pub fn looks_like_tar(head: &[u8]) -> bool {
 
 /// Index a layer blob: detect its compression, decompress while streaming,
 /// and optionally compute the sha256 of the uncompressed tar (its diff_id).
-/// Decompression and that sha256 run on a second thread, feeding the tar
-/// parser (and its content hashing) on this one through a bounded queue;
-/// a plain tar that needs no digest is parsed straight from `r`. `budget`
+/// For a compressed layer, decompression and that sha256 run on a second
+/// thread, feeding the tar parser (and its content hashing) on this one
+/// through a bounded queue; a plain tar is parsed (and hashed) straight
+/// from `r`. `budget`
 /// bounds the small files kept for the analysis, image-wide (see
 /// [`crate::index::layer::index_tar_within`]).
 pub fn index_blob<R: Read + Send>(
@@ -87,16 +88,23 @@ pub fn index_blob<R: Read + Send>(
     let head = read_head(&mut r, 512).map_err(|e| e.to_string())?;
     let compression = detect(&head)?;
     let raw = Cursor::new(head).chain(r);
-    if compression == Compression::None && !verify {
+    if compression == Compression::None {
+        // Nothing to decompress: hashing inline costs less than handing
+        // every byte to another thread.
         let mut reader = CountingReader {
             inner: raw,
             count: 0,
+            hasher: verify.then(Sha256::new),
         };
         let mut idx = index_tar_within(&mut reader, budget).map_err(|e| explain(&e))?;
-        // What follows the end-of-archive marker still counts as tar bytes.
+        // What follows the end-of-archive marker still counts as tar bytes
+        // (and is covered by the digest).
         io::copy(&mut reader, &mut io::sink())
             .map_err(|e| format!("{} (after the end of the tar)", explain(&e)))?;
         idx.tar_bytes = reader.count;
+        idx.diff_id = reader
+            .hasher
+            .map(|h| format!("sha256:{}", hex(&h.finalize())));
         return Ok(idx);
     }
     std::thread::scope(|s| {
@@ -172,15 +180,19 @@ fn decompress<R: Read>(
     Ok((count, digest))
 }
 
-/// A reader that counts the bytes it passes.
+/// A reader that counts, and optionally hashes, the bytes it passes.
 struct CountingReader<R> {
     inner: R,
     count: u64,
+    hasher: Option<Sha256>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }
