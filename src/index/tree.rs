@@ -2,7 +2,10 @@
 //! `NodeId`, with its name interned once. Layers refer to nodes, never to
 //! strings, so merging layers and comparing images is integer arithmetic.
 
-use rustc_hash::FxHashMap as HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 /// Index of a node in a [`PathTree`]. The root (`/`) is node 0.
 pub type NodeId = u32;
@@ -20,12 +23,28 @@ struct Node {
 }
 
 /// An arena of path nodes with interned names.
-#[derive(Debug, Default, Clone)]
+///
+/// `nodes` and `names` are the tree; the two tables are indexes over them
+/// that hold only ids (4 bytes a slot): a name's slot is hashed by its text,
+/// a child's by its parent and name. Each name is stored once, and an image
+/// of a million paths keeps no per-path key copies (issue 7: memory grows
+/// with entries, at a few bytes each).
+#[derive(Debug, Clone, Default)]
 pub struct PathTree {
     nodes: Vec<Node>,
     names: Vec<Box<str>>,
-    name_ids: HashMap<Box<str>, Sym>,
-    children: HashMap<(NodeId, Sym), NodeId>,
+    /// Every name's `Sym`, hashed by the name's text.
+    name_ids: HashTable<Sym>,
+    /// Every node but the root, hashed by (parent, name).
+    children: HashTable<NodeId>,
+}
+
+fn name_hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name)
+}
+
+fn child_hash(parent: NodeId, name: Sym) -> u64 {
+    FxBuildHasher.hash_one((u64::from(parent) << 32) | u64::from(name))
 }
 
 impl PathTree {
@@ -41,14 +60,32 @@ impl PathTree {
         t
     }
 
+    fn sym(&self, name: &str) -> Option<Sym> {
+        self.name_ids
+            .find(name_hash(name), |&s| &*self.names[s as usize] == name)
+            .copied()
+    }
+
+    fn find(&self, parent: NodeId, sym: Sym) -> Option<NodeId> {
+        self.children
+            .find(child_hash(parent, sym), |&id| {
+                let n = &self.nodes[id as usize];
+                n.parent == parent && n.name == sym
+            })
+            .copied()
+    }
+
     pub fn intern(&mut self, name: &str) -> Sym {
-        if let Some(&s) = self.name_ids.get(name) {
+        let hash = name_hash(name);
+        let names = &self.names;
+        if let Some(&s) = self.name_ids.find(hash, |&s| &*names[s as usize] == name) {
             return s;
         }
         let s = self.names.len() as Sym;
-        let boxed: Box<str> = name.into();
-        self.names.push(boxed.clone());
-        self.name_ids.insert(boxed, s);
+        self.names.push(name.into());
+        let names = &self.names;
+        self.name_ids
+            .insert_unique(hash, s, |&s| name_hash(&names[s as usize]));
         s
     }
 
@@ -63,7 +100,7 @@ impl PathTree {
     /// The child of `parent` called `name`, created if missing.
     pub fn child(&mut self, parent: NodeId, name: &str) -> NodeId {
         let sym = self.intern(name);
-        if let Some(&id) = self.children.get(&(parent, sym)) {
+        if let Some(id) = self.find(parent, sym) {
             return id;
         }
         let id = self.nodes.len() as NodeId;
@@ -75,7 +112,12 @@ impl PathTree {
             next_sibling: next,
         });
         self.nodes[parent as usize].first_child = id;
-        self.children.insert((parent, sym), id);
+        let nodes = &self.nodes;
+        self.children
+            .insert_unique(child_hash(parent, sym), id, |&c| {
+                let n = &nodes[c as usize];
+                child_hash(n.parent, n.name)
+            });
         id
     }
 
@@ -92,15 +134,13 @@ impl PathTree {
     pub fn lookup(&self, path: &str) -> Option<NodeId> {
         let mut node = ROOT;
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-            let sym = *self.name_ids.get(part)?;
-            node = *self.children.get(&(node, sym))?;
+            node = self.find(node, self.sym(part)?)?;
         }
         Some(node)
     }
 
     pub fn find_child(&self, parent: NodeId, name: &str) -> Option<NodeId> {
-        let sym = *self.name_ids.get(name)?;
-        self.children.get(&(parent, sym)).copied()
+        self.find(parent, self.sym(name)?)
     }
 
     pub fn parent(&self, id: NodeId) -> Option<NodeId> {
