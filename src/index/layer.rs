@@ -288,6 +288,9 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         }
     }
     idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
+    // Every layer stays in memory until the merge: give back what doubling
+    // reserved (up to half the vector; large blocks shrink in place).
+    idx.entries.shrink_to_fit();
     Ok(idx)
 }
 
