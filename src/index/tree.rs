@@ -24,19 +24,29 @@ struct Node {
 
 /// An arena of path nodes with interned names.
 ///
-/// `nodes` and `names` are the tree; the two tables are indexes over them
-/// that hold only ids (4 bytes a slot): a name's slot is hashed by its text,
-/// a child's by its parent and name. Each name is stored once, and an image
-/// of a million paths keeps no per-path key copies (issue 7: memory grows
-/// with entries, at a few bytes each).
+/// `nodes`, `text` and `ends` are the tree; the two tables are indexes
+/// over them that hold only ids (4 bytes a slot): a name's slot is hashed
+/// by its text, a child's by its parent and name. Each name is stored once,
+/// back to back with the others (no allocation per name), so memory grows
+/// with entries at a few bytes each (issue 7).
 #[derive(Debug, Clone, Default)]
 pub struct PathTree {
     nodes: Vec<Node>,
-    names: Vec<Box<str>>,
+    /// Every interned name, back to back.
+    text: String,
+    /// Where each name ends in `text`; name `s` starts where `s - 1` ends.
+    ends: Vec<usize>,
     /// Every name's `Sym`, hashed by the name's text.
     name_ids: HashTable<Sym>,
     /// Every node but the root, hashed by (parent, name).
     children: HashTable<NodeId>,
+}
+
+/// Name `s` of an arena (see [`PathTree::text`]).
+fn name_of<'a>(text: &'a str, ends: &[usize], s: Sym) -> &'a str {
+    let s = s as usize;
+    let start = if s == 0 { 0 } else { ends[s - 1] };
+    &text[start..ends[s]]
 }
 
 fn name_hash(name: &str) -> u64 {
@@ -62,7 +72,9 @@ impl PathTree {
 
     fn sym(&self, name: &str) -> Option<Sym> {
         self.name_ids
-            .find(name_hash(name), |&s| &*self.names[s as usize] == name)
+            .find(name_hash(name), |&s| {
+                name_of(&self.text, &self.ends, s) == name
+            })
             .copied()
     }
 
@@ -77,15 +89,19 @@ impl PathTree {
 
     pub fn intern(&mut self, name: &str) -> Sym {
         let hash = name_hash(name);
-        let names = &self.names;
-        if let Some(&s) = self.name_ids.find(hash, |&s| &*names[s as usize] == name) {
+        let (text, ends) = (&self.text, &self.ends);
+        if let Some(&s) = self
+            .name_ids
+            .find(hash, |&s| name_of(text, ends, s) == name)
+        {
             return s;
         }
-        let s = self.names.len() as Sym;
-        self.names.push(name.into());
-        let names = &self.names;
+        let s = self.ends.len() as Sym;
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+        let (text, ends) = (&self.text, &self.ends);
         self.name_ids
-            .insert_unique(hash, s, |&s| name_hash(&names[s as usize]));
+            .insert_unique(hash, s, |&s| name_hash(name_of(text, ends, s)));
         s
     }
 
@@ -148,7 +164,7 @@ impl PathTree {
     }
 
     pub fn name(&self, id: NodeId) -> &str {
-        &self.names[self.nodes[id as usize].name as usize]
+        name_of(&self.text, &self.ends, self.nodes[id as usize].name)
     }
 
     /// Children of a node, in no particular order.
