@@ -48,6 +48,10 @@ pub struct Cli {
     #[arg(long)]
     pub verify: bool,
 
+    /// Neither read nor write the layer-index cache (see `layerscope cache`).
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// Pull engine images first (never done implicitly).
     #[arg(long)]
     pub pull: bool,
@@ -149,6 +153,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show or prune the layer-index cache ($XDG_CACHE_HOME/layerscope, else
+    /// ~/.cache/layerscope; cap from LAYERSCOPE_CACHE_MAX_SIZE, default 2GB).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Build go-app-single and go-app-multi from files embedded in layerscope
     /// (through the Docker API), then compare them.
     Demo {
@@ -190,4 +200,16 @@ impl Cli {
             max_user_waste: opt(&self.max_user_waste, "max-user-waste", parse_share)?,
         })
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Where the cache is, what it holds and its cap.
+    Info,
+    /// Remove cached entries: all of them, or those last used before AGE.
+    Prune {
+        /// Only entries not used for AGE (e.g. 30d, 12h, 2w).
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+    },
 }

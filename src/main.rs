@@ -3,12 +3,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use layerscope::analysis::classify::RuleSet;
 use layerscope::analysis::{Analysis, compare};
-use layerscope::cli::{Cli, Command};
+use layerscope::cache::Cache;
+use layerscope::cli::{CacheAction, Cli, Command};
 use layerscope::output::ci::{self as ci_out, Format};
 use layerscope::output::{json, text};
 use layerscope::report::Report;
@@ -16,6 +18,7 @@ use layerscope::source::{ImageRef, LoadOptions, engine, load_all};
 use layerscope::{ci, config, demo, tui};
 
 fn main() -> ExitCode {
+    one_line_panics();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -39,8 +42,103 @@ fn main() -> ExitCode {
     }
 }
 
+/// A panic is a bug: say so on one line, with where it happened, instead of
+/// Rust's three lines (the interactive view restores the terminal before
+/// this runs). With RUST_BACKTRACE set, Rust's own report, backtrace and all.
+fn one_line_panics() {
+    if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        eprintln!(
+            "layerscope: internal error (a bug, please report it): {}{at} (thread {name}; RUST_BACKTRACE=1 shows more)",
+            msg.replace('\n', " ")
+        );
+    }));
+}
+
 fn diff_ids(image: &layerscope::image::Image) -> Vec<String> {
     image.layers.iter().map(|l| l.diff_id.clone()).collect()
+}
+
+fn cache_command(action: CacheAction) -> anyhow::Result<ExitCode> {
+    use layerscope::output::size;
+    let cache = Cache::from_env().map_err(anyhow::Error::msg)?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        CacheAction::Info => {
+            let u = cache.usage();
+            let ago = |t: Option<std::time::SystemTime>| match t {
+                Some(t) => format!(
+                    "{} ago",
+                    layerscope::units::format_age(t.elapsed().unwrap_or_default())
+                ),
+                None => "-".into(),
+            };
+            writeln!(
+                out,
+                "directory  {} (format v{})",
+                cache.dir().display(),
+                layerscope::cache::FORMAT
+            )?;
+            writeln!(out, "layers     {} ({})", u.layers, size(u.layer_bytes))?;
+            writeln!(out, "configs    {} ({})", u.configs, size(u.config_bytes))?;
+            writeln!(
+                out,
+                "total      {} of a {} cap (LAYERSCOPE_CACHE_MAX_SIZE)",
+                size(u.bytes()),
+                size(cache.max_bytes())
+            )?;
+            writeln!(
+                out,
+                "last used  oldest {}, newest {}",
+                ago(u.oldest),
+                ago(u.newest)
+            )?;
+            if u.stale_bytes > 0 {
+                writeln!(
+                    out,
+                    "stale      {} from other format versions (removed by `layerscope cache prune`)",
+                    size(u.stale_bytes)
+                )?;
+            }
+        }
+        CacheAction::Prune { older_than } => {
+            let age = older_than
+                .as_deref()
+                .map(layerscope::units::parse_age)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--older-than: {e}"))?;
+            let r = cache.prune(age);
+            writeln!(
+                out,
+                "removed {} cache entries ({}) from {}",
+                r.files,
+                size(r.bytes),
+                cache.dir().display()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cache problems never fail a run; they are reported once, as warnings.
+fn report_cache_notes(cache: Option<&Cache>) {
+    for note in cache.map(Cache::take_notes).unwrap_or_default() {
+        eprintln!("layerscope: warning: {note}");
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -51,6 +149,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Cache { action }) = cli.command.take() {
+        return cache_command(action);
+    }
     if let Some(Command::Demo { base, json }) = cli.command.take() {
         let mut log = |line: &str| eprintln!("{line}");
         demo::build_demo(base.as_deref(), &mut log)?;
@@ -85,10 +186,16 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let cache = if cli.no_cache {
+        None
+    } else {
+        Some(Arc::new(Cache::from_env().map_err(anyhow::Error::msg)?))
+    };
     let opts = LoadOptions {
         verify: cli.verify,
         progress: None,
         threads: cli.threads,
+        cache: cache.clone(),
     };
     // The interactive view loads in the background and shows progress; it
     // is only for a terminal on both ends and when no report was asked for.
@@ -104,13 +211,17 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|i| diff_ids(&i)),
             None => None,
         };
-        tui::run_loading(cli.images.clone(), opts, rules, base_ids)?;
+        let shown = tui::run_loading(cli.images.clone(), opts, rules, base_ids);
+        report_cache_notes(cache.as_deref());
+        shown?;
         return Ok(ExitCode::SUCCESS);
     }
     // The base, when named, loads alongside the images.
     let mut names = cli.images.clone();
     names.extend(cli.base.iter().cloned());
-    let mut images = load_all(&names, &opts)?;
+    let loaded = load_all(&names, &opts);
+    report_cache_notes(cache.as_deref());
+    let mut images = loaded?;
     let base_ids = cli
         .base
         .as_ref()

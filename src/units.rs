@@ -36,6 +36,38 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// Parse an age: a whole number with `s`, `m`, `h`, `d` or `w` (`30d`).
+pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || format!("invalid age {s:?} (expected e.g. 30d, 12h, 90m or 2w)");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs: u64 = match unit.trim() {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(bad)
+}
+
+/// An age for people: `40 seconds`, `5 minutes`, `3 hours`, `12 days`.
+pub fn format_age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = match s {
+        0..120 => (s, "second"),
+        120..7200 => (s / 60, "minute"),
+        7200..172_800 => (s / 3600, "hour"),
+        _ => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// A limit given as a size or as a percentage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SizeOrPercent {
@@ -146,5 +178,16 @@ mod tests {
         assert_eq!(parse_ratio("95%").unwrap(), 0.95);
         assert!(parse_ratio("1.5").is_err());
         assert!(parse_ratio("abc").is_err());
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("30d").unwrap().as_secs(), 30 * 86_400);
+        assert_eq!(parse_age("90m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_age("2w").unwrap().as_secs(), 14 * 86_400);
+        assert!(parse_age("30").is_err());
+        assert!(parse_age("-1d").is_err());
+        assert!(parse_age("1y").is_err());
+        assert!(parse_age("99999999999999999999d").is_err());
     }
 }

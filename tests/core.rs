@@ -23,6 +23,7 @@ fn opts(verify: bool) -> LoadOptions {
         verify,
         progress: None,
         threads: Some(2),
+        ..LoadOptions::default()
     }
 }
 

@@ -237,8 +237,12 @@ fn progress_events_reach_the_expected_size_and_end_done() {
     );
 }
 
+/// The binary without the layer cache: these tests are about the export
+/// path (tests/cache.rs covers the cache).
 fn layerscope() -> Command {
-    Command::cargo_bin("layerscope").expect("binary")
+    let mut c = Command::cargo_bin("layerscope").expect("binary");
+    c.arg("--no-cache");
+    c
 }
 
 fn one_line_error(out: &std::process::Output) -> String {
@@ -362,11 +366,47 @@ fn a_connection_dropped_mid_export_is_one_clean_error() {
     let out = layerscope()
         .env("DOCKER_HOST", &proxy)
         .arg(format!("docker:{tag}"))
+        .timeout(std::time::Duration::from_secs(120))
         .output()
         .expect("run");
     let err = one_line_error(&out);
     assert!(err.contains("dropped during the export after"), "{err}");
     assert!(err.contains("bytes"), "{err}");
+
+    // With a report asked for: none is written, and an earlier one stays.
+    let reports = tempfile::tempdir().expect("tempdir");
+    let report = reports.path().join("report.json");
+    let listing = || -> Vec<String> {
+        std::fs::read_dir(reports.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let run = || {
+        layerscope()
+            .env("DOCKER_HOST", &proxy)
+            .arg(format!("docker:{tag}"))
+            .arg("--json")
+            .arg(&report)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .expect("run")
+    };
+    let err = one_line_error(&run());
+    assert!(err.contains("dropped during the export after"), "{err}");
+    assert!(
+        listing().is_empty(),
+        "no report, no temp file: {:?}",
+        listing()
+    );
+    std::fs::write(&report, b"{\"earlier\": true}\n").expect("write");
+    one_line_error(&run());
+    assert_eq!(listing(), ["report.json"]);
+    assert_eq!(
+        std::fs::read(&report).expect("read"),
+        b"{\"earlier\": true}\n",
+        "the earlier report is untouched"
+    );
 }
 
 #[test]

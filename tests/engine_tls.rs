@@ -306,6 +306,7 @@ impl TlsEngine {
     /// layerscope with the docker CLI's TLS variables set for `certs`.
     fn layerscope(&self, certs: &Path) -> Command {
         let mut c = Command::cargo_bin("layerscope").expect("binary");
+        c.arg("--no-cache");
         c.env("DOCKER_HOST", &self.host)
             .env("DOCKER_TLS_VERIFY", "1")
             .env("DOCKER_CERT_PATH", certs);

@@ -221,3 +221,70 @@ fn the_binary_loads_in_the_background_and_reports_failures() {
     let s = t.wait_for("EXIT=2");
     assert!(s.contains("layerscope: "), "{s}");
 }
+
+/// A panic in the interactive view (forced by the hidden debug switch once
+/// the first frame is drawn) leaves the terminal as it was: the alternate
+/// screen left, the cursor shown, raw mode off (`icanon` and `echo` back);
+/// the panic is one readable line and the exit code is not 0.
+#[test]
+fn a_panic_in_the_view_restores_the_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    use common::{Image, Layer, content, legacy_archive};
+    let dir = tempfile::tempdir().unwrap();
+    let img = Image::simple(vec![Layer::new().dir("app", 0o755).file(
+        "app/server",
+        content(3, 50_000),
+        0o755,
+    )]);
+    let tar = dir.path().join("panic.tar");
+    std::fs::write(&tar, legacy_archive(&[(&img, &["app:panic"])])).unwrap();
+    let bin = env!("CARGO_BIN_EXE_layerscope");
+    let t = Tmux::run(
+        "panic",
+        &format!(
+            "env -u RUST_BACKTRACE TERM=xterm-256color LAYERSCOPE_DEBUG_PANIC=after-first-frame {bin} {}",
+            tar.display()
+        ),
+        100,
+        30,
+    );
+    t.wait_for("EXIT=");
+    // Joined: the message is one line, however the pane wraps it.
+    let s = t.tmux(&["capture-pane", "-p", "-J"]);
+    let exit = s
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("EXIT="))
+        .unwrap()
+        .to_string();
+    assert_ne!(exit, "0", "{s}");
+    let ours: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(ours.len(), 2, "one message line, then EXIT=: {s}");
+    assert!(
+        ours[0].starts_with("layerscope: internal error")
+            && ours[0].contains("LAYERSCOPE_DEBUG_PANIC")
+            && ours[0].contains("src/tui/mod.rs"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("panicked at") && !s.contains("note: run with"),
+        "{s}"
+    );
+    assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+    assert_eq!(t.tmux(&["display", "-p", "#{cursor_flag}"]).trim(), "1");
+    let tty = t.tmux(&["display", "-p", "#{pane_tty}"]);
+    let tty = tty.trim();
+    let out = Command::new("stty")
+        .arg("-a")
+        .stdin(std::fs::File::open(tty).unwrap())
+        .output()
+        .unwrap();
+    let modes = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = modes
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .collect();
+    for mode in ["icanon", "echo", "isig", "icrnl", "opost"] {
+        assert!(words.contains(&mode), "{mode} is back on {tty}: {modes}");
+    }
+}

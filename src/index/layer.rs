@@ -1,14 +1,17 @@
 //! One layer's tar stream turned into entries: the layer's own changes,
 //! with whiteouts and opaque markers kept apart from the files they hide.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
+use super::guard::Guard;
 use super::tree::{NodeId, PathTree, ROOT};
 
 /// The kind of a tar entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     File,
@@ -36,7 +39,7 @@ impl EntryKind {
 
 /// One entry of a layer. `node` refers to the tree that holds it (the
 /// layer's own tree while indexing, the image's tree after merging).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub node: NodeId,
     pub kind: EntryKind,
@@ -78,8 +81,10 @@ impl Entry {
     }
 }
 
-/// A layer's changes, indexed.
-#[derive(Debug, Default, Clone)]
+/// A layer's changes, indexed. It is also what the layer cache stores
+/// (`crate::cache`): changing its fields or what [`wants_capture`] keeps
+/// means bumping `cache::FORMAT`.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LayerIndex {
     pub tree: PathTree,
     pub entries: Vec<Entry>,
@@ -142,17 +147,129 @@ const WHITEOUT: &str = ".wh.";
 const NO_ENTRY: u32 = u32::MAX;
 /// Bytes and files of small files kept per layer for the analysis.
 const MAX_CAPTURED: u64 = 64 << 20;
+/// Bytes of small files kept for a whole image: without it, many layers of
+/// compressed zeros named like package databases would each keep 64 MiB.
+pub const MAX_CAPTURED_IMAGE: u64 = 256 << 20;
 const MAX_CAPTURED_FILES: usize = 20_000;
 /// Linux's PATH_MAX: no real image holds a longer path, and a deeper one
 /// would only make every later pass slower.
 const MAX_PATH: usize = 4096;
+/// Linux's NAME_MAX: Docker cannot create a longer file name either.
+const MAX_NAME: usize = 255;
 const OPAQUE: &str = ".wh..wh..opq";
+
+/// A path as the tree stores it. Valid UTF-8 is kept as is; any other byte
+/// is written `\xNN`, so that two names differing only in such bytes stay
+/// two files (a lossy conversion would merge them into one).
+pub fn decode_name(raw: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => {
+            use std::fmt::Write;
+            let mut s = String::with_capacity(raw.len() + 16);
+            for chunk in raw.utf8_chunks() {
+                s.push_str(chunk.valid());
+                for b in chunk.invalid() {
+                    let _ = write!(s, "\\x{b:02x}");
+                }
+            }
+            Cow::Owned(s)
+        }
+    }
+}
+
+/// Resolve `.`, `..` and empty components of a normalized path lexically,
+/// as Docker does (Go's `filepath.Clean` before joining it to the root).
+/// `None` when the path climbs out of the root.
+pub fn clean(path: &str) -> Option<Cow<'_, str>> {
+    if !path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Some(Cow::Borrowed(path));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(Cow::Owned(parts.join("/")))
+}
+
+/// An I/O error whose message already says, in a user's words, what is
+/// wrong (errors from the tar crate are worded by [`explain`]).
+#[derive(Debug)]
+pub struct Explained(pub String);
+
+impl std::fmt::Display for Explained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Explained {}
+
+pub fn explained(kind: io::ErrorKind, msg: impl Into<String>) -> io::Error {
+    io::Error::new(kind, Explained(msg.into()))
+}
+
+/// One line for an error met while reading a layer tar.
+pub fn explain(e: &io::Error) -> String {
+    if let Some(x) = e.get_ref().and_then(|i| i.downcast_ref::<Explained>()) {
+        return x.0.clone();
+    }
+    match e.to_string().as_str() {
+        "failed to read entire block" => "truncated: the layer ends inside a tar header".into(),
+        "archive header checksum mismatch" => {
+            "invalid tar: a header with a bad checksum (corrupt data)".into()
+        }
+        m if e.kind() == io::ErrorKind::UnexpectedEof => format!("truncated: {m}"),
+        m => format!("invalid tar: {}", m.replace('\n', " ")),
+    }
+}
+
+/// An error about one entry: its path and the byte where its header
+/// starts say where.
+fn at_entry(path: &str, pos: u64, e: io::Error) -> io::Error {
+    explained(
+        e.kind(),
+        format!("{} (in entry {path}, header at byte {pos})", explain(&e)),
+    )
+}
+
+/// An error reading the next header: name the entry it follows.
+fn after_entry(last: Option<(String, u64)>, e: io::Error) -> io::Error {
+    let msg = explain(&e);
+    match last {
+        Some((path, pos)) => explained(
+            e.kind(),
+            format!("{msg} (after entry {path}, header at byte {pos})"),
+        ),
+        None => explained(e.kind(), format!("{msg} (at the start of the layer)")),
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    explained(io::ErrorKind::InvalidData, msg)
+}
 
 /// Read a layer tar (already decompressed) into a [`LayerIndex`].
 pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
+    index_tar_within(reader, &AtomicU64::new(MAX_CAPTURED_IMAGE))
+}
+
+/// [`index_tar`], taking the small files it keeps out of `budget` (bytes
+/// shared by all the layers of an image): past it, files are not kept.
+pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<LayerIndex> {
     // Seeking lets the tar crate skip padding without zeroing a buffer per
-    // entry; `Skip` makes forward seeks cheap on any stream.
-    let mut ar = tar::Archive::new(Skip::new(reader));
+    // entry; `Skip` makes forward seeks cheap on any stream. The guard
+    // below it refuses oversized long-name and PAX members.
+    let mut ar = tar::Archive::new(Skip::new(Guard::new(reader)));
     let mut idx = LayerIndex {
         tree: PathTree::new(),
         ..Default::default()
@@ -163,20 +280,41 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
     let mut buf = vec![0u8; 256 * 1024];
     // Tar entries arrive grouped by directory: remember the last parent.
     let mut last_dir: (String, NodeId) = (String::new(), ROOT);
+    // The last entry's node and header position, for errors between entries.
+    let mut last: Option<(NodeId, u64)> = None;
 
     for item in ar.entries_with_seek()? {
-        let mut entry = item?;
-        let raw_path = entry.path()?;
-        let path_string = raw_path.to_string_lossy().into_owned();
-        let path = normalize(&path_string);
+        let mut entry = match item {
+            Ok(e) => e,
+            Err(e) => return Err(after_entry(last.map(|(n, p)| (idx.tree.path(n), p)), e)),
+        };
+        let pos = entry.raw_header_position();
+        let raw = entry.path_bytes();
+        if raw.len() > MAX_PATH {
+            let shown = decode_name(&raw[..60]).into_owned();
+            return Err(invalid(format!(
+                "entry {shown}… (at byte {pos}): a path of {} bytes (longer than {MAX_PATH}, Linux's PATH_MAX)",
+                raw.len()
+            )));
+        }
+        if raw.len() > MAX_NAME
+            && let Some(long) = raw.split(|&b| b == b'/').find(|c| c.len() > MAX_NAME)
+        {
+            let shown = decode_name(&raw[..raw.len().min(80)]).into_owned();
+            return Err(invalid(format!(
+                "entry {shown}… (at byte {pos}): a file name of {} bytes (longer than {MAX_NAME}, Linux's NAME_MAX)",
+                long.len()
+            )));
+        }
+        let path_string = decode_name(&raw).into_owned();
+        let Some(path) = clean(normalize(&path_string)) else {
+            return Err(invalid(format!(
+                "entry {path_string} (at byte {pos}): the path climbs out of the image root with `..` (Docker refuses it too)"
+            )));
+        };
+        let path: &str = &path;
         if path.is_empty() {
             continue; // the root itself
-        }
-        if path.len() > MAX_PATH {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("a path of {} bytes (longer than {MAX_PATH})", path.len()),
-            ));
         }
         let (dir, name) = match path.rfind('/') {
             Some(i) => (&path[..i], &path[i + 1..]),
@@ -193,9 +331,11 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         if let Some(hidden) = name.strip_prefix(WHITEOUT) {
             if name == OPAQUE {
                 idx.opaque.push(parent);
+                last = Some((parent, pos));
             } else {
                 let node = idx.tree.child(parent, hidden);
                 idx.whiteouts.push(node);
+                last = Some((node, pos));
             }
             continue;
         }
@@ -217,17 +357,32 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         let uid = header.uid().unwrap_or(0) as u32;
         let gid = header.gid().unwrap_or(0) as u32;
         let mtime = header.mtime().unwrap_or(0);
-        let link = match kind {
-            EntryKind::Symlink | EntryKind::Hardlink => entry
-                .link_name()?
-                .map(|l| l.to_string_lossy().into_owned().into_boxed_str()),
+        let link_bytes = match kind {
+            EntryKind::Symlink | EntryKind::Hardlink => entry.link_name_bytes(),
+            _ => None,
+        };
+        // A symlink's size is its target's length in bytes, as lstat says.
+        let link_len = link_bytes.as_ref().map_or(0, |b| b.len() as u64);
+        let link = match (kind, link_bytes) {
+            (EntryKind::Hardlink, Some(target)) => {
+                // A hardlink names another member: cleaned like one.
+                let target = decode_name(&target);
+                match clean(normalize(&target)) {
+                    Some(t) => Some(t.into_owned().into_boxed_str()),
+                    None => {
+                        return Err(invalid(format!(
+                            "entry {path} (at byte {pos}): a hardlink to {target}, which climbs out of the image root with `..` (Docker refuses it too)"
+                        )));
+                    }
+                }
+            }
+            (_, Some(target)) => Some(decode_name(&target).into_owned().into_boxed_str()),
             _ => None,
         };
         let node = idx.tree.child(parent, name);
-        // A symlink's size is its target's length in bytes, as lstat says
-        // (counted from the raw bytes: the stored target may be lossy UTF-8).
+        last = Some((node, pos));
         let mut size = match kind {
-            EntryKind::Symlink => entry.link_name_bytes().map_or(0, |b| b.len() as u64),
+            EntryKind::Symlink => link_len,
             _ => 0,
         };
         let mut digest = 0;
@@ -235,8 +390,14 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
             size = entry.size();
             let capture = wants_capture(path, size)
                 && captured_bytes + size <= MAX_CAPTURED
-                && idx.captured.len() < MAX_CAPTURED_FILES;
-            let (d, data) = hash_content(&mut entry, size, &mut buf, capture)?;
+                && idx.captured.len() < MAX_CAPTURED_FILES
+                && budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        b.checked_sub(size)
+                    })
+                    .is_ok();
+            let (d, data) = hash_content(&mut entry, size, &mut buf, capture)
+                .map_err(|e| at_entry(path, pos, e))?;
             digest = d;
             if let Some(data) = data {
                 captured_bytes += data.len() as u64;
@@ -275,7 +436,7 @@ pub fn index_tar<R: Read>(reader: R) -> io::Result<LayerIndex> {
         if idx.entries[i].kind != EntryKind::Hardlink {
             continue;
         }
-        let target = idx.entries[i].link.as_deref().map(normalize).unwrap_or("");
+        let target = idx.entries[i].link.as_deref().unwrap_or("");
         let found = idx
             .tree
             .lookup(target)
@@ -334,9 +495,9 @@ impl<R: Read> io::Seek for Skip<R> {
         while ahead > 0 {
             let available = self.inner.fill_buf()?.len();
             if available == 0 {
-                return Err(io::Error::new(
+                return Err(explained(
                     io::ErrorKind::UnexpectedEof,
-                    "truncated: the layer ends inside an entry",
+                    "truncated: the layer ends inside the content of an entry",
                 ));
             }
             let k = available.min(ahead.try_into().unwrap_or(usize::MAX));
@@ -363,7 +524,16 @@ fn hash_content<R: Read>(
     }
     if size as usize <= buf.len() {
         let n = size as usize;
-        r.read_exact(&mut buf[..n]).map_err(truncated)?;
+        let mut got = 0;
+        while got < n {
+            match r.read(&mut buf[got..n]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        check_len(got as u64, size)?;
         return Ok((xxh3_64(&buf[..n]), None));
     }
     let mut h = Xxh3::new();
@@ -384,20 +554,11 @@ fn check_len(got: u64, want: u64) -> io::Result<()> {
     if got == want {
         Ok(())
     } else {
-        Err(io::Error::new(
+        Err(explained(
             io::ErrorKind::UnexpectedEof,
-            format!("truncated: file content ends after {got} of {want} bytes"),
+            format!(
+                "truncated: the layer ends {got} bytes into content whose header declares {want} bytes"
+            ),
         ))
-    }
-}
-
-fn truncated(e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "truncated: file content ends early",
-        )
-    } else {
-        e
     }
 }

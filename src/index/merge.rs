@@ -18,8 +18,13 @@ pub struct LayerMeta {
     pub comment: Option<String>,
 }
 
-/// Merge indexed layers (bottom first) into an [`Image`].
-pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> Image {
+/// Merge indexed layers (bottom first) into an [`Image`]. Fails on a
+/// hardlink whose target exists neither in its layer nor below it, which
+/// Docker cannot apply either.
+pub fn build_image(
+    facts: ImageFacts,
+    layers: Vec<(LayerMeta, LayerIndex)>,
+) -> Result<Image, String> {
     let mut tree = PathTree::new();
     let mut out_layers = Vec::with_capacity(layers.len());
     let mut captured_by_layer = Vec::with_capacity(layers.len());
@@ -104,6 +109,7 @@ pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> I
                 hide(&mut fs, n, HideReason::Deleted);
             }
         }
+        check_hardlinks(&tree, layer, li, &fs, &out_layers)?;
         let mut changes = Vec::with_capacity(layer.entries.len());
         let mut counts = layer.counts;
         counts.removed = layer.whiteouts.len() as u64;
@@ -188,7 +194,51 @@ pub fn build_image(facts: ImageFacts, layers: Vec<(LayerMeta, LayerIndex)>) -> I
         captured,
     };
     image.facts.base_os = crate::analysis::os::detect_base_os(&image);
-    image
+    Ok(image)
+}
+
+/// Every hardlink of `layer` must point at something this layer writes or
+/// that is visible below it (`fs` is the state before this layer). Docker
+/// refuses a layer with a link to nowhere (`link ...: no such file or
+/// directory`), or to a directory.
+fn check_hardlinks(
+    tree: &PathTree,
+    layer: &Layer,
+    li: usize,
+    fs: &[Option<Loc>],
+    layers: &[Layer],
+) -> Result<(), String> {
+    let links: Vec<&crate::index::layer::Entry> = layer
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Hardlink)
+        .collect();
+    if links.is_empty() {
+        return Ok(());
+    }
+    let own: HashMap<NodeId, EntryKind> = layer.entries.iter().map(|e| (e.node, e.kind)).collect();
+    for e in links {
+        let target = e.link.as_deref().unwrap_or("");
+        let node = tree.lookup(target);
+        let kind = node.and_then(|n| {
+            own.get(&n).copied().or_else(|| {
+                fs[n as usize]
+                    .map(|loc| layers[loc.layer as usize].entries[loc.entry as usize].kind)
+            })
+        });
+        let problem = match kind {
+            None => "which exists neither in this layer nor below it",
+            Some(EntryKind::Dir) => "which is a directory",
+            Some(_) => continue,
+        };
+        return Err(format!(
+            "layer {} ({}): entry {} is a hardlink to /{target}, {problem} (Docker refuses such a layer too)",
+            li + 1,
+            layer.blob,
+            tree.path(e.node),
+        ));
+    }
+    Ok(())
 }
 
 fn keep_linked_inodes(

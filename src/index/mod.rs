@@ -1,4 +1,5 @@
 //! From tar streams to an indexed image.
+pub mod guard;
 pub mod layer;
 pub mod merge;
 pub mod tree;

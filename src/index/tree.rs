@@ -229,6 +229,153 @@ impl PathTree {
     }
 }
 
+// ---- serialization (the layer-index cache) ---------------------------------
+//
+// Only what defines the tree is written: the interned names and each node's
+// (parent, name). Sibling links and lookup maps are rebuilt on reading, in
+// the same order they were built, so node ids and child order are the same.
+
+impl serde::Serialize for PathTree {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        struct Names<'a>(&'a PathTree);
+        impl serde::Serialize for Names<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let t = self.0;
+                s.collect_seq((0..t.ends.len() as Sym).map(|i| name_of(&t.text, &t.ends, i)))
+            }
+        }
+        struct Nodes<'a>(&'a [Node]);
+        impl serde::Serialize for Nodes<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|n| (n.parent, n.name)))
+            }
+        }
+        // Names as a sequence of strings: the same bytes as a Vec<Box<str>>.
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&Names(self))?;
+        t.serialize_element(&Nodes(&self.nodes))?;
+        t.end()
+    }
+}
+
+/// Names read straight into an arena (no allocation per name).
+#[derive(Default)]
+struct Arena {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl<'de> serde::Deserialize<'de> for Arena {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = Arena;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Arena, A::Error> {
+                let mut a = Arena::default();
+                a.ends.reserve(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while seq.next_element_seed(Name(&mut a))?.is_some() {}
+                Ok(a)
+            }
+        }
+        struct Name<'a>(&'a mut Arena);
+        impl<'de> serde::de::DeserializeSeed<'de> for Name<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl serde::de::Visitor<'_> for Name<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+                self.0.text.push_str(v);
+                self.0.ends.push(self.0.text.len());
+                Ok(())
+            }
+        }
+        d.deserialize_seq(Seq)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PathTree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (names, nodes): (Arena, Vec<(NodeId, Sym)>) = serde::Deserialize::deserialize(d)?;
+        PathTree::from_parts(names, &nodes).map_err(D::Error::custom)
+    }
+}
+
+impl PathTree {
+    /// Rebuild a tree from its names and (parent, name) pairs, checking that
+    /// every parent precedes its child and every name exists.
+    fn from_parts(names: Arena, nodes: &[(NodeId, Sym)]) -> Result<Self, String> {
+        let Arena { text, ends } = names;
+        if ends.first() != Some(&0) || nodes.first() != Some(&(ROOT, 0)) {
+            return Err("path tree without its root".into());
+        }
+        let mut t = PathTree {
+            nodes: Vec::with_capacity(nodes.len()),
+            text,
+            ends,
+            name_ids: HashTable::with_capacity(0),
+            children: HashTable::with_capacity(nodes.len()),
+        };
+        let mut name_ids = HashTable::with_capacity(t.ends.len());
+        let (text, ends) = (&t.text, &t.ends);
+        for s in 0..ends.len() as Sym {
+            let name = name_of(text, ends, s);
+            let hash = name_hash(name);
+            if name_ids
+                .find(hash, |&o| name_of(text, ends, o) == name)
+                .is_some()
+            {
+                return Err(format!("path tree names {name:?} twice"));
+            }
+            name_ids.insert_unique(hash, s, |&o| name_hash(name_of(text, ends, o)));
+        }
+        t.name_ids = name_ids;
+        t.nodes.push(Node {
+            parent: ROOT,
+            name: 0,
+            first_child: 0,
+            next_sibling: 0,
+        });
+        for (i, &(parent, name)) in nodes.iter().enumerate().skip(1) {
+            let id = i as NodeId;
+            if parent >= id || name as usize >= t.ends.len() {
+                return Err(format!("path tree node {i} is out of order"));
+            }
+            if t.find(parent, name).is_some() {
+                return Err(format!("path tree node {i} is a duplicate"));
+            }
+            let next = t.nodes[parent as usize].first_child;
+            t.nodes.push(Node {
+                parent,
+                name,
+                first_child: 0,
+                next_sibling: next,
+            });
+            t.nodes[parent as usize].first_child = id;
+            let nodes = &t.nodes;
+            t.children
+                .insert_unique(child_hash(parent, name), id, |&c| {
+                    let n = &nodes[c as usize];
+                    child_hash(n.parent, n.name)
+                });
+        }
+        Ok(t)
+    }
+}
+
 pub struct Children<'a> {
     tree: &'a PathTree,
     next: NodeId,
@@ -266,5 +413,57 @@ mod tests {
         names.sort();
         assert_eq!(names, ["c", "d"]);
         assert_eq!(t.descendants(t.lookup("a").unwrap()).len(), 3);
+    }
+
+    #[test]
+    fn round_trips_through_postcard_with_the_same_ids() {
+        let mut t = PathTree::new();
+        for p in [
+            "usr/bin/go",
+            "usr/lib/go/src",
+            "etc/passwd",
+            "usr/bin/gofmt",
+        ] {
+            t.insert(p);
+        }
+        let bytes = postcard::to_stdvec(&t).unwrap();
+        let back: PathTree = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.len(), t.len());
+        for id in 0..t.len() as NodeId {
+            assert_eq!(back.path(id), t.path(id));
+            let a: Vec<_> = t.children(id).collect();
+            let b: Vec<_> = back.children(id).collect();
+            assert_eq!(a, b);
+        }
+        assert_eq!(back.lookup("usr/lib/go"), t.lookup("usr/lib/go"));
+        // The names are written as a sequence of strings, as a
+        // Vec<Box<str>> would be: the cache format does not depend on how
+        // the tree keeps them in memory.
+        let names: Vec<Box<str>> = [
+            "", "usr", "bin", "go", "lib", "src", "etc", "passwd", "gofmt",
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect();
+        let pairs: Vec<(NodeId, Sym)> = (0..t.len() as NodeId)
+            .map(|id| (t.parent(id).unwrap_or(ROOT), t.nodes[id as usize].name))
+            .collect();
+        assert_eq!(bytes, postcard::to_stdvec(&(names, pairs)).unwrap());
+    }
+
+    #[test]
+    fn rejects_a_tree_whose_child_precedes_its_parent() {
+        let names = || Arena {
+            text: "a".into(),
+            ends: vec![0, 1],
+        };
+        assert!(PathTree::from_parts(names(), &[(0, 0), (2, 1), (1, 1)]).is_err());
+        assert!(PathTree::from_parts(names(), &[(0, 0), (0, 5)]).is_err());
+        assert!(PathTree::from_parts(names(), &[(0, 0), (0, 1), (0, 1)]).is_err());
+        let twice = Arena {
+            text: "aa".into(),
+            ends: vec![0, 1, 2],
+        };
+        assert!(PathTree::from_parts(twice, &[(0, 0)]).is_err());
     }
 }

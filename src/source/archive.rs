@@ -12,15 +12,16 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::blob::{hex, index_blob, read_head};
+use super::blob::{PIPE_CHUNK, PIPE_CHUNKS, PipeReader, hex, index_blob, read_full, read_head};
 use super::{Counter, LoadOptions};
 use crate::error::Error;
 use crate::image::{ConfigFile, Image, ImageFacts};
-use crate::index::layer::{LayerIndex, normalize};
+use crate::index::layer::{LayerIndex, MAX_CAPTURED_IMAGE, normalize};
 use crate::index::merge::{LayerMeta, build_image};
 
 /// Nested OCI indexes followed at most.
@@ -41,6 +42,8 @@ pub struct Plan {
     pub tags: Vec<String>,
     /// Archive paths of the layer blobs, bottom first.
     pub layers: Vec<String>,
+    /// Blob sizes the manifest declares (OCI descriptors), by layer.
+    pub layer_sizes: Vec<Option<u64>>,
 }
 
 // ---- docker save manifest.json -------------------------------------------
@@ -62,6 +65,8 @@ struct OciDescriptor {
     #[serde(rename = "mediaType", default)]
     media_type: String,
     digest: String,
+    #[serde(default)]
+    size: Option<u64>,
     #[serde(default)]
     annotations: HashMap<String, String>,
     #[serde(default)]
@@ -92,6 +97,11 @@ struct OciManifest {
 const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+const CONFIG_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
 ];
 
 const LAYER_TYPES: [&str; 9] = [
@@ -191,6 +201,7 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
                 .iter()
                 .map(|l| normalize(l).to_string())
                 .collect(),
+            layer_sizes: vec![None; chosen.layers.len()],
         });
     }
     let Some(index) = get("index.json") else {
@@ -279,6 +290,13 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
     };
     let mbytes = get(&chosen.2).ok_or_else(|| format!("manifest blob {} is missing", chosen.2))?;
     let manifest: OciManifest = parse_json(&chosen.2, &mbytes)?;
+    let config_type = manifest.config.media_type.as_str();
+    if !config_type.is_empty() && !CONFIG_TYPES.contains(&config_type) {
+        return Err(format!(
+            "{}: not a container image (its config has media type {config_type})",
+            chosen.2
+        ));
+    }
     for l in &manifest.layers {
         if !LAYER_TYPES.contains(&l.media_type.as_str()) && !l.media_type.is_empty() {
             return Err(format!(
@@ -290,6 +308,14 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
     let config_path = blob_path(&manifest.config.digest)?;
     let config_bytes =
         get(&config_path).ok_or_else(|| format!("config blob {config_path} is missing"))?;
+    if let Some(want) = manifest.config.size
+        && want != config_bytes.len() as u64
+    {
+        return Err(format!(
+            "config blob {config_path}: the manifest declares {want} bytes but the blob has {}",
+            config_bytes.len()
+        ));
+    }
     let config: ConfigFile = parse_json(&config_path, &config_bytes)?;
     let layers = manifest
         .layers
@@ -301,10 +327,12 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
         config_digest: manifest.config.digest.clone(),
         tags: chosen.0.clone(),
         layers,
+        layer_sizes: manifest.layers.iter().map(|l| l.size).collect(),
     })
 }
 
-/// Refuse plans the index cannot hold, before any layer is read.
+/// Refuse plans the index cannot hold, and diff_ids that are not digests,
+/// before any layer is read.
 fn checked(plan: Plan) -> Result<Plan, String> {
     if plan.layers.len() > MAX_LAYERS {
         return Err(format!(
@@ -312,7 +340,78 @@ fn checked(plan: Plan) -> Result<Plan, String> {
             plan.layers.len()
         ));
     }
+    let diff_ids = plan.config.rootfs.as_ref().map(|r| r.diff_ids.as_slice());
+    for (i, d) in diff_ids.unwrap_or_default().iter().enumerate() {
+        if !valid_digest(d) {
+            return Err(format!(
+                "the config's diff_id for layer {} is {d:?}, not a digest (sha256:<64 hex digits>)",
+                i + 1
+            ));
+        }
+    }
     Ok(plan)
+}
+
+/// `sha256:<64 hex>` (or sha384, sha512), as Docker's digests are.
+fn valid_digest(d: &str) -> bool {
+    let Some((algo, hex)) = d.split_once(':') else {
+        return false;
+    };
+    let len = match algo {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return false,
+    };
+    hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A layer blob's size against the size its descriptor declares.
+fn check_size(plan: &Plan, i: usize, actual: u64) -> Result<(), String> {
+    match plan.layer_sizes.get(i).copied().flatten() {
+        Some(want) if want > actual => Err(format!(
+            "truncated blob: the manifest declares {want} bytes but the blob has {actual}"
+        )),
+        Some(want) if want < actual => Err(format!(
+            "the blob has {actual} bytes, more than the {want} its manifest declares"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// One line for a failure to read the outer archive's next header.
+fn outer_error(e: &std::io::Error, last: Option<&(String, u64)>, file: &File, len: u64) -> String {
+    let msg = e.to_string();
+    let Some((name, end)) = last else {
+        return format!("invalid tar archive: {msg} (in the first header)");
+    };
+    // Where the failed header starts: after the last member's padded data.
+    let at = end.div_ceil(512) * 512;
+    if msg == "failed to read entire block" {
+        let mut tail = Vec::new();
+        let mut f = file;
+        let zeros = f.seek(SeekFrom::Start(at)).is_ok()
+            && f.take(512).read_to_end(&mut tail).is_ok()
+            && tail.iter().all(|&b| b == 0);
+        let what = if zeros {
+            "its end-of-archive marker"
+        } else {
+            "a tar header"
+        };
+        return format!(
+            "truncated archive: the file ends inside {what}, {} bytes into the block at byte {at} (after member {name})",
+            len.saturating_sub(at)
+        );
+    }
+    if msg == "archive header checksum mismatch" {
+        return format!(
+            "corrupt archive: the tar header at byte {at} has a bad checksum (after member {name})"
+        );
+    }
+    format!("invalid tar archive: {msg} (after member {name})")
 }
 
 /// Paths named by manifest.json stay inside the archive or layout.
@@ -385,7 +484,7 @@ pub fn assemble(
     let mut facts =
         ImageFacts::from_config(plan.config_digest.clone(), plan.tags.clone(), &plan.config);
     facts.source = source.to_string();
-    Ok(build_image(facts, layers))
+    build_image(facts, layers)
 }
 
 // ---- seekable files and directories ---------------------------------------
@@ -405,13 +504,30 @@ pub fn load_archive_file(
 ) -> Result<Image, Error> {
     let shown = path.display().to_string();
     let fail = |msg: String| Error::input(&shown, msg);
+    // Opening a FIFO would wait for a writer, and a device never ends.
+    let kind = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if kind.is_dir() {
+        return Err(fail(
+            "a directory, not an archive (an OCI layout directory is read with oci:DIR)".into(),
+        ));
+    }
+    if !kind.is_file() {
+        return Err(fail(
+            "not a regular file (a FIFO, device or socket); save the image to a file first".into(),
+        ));
+    }
     let file = File::open(path).map_err(|e| fail(e.to_string()))?;
     let mut head = Vec::new();
     (&file)
         .take(512)
         .read_to_end(&mut head)
         .map_err(|e| fail(e.to_string()))?;
-    if !super::blob::looks_like_tar(&head) || head.is_empty() {
+    if head.is_empty() {
+        return Err(fail(
+            "an empty file (expected docker save or oci-archive output)".into(),
+        ));
+    }
+    if !super::blob::looks_like_tar(&head) {
         return Err(fail(
             "not a tar archive (expected docker save or oci-archive output)".into(),
         ));
@@ -419,23 +535,32 @@ pub fn load_archive_file(
     (&file)
         .seek(SeekFrom::Start(0))
         .map_err(|e| fail(e.to_string()))?;
+    let file_len = file.metadata().map_err(|e| fail(e.to_string()))?.len();
     let mut members: HashMap<String, Member> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
     let mut ar = tar::Archive::new(BufReader::with_capacity(64 * 1024, &file));
     let entries = ar.entries_with_seek().map_err(|e| fail(e.to_string()))?;
+    // The last member read and where its data ends, for errors.
+    let mut last: Option<(String, u64)> = None;
     for item in entries {
-        let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
-        let name = match outer_member(&entry).map_err(fail)? {
+        let mut entry = item.map_err(|e| fail(outer_error(&e, last.as_ref(), &file, file_len)))?;
+        let outer = outer_member(&entry).map_err(fail)?;
+        let size = entry.size();
+        let offset = entry.raw_file_position();
+        let name = match outer {
             Outer::File(name) => name,
             Outer::Link(name, target) => {
+                last = Some((name.clone(), offset + size));
                 links.insert(name, target);
                 continue;
             }
-            Outer::Other => continue,
+            Outer::Other(name) => {
+                last = Some((name, offset + size));
+                continue;
+            }
         };
-        let size = entry.size();
-        let offset = entry.raw_file_position();
+        last = Some((name.clone(), offset + size));
         if size <= MAX_META {
             let mut first = [0u8; 1];
             let n = entry.read(&mut first).map_err(|e| fail(e.to_string()))?;
@@ -449,20 +574,51 @@ pub fn load_archive_file(
         }
         members.insert(name, Member { offset, size });
     }
+    if last.is_none() {
+        return Err(fail(
+            "an empty archive: it holds no files (expected docker save or oci-archive output)"
+                .into(),
+        ));
+    }
     // Check the archive is complete: the last member must end inside the file.
-    let file_len = file.metadata().map_err(|e| fail(e.to_string()))?.len();
     for (name, m) in &members {
         if m.offset + m.size > file_len {
             return Err(fail(format!(
-                "truncated archive: {name} ends past the end of the file"
+                "truncated archive: {name} declares {} bytes but the file ends {} bytes into them",
+                m.size,
+                file_len.saturating_sub(m.offset)
             )));
         }
     }
-    let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;
+    // Small files are read when the plan asks for them: the JSON ones are
+    // in memory already; any other (a config that is not JSON) is read
+    // from the file, so that the error names what is wrong with it.
+    let odd: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+    let get = |p: &str| -> Option<Vec<u8>> {
+        let real = resolve(&links, p);
+        if let Some(data) = meta.get(&real) {
+            return Some(data.clone());
+        }
+        let m = members.get(&real)?;
+        if m.size > MAX_META {
+            odd.borrow_mut().get_or_insert(format!(
+                "{p} is {} bytes, too large to be metadata (at most {MAX_META})",
+                m.size
+            ));
+            return None;
+        }
+        let mut data = Vec::new();
+        let mut f = &file;
+        f.seek(SeekFrom::Start(m.offset)).ok()?;
+        f.take(m.size).read_to_end(&mut data).ok()?;
+        Some(data)
+    };
+    let plan = plan(&get, want).map_err(|e| fail(odd.take().unwrap_or(e)))?;
     let jobs: Vec<(String, Member)> = plan
         .layers
         .iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
             let real = resolve(&links, l);
             members
                 .get(&real)
@@ -470,22 +626,26 @@ pub fn load_archive_file(
                 .map(|m| (l.clone(), m))
                 .ok_or_else(|| {
                     fail(format!(
-                        "layer {l} named by the manifest is missing from the archive"
+                        "layer {} ({l}): named by the manifest but missing from the archive",
+                        i + 1
                     ))
                 })
         })
         .collect::<Result<_, _>>()?;
     let sizes: Vec<u64> = jobs.iter().map(|(_, m)| m.size).collect();
+    let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
     let indexes = index_parallel(&sizes, opts, |i| {
         let (name, m) = &jobs[i];
-        let mut f = File::open(path).map_err(|e| format!("layer {name}: {e}"))?;
+        let layer = |e: String| format!("layer {} ({name}): {e}", i + 1);
+        check_size(&plan, i, m.size).map_err(layer)?;
+        let mut f = File::open(path).map_err(|e| layer(e.to_string()))?;
         f.seek(SeekFrom::Start(m.offset))
-            .map_err(|e| format!("layer {name}: {e}"))?;
+            .map_err(|e| layer(e.to_string()))?;
         let r = Counted::new(
             BufReader::with_capacity(256 * 1024, f.take(m.size)),
             opts.progress.as_ref(),
         );
-        index_blob(r, opts.verify).map_err(|e| format!("layer {name}: {e}"))
+        index_blob(r, opts.verify, &budget).map_err(layer)
     })
     .map_err(fail)?;
     assemble(plan, indexes, &shown, opts).map_err(fail)
@@ -498,37 +658,53 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
     if !dir.join("index.json").is_file() {
         return Err(fail("not an OCI image layout (no index.json)".into()));
     }
+    // A blob that is not a regular file (a FIFO would block, /dev/zero
+    // never ends) or is too large is not read; the error says why.
+    let odd: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
     let get = |p: &str| -> Option<Vec<u8>> {
         let full = dir.join(p);
-        let len = std::fs::metadata(&full).ok()?.len();
-        (len <= MAX_META)
-            .then(|| std::fs::read(full).ok())
-            .flatten()
+        let m = std::fs::metadata(&full).ok()?;
+        if !m.is_file() {
+            odd.borrow_mut()
+                .get_or_insert(format!("{p} is not a regular file"));
+            return None;
+        }
+        if m.len() > MAX_META {
+            odd.borrow_mut().get_or_insert(format!(
+                "{p} is {} bytes, too large to be metadata (at most {MAX_META})",
+                m.len()
+            ));
+            return None;
+        }
+        std::fs::read(full).ok()
     };
-    let plan = plan(&get, want).map_err(fail)?;
+    let plan = plan(&get, want).map_err(|e| fail(odd.take().unwrap_or(e)))?;
     let sizes: Vec<u64> = plan
         .layers
         .iter()
         .map(|l| std::fs::metadata(dir.join(l)).map_or(0, |m| m.len()))
         .collect();
+    let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
     let indexes = index_parallel(&sizes, opts, |i| {
         let name = &plan.layers[i];
+        let layer = |e: String| format!("layer {} ({name}): {e}", i + 1);
         let f = File::open(dir.join(name)).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                format!("layer {name} named by the manifest is missing from the layout")
+                layer("named by the manifest but missing from the layout".into())
             }
-            _ => format!("layer {name}: {e}"),
+            _ => layer(e.to_string()),
         })?;
         // Read no more than the file holds (a blob could be a device).
-        let len = f.metadata().map_err(|e| format!("layer {name}: {e}"))?;
+        let len = f.metadata().map_err(|e| layer(e.to_string()))?;
         if !len.is_file() {
-            return Err(format!("layer {name}: not a regular file"));
+            return Err(layer("not a regular file".into()));
         }
+        check_size(&plan, i, len.len()).map_err(layer)?;
         let r = Counted::new(
             BufReader::with_capacity(256 * 1024, f.take(len.len())),
             opts.progress.as_ref(),
         );
-        index_blob(r, opts.verify).map_err(|e| format!("layer {name}: {e}"))
+        index_blob(r, opts.verify, &budget).map_err(layer)
     })
     .map_err(fail)?;
     assemble(plan, indexes, &shown, opts).map_err(fail)
@@ -585,7 +761,10 @@ where
 
 /// Load an image from a `docker save`-style tar stream read once, start to
 /// end (the engine's export endpoint). Every layer is indexed as it
-/// arrives; nothing is written to disk.
+/// arrives, on worker threads, while this thread goes on reading; nothing
+/// is written to disk but, when `opts.cache` is set, the layers' indexes
+/// and the config, under the diff_ids the config names (so only a trusted
+/// stream, the engine's, may be given a cache).
 pub fn load_archive_stream<R: Read>(
     reader: R,
     source: &str,
@@ -594,44 +773,119 @@ pub fn load_archive_stream<R: Read>(
 ) -> Result<Image, Error> {
     let fail = |msg: String| Error::input(source, msg);
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
-    let mut ar = tar::Archive::new(reader);
-    let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
-    for item in entries {
-        let mut entry = item.map_err(|e| fail(format!("invalid or truncated tar ({e})")))?;
-        let name = match outer_member(&entry).map_err(fail)? {
-            Outer::File(name) => name,
-            Outer::Link(name, target) => {
-                links.insert(name, target);
-                continue;
+    let workers = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let encode = opts.cache.is_some();
+    let mut done: HashMap<String, Indexed> = HashMap::new();
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
+    std::thread::scope(|s| -> Result<(), Error> {
+        let mut running: std::collections::VecDeque<(
+            String,
+            std::thread::ScopedJoinHandle<'_, Indexed>,
+        )> = std::collections::VecDeque::new();
+        // The guard bounds long-name and PAX members, as for layers.
+        let mut ar = tar::Archive::new(crate::index::guard::Guard::new(reader));
+        let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
+        let mut last: Option<String> = None;
+        for item in entries {
+            let mut entry = item.map_err(|e| {
+                let msg = crate::index::layer::explain(&e).replacen("layer", "archive", 1);
+                fail(match &last {
+                    Some(name) => format!("{msg} (after member {name})"),
+                    None => format!("{msg} (in the first header)"),
+                })
+            })?;
+            let name = match outer_member(&entry).map_err(fail)? {
+                Outer::File(name) => name,
+                Outer::Link(name, target) => {
+                    last = Some(name.clone());
+                    links.insert(name, target);
+                    continue;
+                }
+                Outer::Other(name) => {
+                    last = Some(name);
+                    continue;
+                }
+            };
+            last = Some(name.clone());
+            let size = entry.size();
+            sizes.insert(name.clone(), size);
+            let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
+            let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
+            if is_json || size == 0 {
+                if size > MAX_META {
+                    return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
+                }
+                let mut data = head;
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|e| fail(format!("{name}: {e}")))?;
+                meta.insert(name, data);
+            } else if name.starts_with("blobs/")
+                || name.ends_with("layer.tar")
+                || name.ends_with(".tar")
+            {
+                // At most `workers` layers in flight: the oldest has all its
+                // bytes already, so waiting for it cannot stall.
+                while running.len() >= workers {
+                    if let Some((n, h)) = running.pop_front() {
+                        done.insert(n, join_indexer(h));
+                    }
+                }
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
+                let (verify, budget) = (opts.verify, &budget);
+                let h = s.spawn(move || {
+                    let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
+                    let idx = index_blob(r, verify, budget);
+                    let encoded = match (&idx, encode) {
+                        (Ok(i), true) => crate::cache::encode_layer(i),
+                        _ => None,
+                    };
+                    (idx, encoded)
+                });
+                running.push_back((name.clone(), h));
+                // Feed the worker; if it stopped early (a broken layer), the
+                // rest of the member is skipped and its error reported.
+                loop {
+                    let mut chunk = vec![0u8; PIPE_CHUNK];
+                    let n = read_full(&mut entry, &mut chunk)
+                        .map_err(|e| fail(format!("{name}: {e}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    chunk.truncate(n);
+                    if tx.send(chunk).is_err() {
+                        break;
+                    }
+                }
             }
-            Outer::Other => continue,
-        };
-        let size = entry.size();
-        let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
-        let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
-        if is_json || size == 0 {
-            if size > MAX_META {
-                return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
-            }
-            let mut data = head;
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| fail(format!("{name}: {e}")))?;
-            meta.insert(name, data);
-        } else if name.starts_with("blobs/")
-            || name.ends_with("layer.tar")
-            || name.ends_with(".tar")
-        {
-            let r = std::io::Cursor::new(head).chain(&mut entry);
-            layers.insert(name, index_blob(r, opts.verify));
         }
-    }
+        for (n, h) in running {
+            done.insert(n, join_indexer(h));
+        }
+        Ok(())
+    })?;
     let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;
+    let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
+    let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
+    for (name, (idx, enc)) in done {
+        if let Some(e) = enc {
+            encoded.insert(name.clone(), e);
+        }
+        layers.insert(name, idx);
+    }
     let mut indexes = Vec::with_capacity(plan.layers.len());
-    for l in &plan.layers {
+    let mut members = Vec::with_capacity(plan.layers.len());
+    for (i, l) in plan.layers.iter().enumerate() {
         let real = resolve(&links, l);
+        let layer = |e: String| fail(format!("layer {} ({l}): {e}", i + 1));
+        if let Some(&size) = sizes.get(&real) {
+            check_size(&plan, i, size).map_err(layer)?;
+        }
         // A layer listed twice is stored once: clone it for all but the last use.
         let later_uses = plan
             .layers
@@ -642,18 +896,45 @@ pub fn load_archive_stream<R: Read>(
             Some(Ok(i)) if later_uses => i.clone(),
             Some(Ok(_)) => match layers.remove(&real) {
                 Some(Ok(i)) => i,
-                _ => return Err(fail(format!("layer {l} is missing"))),
+                _ => return Err(layer("missing".into())),
             },
-            Some(Err(e)) => return Err(fail(format!("layer {l}: {e}"))),
+            Some(Err(e)) => return Err(layer(e.clone())),
             None => {
-                return Err(fail(format!(
-                    "layer {l} named by the manifest is missing from the archive"
-                )));
+                return Err(layer(
+                    "named by the manifest but missing from the archive".into(),
+                ));
             }
         };
         indexes.push(idx);
+        members.push(real);
     }
-    assemble(plan, indexes, source, opts).map_err(fail)
+    let config_id = plan.config_digest.clone();
+    let diff_ids = plan.config.rootfs.clone().unwrap_or_default().diff_ids;
+    let image = assemble(plan, indexes, source, opts).map_err(fail)?;
+    if let Some(cache) = &opts.cache {
+        for (diff_id, member) in diff_ids.iter().zip(&members) {
+            if let Some(bytes) = encoded.get(member) {
+                cache.put_encoded(diff_id, bytes);
+            }
+        }
+        let hex = config_id.strip_prefix("sha256:").unwrap_or(&config_id);
+        let config = [format!("{hex}.json"), format!("blobs/sha256/{hex}")]
+            .into_iter()
+            .find_map(|p| meta.get(&resolve(&links, &p)));
+        if let Some(json) = config {
+            cache.put_config(&config_id, json);
+        }
+        cache.evict();
+    }
+    Ok(image)
+}
+
+/// A layer's index and, when caching, its encoded form.
+type Indexed = (Result<LayerIndex, String>, Option<Vec<u8>>);
+
+fn join_indexer(h: std::thread::ScopedJoinHandle<'_, Indexed>) -> Indexed {
+    h.join()
+        .unwrap_or_else(|_| (Err("the indexing thread panicked".into()), None))
 }
 
 /// What an outer archive member is to the loaders.
@@ -663,8 +944,8 @@ enum Outer {
     /// A symlink or hardlink: its path and the member it resolves to
     /// (legacy `docker save` links repeated layers to the first copy).
     Link(String, String),
-    /// Directories and anything else.
-    Other,
+    /// Directories and anything else, by path.
+    Other(String),
 }
 
 fn outer_member<R: Read>(entry: &tar::Entry<R>) -> Result<Outer, String> {
@@ -676,10 +957,10 @@ fn outer_member<R: Read>(entry: &tar::Entry<R>) -> Result<Outer, String> {
                 let resolved = resolve_link(&name, &target.to_string_lossy(), kind);
                 Outer::Link(name, resolved)
             }
-            _ => Outer::Other,
+            _ => Outer::Other(name),
         },
         tar::EntryType::Regular | tar::EntryType::Continuous => Outer::File(name),
-        _ => Outer::Other,
+        _ => Outer::Other(name),
     })
 }
 

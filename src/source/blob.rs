@@ -4,7 +4,7 @@ use std::io::{self, Cursor, Read};
 
 use sha2::{Digest, Sha256};
 
-use crate::index::layer::{LayerIndex, index_tar};
+use crate::index::layer::{LayerIndex, explain, index_tar_within};
 
 /// How a blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,65 +72,172 @@ pub fn looks_like_tar(head: &[u8]) -> bool {
     sum == want
 }
 
-/// A reader that hashes everything that passes through it.
-struct Sha256Reader<R> {
+/// Index a layer blob: detect its compression, decompress while streaming,
+/// and optionally compute the sha256 of the uncompressed tar (its diff_id).
+/// Decompression and that sha256 run on a second thread, feeding the tar
+/// parser (and its content hashing) on this one through a bounded queue;
+/// a plain tar that needs no digest is parsed straight from `r`. `budget`
+/// bounds the small files kept for the analysis, image-wide (see
+/// [`crate::index::layer::index_tar_within`]).
+pub fn index_blob<R: Read + Send>(
+    mut r: R,
+    verify: bool,
+    budget: &std::sync::atomic::AtomicU64,
+) -> Result<LayerIndex, String> {
+    let head = read_head(&mut r, 512).map_err(|e| e.to_string())?;
+    let compression = detect(&head)?;
+    let raw = Cursor::new(head).chain(r);
+    if compression == Compression::None && !verify {
+        let mut reader = CountingReader {
+            inner: raw,
+            count: 0,
+        };
+        let mut idx = index_tar_within(&mut reader, budget).map_err(|e| explain(&e))?;
+        // What follows the end-of-archive marker still counts as tar bytes.
+        io::copy(&mut reader, &mut io::sink())
+            .map_err(|e| format!("{} (after the end of the tar)", explain(&e)))?;
+        idx.tar_bytes = reader.count;
+        return Ok(idx);
+    }
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
+        let producer = s.spawn(move || decompress(raw, compression, verify, tx));
+        let mut pipe = PipeReader::new(rx);
+        let parsed = index_tar_within(&mut pipe, budget)
+            .and_then(|idx| io::copy(&mut pipe, &mut io::sink()).map(|_| idx));
+        // Closing the queue stops a producer the parser left behind.
+        drop(pipe);
+        let produced = producer
+            .join()
+            .map_err(|_| "the decompression thread panicked".to_string())?;
+        match (parsed, produced) {
+            // A broken stream is the cause of whatever the parser saw.
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(explain(&e)),
+            (Ok(mut idx), Ok((count, digest))) => {
+                idx.tar_bytes = count;
+                idx.diff_id = digest;
+                Ok(idx)
+            }
+        }
+    })
+}
+
+/// Decompress `raw` into `tx` in chunks, hashing the output when asked;
+/// returns the uncompressed length and digest. Stops quietly when the
+/// parser hangs up.
+fn decompress<R: Read>(
+    raw: R,
+    compression: Compression,
+    verify: bool,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<(u64, Option<String>), String> {
+    let (mut dec, name): (Box<dyn Read>, &str) = match compression {
+        Compression::None => (Box::new(raw), ""),
+        Compression::Gzip => (Box::new(flate2::read::MultiGzDecoder::new(raw)), "gzip"),
+        Compression::Zstd => (
+            Box::new(
+                zstd::stream::read::Decoder::new(raw)
+                    .map_err(|e| format!("corrupt zstd stream: {e}"))?,
+            ),
+            "zstd",
+        ),
+    };
+    let fail = |e: io::Error| match (name, e.kind()) {
+        ("", _) => explain(&e),
+        (_, io::ErrorKind::UnexpectedEof) => {
+            format!("truncated: the {name} stream ends early ({e})")
+        }
+        _ if e.to_string().starts_with("corrupt") => e.to_string(),
+        _ => format!("corrupt {name} stream: {e}"),
+    };
+    let mut hasher = verify.then(Sha256::new);
+    let mut count = 0u64;
+    loop {
+        let mut chunk = vec![0u8; PIPE_CHUNK];
+        let n = read_full(&mut dec, &mut chunk).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        chunk.truncate(n);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk);
+        }
+        count += n as u64;
+        if tx.send(chunk).is_err() {
+            break;
+        }
+    }
+    let digest = hasher.map(|h| format!("sha256:{}", hex(&h.finalize())));
+    Ok((count, digest))
+}
+
+/// A reader that counts the bytes it passes.
+struct CountingReader<R> {
     inner: R,
-    hasher: Option<Sha256>,
     count: u64,
 }
 
-impl<R: Read> Read for Sha256Reader<R> {
+impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(h) = self.hasher.as_mut() {
-            h.update(&buf[..n]);
-        }
         self.count += n as u64;
         Ok(n)
     }
 }
 
-/// Index a layer blob: detect its compression, decompress while streaming,
-/// and optionally compute the sha256 of the uncompressed tar (its diff_id).
-pub fn index_blob<R: Read>(mut r: R, verify: bool) -> Result<LayerIndex, String> {
-    let head = read_head(&mut r, 512).map_err(|e| e.to_string())?;
-    let compression = detect(&head)?;
-    let raw = Cursor::new(head).chain(r);
-    let tar: Box<dyn Read> = match compression {
-        Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(raw).map_err(|e| format!("corrupt zstd: {e}"))?,
-        ),
-    };
-    let mut reader = Sha256Reader {
-        inner: tar,
-        hasher: verify.then(Sha256::new),
-        count: 0,
-    };
-    let what = match compression {
-        Compression::None => "",
-        Compression::Gzip => "corrupt gzip or ",
-        Compression::Zstd => "corrupt zstd or ",
-    };
-    let mut idx = index_tar(&mut reader).map_err(|e| describe_tar_error(what, &e))?;
-    // Drain what follows the end-of-archive marker so the digest covers it.
-    io::copy(&mut reader, &mut io::sink()).map_err(|e| describe_tar_error(what, &e))?;
-    idx.tar_bytes = reader.count;
-    if let Some(h) = reader.hasher.take() {
-        idx.diff_id = Some(format!("sha256:{}", hex(&h.finalize())));
+/// Bytes passed between threads at a time, and chunks queued: 4 MiB in
+/// flight per layer at most.
+pub const PIPE_CHUNK: usize = 256 * 1024;
+pub const PIPE_CHUNKS: usize = 16;
+
+/// Read until `buf` is full or the reader ends.
+pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    Ok(idx)
+    Ok(n)
 }
 
-fn describe_tar_error(what: &str, e: &io::Error) -> String {
-    let msg = e.to_string();
-    if e.kind() == io::ErrorKind::UnexpectedEof || msg.contains("truncated") {
-        format!("truncated layer ({msg})")
-    } else if what.is_empty() {
-        format!("invalid tar: {msg}")
-    } else {
-        format!("{what}invalid tar: {msg}")
+/// The reading end of a queue of byte chunks; ends when the sender is
+/// dropped.
+pub struct PipeReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl PipeReader {
+    pub fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        PipeReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -157,5 +264,52 @@ mod tests {
         assert_eq!(detect(&[0u8; 1024]).unwrap(), Compression::None);
         assert!(detect(b"BZh91AY").unwrap_err().contains("bzip2"));
         assert!(detect(b"hello world").unwrap_err().contains("not a tar"));
+    }
+
+    fn budget() -> std::sync::atomic::AtomicU64 {
+        std::sync::atomic::AtomicU64::new(u64::MAX)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn tar_with(size: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &vec![7u8; size][..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn compressed_layers_index_through_the_second_thread_with_their_digest() {
+        let tar = tar_with(3 << 20);
+        let plain = index_blob(&tar[..], true, &budget()).unwrap();
+        let zipped = index_blob(&gzip(&tar)[..], true, &budget()).unwrap();
+        assert_eq!(zipped.diff_id, plain.diff_id);
+        assert_eq!(zipped.tar_bytes, tar.len() as u64);
+        assert_eq!(zipped.size, 3 << 20);
+        let z = zstd::bulk::compress(&tar, 1).unwrap();
+        assert_eq!(
+            index_blob(&z[..], true, &budget()).unwrap().diff_id,
+            plain.diff_id
+        );
+    }
+
+    #[test]
+    fn a_broken_stream_is_named_and_an_early_parse_error_does_not_hang() {
+        let gz = gzip(&tar_with(3 << 20));
+        let err = index_blob(&gz[..gz.len() / 2], false, &budget()).unwrap_err();
+        assert!(err.contains("gzip stream"), "{err}");
+        // A gzip of 40 MB that is not a tar: the parser fails at once and
+        // the decompressor must stop rather than block on the full queue.
+        let junk = gzip(&vec![b'x'; 40 << 20]);
+        let err = index_blob(&junk[..], true, &budget()).unwrap_err();
+        assert!(err.contains("invalid tar"), "{err}");
     }
 }

@@ -18,10 +18,11 @@ use futures_util::StreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LoadOptions;
-use super::archive::load_archive_stream;
+use super::archive::{Plan, assemble, load_archive_stream};
 use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch};
+use crate::cache::Cache;
 use crate::error::Error;
-use crate::image::Image;
+use crate::image::{ConfigFile, Image};
 use crate::output::size;
 
 /// The oldest Engine API layerscope talks to (Docker 1.12, 2016): inspect,
@@ -32,6 +33,42 @@ pub const MIN_API: (usize, usize) = (1, 24);
 /// A Docker 20.10 engine prepares the whole export before its first byte,
 /// which takes a minute on a 1.5 GB image: be generous.
 const LONG_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// How long the export may go without a single byte once it has started
+/// (the engine prepares the whole export before its first byte; that wait
+/// is bounded by [`LONG_TIMEOUT`]). A stalled connection then fails
+/// instead of hanging. `LAYERSCOPE_ENGINE_TIMEOUT` (seconds) overrides it.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The environment variable that sets [`STALL_TIMEOUT`], in seconds.
+pub const STALL_TIMEOUT_ENV: &str = "LAYERSCOPE_ENGINE_TIMEOUT";
+
+/// [`STALL_TIMEOUT`], or the number of seconds in its variable.
+pub fn stall_timeout() -> Result<Duration, Error> {
+    match std::env::var(STALL_TIMEOUT_ENV) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{STALL_TIMEOUT_ENV}={v:?} is not a number of seconds (e.g. 120, or 0.5)"
+                ))
+            }),
+        _ => Ok(STALL_TIMEOUT),
+    }
+}
+
+/// Why an export stream ended early.
+#[derive(Debug, Clone)]
+enum Fault {
+    /// The connection failed (reset, closed mid-body, the engine died).
+    Dropped(String),
+    /// No byte arrived for this long.
+    Stalled(Duration),
+}
 
 /// The host a connection goes to, as the user would write it.
 pub fn docker_host() -> String {
@@ -509,16 +546,48 @@ async fn load_one(
 ) -> Result<Image, Error> {
     let progress: &ImageProgress = &tracker.images[index];
     let name = name.strip_prefix("docker:").unwrap_or(name);
+    let stall = stall_timeout()?;
     let info = inspect(docker, name).await?;
+    let source = format!("docker:{name}");
+    if let Some(cache) = opts.cache.clone().filter(|_| !opts.verify) {
+        let (info2, opts2, source2) = (info.clone(), opts.clone(), source.clone());
+        let cached =
+            tokio::task::spawn_blocking(move || load_cached(&cache, &info2, &source2, &opts2))
+                .await
+                .ok()
+                .flatten();
+        if let Some(image) = cached {
+            return Ok(finish(image, name, &info));
+        }
+    }
     progress.set_expected(info.size);
     progress.set_stage(Stage::Waiting);
-    let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let failure: Arc<Mutex<Option<Fault>>> = Arc::new(Mutex::new(None));
+    // Export by id: exactly the image inspected, even if a tag moves. The
+    // first chunk may take long (the engine prepares the export first);
+    // after it, a gap longer than `stall` ends the stream with an error.
+    let export = Box::pin(docker.export_image(&info.id));
+    let timed = futures_util::stream::unfold(Some((export, false)), move |state| async move {
+        let (mut s, started) = state?;
+        let next = if started {
+            match tokio::time::timeout(stall, s.next()).await {
+                Ok(next) => next,
+                Err(_) => return Some((Err(Fault::Stalled(stall)), None)),
+            }
+        } else {
+            s.next().await
+        };
+        match next {
+            Some(Ok(bytes)) => Some((Ok(bytes), Some((s, true)))),
+            Some(Err(e)) => Some((Err(Fault::Dropped(root_message(&e))), None)),
+            None => None,
+        }
+    });
     let stream = {
         let failure = failure.clone();
         let tracker = tracker.clone();
         let counter = opts.progress.clone();
-        // Export by id: exactly the image inspected, even if a tag moves.
-        docker.export_image(&info.id).map(move |item| match item {
+        timed.map(move |item| match item {
             Ok(bytes) => {
                 let n = bytes.len() as u64;
                 let p = &tracker.images[index];
@@ -529,16 +598,15 @@ async fn load_one(
                 }
                 Ok(bytes)
             }
-            Err(e) => {
-                let msg = root_message(&e);
+            Err(fault) => {
+                let msg = format!("{fault:?}");
                 if let Ok(mut f) = failure.lock() {
-                    f.get_or_insert(msg.clone());
+                    f.get_or_insert(fault);
                 }
                 Err(io::Error::other(msg))
             }
         })
     };
-    let source = format!("docker:{name}");
     let load_opts = opts.clone();
     let task = tokio::task::spawn_blocking(move || {
         let reader = StreamReader::new(Box::pin(stream));
@@ -550,12 +618,22 @@ async fn load_one(
     let result = task
         .await
         .map_err(|e| Error::Engine(format!("{name}: indexing failed: {e}")))?;
-    let dropped = failure.lock().ok().and_then(|f| f.clone());
-    let mut image = match (result, dropped) {
+    let fault = failure.lock().ok().and_then(|f| f.clone());
+    let host = docker_host();
+    let image = match (result, fault) {
         (Ok(image), _) => image,
-        (Err(_), Some(why)) => {
+        (Err(_), Some(Fault::Dropped(why))) => {
             return Err(Error::Engine(format!(
-                "{name}: the connection to the Docker engine dropped during the export after {} ({got} bytes) of about {} ({why})",
+                "{name}: the connection to the Docker engine at {host} dropped during the export after {} ({got} bytes) of about {} ({why}); check that the engine is still running",
+                size(got()),
+                size(info.size),
+                got = got(),
+            )));
+        }
+        (Err(_), Some(Fault::Stalled(t))) => {
+            return Err(Error::Engine(format!(
+                "{name}: the Docker engine at {host} sent nothing for {} s during the export, after {} ({got} bytes) of about {}; gave up (set {STALL_TIMEOUT_ENV} to wait longer)",
+                t.as_secs_f64(),
                 size(got()),
                 size(info.size),
                 got = got(),
@@ -563,6 +641,11 @@ async fn load_one(
         }
         (Err(e), None) => return Err(e),
     };
+    Ok(finish(image, name, &info))
+}
+
+/// What an engine image looks like whichever way it was loaded.
+fn finish(mut image: Image, name: &str, info: &Inspected) -> Image {
     // The export by id carries no tags: use the engine's, the one asked
     // for first.
     if image.facts.tags.is_empty() {
@@ -574,7 +657,35 @@ async fn load_one(
         image.facts.tags = tags;
     }
     image.facts.source = format!("docker:{name}");
-    Ok(image)
+    // The engine stores layers by diff_id; the export's member names are an
+    // artifact of the export (and absent when loaded from the cache).
+    for l in &mut image.layers {
+        l.blob = l.diff_id.clone();
+    }
+    image
+}
+
+/// The image from the layer cache alone, without an export: only when its
+/// config and every layer are cached and agree with what the engine says.
+fn load_cached(cache: &Cache, info: &Inspected, source: &str, opts: &LoadOptions) -> Option<Image> {
+    let json = cache.config(&info.id)?;
+    let config: ConfigFile = serde_json::from_slice(&json).ok()?;
+    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone())?;
+    if diff_ids != info.layers {
+        return None;
+    }
+    let mut indexes = Vec::with_capacity(diff_ids.len());
+    for d in &diff_ids {
+        indexes.push(cache.layer(d)?);
+    }
+    let plan = Plan {
+        config,
+        config_digest: info.id.clone(),
+        tags: Vec::new(),
+        layer_sizes: vec![None; diff_ids.len()],
+        layers: diff_ids,
+    };
+    assemble(plan, indexes, source, opts).ok()
 }
 
 /// Does `name` (as typed) name the tag `tag`?

@@ -22,8 +22,10 @@ pub struct LoadOptions {
     pub verify: bool,
     /// Bytes read, for progress displays.
     pub progress: Option<Counter>,
-    /// Threads for indexing layers of files (default: one per core).
+    /// Threads for indexing layers (default: one per core).
     pub threads: Option<usize>,
+    /// The layer-index cache (engine images only; `None` with --no-cache).
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 /// A parsed image reference.
@@ -74,6 +76,10 @@ impl ImageRef {
             return Ok(ImageRef::OciDir(p.to_path_buf(), None));
         }
         if p.is_file() {
+            return Ok(ImageRef::DockerArchive(p.to_path_buf(), None));
+        }
+        if p.exists() {
+            // A FIFO, device or socket: the archive loader says what it is.
             return Ok(ImageRef::DockerArchive(p.to_path_buf(), None));
         }
         let looks_like_path = s.starts_with('.')

@@ -14,6 +14,7 @@ pub mod theme;
 pub mod tree;
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,10 @@ pub use theme::Theme;
 /// Environment variable naming a file that receives one line per handled
 /// key: the action and the microseconds spent in step + draw.
 pub const FRAME_LOG_ENV: &str = "LAYERSCOPE_FRAME_LOG";
+
+/// Hidden debug switch: `after-first-frame` makes the UI panic once its
+/// first frame is drawn (for testing that the terminal is restored).
+pub const DEBUG_PANIC_ENV: &str = "LAYERSCOPE_DEBUG_PANIC";
 
 /// Run the interactive UI on a terminal: one analysis explores it, two
 /// compare them. The terminal is restored on return, on error and on panic.
@@ -67,13 +72,17 @@ fn event_loop(
     make: impl FnOnce(Rect, Theme) -> App,
     rx: &mpsc::Receiver<load::LoadEvent>,
 ) -> anyhow::Result<()> {
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let mut terminal = init_terminal().context("cannot set up the terminal")?;
     let _guard = RestoreGuard;
     let size = terminal.size()?;
     let mut app = make(Rect::new(0, 0, size.width, size.height), Theme::from_env());
     let mut log = FrameLog::from_env();
     let mut dirty = true;
     let mut idle_work = true;
+    // A hidden debug switch, not in --help: LAYERSCOPE_DEBUG_PANIC=
+    // after-first-frame panics once the first frame is on screen, so that a
+    // test (tests/tui_tmux.rs) can check the terminal is restored.
+    let debug_panic = std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == "after-first-frame");
     loop {
         if dirty {
             terminal.draw(|f| app.draw(f))?;
@@ -81,6 +90,11 @@ fn event_loop(
                 l.end_frame();
             }
             dirty = false;
+            if debug_panic {
+                panic!(
+                    "{DEBUG_PANIC_ENV}=after-first-frame: a deliberate panic after the first frame"
+                );
+            }
         }
         if app.quit {
             break;
@@ -129,12 +143,49 @@ fn event_loop(
     Ok(())
 }
 
+/// Is the terminal in the UI's modes (raw, alternate screen)?
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Raw mode and the alternate screen, with a panic hook that restores the
+/// terminal before the panic is reported. (ratatui's own init does the
+/// same, but its restore runs again on unwinding: leaving the alternate
+/// screen twice moves the cursor back over the panic message.)
+fn init_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+    });
+    ratatui::crossterm::terminal::enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    ratatui::crossterm::execute!(
+        std::io::stdout(),
+        ratatui::crossterm::terminal::EnterAlternateScreen
+    )?;
+    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
+}
+
+/// Leave raw mode and the alternate screen and show the cursor, once.
+fn restore_terminal() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = ratatui::crossterm::terminal::disable_raw_mode();
+        let _ = ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::terminal::LeaveAlternateScreen,
+            ratatui::crossterm::cursor::Show
+        );
+    }
+}
+
 /// Restores the terminal when `run` returns by any path.
 struct RestoreGuard;
 
 impl Drop for RestoreGuard {
     fn drop(&mut self) {
-        ratatui::restore();
+        restore_terminal();
     }
 }
 

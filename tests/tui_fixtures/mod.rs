@@ -150,7 +150,7 @@ pub fn single() -> Analysis {
         ),
         layer("CMD [\"/app/server\"]", "c4", &[]),
     ];
-    Analysis::new(build_image(facts("app:single", "a1"), layers))
+    Analysis::new(build_image(facts("app:single", "a1"), layers).unwrap())
 }
 
 /// The same app built in two stages: base plus the binary.
@@ -163,5 +163,5 @@ pub fn multi() -> Analysis {
             &[E::Dir("app"), E::File("app/server", 7_500_000)],
         ),
     ];
-    Analysis::new(build_image(facts("app:multi", "a2"), layers))
+    Analysis::new(build_image(facts("app:multi", "a2"), layers).unwrap())
 }

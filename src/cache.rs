@@ -1,0 +1,564 @@
+//! The layer-index cache: a layer's index is a function of its content, so it
+//! is stored under the layer's diff_id (the sha256 of its uncompressed tar)
+//! and reused by every later run and every image that shares the layer. An
+//! engine image whose config and layers are all cached is analysed without
+//! exporting it.
+//!
+//! Layout: `<dir>/v<FORMAT>/layers/<hex>` and `<dir>/v<FORMAT>/configs/<hex>`
+//! (image configs, keyed by the image id, which is their own sha256). Every
+//! file is `MAGIC`, the payload's length and xxh3-128, then the payload
+//! (zstd-compressed postcard for layers, the raw JSON for configs). Files are
+//! written to a temporary name and renamed, so readers and concurrent runs
+//! see whole entries or none; a file that fails its checksum is deleted,
+//! reported once and rebuilt. A file's mtime is its last use: least recently
+//! used entries are evicted above the size cap.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::index::layer::LayerIndex;
+
+/// Version of what a cached layer index holds. Bump it whenever
+/// `LayerIndex`, `Entry` or `PathTree`'s serialized form changes, or the
+/// indexer starts keeping different things (e.g. `wants_capture`).
+pub const FORMAT: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"lscache\x01";
+const HEADER: usize = 8 + 8 + 16;
+
+/// Default size cap (`LAYERSCOPE_CACHE_MAX_SIZE` overrides it).
+pub const DEFAULT_MAX_BYTES: u64 = 2_000_000_000;
+
+/// Temporary files older than this are leftovers of a killed run.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+
+/// The cache directory and its cap.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    max_bytes: u64,
+    /// Problems met while reading or writing, reported by the caller once.
+    notes: Mutex<Vec<String>>,
+}
+
+/// What `layerscope cache info` shows.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub layers: u64,
+    pub layer_bytes: u64,
+    pub configs: u64,
+    pub config_bytes: u64,
+    /// Bytes in directories of other FORMAT versions (removed by prune).
+    pub stale_bytes: u64,
+    pub oldest: Option<SystemTime>,
+    pub newest: Option<SystemTime>,
+}
+
+impl Usage {
+    pub fn bytes(&self) -> u64 {
+        self.layer_bytes + self.config_bytes
+    }
+}
+
+/// What a prune or an eviction removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Layer,
+    Config,
+}
+
+impl Kind {
+    fn dir(self) -> &'static str {
+        match self {
+            Kind::Layer => "layers",
+            Kind::Config => "configs",
+        }
+    }
+}
+
+impl Cache {
+    /// The cache at `dir` (created when first written).
+    pub fn at(dir: PathBuf, max_bytes: u64) -> Cache {
+        Cache {
+            dir,
+            max_bytes,
+            notes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The user's cache: `$XDG_CACHE_HOME/layerscope`, else
+    /// `~/.cache/layerscope`; the cap from `LAYERSCOPE_CACHE_MAX_SIZE`.
+    pub fn from_env() -> Result<Cache, String> {
+        let dir = default_dir().ok_or_else(|| {
+            "no cache directory: set XDG_CACHE_HOME or HOME (or use --no-cache)".to_string()
+        })?;
+        let max = match std::env::var("LAYERSCOPE_CACHE_MAX_SIZE") {
+            Ok(v) => crate::units::parse_size(&v)
+                .map_err(|e| format!("LAYERSCOPE_CACHE_MAX_SIZE: {e}"))?,
+            Err(_) => DEFAULT_MAX_BYTES,
+        };
+        Ok(Cache::at(dir, max))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    fn version_dir(&self) -> PathBuf {
+        self.dir.join(format!("v{FORMAT}"))
+    }
+
+    fn path(&self, kind: Kind, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        ok.then(|| self.version_dir().join(kind.dir()).join(hex))
+    }
+
+    /// The index of the layer with this diff_id, if cached and intact.
+    pub fn layer(&self, diff_id: &str) -> Option<LayerIndex> {
+        let path = self.path(Kind::Layer, diff_id)?;
+        let payload = self.read(&path)?;
+        let decoded = zstd::stream::decode_all(&payload[..])
+            .map_err(|e| e.to_string())
+            .and_then(|raw| postcard::from_bytes::<LayerIndex>(&raw).map_err(|e| e.to_string()))
+            .and_then(|idx| check(&idx).map(|()| idx));
+        match decoded {
+            Ok(idx) => Some(idx),
+            Err(e) => {
+                self.discard(&path, &format!("cannot be decoded ({e})"));
+                None
+            }
+        }
+    }
+
+    /// Store a layer's index under its diff_id.
+    pub fn put_layer(&self, diff_id: &str, idx: &LayerIndex) {
+        if let Some(bytes) = encode_layer(idx) {
+            self.put_encoded(diff_id, &bytes);
+        }
+    }
+
+    /// Store a layer index already encoded with [`encode_layer`].
+    pub fn put_encoded(&self, diff_id: &str, payload: &[u8]) {
+        if let Some(path) = self.path(Kind::Layer, diff_id) {
+            self.write(&path, payload);
+        }
+    }
+
+    /// A cached image config (its JSON), checked against the image id.
+    pub fn config(&self, image_id: &str) -> Option<Vec<u8>> {
+        let path = self.path(Kind::Config, image_id)?;
+        let json = self.read(&path)?;
+        let actual = format!(
+            "sha256:{}",
+            crate::source::blob::hex(&Sha256::digest(&json))
+        );
+        if actual != image_id {
+            self.discard(&path, "does not match its image id");
+            return None;
+        }
+        Some(json)
+    }
+
+    /// Store an image config under the image id, if it is the config's digest.
+    pub fn put_config(&self, image_id: &str, json: &[u8]) {
+        let actual = format!("sha256:{}", crate::source::blob::hex(&Sha256::digest(json)));
+        if actual == image_id
+            && let Some(path) = self.path(Kind::Config, image_id)
+        {
+            self.write(&path, json);
+        }
+    }
+
+    /// Read and check one entry; marks it used. A damaged entry is removed
+    /// and noted.
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        let mut f = File::open(path).ok()?;
+        let mut data = Vec::new();
+        if let Err(e) = f.read_to_end(&mut data) {
+            self.note(format!("cache entry {} unreadable: {e}", path.display()));
+            return None;
+        }
+        match unframe(&data) {
+            Ok(payload) => {
+                // Last use, for eviction; a read-only cache still works.
+                let _ = f.set_modified(SystemTime::now());
+                Some(payload.to_vec())
+            }
+            Err(why) => {
+                self.discard(path, why);
+                None
+            }
+        }
+    }
+
+    fn discard(&self, path: &Path, why: &str) {
+        let _ = fs::remove_file(path);
+        self.note(format!(
+            "cache entry {} {why}: ignored, it will be rebuilt",
+            path.display()
+        ));
+    }
+
+    /// Write an entry atomically. Failing to cache is not an error for the
+    /// analysis: it is noted and the run goes on.
+    fn write(&self, path: &Path, payload: &[u8]) {
+        let result = (|| -> io::Result<()> {
+            let dir = path.parent().unwrap_or(&self.dir);
+            fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::Builder::new().prefix(".tmp").tempfile_in(dir)?;
+            tmp.write_all(&frame_header(payload))?;
+            tmp.write_all(payload)?;
+            tmp.as_file().sync_data()?;
+            tmp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.note(format!(
+                "cannot write to the layer cache in {}: {e}",
+                self.dir.display()
+            ));
+        }
+    }
+
+    fn note(&self, msg: String) {
+        if let Ok(mut n) = self.notes.lock()
+            && !n.contains(&msg)
+        {
+            n.push(msg);
+        }
+    }
+
+    /// Problems met so far (each once), emptied.
+    pub fn take_notes(&self) -> Vec<String> {
+        self.notes
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default()
+    }
+
+    /// Sizes and counts of what is stored.
+    pub fn usage(&self) -> Usage {
+        let mut u = Usage::default();
+        for (kind, f) in self.files() {
+            match kind {
+                Kind::Layer => {
+                    u.layers += 1;
+                    u.layer_bytes += f.len;
+                }
+                Kind::Config => {
+                    u.configs += 1;
+                    u.config_bytes += f.len;
+                }
+            }
+            u.oldest = Some(u.oldest.map_or(f.used, |o| o.min(f.used)));
+            u.newest = Some(u.newest.map_or(f.used, |o| o.max(f.used)));
+        }
+        u.stale_bytes = self.stale_dirs().iter().map(|d| dir_bytes(d)).sum();
+        u
+    }
+
+    /// Remove entries last used before `now - older_than` (all entries when
+    /// `older_than` is `None`), other format versions and leftover
+    /// temporary files.
+    pub fn prune(&self, older_than: Option<Duration>) -> Removed {
+        let now = SystemTime::now();
+        let mut removed = Removed::default();
+        for (_, f) in self.files() {
+            let age = now.duration_since(f.used).unwrap_or_default();
+            if older_than.is_none_or(|limit| age > limit) && fs::remove_file(&f.path).is_ok() {
+                removed.files += 1;
+                removed.bytes += f.len;
+            }
+        }
+        for d in self.stale_dirs() {
+            let bytes = dir_bytes(&d);
+            if fs::remove_dir_all(&d).is_ok() {
+                removed.bytes += bytes;
+                removed.files += 1;
+            }
+        }
+        self.remove_stale_temps(Duration::ZERO);
+        removed
+    }
+
+    /// Evict least recently used entries until the cache fits its cap.
+    pub fn evict(&self) -> Removed {
+        let mut files: Vec<_> = self.files().into_iter().map(|(_, f)| f).collect();
+        let mut total: u64 = files.iter().map(|f| f.len).sum();
+        let mut removed = Removed::default();
+        if total > self.max_bytes {
+            files.sort_by_key(|f| f.used);
+            for f in files {
+                if total <= self.max_bytes {
+                    break;
+                }
+                if fs::remove_file(&f.path).is_ok() {
+                    total -= f.len;
+                    removed.files += 1;
+                    removed.bytes += f.len;
+                }
+            }
+        }
+        self.remove_stale_temps(STALE_TEMP);
+        removed
+    }
+
+    fn files(&self) -> Vec<(Kind, Stored)> {
+        let mut out = Vec::new();
+        for kind in [Kind::Layer, Kind::Config] {
+            let Ok(rd) = fs::read_dir(self.version_dir().join(kind.dir())) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if let Ok(md) = e.metadata()
+                    && md.is_file()
+                {
+                    out.push((
+                        kind,
+                        Stored {
+                            path: e.path(),
+                            len: md.len(),
+                            used: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                        },
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    fn stale_dirs(&self) -> Vec<PathBuf> {
+        let current = format!("v{FORMAT}");
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name != current
+                    && name.len() > 1
+                    && name.starts_with('v')
+                    && name[1..].bytes().all(|b| b.is_ascii_digit())
+            })
+            .map(|e| e.path())
+            .collect()
+    }
+
+    fn remove_stale_temps(&self, min_age: Duration) {
+        let now = SystemTime::now();
+        for kind in [Kind::Layer, Kind::Config] {
+            let Ok(rd) = fs::read_dir(self.version_dir().join(kind.dir())) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= min_age);
+                if e.file_name().to_string_lossy().starts_with(".tmp") && old {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
+struct Stored {
+    path: PathBuf,
+    len: u64,
+    used: SystemTime,
+}
+
+fn default_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| Path::new(v).is_absolute());
+    match xdg {
+        Some(x) => Some(PathBuf::from(x).join("layerscope")),
+        None => {
+            let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+            Some(PathBuf::from(home).join(".cache").join("layerscope"))
+        }
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// A layer index as the cache stores it (done on the indexing threads, so
+/// only the file write is left for later).
+pub fn encode_layer(idx: &LayerIndex) -> Option<Vec<u8>> {
+    let raw = postcard::to_stdvec(idx).ok()?;
+    zstd::bulk::compress(&raw, 1).ok()
+}
+
+fn frame_header(payload: &[u8]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER);
+    h.extend_from_slice(MAGIC);
+    h.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    h.extend_from_slice(&xxh3_128(payload).to_le_bytes());
+    h
+}
+
+fn unframe(data: &[u8]) -> Result<&[u8], &'static str> {
+    if data.len() < HEADER || &data[..8] != MAGIC {
+        return Err("is not a layerscope cache file");
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&data[8..16]);
+    let mut sum = [0u8; 16];
+    sum.copy_from_slice(&data[16..32]);
+    let payload = &data[HEADER..];
+    if u64::from_le_bytes(len) != payload.len() as u64 {
+        return Err("is truncated");
+    }
+    if u128::from_le_bytes(sum) != xxh3_128(payload) {
+        return Err("fails its checksum");
+    }
+    Ok(payload)
+}
+
+/// Node references in a decoded index must point into its tree.
+fn check(idx: &LayerIndex) -> Result<(), String> {
+    let n = idx.tree.len() as u32;
+    let bad = idx.entries.iter().any(|e| e.node >= n)
+        || idx.whiteouts.iter().chain(&idx.opaque).any(|&w| w >= n)
+        || idx.captured.iter().any(|(c, _)| *c >= n);
+    if bad {
+        Err("a node reference is out of range".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::layer::index_tar;
+
+    fn layer() -> LayerIndex {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in [
+            ("etc/os-release", &b"ID=debian\n"[..]),
+            ("usr/bin/x", b"xx"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, data).unwrap();
+        }
+        index_tar(&b.into_inner().unwrap()[..]).unwrap()
+    }
+
+    const ID: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+    #[test]
+    fn a_layer_round_trips_and_corruption_is_noted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().to_path_buf(), u64::MAX);
+        assert!(cache.layer(ID).is_none());
+        let idx = layer();
+        cache.put_layer(ID, &idx);
+        let back = cache.layer(ID).unwrap();
+        assert_eq!(back.size, idx.size);
+        assert_eq!(back.entries.len(), idx.entries.len());
+        assert_eq!(back.captured, idx.captured);
+        assert!(cache.take_notes().is_empty());
+
+        let path = cache.path(Kind::Layer, ID).unwrap();
+        let mut data = fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 1;
+        fs::write(&path, &data).unwrap();
+        assert!(cache.layer(ID).is_none());
+        assert!(!path.exists(), "a corrupt entry is removed");
+        let notes = cache.take_notes();
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("fails its checksum"), "{notes:?}");
+
+        cache.put_layer(ID, &idx);
+        fs::write(&path, &fs::read(&path).unwrap()[..40]).unwrap();
+        assert!(cache.layer(ID).is_none());
+        assert!(cache.take_notes()[0].contains("truncated"));
+    }
+
+    #[test]
+    fn digests_that_are_not_sha256_hex_are_never_paths() {
+        let cache = Cache::at(PathBuf::from("/nonexistent"), 0);
+        assert!(cache.path(Kind::Layer, "sha256:../../etc/passwd").is_none());
+        assert!(cache.path(Kind::Layer, "md5:abc").is_none());
+    }
+
+    #[test]
+    fn configs_are_checked_against_the_image_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().to_path_buf(), u64::MAX);
+        let json = br#"{"os":"linux"}"#;
+        let id = format!("sha256:{}", crate::source::blob::hex(&Sha256::digest(json)));
+        cache.put_config(ID, json);
+        assert!(cache.config(ID).is_none(), "not stored under a wrong id");
+        cache.put_config(&id, json);
+        assert_eq!(cache.config(&id).unwrap(), json);
+    }
+
+    #[test]
+    fn eviction_removes_the_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = layer();
+        let ids: Vec<String> = (1..=3).map(|i| format!("sha256:{i:064x}")).collect();
+        let big = Cache::at(dir.path().to_path_buf(), u64::MAX);
+        for id in &ids {
+            big.put_layer(id, &idx);
+        }
+        let one = big.usage().layer_bytes / 3;
+        // Age them: ids[1] oldest, then ids[0], then ids[2].
+        let now = SystemTime::now();
+        for (id, age) in [(&ids[1], 300), (&ids[0], 200), (&ids[2], 100)] {
+            let f = File::options()
+                .write(true)
+                .open(big.path(Kind::Layer, id).unwrap())
+                .unwrap();
+            f.set_modified(now - Duration::from_secs(age)).unwrap();
+        }
+        let small = Cache::at(dir.path().to_path_buf(), 2 * one);
+        let removed = small.evict();
+        assert_eq!(removed.files, 1);
+        assert!(!small.path(Kind::Layer, &ids[1]).unwrap().exists());
+        assert!(small.layer(&ids[0]).is_some());
+        assert!(small.layer(&ids[2]).is_some());
+
+        let pruned = small.prune(Some(Duration::from_secs(3600)));
+        assert_eq!(pruned.files, 0, "both were just used");
+        assert_eq!(small.prune(None).files, 2);
+        assert_eq!(small.usage(), Usage::default());
+    }
+}
