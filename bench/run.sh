@@ -20,6 +20,9 @@
 #   --no-archive / --no-engine / --no-synth   skip a part [NO_ARCHIVE, NO_ENGINE, NO_SYNTH=1]
 #   --synth-compare also run dive and diving on the synthetic archives
 #                   (slow: minutes and gigabytes each) [SYNTH_COMPARE=1]
+#   --archive-warm  archives get a warm-cache row too (layerscope caches the
+#                   indexes of engine images only, so by default archives
+#                   get one row, cold) [ARCHIVE_WARM=1]
 #   --no-build      do not run `cargo build --release` [NO_BUILD=1]
 #   --rev REV       measure commit REV instead of the working tree: exported
 #                   with `git archive` and built in $TMPDIR (kept for reuse),
@@ -42,9 +45,9 @@
 # What runs. Each part's commands run once untimed (warm page cache, warm
 # engine, and the warm caches filled), then N times round-robin, so a change
 # of machine load hits them all alike and the ratios come from the same run:
-#   archive A:  layerscope A --json OUT          cold and warm index cache
+#   archive A:  layerscope A --json OUT          cold (and warm with --archive-warm)
 #               dive --source docker-archive A --json OUT
-#               diving file://A --output-file OUT cold and warm cache
+#               diving file://A --output-file OUT cold (and warm with --archive-warm)
 #   engine I:   docker save I > /dev/null        the floor: the engine's export
 #               layerscope docker:I --json OUT   cold and warm index cache
 #               dive I --json OUT                (does its own docker save)
@@ -82,6 +85,7 @@ ENGINE_IMAGES=${ENGINE_IMAGES:-go-app-single big-app}
 SYNTH_SIZES=${SYNTH_SIZES:-250k 500k 1m}
 SYNTH_DIR=${SYNTH_DIR:-$scratch/synth}
 SYNTH_COMPARE=${SYNTH_COMPARE:-}
+ARCHIVE_WARM=${ARCHIVE_WARM:-}
 PROBE_IMAGE=${PROBE_IMAGE:-go-app-multi}
 NO_BUILD=${NO_BUILD:-}
 NO_ARCHIVE=${NO_ARCHIVE:-}
@@ -104,6 +108,7 @@ while [ $# -gt 0 ]; do
     -e) ENGINE_IMAGES=$2; shift 2 ;;
     --synth) SYNTH_SIZES=$2; shift 2 ;;
     --synth-compare) SYNTH_COMPARE=1; shift ;;
+    --archive-warm) ARCHIVE_WARM=1; shift ;;
     --no-build) NO_BUILD=1; shift ;;
     --rev) REV=$2; shift 2 ;;
     --no-archive) NO_ARCHIVE=1; shift ;;
@@ -318,9 +323,12 @@ if [ -z "$NO_ARCHIVE" ]; then
     add "layerscope $name (cold)" \
       "env XDG_CACHE_HOME=$tmp/c-$k $(q "$LAYERSCOPE") $qa --json $tmp/ls-$k.json" "$(cold_ls "$tmp/c-$k")"
     ls_c=$ID
-    mkdir -p "$tmp/w-$k"
-    add "layerscope $name (warm)" "env XDG_CACHE_HOME=$tmp/w-$k $(q "$LAYERSCOPE") $qa --json $tmp/lsw-$k.json"
-    ls_w=$ID
+    ls_w=-
+    if [ -n "$ARCHIVE_WARM" ]; then
+      mkdir -p "$tmp/w-$k"
+      add "layerscope $name (warm)" "env XDG_CACHE_HOME=$tmp/w-$k $(q "$LAYERSCOPE") $qa --json $tmp/lsw-$k.json"
+      ls_w=$ID
+    fi
     dv=- dgc=- dgw=-
     if [ -n "$HAVE_DIVE" ]; then
       add "dive --source docker-archive $name" "$(q "$DIVE") --source docker-archive $qa --json $tmp/dive-$k.json"
@@ -330,14 +338,20 @@ if [ -z "$NO_ARCHIVE" ]; then
       add "diving file://$name (cold)" \
         "env HOME=$tmp/dc-$k $(q "$DIVING") file://$qa --output-file $tmp/diving-$k.json" "$(cold_ls "$tmp/dc-$k")"
       dgc=$ID
-      mkdir -p "$tmp/dw-$k"
-      add "diving file://$name (warm)" "env HOME=$tmp/dw-$k $(q "$DIVING") file://$qa --output-file $tmp/divingw-$k.json"
-      dgw=$ID
+      if [ -n "$ARCHIVE_WARM" ]; then
+        mkdir -p "$tmp/dw-$k"
+        add "diving file://$name (warm)" "env HOME=$tmp/dw-$k $(q "$DIVING") file://$qa --output-file $tmp/divingw-$k.json"
+        dgw=$ID
+      fi
     fi
     measure "archive $name ($(du -h --apparent-size "$a" | cut -f1))"
     entries=$(report_entries "$tmp/ls-$k.json")
-    row "$name, cold" "$ls_c" "$dv" "$dgc" - "$entries" real
-    row "$name, warm" "$ls_w" "$dv" "$dgw" - "$entries" real
+    if [ -n "$ARCHIVE_WARM" ]; then
+      row "$name, cold" "$ls_c" "$dv" "$dgc" - "$entries" real
+      row "$name, warm" "$ls_w" "$dv" "$dgw" - "$entries" real
+    else
+      row "$name" "$ls_c" "$dv" "$dgc" - "$entries" real
+    fi
   done
 fi
 
