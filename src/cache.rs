@@ -35,8 +35,11 @@ const HEADER: usize = 8 + 8 + 16;
 /// Default size cap (`LAYERSCOPE_CACHE_MAX_SIZE` overrides it).
 pub const DEFAULT_MAX_BYTES: u64 = 2_000_000_000;
 
-/// Temporary files older than this are leftovers of a killed run.
+/// Temporary files older than this are leftovers of a killed run: eviction
+/// removes them after an hour, `cache prune` after a minute (a running
+/// writer holds one for milliseconds).
 const STALE_TEMP: Duration = Duration::from_secs(3600);
+const TEMP_IN_USE: Duration = Duration::from_secs(60);
 
 /// The cache directory and its cap.
 #[derive(Debug)]
@@ -45,6 +48,8 @@ pub struct Cache {
     max_bytes: u64,
     /// Problems met while reading or writing, reported by the caller once.
     notes: Mutex<Vec<String>>,
+    /// Damaged entries met (path, why), reported together.
+    damaged: Mutex<Vec<(PathBuf, String)>>,
 }
 
 /// What `layerscope cache info` shows.
@@ -73,19 +78,37 @@ pub struct Removed {
     pub bytes: u64,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Layer,
     Config,
+    /// An engine image id that is not its config's digest (the containerd
+    /// image store's ids are manifest digests): holds the config digest.
+    Alias,
 }
 
 impl Kind {
+    const ALL: [Kind; 3] = [Kind::Layer, Kind::Config, Kind::Alias];
+
     fn dir(self) -> &'static str {
         match self {
             Kind::Layer => "layers",
             Kind::Config => "configs",
+            Kind::Alias => "images",
         }
     }
+}
+
+/// What one engine image puts in the cache after a cold run.
+pub struct ImageEntries<'a> {
+    /// The id the engine's inspect gave.
+    pub image_id: &'a str,
+    /// The config's own digest and bytes.
+    pub config_id: &'a str,
+    pub config: &'a [u8],
+    /// (diff_id, index encoded with [`encode_layer`]) for each layer whose
+    /// content was hashed and matched its diff_id.
+    pub layers: Vec<(&'a str, &'a [u8])>,
 }
 
 impl Cache {
@@ -95,6 +118,7 @@ impl Cache {
             dir,
             max_bytes,
             notes: Mutex::new(Vec::new()),
+            damaged: Mutex::new(Vec::new()),
         }
     }
 
@@ -102,7 +126,7 @@ impl Cache {
     /// `~/.cache/layerscope`; the cap from `LAYERSCOPE_CACHE_MAX_SIZE`.
     pub fn from_env() -> Result<Cache, String> {
         let dir = default_dir().ok_or_else(|| {
-            "no cache directory: set XDG_CACHE_HOME or HOME (or use --no-cache)".to_string()
+            "no cache directory (neither XDG_CACHE_HOME nor HOME is set)".to_string()
         })?;
         let max = match std::env::var("LAYERSCOPE_CACHE_MAX_SIZE") {
             Ok(v) => crate::units::parse_size(&v)
@@ -126,7 +150,7 @@ impl Cache {
 
     fn path(&self, kind: Kind, digest: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:")?;
-        let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| self.version_dir().join(kind.dir()).join(hex))
     }
 
@@ -147,43 +171,58 @@ impl Cache {
         }
     }
 
-    /// Store a layer's index under its diff_id.
-    pub fn put_layer(&self, diff_id: &str, idx: &LayerIndex) {
-        if let Some(bytes) = encode_layer(idx) {
-            self.put_encoded(diff_id, &bytes);
-        }
-    }
-
-    /// Store a layer index already encoded with [`encode_layer`].
-    pub fn put_encoded(&self, diff_id: &str, payload: &[u8]) {
-        if let Some(path) = self.path(Kind::Layer, diff_id) {
-            self.write(&path, payload);
-        }
-    }
-
-    /// A cached image config (its JSON), checked against the image id.
-    pub fn config(&self, image_id: &str) -> Option<Vec<u8>> {
-        let path = self.path(Kind::Config, image_id)?;
+    /// The cached config of an engine image, by the id inspect gives: its
+    /// digest and JSON, checked against that digest.
+    pub fn image_config(&self, image_id: &str) -> Option<(String, Vec<u8>)> {
+        let config_id = match self.path(Kind::Alias, image_id) {
+            Some(p) if p.is_file() => {
+                let target = self.read(&p)?;
+                String::from_utf8(target).ok()?
+            }
+            _ => image_id.to_string(),
+        };
+        let path = self.path(Kind::Config, &config_id)?;
         let json = self.read(&path)?;
-        let actual = format!(
-            "sha256:{}",
-            crate::source::blob::hex(&Sha256::digest(&json))
-        );
-        if actual != image_id {
-            self.discard(&path, "does not match its image id");
+        if sha256_id(&json) != config_id {
+            self.discard(&path, "does not match its digest");
             return None;
         }
-        Some(json)
+        Some((config_id, json))
     }
 
-    /// Store an image config under the image id, if it is the config's digest.
-    pub fn put_config(&self, image_id: &str, json: &[u8]) {
-        let actual = format!("sha256:{}", crate::source::blob::hex(&Sha256::digest(json)));
-        if actual == image_id
-            && let Some(path) = self.path(Kind::Config, image_id)
-        {
-            self.write(&path, json);
+    /// Store what a cold run of one engine image indexed, then evict other
+    /// entries down to the cap. An image bigger than the cap alone is not
+    /// stored (it would evict everything and still not fit).
+    pub fn store_image(&self, e: &ImageEntries) {
+        if sha256_id(e.config) != e.config_id {
+            return;
         }
+        let bytes: u64 =
+            e.layers.iter().map(|(_, b)| b.len() as u64).sum::<u64>() + e.config.len() as u64;
+        if bytes > self.max_bytes {
+            self.note(format!(
+                "the layer indexes of {} take {}, more than the cache's cap ({}): not cached (see LAYERSCOPE_CACHE_MAX_SIZE)",
+                e.image_id,
+                crate::output::size(bytes),
+                crate::output::size(self.max_bytes)
+            ));
+            return;
+        }
+        let mut keep = Vec::new();
+        let mut put = |kind: Kind, digest: &str, payload: &[u8]| {
+            if let Some(p) = self.path(kind, digest) {
+                self.write_once(&p, payload);
+                keep.push(p);
+            }
+        };
+        for (diff_id, payload) in &e.layers {
+            put(Kind::Layer, diff_id, payload);
+        }
+        put(Kind::Config, e.config_id, e.config);
+        if e.image_id != e.config_id {
+            put(Kind::Alias, e.image_id, e.config_id.as_bytes());
+        }
+        self.evict(&keep);
     }
 
     /// Read and check one entry; marks it used. A damaged entry is removed
@@ -210,22 +249,29 @@ impl Cache {
 
     fn discard(&self, path: &Path, why: &str) {
         let _ = fs::remove_file(path);
-        self.note(format!(
-            "cache entry {} {why}: ignored, it will be rebuilt",
-            path.display()
-        ));
+        if let Ok(mut d) = self.damaged.lock() {
+            d.push((path.to_path_buf(), why.to_string()));
+        }
     }
 
-    /// Write an entry atomically. Failing to cache is not an error for the
-    /// analysis: it is noted and the run goes on.
-    fn write(&self, path: &Path, payload: &[u8]) {
+    /// Write an entry atomically, unless it is there already (then it is
+    /// only marked used). Not synced to disk: a file torn by a crash fails
+    /// its checksum and is rebuilt. Failing to cache is not an error for
+    /// the analysis: it is noted and the run goes on.
+    fn write_once(&self, path: &Path, payload: &[u8]) {
+        if let Ok(f) = File::options().write(true).open(path)
+            && f.metadata()
+                .is_ok_and(|m| m.len() == (HEADER + payload.len()) as u64)
+        {
+            let _ = f.set_modified(SystemTime::now());
+            return;
+        }
         let result = (|| -> io::Result<()> {
             let dir = path.parent().unwrap_or(&self.dir);
             fs::create_dir_all(dir)?;
             let mut tmp = tempfile::Builder::new().prefix(".tmp").tempfile_in(dir)?;
             tmp.write_all(&frame_header(payload))?;
             tmp.write_all(payload)?;
-            tmp.as_file().sync_data()?;
             tmp.persist(path).map_err(|e| e.error)?;
             Ok(())
         })();
@@ -245,27 +291,47 @@ impl Cache {
         }
     }
 
-    /// Problems met so far (each once), emptied.
+    /// Problems met so far, emptied: each once, damaged entries in one line.
     pub fn take_notes(&self) -> Vec<String> {
-        self.notes
+        let mut notes = self
+            .notes
             .lock()
             .map(|mut n| std::mem::take(&mut *n))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let damaged = self
+            .damaged
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        match damaged.as_slice() {
+            [] => {}
+            [(p, why)] => notes.insert(
+                0,
+                format!("cache entry {} {why}: ignored, it will be rebuilt", p.display()),
+            ),
+            [(p, why), ..] => notes.insert(
+                0,
+                format!(
+                    "{} cache entries were damaged (first: {} {why}): ignored, they will be rebuilt",
+                    damaged.len(),
+                    p.display()
+                ),
+            ),
+        }
+        notes
     }
 
     /// Sizes and counts of what is stored.
     pub fn usage(&self) -> Usage {
         let mut u = Usage::default();
-        for (kind, f) in self.files() {
-            match kind {
-                Kind::Layer => {
-                    u.layers += 1;
-                    u.layer_bytes += f.len;
-                }
-                Kind::Config => {
-                    u.configs += 1;
-                    u.config_bytes += f.len;
-                }
+        for f in self.walk().entries {
+            if f.kind == Kind::Layer {
+                u.layers += 1;
+                u.layer_bytes += f.len;
+            } else {
+                // Aliases are a few bytes each: counted with the configs.
+                u.configs += u64::from(f.kind == Kind::Config);
+                u.config_bytes += f.len;
             }
             u.oldest = Some(u.oldest.map_or(f.used, |o| o.min(f.used)));
             u.newest = Some(u.newest.map_or(f.used, |o| o.max(f.used)));
@@ -275,37 +341,33 @@ impl Cache {
     }
 
     /// Remove entries last used before `now - older_than` (all entries when
-    /// `older_than` is `None`), other format versions and leftover
-    /// temporary files.
+    /// `older_than` is `None`), other format versions and temporary files
+    /// a killed run left (not those a running one is writing).
     pub fn prune(&self, older_than: Option<Duration>) -> Removed {
         let now = SystemTime::now();
-        let mut removed = Removed::default();
-        for (_, f) in self.files() {
+        let walk = self.walk();
+        let mut removed = self.remove_stale_dirs();
+        for f in walk.entries {
             let age = now.duration_since(f.used).unwrap_or_default();
             if older_than.is_none_or(|limit| age > limit) && fs::remove_file(&f.path).is_ok() {
                 removed.files += 1;
                 removed.bytes += f.len;
             }
         }
-        for d in self.stale_dirs() {
-            let bytes = dir_bytes(&d);
-            if fs::remove_dir_all(&d).is_ok() {
-                removed.bytes += bytes;
-                removed.files += 1;
-            }
-        }
-        self.remove_stale_temps(Duration::ZERO);
+        remove_temps(&walk.temps, TEMP_IN_USE);
         removed
     }
 
-    /// Evict least recently used entries until the cache fits its cap.
-    pub fn evict(&self) -> Removed {
-        let mut files: Vec<_> = self.files().into_iter().map(|(_, f)| f).collect();
-        let mut total: u64 = files.iter().map(|f| f.len).sum();
-        let mut removed = Removed::default();
+    /// Evict least recently used entries until the cache fits its cap,
+    /// sparing `keep` (what this run just stored or used).
+    pub fn evict(&self, keep: &[PathBuf]) -> Removed {
+        let walk = self.walk();
+        let mut removed = self.remove_stale_dirs();
+        let mut total: u64 = walk.entries.iter().map(|f| f.len).sum();
         if total > self.max_bytes {
+            let mut files = walk.entries;
             files.sort_by_key(|f| f.used);
-            for f in files {
+            for f in files.iter().filter(|f| !keep.contains(&f.path)) {
                 if total <= self.max_bytes {
                     break;
                 }
@@ -316,37 +378,41 @@ impl Cache {
                 }
             }
         }
-        self.remove_stale_temps(STALE_TEMP);
+        remove_temps(&walk.temps, STALE_TEMP);
         removed
     }
 
-    fn files(&self) -> Vec<(Kind, Stored)> {
-        let mut out = Vec::new();
-        for kind in [Kind::Layer, Kind::Config] {
+    /// Every entry and temporary file of this format version, in one pass.
+    fn walk(&self) -> Walk {
+        let mut walk = Walk::default();
+        for kind in Kind::ALL {
             let Ok(rd) = fs::read_dir(self.version_dir().join(kind.dir())) else {
                 continue;
             };
             for e in rd.flatten() {
-                if e.file_name().to_string_lossy().starts_with('.') {
+                // lstat: a symlink planted in the cache is neither followed
+                // nor counted.
+                let Ok(md) = e.metadata() else { continue };
+                if !md.is_file() {
                     continue;
                 }
-                if let Ok(md) = e.metadata()
-                    && md.is_file()
-                {
-                    out.push((
-                        kind,
-                        Stored {
-                            path: e.path(),
-                            len: md.len(),
-                            used: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                        },
-                    ));
+                let stored = Stored {
+                    kind,
+                    path: e.path(),
+                    len: md.len(),
+                    used: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                };
+                if e.file_name().to_string_lossy().starts_with('.') {
+                    walk.temps.push(stored);
+                } else {
+                    walk.entries.push(stored);
                 }
             }
         }
-        out
+        walk
     }
 
+    /// Directories of other format versions: never read, only removed.
     fn stale_dirs(&self) -> Vec<PathBuf> {
         let current = format!("v{FORMAT}");
         let Ok(rd) = fs::read_dir(&self.dir) else {
@@ -364,26 +430,36 @@ impl Cache {
             .collect()
     }
 
-    fn remove_stale_temps(&self, min_age: Duration) {
-        let now = SystemTime::now();
-        for kind in [Kind::Layer, Kind::Config] {
-            let Ok(rd) = fs::read_dir(self.version_dir().join(kind.dir())) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= min_age);
-                if e.file_name().to_string_lossy().starts_with(".tmp") && old {
-                    let _ = fs::remove_file(e.path());
-                }
+    fn remove_stale_dirs(&self) -> Removed {
+        let mut removed = Removed::default();
+        for d in self.stale_dirs() {
+            let bytes = dir_bytes(&d);
+            if fs::remove_dir_all(&d).is_ok() {
+                removed.bytes += bytes;
             }
+        }
+        removed
+    }
+}
+
+#[derive(Default)]
+struct Walk {
+    entries: Vec<Stored>,
+    temps: Vec<Stored>,
+}
+
+/// Remove temporary files older than `min_age`.
+fn remove_temps(temps: &[Stored], min_age: Duration) {
+    let now = SystemTime::now();
+    for t in temps {
+        if now.duration_since(t.used).unwrap_or_default() >= min_age {
+            let _ = fs::remove_file(&t.path);
         }
     }
 }
 
 struct Stored {
+    kind: Kind,
     path: PathBuf,
     len: u64,
     used: SystemTime,
@@ -411,6 +487,14 @@ fn dir_bytes(dir: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// `sha256:<hex>` of some bytes: an image config's id, a layer's diff_id.
+pub fn sha256_id(bytes: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        crate::source::blob::hex(&Sha256::digest(bytes))
+    )
 }
 
 /// A layer index as the cache stores it (done on the indexing threads, so
@@ -481,20 +565,25 @@ mod tests {
 
     const ID: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
 
+    fn put_layer(cache: &Cache, diff_id: &str, idx: &LayerIndex) -> PathBuf {
+        let p = cache.path(Kind::Layer, diff_id).unwrap();
+        cache.write_once(&p, &encode_layer(idx).unwrap());
+        p
+    }
+
     #[test]
     fn a_layer_round_trips_and_corruption_is_noted_once() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::at(dir.path().to_path_buf(), u64::MAX);
         assert!(cache.layer(ID).is_none());
         let idx = layer();
-        cache.put_layer(ID, &idx);
+        let path = put_layer(&cache, ID, &idx);
         let back = cache.layer(ID).unwrap();
         assert_eq!(back.size, idx.size);
         assert_eq!(back.entries.len(), idx.entries.len());
         assert_eq!(back.captured, idx.captured);
         assert!(cache.take_notes().is_empty());
 
-        let path = cache.path(Kind::Layer, ID).unwrap();
         let mut data = fs::read(&path).unwrap();
         let last = data.len() - 1;
         data[last] ^= 1;
@@ -505,60 +594,107 @@ mod tests {
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("fails its checksum"), "{notes:?}");
 
-        cache.put_layer(ID, &idx);
+        put_layer(&cache, ID, &idx);
         fs::write(&path, &fs::read(&path).unwrap()[..40]).unwrap();
         assert!(cache.layer(ID).is_none());
         assert!(cache.take_notes()[0].contains("truncated"));
+
+        // Several damaged entries make one line.
+        let other = "sha256:0000000000000000000000000000000000000000000000000000000000000002";
+        for id in [ID, other] {
+            let p = put_layer(&cache, id, &idx);
+            fs::write(&p, b"garbage").unwrap();
+            assert!(cache.layer(id).is_none());
+        }
+        let notes = cache.take_notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("2 cache entries were damaged"),
+            "{notes:?}"
+        );
     }
 
     #[test]
-    fn digests_that_are_not_sha256_hex_are_never_paths() {
+    fn digests_that_are_not_lowercase_sha256_hex_are_never_paths() {
         let cache = Cache::at(PathBuf::from("/nonexistent"), 0);
         assert!(cache.path(Kind::Layer, "sha256:../../etc/passwd").is_none());
         assert!(cache.path(Kind::Layer, "md5:abc").is_none());
+        let upper = format!("sha256:{}", "AB".repeat(32));
+        assert!(cache.path(Kind::Layer, &upper).is_none());
+        assert!(cache.path(Kind::Layer, &upper.to_lowercase()).is_some());
     }
 
     #[test]
-    fn configs_are_checked_against_the_image_id() {
+    fn configs_are_checked_against_their_digest_and_found_by_alias() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::at(dir.path().to_path_buf(), u64::MAX);
         let json = br#"{"os":"linux"}"#;
-        let id = format!("sha256:{}", crate::source::blob::hex(&Sha256::digest(json)));
-        cache.put_config(ID, json);
-        assert!(cache.config(ID).is_none(), "not stored under a wrong id");
-        cache.put_config(&id, json);
-        assert_eq!(cache.config(&id).unwrap(), json);
+        let id = sha256_id(json);
+        let store = |config_id: &str, image_id: &str| {
+            cache.store_image(&ImageEntries {
+                image_id,
+                config_id,
+                config: json,
+                layers: Vec::new(),
+            })
+        };
+        store(ID, ID);
+        assert!(
+            cache.image_config(ID).is_none(),
+            "not stored under a wrong id"
+        );
+        store(&id, &id);
+        assert_eq!(
+            cache.image_config(&id).unwrap(),
+            (id.clone(), json.to_vec())
+        );
+        // The containerd store's ids are manifest digests.
+        let manifest = "sha256:00000000000000000000000000000000000000000000000000000000000000aa";
+        store(&id, manifest);
+        assert_eq!(cache.image_config(manifest).unwrap().0, id);
     }
 
     #[test]
-    fn eviction_removes_the_least_recently_used_first() {
+    fn eviction_removes_the_least_recently_used_first_and_spares_this_run() {
         let dir = tempfile::tempdir().unwrap();
         let idx = layer();
-        let ids: Vec<String> = (1..=3).map(|i| format!("sha256:{i:064x}")).collect();
+        let ids: Vec<String> = (1..=4).map(|i| format!("sha256:{i:064x}")).collect();
         let big = Cache::at(dir.path().to_path_buf(), u64::MAX);
-        for id in &ids {
-            big.put_layer(id, &idx);
-        }
-        let one = big.usage().layer_bytes / 3;
-        // Age them: ids[1] oldest, then ids[0], then ids[2].
+        let paths: Vec<PathBuf> = ids.iter().map(|id| put_layer(&big, id, &idx)).collect();
+        let one = big.usage().layer_bytes / 4;
+        // Age them: ids[1] oldest, then ids[0], then ids[2], then ids[3].
         let now = SystemTime::now();
-        for (id, age) in [(&ids[1], 300), (&ids[0], 200), (&ids[2], 100)] {
-            let f = File::options()
-                .write(true)
-                .open(big.path(Kind::Layer, id).unwrap())
-                .unwrap();
+        for (i, age) in [(1, 400), (0, 300), (2, 200), (3, 100)] {
+            let f = File::options().write(true).open(&paths[i]).unwrap();
             f.set_modified(now - Duration::from_secs(age)).unwrap();
         }
         let small = Cache::at(dir.path().to_path_buf(), 2 * one);
-        let removed = small.evict();
-        assert_eq!(removed.files, 1);
-        assert!(!small.path(Kind::Layer, &ids[1]).unwrap().exists());
-        assert!(small.layer(&ids[0]).is_some());
-        assert!(small.layer(&ids[2]).is_some());
+        // ids[1] is spared (this run used it): ids[0] and ids[2] go.
+        let removed = small.evict(std::slice::from_ref(&paths[1]));
+        assert_eq!(removed.files, 2);
+        assert!(!paths[0].exists() && !paths[2].exists());
+        assert!(small.layer(&ids[1]).is_some());
+        assert!(small.layer(&ids[3]).is_some());
 
         let pruned = small.prune(Some(Duration::from_secs(3600)));
         assert_eq!(pruned.files, 0, "both were just used");
         assert_eq!(small.prune(None).files, 2);
         assert_eq!(small.usage(), Usage::default());
+    }
+
+    #[test]
+    fn an_image_bigger_than_the_cap_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().to_path_buf(), 10);
+        let json = br#"{"os":"linux","padding":"................"}"#;
+        let id = sha256_id(json);
+        cache.store_image(&ImageEntries {
+            image_id: &id,
+            config_id: &id,
+            config: json,
+            layers: Vec::new(),
+        });
+        assert!(cache.image_config(&id).is_none());
+        assert!(cache.take_notes()[0].contains("more than the cache's cap"));
     }
 }

@@ -15,10 +15,40 @@ pub enum Error {
 }
 
 impl Error {
+    /// Messages quote names and bytes from the input (member paths, tar
+    /// header fields): their control characters are escaped, so the error
+    /// stays one line and cannot drive the terminal.
     pub fn input(what: &str, msg: impl Into<String>) -> Self {
         Error::Input {
-            what: what.to_string(),
-            msg: msg.into(),
+            what: one_line(what),
+            msg: one_line(&msg.into()),
         }
+    }
+}
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`).
+fn one_line(s: &str) -> String {
+    if !s.contains(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn input_errors_are_one_line_without_control_characters() {
+        let e = Error::input("a\nb.tar", "bad name \"x\u{1b}[31my\r\"");
+        assert_eq!(e.to_string(), r#"a\nb.tar: bad name "x\u{1b}[31my\r""#);
     }
 }

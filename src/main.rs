@@ -149,14 +149,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(Command::Cache { action }) = cli.command.take() {
-        return cache_command(action);
-    }
-    if let Some(Command::Demo { base, json }) = cli.command.take() {
-        let mut log = |line: &str| eprintln!("{line}");
-        demo::build_demo(base.as_deref(), &mut log)?;
-        cli.images = demo::IMAGES.iter().map(|s| s.to_string()).collect();
-        cli.json = json;
+    match cli.command.take() {
+        Some(Command::Cache { action }) => return cache_command(action),
+        Some(Command::Demo { base, json }) => {
+            let mut log = |line: &str| eprintln!("{line}");
+            demo::build_demo(base.as_deref(), &mut log)?;
+            cli.images = demo::IMAGES.iter().map(|s| s.to_string()).collect();
+            cli.json = json;
+        }
+        None => {}
     }
     if cli.images.is_empty() {
         anyhow::bail!("no image given (try `layerscope --help`, or `layerscope demo`)");
@@ -186,10 +187,17 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // Without a usable cache directory the run goes on uncached.
     let cache = if cli.no_cache {
         None
     } else {
-        Some(Arc::new(Cache::from_env().map_err(anyhow::Error::msg)?))
+        match Cache::from_env() {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                eprintln!("layerscope: warning: {e}; running without the layer cache");
+                None
+            }
+        }
     };
     let opts = LoadOptions {
         verify: cli.verify,

@@ -369,12 +369,39 @@ fn info_prune_and_the_size_cap_match_the_directory() {
     assert_eq!(out.status.code(), Some(0));
     assert!(cached_files(home.path()).is_empty());
 
-    // A cap smaller than the whole: after a run the cache fits it.
-    let cap = total / 2;
+    // A cap that holds one image but not two: the least recently used
+    // image goes when another comes.
+    let other = build_image(&mut clean, "prune-other");
+    let cap = (total * 3 / 2).to_string();
     report(
-        layerscope(home.path()).env("LAYERSCOPE_CACHE_MAX_SIZE", cap.to_string()),
+        layerscope(home.path()).env("LAYERSCOPE_CACHE_MAX_SIZE", &cap),
         &tag,
     );
-    let kept: u64 = cached_files(home.path()).iter().map(|(_, n)| n).sum();
-    assert!(kept <= cap, "{kept} > {cap}");
+    let first = cached_files(home.path());
+    std::thread::sleep(Duration::from_millis(20));
+    report(
+        layerscope(home.path()).env("LAYERSCOPE_CACHE_MAX_SIZE", &cap),
+        &other,
+    );
+    let now = cached_files(home.path());
+    let kept: u64 = now.iter().map(|(_, n)| n).sum();
+    assert!(kept <= total * 3 / 2, "{kept} > {cap}");
+    assert!(
+        first.iter().any(|f| !now.contains(f)),
+        "something of the first image was evicted"
+    );
+    let (_, _, other_id) = inspect_size(&other);
+    let other_config = home
+        .path()
+        .join("layerscope/v1/configs")
+        .join(other_id.trim_start_matches("sha256:"));
+    assert!(other_config.is_file(), "the image just run stays: {now:?}");
+
+    // A cap smaller than one image: not cached, said once.
+    let (_, err) = report(
+        layerscope(home.path()).env("LAYERSCOPE_CACHE_MAX_SIZE", "10"),
+        &tag,
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("more than the cache's cap"), "{err}");
 }

@@ -383,3 +383,41 @@ fn json_onto_a_directory_fails_and_cleans_up() {
     assert_eq!(dir_listing(dir.path()), ["app.tar", "out"]);
     assert!(dir_listing(&target).is_empty());
 }
+
+#[test]
+fn demo_reaches_the_engine() {
+    // `demo` once fell through to "no image given": it must try to build.
+    let out = layerscope()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("no image given"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/docker.sock"), "{stderr}");
+}
+
+#[test]
+fn without_a_cache_directory_a_run_goes_on_uncached() {
+    let dir = TempDir::new().unwrap();
+    let (_, path) = main_legacy(&dir);
+    let out = layerscope()
+        .env_remove("HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .args([&p(&path), "--json", "-"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("layerscope: warning: no cache directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("running without the layer cache"),
+        "{stderr}"
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap();
+}

@@ -101,6 +101,11 @@ pub struct LayerIndex {
     pub tar_bytes: u64,
     /// sha256 of the uncompressed tar, when verification was asked for.
     pub diff_id: Option<String>,
+    /// Files the analysis reads were left out because the image-wide
+    /// budget ran out: the index depends on the other layers, so it is
+    /// never cached (and never stored).
+    #[serde(skip)]
+    pub incomplete: bool,
 }
 
 /// Files whose contents the analysis needs, kept while streaming.
@@ -158,17 +163,28 @@ const MAX_PATH: usize = 4096;
 const MAX_NAME: usize = 255;
 const OPAQUE: &str = ".wh..wh..opq";
 
-/// A path as the tree stores it. Valid UTF-8 is kept as is; any other byte
-/// is written `\xNN`, so that two names differing only in such bytes stay
-/// two files (a lossy conversion would merge them into one).
+/// A path as the tree stores it. Valid UTF-8 is kept as is; any other byte,
+/// and any control character, is written `\xNN`, so that two names
+/// differing only in such bytes stay two files (a lossy conversion would
+/// merge them into one) and no view ever sends a file name's escape
+/// sequences to a terminal.
 pub fn decode_name(raw: &[u8]) -> Cow<'_, str> {
+    use std::fmt::Write;
+    let escape = |s: &mut String, valid: &str| {
+        for c in valid.chars() {
+            if c.is_control() {
+                let _ = write!(s, "\\x{:02x}", u32::from(c));
+            } else {
+                s.push(c);
+            }
+        }
+    };
     match std::str::from_utf8(raw) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => {
-            use std::fmt::Write;
+        Ok(s) if !s.chars().any(char::is_control) => Cow::Borrowed(s),
+        _ => {
             let mut s = String::with_capacity(raw.len() + 16);
             for chunk in raw.utf8_chunks() {
-                s.push_str(chunk.valid());
+                escape(&mut s, chunk.valid());
                 for b in chunk.invalid() {
                     let _ = write!(s, "\\x{b:02x}");
                 }
@@ -341,6 +357,7 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
         }
 
         let header = entry.header();
+        let sparse = header.entry_type().is_gnu_sparse();
         let kind = match header.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
             tar::EntryType::Directory => EntryKind::Dir,
@@ -386,16 +403,25 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
             _ => 0,
         };
         let mut digest = 0;
-        if kind == EntryKind::File {
+        if kind == EntryKind::File && sparse {
+            // A GNU sparse file reads back with its holes filled with zeros:
+            // a few hundred bytes can claim terabytes. Count its apparent
+            // size, as lstat would, and name its content by its header
+            // rather than hashing the zeros.
             size = entry.size();
-            let capture = wants_capture(path, size)
+            digest = xxh3_64(entry.header().as_bytes());
+        } else if kind == EntryKind::File {
+            size = entry.size();
+            let wanted = wants_capture(path, size)
                 && captured_bytes + size <= MAX_CAPTURED
-                && idx.captured.len() < MAX_CAPTURED_FILES
+                && idx.captured.len() < MAX_CAPTURED_FILES;
+            let capture = wanted
                 && budget
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                         b.checked_sub(size)
                     })
                     .is_ok();
+            idx.incomplete |= wanted && !capture;
             let (d, data) = hash_content(&mut entry, size, &mut buf, capture)
                 .map_err(|e| at_entry(path, pos, e))?;
             digest = d;
@@ -429,6 +455,13 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
             }
             i => idx.entries[i as usize] = e,
         }
+    }
+
+    // A marker listed twice says nothing new, and the merge walks the whole
+    // subtree once per marker: keep the first of each.
+    for list in [&mut idx.opaque, &mut idx.whiteouts] {
+        let mut seen = vec![false; idx.tree.len()];
+        list.retain(|&n| !std::mem::replace(&mut seen[n as usize], true));
     }
 
     // Hardlinks share their target's content: give them its size and digest.
@@ -560,5 +593,43 @@ fn check_len(got: u64, want: u64) -> io::Result<()> {
                 "truncated: the layer ends {got} bytes into content whose header declares {want} bytes"
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os_release_layer() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        let data = b"ID=debian\n";
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "etc/os-release", &data[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn an_index_cut_short_by_the_image_budget_says_so() {
+        // What a layer keeps must not depend on the other layers of the
+        // image without saying so: such an index is never cached.
+        let tar = os_release_layer();
+        let whole = index_tar_within(&tar[..], &AtomicU64::new(1 << 20)).unwrap();
+        assert_eq!(whole.captured.len(), 1);
+        assert!(!whole.incomplete);
+        let cut = index_tar_within(&tar[..], &AtomicU64::new(3)).unwrap();
+        assert!(cut.captured.is_empty());
+        assert!(cut.incomplete);
+    }
+
+    #[test]
+    fn names_with_control_characters_are_escaped_and_stay_distinct() {
+        assert_eq!(decode_name(b"plain"), "plain");
+        assert_eq!(decode_name(b"a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(decode_name(b"tab\there"), "tab\\x09here");
+        assert_eq!(decode_name("c1\u{9b}x".as_bytes()), "c1\\x9bx");
+        assert_eq!(decode_name(b"bad\xffbyte\n"), "bad\\xffbyte\\x0a");
     }
 }

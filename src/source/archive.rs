@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
@@ -116,6 +117,47 @@ const LAYER_TYPES: [&str; 9] = [
     "application/vnd.docker.image.rootfs.diff.tar",
 ];
 
+/// The names (annotations) given to an index manifest or image manifest
+/// and to the indexes above it. Shared, not copied, down the tree: copying
+/// them for every descriptor let a small layout fill memory.
+#[derive(Default)]
+struct Names {
+    own: Vec<String>,
+    parent: Option<Rc<Names>>,
+    /// Does one of these names, or of the parents', match the name asked for?
+    matches: bool,
+}
+
+impl Names {
+    fn new(own: Vec<String>, parent: &Rc<Names>, want: Option<&str>) -> Self {
+        let matches =
+            parent.matches || want.is_some_and(|w| own.iter().any(|t| tag_matches(w, t) || t == w));
+        Names {
+            own,
+            parent: Some(Rc::clone(parent)),
+            matches,
+        }
+    }
+
+    /// Every name, outermost index first.
+    fn all(&self) -> impl Iterator<Item = &str> {
+        let mut levels = Vec::new();
+        let mut n = Some(self);
+        while let Some(x) = n {
+            levels.push(&x.own);
+            n = x.parent.as_deref();
+        }
+        levels.into_iter().rev().flatten().map(String::as_str)
+    }
+}
+
+/// An image manifest found in the layout.
+struct Found {
+    names: Rc<Names>,
+    platform: Option<OciPlatform>,
+    path: String,
+}
+
 fn blob_path(digest: &str) -> Result<String, String> {
     let (algo, hex) = digest
         .split_once(':')
@@ -173,7 +215,7 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
                 .ok_or_else(|| {
                     format!(
                         "no image tagged {w:?} in the archive (it has: {})",
-                        list(&all_tags)
+                        list(all_tags.iter().map(String::as_str))
                     )
                 })?,
             None if entries.len() == 1 => &entries[0],
@@ -182,7 +224,7 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
                 return Err(format!(
                     "the archive holds {} images; pick one by tag: {}",
                     entries.len(),
-                    list(&all_tags)
+                    list(all_tags.iter().map(String::as_str))
                 ));
             }
         };
@@ -208,35 +250,41 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
         return Err("neither manifest.json (docker save) nor index.json (OCI layout) found".into());
     };
     // Walk the index (and nested indexes) to every image manifest.
-    let mut found: Vec<(Vec<String>, Option<OciPlatform>, String)> = Vec::new();
-    let mut queue: Vec<(String, Vec<u8>, Vec<String>)> = vec![("index.json".into(), index, vec![])];
+    let root = Rc::new(Names::default());
+    let mut found: Vec<Found> = Vec::new();
+    let mut queue: Vec<(String, Rc<Names>)> = vec![("index.json".into(), root)];
+    let mut index = Some(index);
     // Blobs are not checked against their digests: guard against an index
-    // that names itself, or fans out without end.
-    let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
-    while let Some((name, bytes, inherited)) = queue.pop() {
-        if !visited.insert(name.clone()) {
-            return Err(format!(
-                "{name}: index refers to itself (a cycle of nested indexes)"
-            ));
-        }
-        if visited.len() > MAX_INDEXES {
-            return Err(format!("more than {MAX_INDEXES} nested indexes"));
-        }
+    // that names itself, or fans out without end. Checked before a blob is
+    // read, so an index listing one nested index many times reads it once.
+    let mut visited: std::collections::HashSet<String> =
+        std::collections::HashSet::from(["index.json".to_string()]);
+    while let Some((name, inherited)) = queue.pop() {
+        let bytes = match index.take() {
+            Some(b) => b,
+            None => get(&name).ok_or_else(|| format!("index blob {name} is missing"))?,
+        };
         let idx: OciIndex = parse_json(&name, &bytes)?;
         for d in idx.manifests {
-            let mut names = inherited.clone();
-            for key in [
+            let own: Vec<String> = [
                 "io.containerd.image.name",
                 "org.opencontainers.image.ref.name",
-            ] {
-                if let Some(n) = d.annotations.get(key) {
-                    names.push(n.clone());
-                }
-            }
+            ]
+            .iter()
+            .filter_map(|key| d.annotations.get(*key).cloned())
+            .collect();
+            let names = Rc::new(Names::new(own, &inherited, want));
             let path = blob_path(&d.digest)?;
             if INDEX_TYPES.contains(&d.media_type.as_str()) {
-                let b = get(&path).ok_or_else(|| format!("index blob {path} is missing"))?;
-                queue.push((path, b, names));
+                if !visited.insert(path.clone()) {
+                    return Err(format!(
+                        "{path}: index refers to itself (a cycle of nested indexes)"
+                    ));
+                }
+                if visited.len() > MAX_INDEXES {
+                    return Err(format!("more than {MAX_INDEXES} nested indexes"));
+                }
+                queue.push((path, names));
             } else if d
                 .platform
                 .as_ref()
@@ -244,16 +292,17 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
             {
                 continue; // attestation manifests
             } else {
-                found.push((names, d.platform.clone(), path));
+                found.push(Found {
+                    names,
+                    platform: d.platform,
+                    path,
+                });
             }
         }
     }
-    let all_tags: Vec<String> = found.iter().flat_map(|f| f.0.clone()).collect();
-    let mut candidates: Vec<&(Vec<String>, Option<OciPlatform>, String)> = match want {
-        Some(w) => found
-            .iter()
-            .filter(|f| f.0.iter().any(|t| tag_matches(w, t) || t == w))
-            .collect(),
+    let all_tags = || list(found.iter().flat_map(|f| f.names.all()));
+    let mut candidates: Vec<&Found> = match want {
+        Some(_) => found.iter().filter(|f| f.names.matches).collect(),
         None => found.iter().collect(),
     };
     if candidates.len() > 1 {
@@ -263,7 +312,8 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
             .iter()
             .copied()
             .filter(|f| {
-                f.1.as_ref()
+                f.platform
+                    .as_ref()
                     .is_some_and(|p| p.architecture == host && p.os == "linux")
             })
             .collect();
@@ -276,7 +326,7 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
         (0, Some(w)) => {
             return Err(format!(
                 "no image named {w:?} in the layout (it has: {})",
-                list(&all_tags)
+                all_tags()
             ));
         }
         (0, None) => return Err("index.json lists no image manifest".into()),
@@ -284,17 +334,18 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
             return Err(format!(
                 "the layout holds {} images; pick one by name: {}",
                 candidates.len(),
-                list(&all_tags)
+                all_tags()
             ));
         }
     };
-    let mbytes = get(&chosen.2).ok_or_else(|| format!("manifest blob {} is missing", chosen.2))?;
-    let manifest: OciManifest = parse_json(&chosen.2, &mbytes)?;
+    let mbytes =
+        get(&chosen.path).ok_or_else(|| format!("manifest blob {} is missing", chosen.path))?;
+    let manifest: OciManifest = parse_json(&chosen.path, &mbytes)?;
     let config_type = manifest.config.media_type.as_str();
     if !config_type.is_empty() && !CONFIG_TYPES.contains(&config_type) {
         return Err(format!(
             "{}: not a container image (its config has media type {config_type})",
-            chosen.2
+            chosen.path
         ));
     }
     for l in &manifest.layers {
@@ -325,7 +376,7 @@ pub fn plan(get: &dyn Fn(&str) -> Option<Vec<u8>>, want: Option<&str>) -> Result
     checked(Plan {
         config,
         config_digest: manifest.config.digest.clone(),
-        tags: chosen.0.clone(),
+        tags: chosen.names.all().map(str::to_string).collect(),
         layers,
         layer_sizes: manifest.layers.iter().map(|l| l.size).collect(),
     })
@@ -430,11 +481,25 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn list(tags: &[String]) -> String {
-    if tags.is_empty() {
-        "no tags".to_string()
-    } else {
-        tags.join(", ")
+/// Names listed in an error message: the first few (cut if very long),
+/// then how many more.
+fn list<'a>(tags: impl IntoIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 20;
+    const WIDTH: usize = 200;
+    let mut tags = tags.into_iter();
+    let shown: Vec<String> = tags
+        .by_ref()
+        .take(SHOWN)
+        .map(|t| match t.char_indices().nth(WIDTH) {
+            Some((i, _)) => format!("{}...", &t[..i]),
+            None => t.to_string(),
+        })
+        .collect();
+    let more = tags.count();
+    match (shown.is_empty(), more) {
+        (true, _) => "no tags".to_string(),
+        (false, 0) => shown.join(", "),
+        (false, n) => format!("{} and {n} more", shown.join(", ")),
     }
 }
 
@@ -762,15 +827,33 @@ where
 /// Load an image from a `docker save`-style tar stream read once, start to
 /// end (the engine's export endpoint). Every layer is indexed as it
 /// arrives, on worker threads, while this thread goes on reading; nothing
-/// is written to disk but, when `opts.cache` is set, the layers' indexes
-/// and the config, under the diff_ids the config names (so only a trusted
-/// stream, the engine's, may be given a cache).
+/// is written to disk.
 pub fn load_archive_stream<R: Read>(
     reader: R,
     source: &str,
     want: Option<&str>,
     opts: &LoadOptions,
 ) -> Result<Image, Error> {
+    load_stream(reader, source, want, opts).map(|(image, _)| image)
+}
+
+/// What a stream gives the layer cache: the config, and each layer whose
+/// content hashed to the diff_id the config names, encoded.
+pub struct ForCache {
+    pub config_id: String,
+    pub config: Vec<u8>,
+    pub layers: Vec<(String, Vec<u8>)>,
+}
+
+/// [`load_archive_stream`], and when `opts.cache` is set, the entries to
+/// cache (every layer is then hashed, so only content that matches its
+/// diff_id is ever cached).
+pub fn load_stream<R: Read>(
+    reader: R,
+    source: &str,
+    want: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<(Image, Option<ForCache>), Error> {
     let fail = |msg: String| Error::input(source, msg);
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
@@ -787,99 +870,100 @@ pub fn load_archive_stream<R: Read>(
             String,
             std::thread::ScopedJoinHandle<'_, Indexed>,
         )> = std::collections::VecDeque::new();
-        // The guard bounds long-name and PAX members, as for layers.
-        let mut ar = tar::Archive::new(crate::index::guard::Guard::new(reader));
-        let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
-        let mut last: Option<String> = None;
-        for item in entries {
-            let mut entry = item.map_err(|e| {
-                let msg = crate::index::layer::explain(&e).replacen("layer", "archive", 1);
-                fail(match &last {
-                    Some(name) => format!("{msg} (after member {name})"),
-                    None => format!("{msg} (in the first header)"),
-                })
-            })?;
-            let name = match outer_member(&entry).map_err(fail)? {
-                Outer::File(name) => name,
-                Outer::Link(name, target) => {
-                    last = Some(name.clone());
-                    links.insert(name, target);
-                    continue;
-                }
-                Outer::Other(name) => {
-                    last = Some(name);
-                    continue;
-                }
-            };
-            last = Some(name.clone());
-            let size = entry.size();
-            sizes.insert(name.clone(), size);
-            let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
-            let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
-            if is_json || size == 0 {
-                if size > MAX_META {
-                    return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
-                }
-                let mut data = head;
-                entry
-                    .read_to_end(&mut data)
-                    .map_err(|e| fail(format!("{name}: {e}")))?;
-                meta.insert(name, data);
-            } else if name.starts_with("blobs/")
-                || name.ends_with("layer.tar")
-                || name.ends_with(".tar")
-            {
-                // At most `workers` layers in flight: the oldest has all its
-                // bytes already, so waiting for it cannot stall.
-                while running.len() >= workers {
-                    if let Some((n, h)) = running.pop_front() {
-                        done.insert(n, join_indexer(h));
+        let read = || -> Result<(), Error> {
+            // The guard bounds long-name and PAX members, as for layers.
+            let mut ar = tar::Archive::new(crate::index::guard::Guard::new(reader));
+            let entries = ar.entries().map_err(|e| fail(e.to_string()))?;
+            let mut last: Option<String> = None;
+            for item in entries {
+                let mut entry = item.map_err(|e| {
+                    let msg = crate::index::layer::explain(&e).replacen("layer", "archive", 1);
+                    fail(match &last {
+                        Some(name) => format!("{msg} (after member {name})"),
+                        None => format!("{msg} (in the first header)"),
+                    })
+                })?;
+                let name = match outer_member(&entry).map_err(fail)? {
+                    Outer::File(name) => name,
+                    Outer::Link(name, target) => {
+                        last = Some(name.clone());
+                        links.insert(name, target);
+                        continue;
                     }
-                }
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
-                let (verify, budget) = (opts.verify, &budget);
-                let h = s.spawn(move || {
-                    let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
-                    let idx = index_blob(r, verify, budget);
-                    let encoded = match (&idx, encode) {
-                        (Ok(i), true) => crate::cache::encode_layer(i),
-                        _ => None,
-                    };
-                    (idx, encoded)
-                });
-                running.push_back((name.clone(), h));
-                // Feed the worker; if it stopped early (a broken layer), the
-                // rest of the member is skipped and its error reported.
-                loop {
-                    let mut chunk = vec![0u8; PIPE_CHUNK];
-                    let n = read_full(&mut entry, &mut chunk)
+                    Outer::Other(name) => {
+                        last = Some(name);
+                        continue;
+                    }
+                };
+                last = Some(name.clone());
+                let size = entry.size();
+                sizes.insert(name.clone(), size);
+                let head = read_head(&mut entry, 512).map_err(|e| fail(format!("{name}: {e}")))?;
+                let is_json = head.first().is_some_and(|&b| b == b'{' || b == b'[');
+                if is_json || size == 0 {
+                    if size > MAX_META {
+                        return Err(fail(format!("{name}: JSON file too large ({size} bytes)")));
+                    }
+                    let mut data = head;
+                    entry
+                        .read_to_end(&mut data)
                         .map_err(|e| fail(format!("{name}: {e}")))?;
-                    if n == 0 {
-                        break;
+                    meta.insert(name, data);
+                } else if name.starts_with("blobs/")
+                    || name.ends_with("layer.tar")
+                    || name.ends_with(".tar")
+                {
+                    // At most `workers` layers in flight: the oldest has all
+                    // its bytes already, so waiting for it cannot stall.
+                    while running.len() >= workers {
+                        if let Some((n, h)) = running.pop_front() {
+                            done.insert(n, join_indexer(h));
+                        }
                     }
-                    chunk.truncate(n);
-                    if tx.send(chunk).is_err() {
-                        break;
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
+                    let (verify, budget) = (opts.verify || encode, &budget);
+                    let h = s.spawn(move || {
+                        let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
+                        let idx = index_blob(r, verify, budget);
+                        // An index missing files for lack of image-wide
+                        // budget depends on the image: never cached.
+                        let encoded = match &idx {
+                            Ok(i) if encode && !i.incomplete => crate::cache::encode_layer(i),
+                            _ => None,
+                        };
+                        (idx, encoded)
+                    });
+                    running.push_back((name.clone(), h));
+                    // Feed the worker; if it stopped early (a broken layer),
+                    // the rest of the member is skipped and its error reported.
+                    loop {
+                        let mut chunk = vec![0u8; PIPE_CHUNK];
+                        let n = read_full(&mut entry, &mut chunk)
+                            .map_err(|e| fail(format!("{name}: {e}")))?;
+                        if n == 0 {
+                            break;
+                        }
+                        chunk.truncate(n);
+                        if tx.send(chunk).is_err() {
+                            break;
+                        }
                     }
                 }
             }
-        }
+            Ok(())
+        };
+        let result = read();
+        // Joined on every path, so a worker's panic is reported as its
+        // layer's error rather than unwinding past the real one.
         for (n, h) in running {
             done.insert(n, join_indexer(h));
         }
-        Ok(())
+        result
     })?;
     let plan = plan(&|p| meta.get(&resolve(&links, p)).cloned(), want).map_err(fail)?;
-    let mut layers: HashMap<String, Result<LayerIndex, String>> = HashMap::new();
-    let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
-    for (name, (idx, enc)) in done {
-        if let Some(e) = enc {
-            encoded.insert(name.clone(), e);
-        }
-        layers.insert(name, idx);
-    }
+    let diff_ids = plan.config.rootfs.clone().unwrap_or_default().diff_ids;
     let mut indexes = Vec::with_capacity(plan.layers.len());
-    let mut members = Vec::with_capacity(plan.layers.len());
+    let mut cacheable = Vec::new();
     for (i, l) in plan.layers.iter().enumerate() {
         let real = resolve(&links, l);
         let layer = |e: String| fail(format!("layer {} ({l}): {e}", i + 1));
@@ -890,43 +974,46 @@ pub fn load_archive_stream<R: Read>(
         let later_uses = plan
             .layers
             .iter()
-            .skip(indexes.len() + 1)
+            .skip(i + 1)
             .any(|x| resolve(&links, x) == real);
-        let idx = match layers.get(&real) {
-            Some(Ok(i)) if later_uses => i.clone(),
-            Some(Ok(_)) => match layers.remove(&real) {
-                Some(Ok(i)) => i,
+        let (idx, encoded) = match done.get(&real) {
+            Some((Ok(_), _)) if later_uses => match done.get(&real) {
+                Some((Ok(i), e)) => (i.clone(), e.clone()),
                 _ => return Err(layer("missing".into())),
             },
-            Some(Err(e)) => return Err(layer(e.clone())),
+            Some((Ok(_), _)) => match done.remove(&real) {
+                Some((Ok(i), e)) => (i, e),
+                _ => return Err(layer("missing".into())),
+            },
+            Some((Err(e), _)) => return Err(layer(e.clone())),
             None => {
                 return Err(layer(
                     "named by the manifest but missing from the archive".into(),
                 ));
             }
         };
+        if let (Some(bytes), Some(want)) = (encoded, diff_ids.get(i))
+            && idx.diff_id.as_ref() == Some(want)
+        {
+            cacheable.push((want.clone(), bytes));
+        }
         indexes.push(idx);
-        members.push(real);
     }
     let config_id = plan.config_digest.clone();
-    let diff_ids = plan.config.rootfs.clone().unwrap_or_default().diff_ids;
     let image = assemble(plan, indexes, source, opts).map_err(fail)?;
-    if let Some(cache) = &opts.cache {
-        for (diff_id, member) in diff_ids.iter().zip(&members) {
-            if let Some(bytes) = encoded.get(member) {
-                cache.put_encoded(diff_id, bytes);
-            }
-        }
+    let for_cache = encode.then(|| {
         let hex = config_id.strip_prefix("sha256:").unwrap_or(&config_id);
         let config = [format!("{hex}.json"), format!("blobs/sha256/{hex}")]
             .into_iter()
-            .find_map(|p| meta.get(&resolve(&links, &p)));
-        if let Some(json) = config {
-            cache.put_config(&config_id, json);
+            .find_map(|p| meta.remove(&resolve(&links, &p)))
+            .unwrap_or_default();
+        ForCache {
+            config_id,
+            config,
+            layers: cacheable,
         }
-        cache.evict();
-    }
-    Ok(image)
+    });
+    Ok((image, for_cache))
 }
 
 /// A layer's index and, when caching, its encoded form.

@@ -18,11 +18,12 @@ use futures_util::StreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LoadOptions;
-use super::archive::{Plan, assemble, load_archive_stream};
+use super::archive::{Plan, assemble, load_stream};
 use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch};
-use crate::cache::Cache;
+use crate::cache::{Cache, ImageEntries};
 use crate::error::Error;
 use crate::image::{ConfigFile, Image};
+use crate::index::layer::LayerIndex;
 use crate::output::size;
 
 /// The oldest Engine API layerscope talks to (Docker 1.12, 2016): inspect,
@@ -608,11 +609,21 @@ async fn load_one(
         })
     };
     let load_opts = opts.clone();
+    let image_id = info.id.clone();
     let task = tokio::task::spawn_blocking(move || {
         let reader = StreamReader::new(Box::pin(stream));
         let bridge = SyncIoBridge::new(reader);
         let buffered = BufReader::with_capacity(1 << 20, bridge);
-        load_archive_stream(buffered, &source, None, &load_opts)
+        let (image, for_cache) = load_stream(buffered, &source, None, &load_opts)?;
+        if let (Some(cache), Some(c)) = (&load_opts.cache, for_cache) {
+            cache.store_image(&ImageEntries {
+                image_id: &image_id,
+                config_id: &c.config_id,
+                config: &c.config,
+                layers: c.layers.iter().map(|(d, b)| (d.as_str(), &b[..])).collect(),
+            });
+        }
+        Ok(image)
     });
     let got = || progress.received();
     let result = task
@@ -668,19 +679,35 @@ fn finish(mut image: Image, name: &str, info: &Inspected) -> Image {
 /// The image from the layer cache alone, without an export: only when its
 /// config and every layer are cached and agree with what the engine says.
 fn load_cached(cache: &Cache, info: &Inspected, source: &str, opts: &LoadOptions) -> Option<Image> {
-    let json = cache.config(&info.id)?;
+    let (config_id, json) = cache.image_config(&info.id)?;
     let config: ConfigFile = serde_json::from_slice(&json).ok()?;
     let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone())?;
     if diff_ids != info.layers {
         return None;
     }
-    let mut indexes = Vec::with_capacity(diff_ids.len());
-    for d in &diff_ids {
-        indexes.push(cache.layer(d)?);
-    }
+    // Decode on as many threads as an export would index on.
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, diff_ids.len().max(1));
+    let mut slots: Vec<Option<LayerIndex>> = Vec::new();
+    slots.resize_with(diff_ids.len(), || None);
+    std::thread::scope(|s| {
+        let chunks = slots.chunks_mut(diff_ids.len().div_ceil(threads).max(1));
+        for (k, chunk) in chunks.enumerate() {
+            let first = k * diff_ids.len().div_ceil(threads).max(1);
+            let ids = &diff_ids;
+            s.spawn(move || {
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    *slot = cache.layer(&ids[first + j]);
+                }
+            });
+        }
+    });
+    let indexes: Vec<LayerIndex> = slots.into_iter().collect::<Option<_>>()?;
     let plan = Plan {
         config,
-        config_digest: info.id.clone(),
+        config_digest: config_id,
         tags: Vec::new(),
         layer_sizes: vec![None; diff_ids.len()],
         layers: diff_ids,
