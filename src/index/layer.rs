@@ -482,6 +482,9 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
         }
     }
     idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
+    // Every layer stays in memory until the merge: give back what doubling
+    // reserved (up to half the vector; large blocks shrink in place).
+    idx.entries.shrink_to_fit();
     Ok(idx)
 }
 

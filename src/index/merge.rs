@@ -29,12 +29,24 @@ pub fn build_image(
     let mut out_layers = Vec::with_capacity(layers.len());
     let mut captured_by_layer = Vec::with_capacity(layers.len());
 
-    // 1. Re-home every layer's nodes into the image's tree.
-    for (meta, idx) in layers {
-        let map = remap(&idx.tree, &mut tree);
+    // 1. Re-home every layer's nodes into the image's tree. The bottom
+    //    layer's tree becomes the image's as it is: remapping it into the
+    //    empty tree would give every node its own id again (nodes are made
+    //    in the same order), so only the copy is saved.
+    for (li, (meta, mut idx)) in layers.into_iter().enumerate() {
+        let map = if li == 0 && !idx.tree.is_empty() {
+            tree = std::mem::take(&mut idx.tree);
+            None
+        } else {
+            Some(remap(&idx.tree, &mut tree))
+        };
+        let remapped = map.is_some();
+        let map = |n: NodeId| map.as_ref().map_or(n, |m| m[n as usize]);
         let mut entries = idx.entries;
-        for e in &mut entries {
-            e.node = map[e.node as usize];
+        if remapped {
+            for e in &mut entries {
+                e.node = map(e.node);
+            }
         }
         let instruction = match meta.created_by.as_deref() {
             Some(by) if !by.trim().is_empty() => crate::image::clean_instruction(by),
@@ -44,7 +56,7 @@ pub fn build_image(
         captured_by_layer.push(
             idx.captured
                 .into_iter()
-                .map(|(n, d)| (map[n as usize], d))
+                .map(|(n, d)| (map(n), d))
                 .collect::<Vec<_>>(),
         );
         out_layers.push(Layer {
@@ -56,8 +68,8 @@ pub fn build_image(
             comment: meta.comment,
             changes: Vec::with_capacity(entries.len()),
             entries,
-            whiteouts: idx.whiteouts.iter().map(|&n| map[n as usize]).collect(),
-            opaque: idx.opaque.iter().map(|&n| map[n as usize]).collect(),
+            whiteouts: idx.whiteouts.iter().map(|&n| map(n)).collect(),
+            opaque: idx.opaque.iter().map(|&n| map(n)).collect(),
             size: idx.size,
             tar_bytes: idx.tar_bytes,
             ..Default::default()

@@ -2,7 +2,10 @@
 //! `NodeId`, with its name interned once. Layers refer to nodes, never to
 //! strings, so merging layers and comparing images is integer arithmetic.
 
-use rustc_hash::FxHashMap as HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 /// Index of a node in a [`PathTree`]. The root (`/`) is node 0.
 pub type NodeId = u32;
@@ -20,12 +23,38 @@ struct Node {
 }
 
 /// An arena of path nodes with interned names.
-#[derive(Debug, Default, Clone)]
+///
+/// `nodes`, `text` and `ends` are the tree; the two tables are indexes
+/// over them that hold only ids (4 bytes a slot): a name's slot is hashed
+/// by its text, a child's by its parent and name. Each name is stored once,
+/// back to back with the others (no allocation per name), so memory grows
+/// with entries at a few bytes each (issue 7).
+#[derive(Debug, Clone, Default)]
 pub struct PathTree {
     nodes: Vec<Node>,
-    names: Vec<Box<str>>,
-    name_ids: HashMap<Box<str>, Sym>,
-    children: HashMap<(NodeId, Sym), NodeId>,
+    /// Every interned name, back to back.
+    text: String,
+    /// Where each name ends in `text`; name `s` starts where `s - 1` ends.
+    ends: Vec<usize>,
+    /// Every name's `Sym`, hashed by the name's text.
+    name_ids: HashTable<Sym>,
+    /// Every node but the root, hashed by (parent, name).
+    children: HashTable<NodeId>,
+}
+
+/// Name `s` of an arena (see [`PathTree::text`]).
+fn name_of<'a>(text: &'a str, ends: &[usize], s: Sym) -> &'a str {
+    let s = s as usize;
+    let start = if s == 0 { 0 } else { ends[s - 1] };
+    &text[start..ends[s]]
+}
+
+fn name_hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name)
+}
+
+fn child_hash(parent: NodeId, name: Sym) -> u64 {
+    FxBuildHasher.hash_one((u64::from(parent) << 32) | u64::from(name))
 }
 
 impl PathTree {
@@ -41,14 +70,38 @@ impl PathTree {
         t
     }
 
+    fn sym(&self, name: &str) -> Option<Sym> {
+        self.name_ids
+            .find(name_hash(name), |&s| {
+                name_of(&self.text, &self.ends, s) == name
+            })
+            .copied()
+    }
+
+    fn find(&self, parent: NodeId, sym: Sym) -> Option<NodeId> {
+        self.children
+            .find(child_hash(parent, sym), |&id| {
+                let n = &self.nodes[id as usize];
+                n.parent == parent && n.name == sym
+            })
+            .copied()
+    }
+
     pub fn intern(&mut self, name: &str) -> Sym {
-        if let Some(&s) = self.name_ids.get(name) {
+        let hash = name_hash(name);
+        let (text, ends) = (&self.text, &self.ends);
+        if let Some(&s) = self
+            .name_ids
+            .find(hash, |&s| name_of(text, ends, s) == name)
+        {
             return s;
         }
-        let s = self.names.len() as Sym;
-        let boxed: Box<str> = name.into();
-        self.names.push(boxed.clone());
-        self.name_ids.insert(boxed, s);
+        let s = self.ends.len() as Sym;
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+        let (text, ends) = (&self.text, &self.ends);
+        self.name_ids
+            .insert_unique(hash, s, |&s| name_hash(name_of(text, ends, s)));
         s
     }
 
@@ -63,7 +116,7 @@ impl PathTree {
     /// The child of `parent` called `name`, created if missing.
     pub fn child(&mut self, parent: NodeId, name: &str) -> NodeId {
         let sym = self.intern(name);
-        if let Some(&id) = self.children.get(&(parent, sym)) {
+        if let Some(id) = self.find(parent, sym) {
             return id;
         }
         let id = self.nodes.len() as NodeId;
@@ -75,7 +128,12 @@ impl PathTree {
             next_sibling: next,
         });
         self.nodes[parent as usize].first_child = id;
-        self.children.insert((parent, sym), id);
+        let nodes = &self.nodes;
+        self.children
+            .insert_unique(child_hash(parent, sym), id, |&c| {
+                let n = &nodes[c as usize];
+                child_hash(n.parent, n.name)
+            });
         id
     }
 
@@ -92,15 +150,13 @@ impl PathTree {
     pub fn lookup(&self, path: &str) -> Option<NodeId> {
         let mut node = ROOT;
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-            let sym = *self.name_ids.get(part)?;
-            node = *self.children.get(&(node, sym))?;
+            node = self.find(node, self.sym(part)?)?;
         }
         Some(node)
     }
 
     pub fn find_child(&self, parent: NodeId, name: &str) -> Option<NodeId> {
-        let sym = *self.name_ids.get(name)?;
-        self.children.get(&(parent, sym)).copied()
+        self.find(parent, self.sym(name)?)
     }
 
     pub fn parent(&self, id: NodeId) -> Option<NodeId> {
@@ -108,7 +164,7 @@ impl PathTree {
     }
 
     pub fn name(&self, id: NodeId) -> &str {
-        &self.names[self.nodes[id as usize].name as usize]
+        name_of(&self.text, &self.ends, self.nodes[id as usize].name)
     }
 
     /// Children of a node, in no particular order.
@@ -182,24 +238,78 @@ impl PathTree {
 impl serde::Serialize for PathTree {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
+        struct Names<'a>(&'a PathTree);
+        impl serde::Serialize for Names<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let t = self.0;
+                s.collect_seq((0..t.ends.len() as Sym).map(|i| name_of(&t.text, &t.ends, i)))
+            }
+        }
         struct Nodes<'a>(&'a [Node]);
         impl serde::Serialize for Nodes<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_seq(self.0.iter().map(|n| (n.parent, n.name)))
             }
         }
+        // Names as a sequence of strings: the same bytes as a Vec<Box<str>>.
         let mut t = s.serialize_tuple(2)?;
-        t.serialize_element(&self.names)?;
+        t.serialize_element(&Names(self))?;
         t.serialize_element(&Nodes(&self.nodes))?;
         t.end()
+    }
+}
+
+/// Names read straight into an arena (no allocation per name).
+#[derive(Default)]
+struct Arena {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl<'de> serde::Deserialize<'de> for Arena {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = Arena;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Arena, A::Error> {
+                let mut a = Arena::default();
+                a.ends.reserve(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while seq.next_element_seed(Name(&mut a))?.is_some() {}
+                Ok(a)
+            }
+        }
+        struct Name<'a>(&'a mut Arena);
+        impl<'de> serde::de::DeserializeSeed<'de> for Name<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl serde::de::Visitor<'_> for Name<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+                self.0.text.push_str(v);
+                self.0.ends.push(self.0.text.len());
+                Ok(())
+            }
+        }
+        d.deserialize_seq(Seq)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for PathTree {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (names, nodes): (Vec<Box<str>>, Vec<(NodeId, Sym)>) =
-            serde::Deserialize::deserialize(d)?;
+        let (names, nodes): (Arena, Vec<(NodeId, Sym)>) = serde::Deserialize::deserialize(d)?;
         PathTree::from_parts(names, &nodes).map_err(D::Error::custom)
     }
 }
@@ -207,24 +317,32 @@ impl<'de> serde::Deserialize<'de> for PathTree {
 impl PathTree {
     /// Rebuild a tree from its names and (parent, name) pairs, checking that
     /// every parent precedes its child and every name exists.
-    fn from_parts(names: Vec<Box<str>>, nodes: &[(NodeId, Sym)]) -> Result<Self, String> {
-        if names.first().map(|n| n.as_ref()) != Some("") || nodes.first() != Some(&(ROOT, 0)) {
+    fn from_parts(names: Arena, nodes: &[(NodeId, Sym)]) -> Result<Self, String> {
+        let Arena { text, ends } = names;
+        if ends.first() != Some(&0) || nodes.first() != Some(&(ROOT, 0)) {
             return Err("path tree without its root".into());
-        }
-        let mut name_ids = HashMap::default();
-        name_ids.reserve(names.len());
-        for (i, n) in names.iter().enumerate() {
-            if name_ids.insert(n.clone(), i as Sym).is_some() {
-                return Err(format!("path tree names {n:?} twice"));
-            }
         }
         let mut t = PathTree {
             nodes: Vec::with_capacity(nodes.len()),
-            names,
-            name_ids,
-            children: HashMap::default(),
+            text,
+            ends,
+            name_ids: HashTable::with_capacity(0),
+            children: HashTable::with_capacity(nodes.len()),
         };
-        t.children.reserve(nodes.len());
+        let mut name_ids = HashTable::with_capacity(t.ends.len());
+        let (text, ends) = (&t.text, &t.ends);
+        for s in 0..ends.len() as Sym {
+            let name = name_of(text, ends, s);
+            let hash = name_hash(name);
+            if name_ids
+                .find(hash, |&o| name_of(text, ends, o) == name)
+                .is_some()
+            {
+                return Err(format!("path tree names {name:?} twice"));
+            }
+            name_ids.insert_unique(hash, s, |&o| name_hash(name_of(text, ends, o)));
+        }
+        t.name_ids = name_ids;
         t.nodes.push(Node {
             parent: ROOT,
             name: 0,
@@ -233,10 +351,10 @@ impl PathTree {
         });
         for (i, &(parent, name)) in nodes.iter().enumerate().skip(1) {
             let id = i as NodeId;
-            if parent >= id || name as usize >= t.names.len() {
+            if parent >= id || name as usize >= t.ends.len() {
                 return Err(format!("path tree node {i} is out of order"));
             }
-            if t.children.insert((parent, name), id).is_some() {
+            if t.find(parent, name).is_some() {
                 return Err(format!("path tree node {i} is a duplicate"));
             }
             let next = t.nodes[parent as usize].first_child;
@@ -247,6 +365,12 @@ impl PathTree {
                 next_sibling: next,
             });
             t.nodes[parent as usize].first_child = id;
+            let nodes = &t.nodes;
+            t.children
+                .insert_unique(child_hash(parent, name), id, |&c| {
+                    let n = &nodes[c as usize];
+                    child_hash(n.parent, n.name)
+                });
         }
         Ok(t)
     }
@@ -312,12 +436,34 @@ mod tests {
             assert_eq!(a, b);
         }
         assert_eq!(back.lookup("usr/lib/go"), t.lookup("usr/lib/go"));
+        // The names are written as a sequence of strings, as a
+        // Vec<Box<str>> would be: the cache format does not depend on how
+        // the tree keeps them in memory.
+        let names: Vec<Box<str>> = [
+            "", "usr", "bin", "go", "lib", "src", "etc", "passwd", "gofmt",
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect();
+        let pairs: Vec<(NodeId, Sym)> = (0..t.len() as NodeId)
+            .map(|id| (t.parent(id).unwrap_or(ROOT), t.nodes[id as usize].name))
+            .collect();
+        assert_eq!(bytes, postcard::to_stdvec(&(names, pairs)).unwrap());
     }
 
     #[test]
     fn rejects_a_tree_whose_child_precedes_its_parent() {
-        let names: Vec<Box<str>> = vec!["".into(), "a".into()];
-        assert!(PathTree::from_parts(names.clone(), &[(0, 0), (2, 1), (1, 1)]).is_err());
-        assert!(PathTree::from_parts(names, &[(0, 0), (0, 5)]).is_err());
+        let names = || Arena {
+            text: "a".into(),
+            ends: vec![0, 1],
+        };
+        assert!(PathTree::from_parts(names(), &[(0, 0), (2, 1), (1, 1)]).is_err());
+        assert!(PathTree::from_parts(names(), &[(0, 0), (0, 5)]).is_err());
+        assert!(PathTree::from_parts(names(), &[(0, 0), (0, 1), (0, 1)]).is_err());
+        let twice = Arena {
+            text: "aa".into(),
+            ends: vec![0, 1, 2],
+        };
+        assert!(PathTree::from_parts(twice, &[(0, 0)]).is_err());
     }
 }

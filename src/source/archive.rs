@@ -792,19 +792,24 @@ where
     let results: Vec<Mutex<Option<Result<LayerIndex, String>>>> =
         (0..n).map(|_| Mutex::new(None)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&i) = order.get(k) else { break };
-                    let r = f(i);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
+    let work = || {
+        loop {
+            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&i) = order.get(k) else { break };
+            let r = f(i);
+            if let Ok(mut slot) = results[i].lock() {
+                *slot = Some(r);
+            }
         }
+    };
+    // This thread works too: the layers it indexes are allocated where the
+    // merge (on this thread) allocates, so the memory they free as they are
+    // merged is reused instead of lingering in another thread's arena.
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
     });
     results
         .into_iter()
