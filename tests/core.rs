@@ -871,3 +871,35 @@ fn multi_platform_index_picks_this_machines_image() {
         assert_eq!(img.facts.id, want.id());
     }
 }
+
+/// What the engine path would cache from a stream it does not trust (a
+/// remote engine): only layers whose content hashes to their diff_id.
+#[test]
+fn an_untrusted_stream_caches_only_layers_that_match_their_diff_id() {
+    use layerscope::source::archive::load_stream;
+    let dir = TempDir::new().unwrap();
+    let cache = std::sync::Arc::new(layerscope::cache::Cache::at(
+        dir.path().to_path_buf(),
+        u64::MAX,
+    ));
+    let opts = LoadOptions {
+        cache: Some(cache),
+        ..opts(false)
+    };
+    let mut fx = common::main_image();
+    let good = fx.diff_ids();
+    let load = |fx: &common::Image, trust: bool| {
+        let bytes = common::legacy_archive(&[(fx, &["app:v1"][..])]);
+        let (_, c) = load_stream(&bytes[..], "stream", None, &opts, trust).unwrap();
+        let c = c.expect("entries to cache");
+        c.layers.into_iter().map(|(d, _)| d).collect::<Vec<_>>()
+    };
+    assert_eq!(load(&fx, false).len(), good.len());
+    // A config that names the wrong diff_id for layer 2.
+    fx.bad_diff_id = Some(1);
+    let untrusted = load(&fx, false);
+    assert!(!untrusted.contains(&good[1]), "{untrusted:?}");
+    assert_eq!(untrusted.len(), good.len() - 1);
+    // The local engine's own stream is taken at its word.
+    assert_eq!(load(&fx, true).len(), good.len());
+}

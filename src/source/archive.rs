@@ -834,7 +834,7 @@ pub fn load_archive_stream<R: Read>(
     want: Option<&str>,
     opts: &LoadOptions,
 ) -> Result<Image, Error> {
-    load_stream(reader, source, want, opts).map(|(image, _)| image)
+    load_stream(reader, source, want, opts, false).map(|(image, _)| image)
 }
 
 /// What a stream gives the layer cache: the config, and each layer whose
@@ -846,13 +846,16 @@ pub struct ForCache {
 }
 
 /// [`load_archive_stream`], and when `opts.cache` is set, the entries to
-/// cache (every layer is then hashed, so only content that matches its
-/// diff_id is ever cached).
+/// cache. With `trust_diff_ids` (the local engine's own stream: it computed
+/// them when it stored the layers) the config's diff_ids are taken as they
+/// are; otherwise every layer is hashed and only content that matches its
+/// diff_id is cached.
 pub fn load_stream<R: Read>(
     reader: R,
     source: &str,
     want: Option<&str>,
     opts: &LoadOptions,
+    trust_diff_ids: bool,
 ) -> Result<(Image, Option<ForCache>), Error> {
     let fail = |msg: String| Error::input(source, msg);
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
@@ -921,7 +924,8 @@ pub fn load_stream<R: Read>(
                         }
                     }
                     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
-                    let (verify, budget) = (opts.verify || encode, &budget);
+                    let verify = opts.verify || (encode && !trust_diff_ids);
+                    let budget = &budget;
                     let h = s.spawn(move || {
                         let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
                         let idx = index_blob(r, verify, budget);
@@ -993,7 +997,10 @@ pub fn load_stream<R: Read>(
             }
         };
         if let (Some(bytes), Some(want)) = (encoded, diff_ids.get(i))
-            && idx.diff_id.as_ref() == Some(want)
+            && match &idx.diff_id {
+                Some(actual) => actual == want,
+                None => trust_diff_ids,
+            }
         {
             cacheable.push((want.clone(), bytes));
         }

@@ -610,11 +610,14 @@ async fn load_one(
     };
     let load_opts = opts.clone();
     let image_id = info.id.clone();
+    // The local engine's diff_ids are its own; a remote one's (tcp, ssh)
+    // are checked by hashing before anything is cached under them.
+    let trusted = docker_host().starts_with("unix://");
     let task = tokio::task::spawn_blocking(move || {
         let reader = StreamReader::new(Box::pin(stream));
         let bridge = SyncIoBridge::new(reader);
         let buffered = BufReader::with_capacity(1 << 20, bridge);
-        let (image, for_cache) = load_stream(buffered, &source, None, &load_opts)?;
+        let (image, for_cache) = load_stream(buffered, &source, None, &load_opts, trusted)?;
         if let (Some(cache), Some(c)) = (&load_opts.cache, for_cache) {
             cache.store_image(&ImageEntries {
                 image_id: &image_id,
