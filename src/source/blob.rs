@@ -88,28 +88,38 @@ pub fn index_blob<R: Read + Send>(
     let head = read_head(&mut r, 512).map_err(|e| e.to_string())?;
     let compression = detect(&head)?;
     let raw = Cursor::new(head).chain(r);
-    if compression == Compression::None {
-        // Nothing to decompress: hashing inline costs less than handing
-        // every byte to another thread.
-        let mut reader = CountingReader {
-            inner: raw,
-            count: 0,
-            hasher: verify.then(Sha256::new),
-        };
-        let mut idx = index_tar_within(&mut reader, budget).map_err(|e| explain(&e))?;
-        // What follows the end-of-archive marker still counts as tar bytes
-        // (and is covered by the digest).
-        io::copy(&mut reader, &mut io::sink())
-            .map_err(|e| format!("{} (after the end of the tar)", explain(&e)))?;
-        idx.tar_bytes = reader.count;
-        idx.diff_id = reader
-            .hasher
-            .map(|h| format!("sha256:{}", hex(&h.finalize())));
-        return Ok(idx);
-    }
+    let (decoder, name): (Box<dyn Read + Send + '_>, &'static str) = match compression {
+        Compression::Gzip => (Box::new(flate2::read::MultiGzDecoder::new(raw)), "gzip"),
+        Compression::Zstd => (
+            Box::new(
+                zstd::stream::read::Decoder::new(raw)
+                    .map_err(|e| format!("corrupt zstd stream: {e}"))?,
+            ),
+            "zstd",
+        ),
+        Compression::None => {
+            // Nothing to decompress: hashing inline costs less than handing
+            // every byte to another thread.
+            let mut reader = CountingReader {
+                inner: raw,
+                count: 0,
+                hasher: verify.then(Sha256::new),
+            };
+            let mut idx = index_tar_within(&mut reader, budget).map_err(|e| explain(&e))?;
+            // What follows the end-of-archive marker still counts as tar bytes
+            // (and is covered by the digest).
+            io::copy(&mut reader, &mut io::sink())
+                .map_err(|e| format!("{} (after the end of the tar)", explain(&e)))?;
+            idx.tar_bytes = reader.count;
+            idx.diff_id = reader
+                .hasher
+                .map(|h| format!("sha256:{}", hex(&h.finalize())));
+            return Ok(idx);
+        }
+    };
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
-        let producer = s.spawn(move || decompress(raw, compression, verify, tx));
+        let producer = s.spawn(move || decompress(decoder, name, verify, tx));
         let mut pipe = PipeReader::new(rx);
         let parsed = index_tar_within(&mut pipe, budget)
             .and_then(|idx| io::copy(&mut pipe, &mut io::sink()).map(|_| idx));
@@ -131,31 +141,17 @@ pub fn index_blob<R: Read + Send>(
     })
 }
 
-/// Decompress `raw` into `tx` in chunks, hashing the output when asked;
-/// returns the uncompressed length and digest. Stops quietly when the
-/// parser hangs up.
-fn decompress<R: Read>(
-    raw: R,
-    compression: Compression,
+/// Read the `name` (gzip, zstd) `decoder` into `tx` in chunks, hashing the
+/// output when asked; returns the uncompressed length and digest. Stops
+/// quietly when the parser hangs up.
+fn decompress(
+    mut dec: Box<dyn Read + Send + '_>,
+    name: &str,
     verify: bool,
     tx: std::sync::mpsc::SyncSender<Vec<u8>>,
 ) -> Result<(u64, Option<String>), String> {
-    let (mut dec, name): (Box<dyn Read>, &str) = match compression {
-        Compression::None => (Box::new(raw), ""),
-        Compression::Gzip => (Box::new(flate2::read::MultiGzDecoder::new(raw)), "gzip"),
-        Compression::Zstd => (
-            Box::new(
-                zstd::stream::read::Decoder::new(raw)
-                    .map_err(|e| format!("corrupt zstd stream: {e}"))?,
-            ),
-            "zstd",
-        ),
-    };
-    let fail = |e: io::Error| match (name, e.kind()) {
-        ("", _) => explain(&e),
-        (_, io::ErrorKind::UnexpectedEof) => {
-            format!("truncated: the {name} stream ends early ({e})")
-        }
+    let fail = |e: io::Error| match e.kind() {
+        io::ErrorKind::UnexpectedEof => format!("truncated: the {name} stream ends early ({e})"),
         _ if e.to_string().starts_with("corrupt") => e.to_string(),
         _ => format!("corrupt {name} stream: {e}"),
     };
