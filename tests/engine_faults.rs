@@ -235,27 +235,6 @@ fn a_stalled_export_fails_within_the_stall_timeout() {
 
 // ---- a second engine ---------------------------------------------------------
 
-fn have(tool: &str, arg: &str) -> bool {
-    Proc::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run(cmd: &mut Proc, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A second dockerd on a unix socket of its own; stopped, its mounts,
 /// bridge and directory removed on drop (also on a panic).
 struct SecondEngine {
@@ -316,7 +295,7 @@ impl SecondEngine {
             dir,
         };
         let net = format!("198.19.{}.1/24", (pid * 2 + slot) % 250 + 1);
-        run(
+        run_ok(
             Proc::new("ip").args(["addr", "add", &net, "dev", &bridge]),
             "ip addr add",
         );
@@ -503,14 +482,14 @@ fn stopped_mid_export(test: &str, slot: u32, signal: &str) {
     let image = "layerscope-fault-test:big";
     let rootfs = engine.dir.path().join("rootfs.tar");
     let payload = noise_rootfs(&rootfs, 12, 25 << 20); // 300 MiB
-    run(
+    run_ok(
         engine
             .docker()
             .args(["import", &rootfs.to_string_lossy(), image]),
         "docker import into the second engine",
     );
     let _ = std::fs::remove_file(&rootfs);
-    let size: u64 = run(
+    let size: u64 = run_ok(
         engine
             .docker()
             .args(["image", "inspect", "--format", "{{.Size}}", image]),

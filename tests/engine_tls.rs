@@ -17,6 +17,8 @@
 //! Needs root, `dockerd`, `docker`, `ip` and `openssl`. Without them the test
 //! is skipped with a message; with CI set it fails.
 
+mod common_engine;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use std::process::{Child, Command as Proc, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use common_engine::{have, run_ok};
 
 const IMAGE: &str = "layerscope-tls-test:latest";
 
@@ -36,29 +39,8 @@ fn unavailable<T>(why: &str) -> Option<T> {
     None
 }
 
-fn have(tool: &str, arg: &str) -> bool {
-    Proc::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run(cmd: &mut Proc, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn openssl(dir: &Path, args: &[&str]) {
-    run(
+    run_ok(
         Proc::new("openssl").current_dir(dir).args(args),
         &format!("openssl {}", args.join(" ")),
     );
@@ -218,7 +200,7 @@ impl TlsEngine {
             dir,
         };
         let net = format!("198.18.{}.1/24", pid % 250 + 1);
-        run(
+        run_ok(
             Proc::new("ip").args(["addr", "add", &net, "dev", &bridge]),
             "ip addr add",
         );
@@ -403,13 +385,13 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
     };
     let tar = engine.dir.path().join("rootfs.tar");
     rootfs_tar(&tar);
-    run(
+    run_ok(
         engine
             .docker()
             .args(["import", &tar.to_string_lossy(), IMAGE]),
         "docker import",
     );
-    let size: u64 = run(
+    let size: u64 = run_ok(
         engine
             .docker()
             .args(["image", "inspect", "--format", "{{.Size}}", IMAGE]),

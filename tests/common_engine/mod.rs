@@ -387,3 +387,26 @@ pub fn visible_bytes(fs: &BTreeMap<String, (usize, Listed)>) -> u64 {
     let entries: Vec<Listed> = fs.values().map(|(_, e)| e.clone()).collect();
     layer_size(&entries)
 }
+
+/// Does `tool arg` run and succeed (is the tool there)?
+pub fn have(tool: &str, arg: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg(arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run a command that must succeed; its stdout.
+pub fn run_ok(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
