@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicU64;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::blob::{PIPE_CHUNK, PIPE_CHUNKS, PipeReader, hex, index_blob, read_full, read_head};
+use super::blob::{hex, index_blob, pipe, read_head};
 use super::{Counter, LoadOptions};
 use crate::error::Error;
 use crate::image::{ConfigFile, Image, ImageFacts};
@@ -923,11 +923,11 @@ pub fn load_stream<R: Read>(
                             done.insert(n, join_indexer(h));
                         }
                     }
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_CHUNKS);
+                    let (mut tx, rx) = pipe();
                     let verify = opts.verify || (encode && !trust_diff_ids);
                     let budget = &budget;
                     let h = s.spawn(move || {
-                        let r = std::io::Cursor::new(head).chain(PipeReader::new(rx));
+                        let r = std::io::Cursor::new(head).chain(rx);
                         let idx = index_blob(r, verify, budget);
                         // An index missing files for lack of image-wide
                         // budget depends on the image: never cached.
@@ -940,18 +940,11 @@ pub fn load_stream<R: Read>(
                     running.push_back((name.clone(), h));
                     // Feed the worker; if it stopped early (a broken layer),
                     // the rest of the member is skipped and its error reported.
-                    loop {
-                        let mut chunk = vec![0u8; PIPE_CHUNK];
-                        let n = read_full(&mut entry, &mut chunk)
-                            .map_err(|e| fail(format!("{name}: {e}")))?;
-                        if n == 0 {
-                            break;
-                        }
-                        chunk.truncate(n);
-                        if tx.send(chunk).is_err() {
-                            break;
-                        }
-                    }
+                    while tx
+                        .send_from(&mut entry, |_| {})
+                        .map_err(|e| fail(format!("{name}: {e}")))?
+                        > 0
+                    {}
                 }
             }
             Ok(())

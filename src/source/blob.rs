@@ -118,9 +118,8 @@ pub fn index_blob<R: Read + Send>(
         }
     };
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
+        let (tx, mut pipe) = pipe();
         let producer = s.spawn(move || decompress(decoder, name, verify, tx));
-        let mut pipe = PipeReader::new(rx);
         let parsed = index_tar_within(&mut pipe, budget)
             .and_then(|idx| io::copy(&mut pipe, &mut io::sink()).map(|_| idx));
         // Closing the queue stops a producer the parser left behind.
@@ -148,7 +147,7 @@ fn decompress(
     mut dec: Box<dyn Read + Send + '_>,
     name: &str,
     verify: bool,
-    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    mut tx: PipeWriter,
 ) -> Result<(u64, Option<String>), String> {
     let fail = |e: io::Error| match e.kind() {
         io::ErrorKind::UnexpectedEof => format!("truncated: the {name} stream ends early ({e})"),
@@ -158,19 +157,17 @@ fn decompress(
     let mut hasher = verify.then(Sha256::new);
     let mut count = 0u64;
     loop {
-        let mut chunk = vec![0u8; PIPE_CHUNK];
-        let n = read_full(&mut dec, &mut chunk).map_err(fail)?;
+        let n = tx
+            .send_from(&mut dec, |c| {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(c);
+                }
+            })
+            .map_err(fail)?;
         if n == 0 {
             break;
         }
-        chunk.truncate(n);
-        if let Some(h) = hasher.as_mut() {
-            h.update(&chunk);
-        }
         count += n as u64;
-        if tx.send(chunk).is_err() {
-            break;
-        }
     }
     let digest = hasher.map(|h| format!("sha256:{}", hex(&h.finalize())));
     Ok((count, digest))
@@ -196,39 +193,61 @@ impl<R: Read> Read for CountingReader<R> {
 
 /// Bytes passed between threads at a time, and chunks queued: 4 MiB in
 /// flight per layer at most.
-pub const PIPE_CHUNK: usize = 256 * 1024;
-pub const PIPE_CHUNKS: usize = 16;
+const PIPE_CHUNK: usize = 256 * 1024;
+const PIPE_CHUNKS: usize = 16;
 
-/// Read until `buf` is full or the reader ends.
-pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// The reading end of a queue of byte chunks; ends when the sender is
-/// dropped.
-pub struct PipeReader {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl PipeReader {
-    pub fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+/// A bounded queue of byte chunks from one thread to another. Spent chunks
+/// go back to the writer, so a layer of gigabytes reuses a few buffers
+/// instead of allocating (and faulting in) a fresh one per 256 KiB.
+pub fn pipe() -> (PipeWriter, PipeReader) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
+    let (back, spare) = std::sync::mpsc::channel();
+    (
+        PipeWriter { tx, spare },
         PipeReader {
             rx,
+            back,
             chunk: Vec::new(),
             pos: 0,
+        },
+    )
+}
+
+pub struct PipeWriter {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl PipeWriter {
+    /// Send the next chunk of `r`, shown to `seen` first. Returns its
+    /// length: 0 at the end of `r`, or when the reader has hung up.
+    pub fn send_from<R: Read>(&mut self, r: &mut R, seen: impl FnOnce(&[u8])) -> io::Result<usize> {
+        let mut chunk = self.spare.try_recv().unwrap_or_default();
+        chunk.resize(PIPE_CHUNK, 0);
+        let mut n = 0;
+        while n < chunk.len() {
+            match r.read(&mut chunk[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
+        if n == 0 {
+            return Ok(0);
+        }
+        chunk.truncate(n);
+        seen(&chunk);
+        Ok(if self.tx.send(chunk).is_ok() { n } else { 0 })
     }
+}
+
+/// The reading end of a [`pipe`]; ends when the writer is dropped.
+pub struct PipeReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    back: std::sync::mpsc::Sender<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
 }
 
 impl Read for PipeReader {
@@ -236,7 +255,11 @@ impl Read for PipeReader {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(c) => {
-                    self.chunk = c;
+                    let spent = std::mem::replace(&mut self.chunk, c);
+                    if spent.capacity() > 0 {
+                        // The writer may be gone; the buffer is then freed.
+                        let _ = self.back.send(spent);
+                    }
                     self.pos = 0;
                 }
                 Err(_) => return Ok(0),
