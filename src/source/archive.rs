@@ -840,7 +840,7 @@ pub fn load_archive_stream<R: Read>(
 /// What a stream gives the layer cache: the config, and each layer whose
 /// content hashed to the diff_id the config names, encoded.
 pub struct ForCache {
-    pub config_id: String,
+    /// The config's JSON (its digest is the image's `facts.id`).
     pub config: Vec<u8>,
     pub layers: Vec<(String, Vec<u8>)>,
 }
@@ -1008,7 +1008,6 @@ pub fn load_stream<R: Read>(
             .find_map(|p| meta.remove(&resolve(&links, &p)))
             .unwrap_or_default();
         ForCache {
-            config_id,
             config,
             layers: cacheable,
         }

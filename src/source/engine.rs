@@ -621,7 +621,7 @@ async fn load_one(
         if let (Some(cache), Some(c)) = (&load_opts.cache, for_cache) {
             cache.store_image(&ImageEntries {
                 image_id: &image_id,
-                config_id: &c.config_id,
+                config_id: &image.facts.id,
                 config: &c.config,
                 layers: c.layers.iter().map(|(d, b)| (d.as_str(), &b[..])).collect(),
             });

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::action::Action;
-use super::explore::{Edit, Editing, filter_line, hiding_title};
+use super::explore::{Edit, Editing, footer_line, hiding_title};
 use super::theme::Theme;
 use super::tree::{Filter, Pattern, SortedKids, Status};
 use super::{cut, fit_offset, size, size_col};
@@ -830,30 +830,22 @@ impl Compare {
         if let Some(r) = ar.categories {
             draw_categories(f, r, a, b, theme);
         }
-        let line = if let Some(ed) = &self.editing {
-            filter_line(ed, self.filter_error.as_deref(), theme)
-        } else {
-            let mut spans = Vec::new();
-            let mut key = |k: &str, d: &str| {
-                spans.push(Span::styled(format!(" {k}"), theme.key()));
-                spans.push(Span::raw(format!(" {d}")));
-            };
-            key("Tab", "pane");
-            key("Enter", "open");
-            key("←", "up");
-            key("f", "findings");
-            key("/", "filter");
-            key("1/2", "explore");
-            key("?", "help");
-            key("q", "quit");
-            if !self.filter.text.is_empty() {
-                spans.push(Span::styled(
-                    format!("  [{}]", cut(&self.filter.text, 20)),
-                    theme.warn(),
-                ));
-            }
-            Line::from(spans)
-        };
+        let line = footer_line(
+            self.editing.as_ref(),
+            self.filter_error.as_deref(),
+            &self.filter.text,
+            &[
+                ("Tab", "pane"),
+                ("Enter", "open"),
+                ("←", "up"),
+                ("f", "findings"),
+                ("/", "filter"),
+                ("1/2", "explore"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            theme,
+        );
         f.render_widget(Paragraph::new(line), ar.footer);
     }
 

@@ -904,35 +904,53 @@ impl Explore {
     }
 
     fn draw_footer(&self, f: &mut Frame, area: Rect, theme: &Theme, nested: bool) {
-        let line = if let Some(ed) = &self.editing {
-            filter_line(ed, self.filter_error.as_deref(), theme)
-        } else {
-            let mut spans = Vec::new();
-            let mut key = |k: &str, d: &str| {
-                spans.push(Span::styled(format!(" {k}"), theme.key()));
-                spans.push(Span::raw(format!(" {d}")));
-            };
-            key("Tab", "pane");
-            key("f", "findings");
-            key("Spc", "fold");
-            key("/", "filter");
-            key("^L", "mode");
-            key("s", "sort");
-            if nested {
-                key("Esc", "back");
-            }
-            key("?", "help");
-            key("q", "quit");
-            if !self.filter.text.is_empty() {
-                spans.push(Span::styled(
-                    format!("  [{}]", cut(&self.filter.text, 20)),
-                    theme.warn(),
-                ));
-            }
-            Line::from(spans)
-        };
+        let mut keys = vec![
+            ("Tab", "pane"),
+            ("f", "findings"),
+            ("Spc", "fold"),
+            ("/", "filter"),
+            ("^L", "mode"),
+            ("s", "sort"),
+        ];
+        if nested {
+            keys.push(("Esc", "back"));
+        }
+        keys.extend([("?", "help"), ("q", "quit")]);
+        let line = footer_line(
+            self.editing.as_ref(),
+            self.filter_error.as_deref(),
+            &self.filter.text,
+            &keys,
+            theme,
+        );
         f.render_widget(Paragraph::new(line), area);
     }
+}
+
+/// A view's footer: the filter being edited, else its keys and the
+/// filter in force.
+pub fn footer_line<'a>(
+    editing: Option<&Editing>,
+    error: Option<&str>,
+    filter: &str,
+    keys: &[(&str, &str)],
+    theme: &Theme,
+) -> Line<'a> {
+    if let Some(ed) = editing {
+        return filter_line(ed, error, theme);
+    }
+    let mut spans = Vec::new();
+    for (k, d) in keys {
+        spans.push(Span::styled(format!(" {k}"), theme.key()));
+        spans.push(Span::raw(format!(" {d}")));
+    }
+    if !filter.is_empty() {
+        spans.push(Span::styled(
+            format!("  [{}]", cut(filter, 20)),
+            theme.warn(),
+        ));
+    }
+    Line::from(spans)
 }
 
 /// The filter line being edited, with the error or a hint.
