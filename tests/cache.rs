@@ -275,6 +275,19 @@ fn concurrent_runs_share_one_cache_safely() {
             .is_some_and(|n| n.to_string_lossy().starts_with('.'))),
         "no temporary files left: {files:?}"
     );
+    // Whichever run wrote last, the cache holds the whole image.
+    let (_, layers, _) = inspect_size(&tag);
+    let in_dir = |d: &str| {
+        files
+            .iter()
+            .filter(|(p, _)| p.parent().is_some_and(|x| x.ends_with(d)))
+            .count()
+    };
+    assert_eq!(
+        (in_dir("layers"), in_dir("configs")),
+        (layers, 1),
+        "{files:?}"
+    );
     let (warm, err) = report(&mut layerscope(home.path()), &tag);
     assert!(err.is_empty(), "{err}");
     assert_eq!(warm.as_bytes(), &outputs[0].stdout[..]);
