@@ -235,10 +235,12 @@ impl Cache {
             return None;
         }
         match unframe(&data) {
-            Ok(payload) => {
+            Ok(_) => {
                 // Last use, for eviction; a read-only cache still works.
                 let _ = f.set_modified(SystemTime::now());
-                Some(payload.to_vec())
+                // The payload in place: no second buffer of its size.
+                data.drain(..HEADER);
+                Some(data)
             }
             Err(why) => {
                 self.discard(path, why);
@@ -512,7 +514,8 @@ fn frame_header(payload: &[u8]) -> Vec<u8> {
     h
 }
 
-fn unframe(data: &[u8]) -> Result<&[u8], &'static str> {
+/// Check a cache file's frame; the payload follows the header.
+fn unframe(data: &[u8]) -> Result<(), &'static str> {
     if data.len() < HEADER || &data[..8] != MAGIC {
         return Err("is not a layerscope cache file");
     }
@@ -527,7 +530,7 @@ fn unframe(data: &[u8]) -> Result<&[u8], &'static str> {
     if u128::from_le_bytes(sum) != xxh3_128(payload) {
         return Err("fails its checksum");
     }
-    Ok(payload)
+    Ok(())
 }
 
 /// Node references in a decoded index must point into its tree.
