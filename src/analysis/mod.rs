@@ -3,6 +3,7 @@ pub mod base;
 pub mod classify;
 pub mod compare;
 pub mod findings;
+pub mod langpm;
 pub mod os;
 pub mod packages;
 pub mod waste;
@@ -20,9 +21,9 @@ pub struct Analysis {
     pub waste: waste::Waste,
     pub classes: Classes,
     /// Visible bytes per category, in `Category::ALL` order.
-    pub category_bytes: [u64; 8],
+    pub category_bytes: [u64; Category::COUNT],
     /// Hidden (shipped but invisible) bytes per category.
-    pub category_hidden_bytes: [u64; 8],
+    pub category_hidden_bytes: [u64; Category::COUNT],
     pub findings: Vec<findings::Finding>,
     pub base: base::Base,
     /// What the image would weigh without build residue (toolchains,
@@ -43,21 +44,22 @@ impl Analysis {
 
     /// `base_diff_ids`: the layers of the base image the user named.
     pub fn with_options(image: Image, rules: &RuleSet, base_diff_ids: Option<&[String]>) -> Self {
+        let base = base::detect(&image, base_diff_ids);
         // Waste and classification are independent: one core each.
         let (waste, classes) = std::thread::scope(|s| {
             let w = s.spawn(|| waste::compute(&image, TOP_PATHS));
-            let classes = classify::classify(&image, rules, packages::read(&image));
+            let classes = classify::classify(&image, rules, packages::read(&image), base.layers);
             let waste = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             (waste, classes)
         });
-        let mut category_bytes = [0u64; 8];
+        let mut category_bytes = [0u64; Category::COUNT];
         for (node, loc) in image.fs.iter().enumerate() {
             if let Some(loc) = loc {
                 let c = classes.category(node as u32);
                 category_bytes[c as usize] += image.entry(*loc).disk_bytes();
             }
         }
-        let mut category_hidden_bytes = [0u64; 8];
+        let mut category_hidden_bytes = [0u64; Category::COUNT];
         for h in &image.hidden {
             let e = image.entry(crate::image::Loc {
                 layer: h.layer,
@@ -66,7 +68,6 @@ impl Analysis {
             category_hidden_bytes[classes.category(e.node) as usize] += e.disk_bytes();
         }
         let findings = findings::compute(&image, &classes, &waste);
-        let base = base::detect(&image, base_diff_ids);
         let projected_runtime_bytes = projected(&image, &classes, &waste, &category_bytes);
         Analysis {
             image,
@@ -91,7 +92,7 @@ fn projected(
     image: &Image,
     classes: &Classes,
     waste: &waste::Waste,
-    category_bytes: &[u64; 8],
+    category_bytes: &[u64; Category::COUNT],
 ) -> Option<u64> {
     let residue: u64 = Category::ALL
         .iter()
