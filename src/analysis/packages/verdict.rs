@@ -14,6 +14,8 @@ pub struct BuildOnly {
     pub verdict: Verdict,
     pub seed: Vec<bool>,
     pub roots: Vec<Option<Root>>,
+    /// How many bottom layers the base image gave.
+    pub base_layers: usize,
 }
 
 impl BuildOnly {
@@ -31,7 +33,7 @@ impl BuildOnly {
         let how = match (v.pulled_by[i], v.seed_of[i]) {
             (Some(by), Some(seed)) if by == seed => format!("pulled in by {}", name(by)),
             (Some(by), Some(seed)) => format!("pulled in by {} for {}", name(by), name(seed)),
-            _ if self.seed[i] && !pk.auto[i] => format!("a build tool installed by hand{layer}"),
+            _ if self.seed[i] && !pk.auto[i] => format!("a build tool installed{layer}"),
             _ if self.seed[i] => format!("a build tool installed automatically{layer}"),
             _ => format!("installed automatically{layer}; no installed package needs it any more"),
         };
@@ -115,6 +117,7 @@ pub fn sweep(
         verdict,
         seed,
         roots,
+        base_layers,
     }
 }
 
