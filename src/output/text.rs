@@ -235,6 +235,16 @@ pub fn write_comparison(
     };
     row(out, "", &cut(&c.a_name, 22), &cut(&c.b_name, 22), "B - A")?;
     sizes(out, "size", c.a_total, c.b_total)?;
+    let residue =
+        |x: &Analysis| format!("{} ({})", size(x.residue_bytes), percent(x.residue_share()));
+    row(
+        out,
+        "build residue",
+        &residue(a),
+        &residue(b),
+        &delta(b.residue_bytes as i128 - a.residue_bytes as i128),
+    )?;
+    sizes(out, "app's own", a.app_bytes, b.app_bytes)?;
     row(
         out,
         "layers",
@@ -305,8 +315,9 @@ pub fn write_comparison(
 
 fn base_text(a: &Analysis) -> String {
     let n = a.base.layers;
+    // Short, so that two cells never read as one.
     format!(
-        "{}, {n} base layer{}",
+        "{} ({n} layer{})",
         a.base.kind,
         if n == 1 { "" } else { "s" }
     )
