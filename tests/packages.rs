@@ -678,3 +678,21 @@ fn pip_tools_and_npm_dev_dependencies_have_their_own_findings() {
         unlocked.title
     );
 }
+
+#[test]
+fn a_base_package_apt_installed_automatically_is_kept_only_if_needed() {
+    // A builder base (like buildpack-deps): gcc asked for by hand, libisl23
+    // pulled in automatically, tzdata asked for by hand.
+    let base = dpkg_layer(
+        &[],
+        &[&LIBC6, &TZDATA, &GCC12, &CPP12, &ISL, &GCC_BASE, &LIBGCC],
+    );
+    let app = Layer::new().file("app/app.sh", "echo hi\n", 0o644);
+    let mut img = Image::simple(vec![base, app]);
+    img.run_config = json!({ "Cmd": ["sh", "/app/app.sh"] });
+    let a = analyse(&img, 1);
+    // cpp-12 and libisl23 carry apt's auto record; tzdata does not.
+    assert_eq!(build_only(&a), set(&["cpp-12", "gcc-12", "libisl23"]));
+    let f = a.findings.iter().find(|f| f.id == "c-toolchain").unwrap();
+    assert!(f.fix.contains("came with the base image"), "{}", f.fix);
+}

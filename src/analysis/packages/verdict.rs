@@ -82,7 +82,10 @@ pub fn sweep(
             Some(Root::Manual)
         } else if p.essential || p.protected || p.required {
             Some(Root::Essential)
-        } else if in_base {
+        } else if in_base && !pk.auto[i] {
+            // A base package apt installed automatically is kept only if a
+            // root needs it: builder bases (buildpack-deps) pull in
+            // compiler libraries that way.
             Some(Root::Base)
         } else if !pk.auto[i] && !p.virtual_group {
             Some(Root::Manual)
