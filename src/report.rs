@@ -10,6 +10,9 @@ use crate::analysis::compare::{Comparison, FindingDelta, PathDelta};
 use crate::analysis::findings::FindingKind;
 use crate::analysis::waste::WasteKind;
 
+mod tree;
+pub use tree::FileTree;
+
 /// Bumped on any incompatible change of the report's shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -57,6 +60,9 @@ pub struct ImageReport {
     pub categories: Vec<CategoryReport>,
     pub projected_runtime_bytes: Option<u64>,
     pub findings: Vec<FindingReport>,
+    /// The final file system, size-aggregated (`--html`, `--json-tree`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree: Option<FileTree>,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +77,8 @@ pub struct CategoryReport {
     pub category: Category,
     pub bytes: u64,
     pub hidden_bytes: u64,
+    /// Left behind by building (what a multi-stage build would not ship).
+    pub build_residue: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -220,6 +228,14 @@ impl Report {
             comparison: None,
             ci: None,
         }
+    }
+
+    /// Add each image's file tree (`analyses` in the order given to `new`).
+    pub fn with_trees(mut self, analyses: &[&Analysis]) -> Self {
+        for (img, a) in self.images.iter_mut().zip(analyses) {
+            img.tree = Some(FileTree::new(a));
+        }
+        self
     }
 
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
@@ -381,6 +397,7 @@ impl ImageReport {
                     category: c,
                     bytes: a.category_bytes[c as usize],
                     hidden_bytes: a.category_hidden_bytes[c as usize],
+                    build_residue: c.is_build_residue(),
                 })
                 .collect(),
             projected_runtime_bytes: a.projected_runtime_bytes,
@@ -414,6 +431,7 @@ impl ImageReport {
                     fix: f.fix.clone(),
                 })
                 .collect(),
+            tree: None,
         }
     }
 }
