@@ -5,6 +5,7 @@
 'use strict';
 
 (function () {
+  const scriptStart = performance.now();
   const errorBox = document.getElementById('errors');
   function fail(msg) {
     errorBox.appendChild(document.createTextNode(msg + '\n'));
@@ -640,9 +641,21 @@
       panels.forEach(function (p) { if (p.view !== 0) p.view = p.tree.t.parent[p.view]; });
       redraw();
     });
-    document.body.setAttribute('data-render-ms', String(Math.round(performance.now())));
-    document.body.setAttribute('data-build-ms', String(Math.round(performance.now() - t0)));
+    // Style and layout of what was drawn, so the times below include them.
+    void document.body.offsetHeight;
+    const done = performance.now();
+    // Milliseconds since navigation: when this script started (the page and
+    // its data read and parsed), when the treemap was drawn and laid out,
+    // and (when the browser paints) the first frame after that.
+    document.body.setAttribute('data-script-start-ms', String(Math.round(scriptStart)));
+    document.body.setAttribute('data-render-ms', String(Math.round(done)));
+    document.body.setAttribute('data-build-ms', String(Math.round(done - t0)));
     document.body.setAttribute('data-status', 'drawn');
+    requestAnimationFrame(function () {
+      setTimeout(function () {
+        document.body.setAttribute('data-painted-ms', String(Math.round(performance.now())));
+      }, 0);
+    });
   }
 
   try {
