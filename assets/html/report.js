@@ -409,6 +409,7 @@
   // ---- the sections around the treemap ------------------------------------
 
   function residue(img) {
+    if (img.headline && typeof img.headline.residue_bytes === 'number') return img.headline.residue_bytes;
     let b = 0;
     (img.categories || []).forEach(function (c) { if (c.build_residue) b += c.bytes; });
     return b;
@@ -494,6 +495,7 @@
     host.appendChild(table(['kind', 'bytes'], [
       row(['hidden: overwritten by a later layer', numCell('td', t.overwritten_bytes)]),
       row(['hidden: metadata-only copies (chmod, chown)', numCell('td', t.metadata_only_bytes)]),
+      row(['hidden: the same content copied again (COPY, ADD)', numCell('td', t.recopied_bytes || 0)]),
       row(['hidden: deleted (whiteouts)', numCell('td', t.deleted_bytes)]),
       row(['hidden: under opaque directories', numCell('td', t.opaque_bytes)]),
       row(['hidden, all', numCell('td', t.hidden_bytes)]),
