@@ -144,7 +144,7 @@ fn treemaps(dom: &str) -> Vec<((f64, f64), Vec<Rect>)> {
     let svg =
         Regex::new(r#"<svg class="treemap"[^>]*? width="([\d.]+)" height="([\d.]+)""#).unwrap();
     let rect = Regex::new(
-        r#"<rect class="([a-z0-9 ]+)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" data-n="(\d+)""#,
+        r#"<rect class="([a-z0-9 -]+)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" data-n="(\d+)""#,
     )
     .unwrap();
     let starts: Vec<_> = svg.captures_iter(dom).collect();

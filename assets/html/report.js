@@ -294,7 +294,7 @@
     const t = this.tree.t;
     const bytes = agg > 0 ? null : t.bytes[node];
     const rect = svgEl('rect', {
-      class: 'tile ' + (agg > 0 ? 'agg' : 'c' + t.category[node]),
+      class: 'tile ' + (agg > 0 ? 'agg' : 'cat-' + this.catOf(node)),
       x: f2(x), y: f2(y), width: f2(w), height: f2(h), 'data-n': node, 'data-depth': depth
     });
     if (agg > 0) rect.setAttribute('data-agg', String(agg));
@@ -518,9 +518,9 @@
   function legend() {
     const ul = document.getElementById('legend');
     const names = categoryNames();
-    names.forEach(function (c, i) {
+    names.forEach(function (c) {
       const li = el('li');
-      li.appendChild(el('span', 'swatch sw' + i));
+      li.appendChild(el('span', 'swatch cat-' + c));
       li.appendChild(document.createTextNode(c));
       ul.appendChild(li);
     });

@@ -54,7 +54,7 @@ pub fn node_modules(image: &Image) -> NodeModules {
     for node in 0..image.tree.len() as NodeId {
         // An app's node_modules: not inside another node_modules, and not
         // a global install (`/usr/local/lib/node_modules`, npm itself).
-        if image.tree.name(node) != "node_modules" || image.fs[node as usize].is_none() {
+        if image.tree.name(node) != "node_modules" || !visible(image, node) {
             continue;
         }
         let Some(app) = image.tree.parent(node) else {
@@ -122,4 +122,17 @@ fn ancestors(image: &Image, node: NodeId) -> impl Iterator<Item = NodeId> + '_ {
             image.tree.parent(n)
         }
     })
+}
+
+/// Something at or below `node` is in the final file system (a directory
+/// the tar only implies has no entry of its own).
+fn visible(image: &Image, node: NodeId) -> bool {
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        if image.fs[n as usize].is_some() {
+            return true;
+        }
+        stack.extend(image.tree.children(n));
+    }
+    false
 }

@@ -1,8 +1,8 @@
 //! Package databases found in the image: which package owns which file,
 //! and what each package depends on. Debian/Ubuntu (`/var/lib/dpkg/status`
-//! + `info/*.list`, apt's `extended_states`, distroless `status.d/`) and
-//! Alpine (`/lib/apk/db/installed`, `/etc/apk/world`). RPM databases are
-//! not read.
+//! with `info/*.list`, apt's `extended_states`, distroless `status.d/`)
+//! and Alpine (`/lib/apk/db/installed`, `/etc/apk/world`). RPM databases
+//! are not read.
 
 pub mod control;
 pub mod graph;
@@ -149,11 +149,13 @@ pub fn read(image: &Image) -> Packages {
         }
     } else if let Some(db) = text("lib/apk/db/installed") {
         p.manager = Some("apk");
-        let world: Vec<String> = text("etc/apk/world")
-            .map(|t| control::apk_world(&t))
-            .unwrap_or_default();
+        // Without a world file nothing says what was asked for: every
+        // package counts as asked for, as dpkg's do without extended_states.
+        let world: Option<Vec<String>> = text("etc/apk/world").map(|t| control::apk_world(&t));
         for entry in control::apk_installed(&db) {
-            let asked = world.contains(&entry.package.name);
+            let asked = world
+                .as_ref()
+                .is_none_or(|w| w.contains(&entry.package.name));
             let idx = p.push(entry.package, !asked, None);
             let mut lowest: Option<u16> = None;
             for f in &entry.files {

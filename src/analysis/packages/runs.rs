@@ -28,10 +28,11 @@ pub fn executables(image: &Image) -> Vec<NodeId> {
         words.push(w);
         // `sh -c "exec java -jar app.jar"`: the words of the script too.
         let base = w.rsplit('/').next().unwrap_or(w);
-        if SHELLS.contains(&base) && argv.get(i + 1) == Some(&"-c") {
-            if let Some(script) = argv.get(i + 2) {
-                words.extend(script.split(|c: char| c.is_whitespace() || ";&|()".contains(c)));
-            }
+        if SHELLS.contains(&base)
+            && argv.get(i + 1) == Some(&"-c")
+            && let Some(script) = argv.get(i + 2)
+        {
+            words.extend(script.split(|c: char| c.is_whitespace() || ";&|()".contains(c)));
         }
     }
     let path = f.path_env.as_deref().unwrap_or(DEFAULT_PATH);
