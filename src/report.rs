@@ -10,6 +10,9 @@ use crate::analysis::compare::{Comparison, FindingDelta, PathDelta};
 use crate::analysis::findings::FindingKind;
 use crate::analysis::waste::WasteKind;
 
+mod tree;
+pub use tree::FileTree;
+
 /// Bumped on any incompatible change of the report's shape. 2: re-copies
 /// left `metadata_only_bytes` (now `recopied_bytes`), and the package graph
 /// decides which package files are toolchain.
@@ -61,6 +64,9 @@ pub struct ImageReport {
     pub headline: HeadlineReport,
     pub packages: PackagesReport,
     pub findings: Vec<FindingReport>,
+    /// The final file system, size-aggregated (`--html`, `--json-tree`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree: Option<FileTree>,
 }
 
 /// What every view leads with: the build residue and what a multi-stage
@@ -126,6 +132,8 @@ pub struct CategoryReport {
     pub category: Category,
     pub bytes: u64,
     pub hidden_bytes: u64,
+    /// Left behind by building (what a multi-stage build would not ship).
+    pub build_residue: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -282,6 +290,14 @@ impl Report {
             comparison: None,
             ci: None,
         }
+    }
+
+    /// Add each image's file tree (`analyses` in the order given to `new`).
+    pub fn with_trees(mut self, analyses: &[&Analysis]) -> Self {
+        for (img, a) in self.images.iter_mut().zip(analyses) {
+            img.tree = Some(FileTree::new(a));
+        }
+        self
     }
 
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
@@ -445,6 +461,7 @@ impl ImageReport {
                     category: c,
                     bytes: a.category_bytes[c as usize],
                     hidden_bytes: a.category_hidden_bytes[c as usize],
+                    build_residue: c.is_build_residue(),
                 })
                 .collect(),
             projected_runtime_bytes: a.projected_runtime_bytes,
@@ -497,6 +514,7 @@ impl ImageReport {
                     fix: f.fix.clone(),
                 })
                 .collect(),
+            tree: None,
         }
     }
 }
