@@ -72,8 +72,10 @@ build() {
   ctx=$(mktemp -d "${TMPDIR:-/tmp}/acc-ctx.XXXXXX")
   cp -r "$here/accuracy/stacks/$stack/." "$ctx/"
   cp "$ca" "$ctx/host-ca.crt"
-  # The digest covers the stack's files and the base image id, not the CA bundle.
-  digest=$( (cd "$here/accuracy/stacks/$stack" && find . -type f -print0 | sort -z | xargs -0 sha256sum; \
+  # The digest covers this Dockerfile, the stack's other files (not its other
+  # Dockerfiles) and the base image id; not the CA bundle.
+  digest=$( (cd "$here/accuracy/stacks/$stack" && \
+             find . -type f \( -name "$dockerfile" -o ! -name 'Dockerfile*' \) -print0 | sort -z | xargs -0 sha256sum; \
              docker image inspect -f '{{.Id}}' "$base") | sha256sum | cut -c1-16)
   have=$(docker image inspect -f '{{index .Config.Labels "layerscope.accuracy.context"}}' "$image" 2>/dev/null || true)
   if [ -z "$rebuild" ] && [ "$have" = "$digest" ]; then
