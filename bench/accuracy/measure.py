@@ -205,6 +205,17 @@ def flagged_from(img):
     return "findings (toolchain residue packages)", names, None
 
 
+def own_build_only(img):
+    """{name: {bytes, seed, reason}} from packages.build_only, or {} before it existed."""
+    pk = img.get("packages")
+    out = {}
+    if isinstance(pk, dict) and isinstance(pk.get("build_only"), list):
+        for b in pk["build_only"]:
+            if isinstance(b, dict) and isinstance(b.get("name"), str):
+                out[b["name"].split(":")[0]] = {k: b.get(k) for k in ("bytes", "seed", "reason")}
+    return out
+
+
 def category_bytes(img, cat):
     for c in img.get("categories", []):
         if c.get("category") == cat:
@@ -233,6 +244,12 @@ def numeric_projections(img):
 
     if pr is not None:
         walk("projections", pr)
+    # issue 18's report: the two projections lead the headline.
+    hl = img.get("headline")
+    if isinstance(hl, dict):
+        for k in ("same_base_bytes", "app_bytes"):
+            if isinstance(hl.get(k), int) and not isinstance(hl.get(k), bool):
+                out[f"headline.{k}"] = hl[k]
     return out
 
 
@@ -252,6 +269,7 @@ def measure(stack, binary, out_dir, cache_dir):
     rep_s = layerscope_report(binary, single, out_dir)
     rep_m = layerscope_report(binary, multi, out_dir)
     source, flagged, ls_bytes = flagged_from(rep_s)
+    own = own_build_only(rep_s)
     unknown = sorted(flagged - set(fs_s.pkgs))
     flagged_known = flagged & set(fs_s.pkgs)
     flagged_files = set().union(*(fs_s.files[n] for n in flagged_known)) if flagged_known else set()
@@ -291,13 +309,14 @@ def measure(stack, binary, out_dir, cache_dir):
                   "build_only_files": len(truth_files)},
         "layerscope": {"source": source, "flagged_packages": len(flagged), "unknown_names": unknown,
                        "own_build_only_bytes": ls_bytes,
+                       "own_build_only": own,
                        "toolchain_bytes": category_bytes(rep_s, "toolchain"),
                        "package_cache_bytes": category_bytes(rep_s, "package-cache")},
         "scores": {"flagged_bytes": flagged_bytes, "true_positive_bytes": tp_bytes,
                    "recall": tp_bytes / truth_bytes if truth_bytes else None,
                    "precision": tp_bytes / flagged_bytes if flagged_bytes else None},
         "missed": [{"name": n, "bytes": b} for n, b in missed],
-        "false_positives": [{"name": n, "bytes": b} for n, b in false_pos],
+        "false_positives": [{"name": n, "bytes": b, "reason": (own.get(n) or {}).get("reason")} for n, b in false_pos],
         "multi_flagged": {"source": m_source, "toolchain_bytes": m_toolchain,
                           "toolchain_share": m_toolchain / m_size if m_size else 0,
                           "flagged_packages": sorted(m_flagged), "flagged_dpkg_bytes": m_flagged_bytes,
@@ -358,6 +377,9 @@ def details(results, top):
         out.append(f"  false positives ({len(r['false_positives'])} packages, "
                    f"{mb(sum(m['bytes'] for m in r['false_positives']))} MB): "
                    + (", ".join(f"{m['name']} {mb(m['bytes'])}" for m in fp) or "none"))
+        for m in fp[:3]:
+            if m.get("reason"):
+                out.append(f"    {m['name']}: layerscope says \"{m['reason'][:160]}\"")
         mf = r["multi_flagged"]
         if mf["flagged_packages"]:
             out.append(f"  flagged in the multi image: {', '.join(mf['flagged_packages'][:10])}")
