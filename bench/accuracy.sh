@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measure how well layerscope finds what only the build needed, on real
 # single-stage / multi-stage pairs of six stacks (issue 18). Run by hand,
-# never from the tests: the first run builds twelve images (about half an
+# never from the tests: the first run builds thirteen images (about half an
 # hour on a busy 2-core machine); later runs reuse them.
 #
 #   bench/accuracy.sh                          # build what is missing, measure all stacks
@@ -97,7 +97,9 @@ build() {
     return 1
   fi
   secs=$(( $(date +%s) - start ))
-  printf '%s\t%s\n' "$image" "$secs" >>"$out/build-times.tsv"
+  # One line per image: the latest build's seconds.
+  { grep -v "^$image	" "$out/build-times.tsv" 2>/dev/null || true; printf '%s\t%s\n' "$image" "$secs"; } >"$out/build-times.tmp"
+  mv "$out/build-times.tmp" "$out/build-times.tsv"
   echo "  $image: built in ${secs}s"
   rm -rf "$ctx"
 }
