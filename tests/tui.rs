@@ -180,6 +180,39 @@ fn layer_changes_mark_added_modified_and_removed() {
 }
 
 #[test]
+fn a_file_replacing_an_implied_directory_takes_its_content_in_the_tree() {
+    use tui_fixtures::{E, facts, layer};
+    // Layer 1 writes /a/b/c and /a/d without an entry for /a or /a/b (the
+    // tar only implies them); layer 2 writes a file at /a.
+    let layers = vec![
+        layer(
+            "ADD files /",
+            "f1",
+            &[E::File("a/b/c", 100), E::File("a/d", 10)],
+        ),
+        layer("COPY a /a", "f2", &[E::File("a", 7)]),
+    ];
+    let img = layerscope::index::merge::build_image(facts("implied:1", "f"), layers).unwrap();
+    let mut a = app(vec![layerscope::analysis::Analysis::new(img)], 80, 24);
+    // After layer 2 the file system has the file /a; what was below it is
+    // shown where it was, removed (as a whiteout's paths are).
+    let r = rows(&a);
+    assert!(r.contains(&"/a".to_string()), "{r:?}");
+    assert_eq!(row_status(&a, "/a"), Some(Status::Added));
+    for p in ["/a/b/c", "/a/d"] {
+        assert_eq!(row_status(&a, p), Some(Status::Removed), "{p}");
+    }
+    // Layer 2's own changes show what it took away, as removed.
+    keys(&mut a, "C-l");
+    assert_eq!(explore(&a).mode, TreeMode::Layer);
+    assert_eq!(row_status(&a, "/a/b/c"), Some(Status::Removed));
+    assert_eq!(row_status(&a, "/a/d"), Some(Status::Removed));
+    // Layer 1's own view still has them, added.
+    keys(&mut a, "Up");
+    assert_eq!(row_status(&a, "/a/b/c"), Some(Status::Added));
+}
+
+#[test]
 fn directory_sizes_add_up() {
     let a = app(vec![tui_fixtures::single()], 80, 24);
     let e = explore(&a);

@@ -10,6 +10,7 @@
 use crate::analysis::classify::{Category, Classes};
 use crate::image::{Change, Image, Loc};
 use crate::index::layer::EntryKind;
+use crate::index::overlay;
 use crate::index::tree::{NodeId, ROOT};
 
 /// What the tree shows for the selected layer.
@@ -168,7 +169,13 @@ impl Replay {
             }
         }
         while self.upto < n {
-            apply_layer(img, self.upto, &mut self.state, &mut |_, _| {});
+            overlay::apply_layer(
+                &img.tree,
+                &img.layers,
+                self.upto,
+                &mut self.state,
+                &mut |_, _, _| {},
+            );
             self.upto += 1;
             if self.upto.is_multiple_of(self.every)
                 && !self.checkpoints.iter().any(|(k, _)| *k == self.upto)
@@ -178,48 +185,6 @@ impl Replay {
             }
         }
         &self.state
-    }
-}
-
-/// Apply layer `li` to `state` as overlayfs does; `removed` sees every
-/// visible node the layer hides without rewriting it.
-fn apply_layer(
-    img: &Image,
-    li: usize,
-    state: &mut [Option<Loc>],
-    removed: &mut dyn FnMut(NodeId, Loc),
-) {
-    let layer = &img.layers[li];
-    let mut hide = |state: &mut [Option<Loc>], n: NodeId| {
-        if let Some(old) = state[n as usize].take() {
-            removed(n, old);
-        }
-    };
-    for &dir in &layer.opaque {
-        for n in img.tree.descendants(dir) {
-            hide(state, n);
-        }
-    }
-    for &w in &layer.whiteouts {
-        hide(state, w);
-        for n in img.tree.descendants(w) {
-            hide(state, n);
-        }
-    }
-    for (ei, e) in layer.entries.iter().enumerate() {
-        let old = state[e.node as usize];
-        if let Some(old) = old
-            && img.entry(old).kind == EntryKind::Dir
-            && e.kind != EntryKind::Dir
-        {
-            for n in img.tree.descendants(e.node) {
-                hide(state, n);
-            }
-        }
-        state[e.node as usize] = Some(Loc {
-            layer: li as u16,
-            entry: ei as u32,
-        });
     }
 }
 
@@ -238,9 +203,13 @@ impl TreeModel {
         let mut state = before.to_vec();
         let mut gone: Vec<(NodeId, Loc)> = Vec::new();
         if layer < img.layers.len() {
-            apply_layer(img, layer, &mut state, &mut |node, loc| {
-                gone.push((node, loc))
-            });
+            overlay::apply_layer(
+                &img.tree,
+                &img.layers,
+                layer,
+                &mut state,
+                &mut |node, loc, _| gone.push((node, loc)),
+            );
         }
         // Per node: shown?, status, loc.
         let mut status = vec![Status::Unchanged; n];
