@@ -392,6 +392,60 @@ fn compare_marks_shared_layers_and_opens_explore() {
     assert!(a.quit);
 }
 
+/// A shares its base with B and also a layer B has elsewhere: one layer
+/// of common prefix, two layers in common.
+fn sharing_apart_from_the_base() -> Vec<layerscope::analysis::Analysis> {
+    use layerscope::analysis::Analysis;
+    use layerscope::index::merge::build_image;
+    use tui_fixtures::{E, base_layer, facts, layer};
+    let tools = || layer("RUN install tools", "e1", &[E::File("opt/tools", 5_000)]);
+    let app = || layer("COPY app /app", "e2", &[E::File("app/bin", 9_000)]);
+    let a = vec![base_layer(), tools(), app()];
+    let b = vec![base_layer(), app()];
+    vec![
+        Analysis::new(build_image(facts("shared:a", "5a"), a).unwrap()),
+        Analysis::new(build_image(facts("shared:b", "5b"), b).unwrap()),
+    ]
+}
+
+/// The two numbers after `label` on a screen: "<p> base, <c> in common".
+fn shared_numbers(screen: &str, label: &str) -> (u64, u64) {
+    let at = screen
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in\n{screen}"));
+    let rest = &screen[at + label.len()..];
+    let nums: Vec<u64> = rest
+        .split([' ', ','])
+        .take(5)
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(rest.starts_with(&format!("{} base, {} in common", nums[0], nums[1])));
+    (nums[0], nums[1])
+}
+
+#[test]
+fn compare_shows_the_shared_layers_the_json_reports() {
+    let images = sharing_apart_from_the_base();
+    let c = layerscope::analysis::compare::compare(&images[0], &images[1]);
+    let refs: Vec<&layerscope::analysis::Analysis> = images.iter().collect();
+    let json: serde_json::Value =
+        serde_json::to_value(layerscope::report::Report::new(&refs).with_comparison(&c)).unwrap();
+    let want = (
+        json["comparison"]["shared_layers"].as_u64().unwrap(),
+        json["comparison"]["layers_in_common"].as_u64().unwrap(),
+    );
+    // The same base (layer 1), and B's layer 2 is A's layer 3.
+    assert_eq!(want, (1, 2));
+    let wide = app(sharing_apart_from_the_base(), 160, 48);
+    assert_eq!(shared_numbers(&screen(&wide), "shared layers: "), want);
+    let narrow = app(sharing_apart_from_the_base(), 80, 24);
+    assert_eq!(shared_numbers(&screen(&narrow), "Layers B · "), want);
+    // Both layers of B are marked as A's too.
+    let cmp = compare(&narrow);
+    let b = &narrow.analysis(1).unwrap().image;
+    assert!(b.layers.iter().all(|l| cmp.is_shared(&l.diff_id)));
+}
+
 #[test]
 fn esc_quits_the_first_screen_and_ctrl_c_always() {
     let mut a = app(vec![tui_fixtures::single()], 80, 24);

@@ -1,8 +1,6 @@
 //! Compare two images: totals, the two final file systems aligned by path
 //! (one directory at a time, sorted by delta), and the layers side by side.
 
-use std::collections::HashSet;
-
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -12,14 +10,13 @@ use ratatui::widgets::{Block, Paragraph};
 use super::action::Action;
 use super::explore::{Edit, Editing, footer_line, hiding_title};
 use super::theme::Theme;
-use super::tree::{Filter, Pattern, SortedKids, Status};
+use super::tree::{Filter, Pattern, Status};
 use super::{cut, fit_offset, size, size_col};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
-use crate::analysis::compare::{Comparison, FindingDelta, compare};
+use crate::analysis::compare::{Comparison, FindingDelta, PathStatus, Union, compare};
 use crate::image::Image;
-use crate::index::layer::{Entry as LayerEntry, EntryKind};
-use crate::index::tree::{NodeId, ROOT};
+use crate::index::tree::NodeId;
 use crate::output::{delta, percent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,208 +47,40 @@ pub struct Open {
     pub finding: Option<String>,
 }
 
-/// Both images' final file systems merged by path: one node per path that
-/// exists in A, in B or in both, in preorder (children by name), built
-/// once. Filters and change toggles are sums over it, recomputed only
-/// when they change.
-#[derive(Debug, Default)]
-pub struct Union {
-    pub a: Vec<Option<NodeId>>,
-    pub b: Vec<Option<NodeId>>,
-    /// Index of the parent (the root is its own parent).
-    parent: Vec<u32>,
-    /// Index past the last node of this subtree.
-    end: Vec<u32>,
-    pub is_dir: Vec<bool>,
-    /// A non-directory's own bytes in A and in B (0 where absent).
-    own: Vec<(u64, u64)>,
-    /// Added = only in B, Removed = only in A, Modified = in both with
-    /// other content (a directory: anything below differs), Unchanged.
-    pub status: Vec<Status>,
+/// The side the compare screen shows against the first image.
+const B: usize = 1;
+
+/// A row's mark for a path's status against the first image.
+fn mark(s: PathStatus) -> Status {
+    match s {
+        PathStatus::Unchanged => Status::Unchanged,
+        PathStatus::Added => Status::Added,
+        PathStatus::Removed => Status::Removed,
+        PathStatus::Modified => Status::Modified,
+    }
 }
 
-/// What makes two entries at one path the same: kind (a hardlink is a
-/// file), content size and digest, link target.
-fn same(x: &LayerEntry, y: &LayerEntry) -> bool {
-    fn norm(e: &LayerEntry) -> (EntryKind, Option<&str>) {
-        match e.kind {
-            EntryKind::Hardlink => (EntryKind::File, None),
-            k => (k, e.link.as_deref()),
-        }
+/// Per node of `u`: its path or a directory above it matches `pattern`;
+/// empty without a pattern. The slow part of filtering (a match per
+/// path), so it runs when the pattern changes, not on toggles.
+pub fn matches(u: &Union, pattern: Option<&Pattern>, images: &[&Image]) -> Vec<bool> {
+    let Some(p) = pattern else {
+        return Vec::new();
+    };
+    let n = u.len();
+    let mut matched = vec![false; n];
+    let mut lens: Vec<usize> = vec![0; n];
+    let mut buf = String::new();
+    for i in 1..n {
+        // Preorder: the buffer holds a path below the parent's.
+        let par = u.parent(i);
+        buf.truncate(if par == 0 { 0 } else { lens[par] });
+        buf.push('/');
+        buf.push_str(u.name(i, images));
+        lens[i] = buf.len();
+        matched[i] = matched[par] || p.is_match(&buf);
     }
-    norm(x) == norm(y) && x.size == y.size && x.digest == y.digest
-}
-
-/// The entry at `n` in the image's final file system.
-fn final_entry(img: &Image, n: Option<NodeId>) -> Option<&LayerEntry> {
-    n.and_then(|n| img.fs[n as usize]).map(|l| img.entry(l))
-}
-
-impl Union {
-    pub fn new(a: &Image, b: &Image) -> Union {
-        let present = |img: &Image| {
-            let n = img.tree.len();
-            let mut p = vec![false; n];
-            for (i, loc) in img.fs.iter().enumerate() {
-                p[i] = loc.is_some();
-            }
-            // A present node's parents exist (even when only implied).
-            for i in (1..n).rev() {
-                if p[i]
-                    && let Some(q) = img.tree.parent(i as NodeId)
-                {
-                    p[q as usize] = true;
-                }
-            }
-            p[ROOT as usize] = true;
-            p
-        };
-        let (pa, pb) = (present(a), present(b));
-        let (ka, kb) = (SortedKids::new(a), SortedKids::new(b));
-        let mut u = Union::default();
-        let mut kids: Vec<(Option<NodeId>, Option<NodeId>)> = Vec::new();
-        // (a, b, parent index)
-        let mut stack: Vec<(Option<NodeId>, Option<NodeId>, u32)> =
-            vec![(Some(ROOT), Some(ROOT), 0)];
-        while let Some((na, nb, parent)) = stack.pop() {
-            let i = u.a.len() as u32;
-            let (ea, eb) = (final_entry(a, na), final_entry(b, nb));
-            let dir = |e: Option<&LayerEntry>, n: Option<NodeId>| {
-                n.is_some() && e.is_none_or(|e| e.kind == EntryKind::Dir)
-            };
-            let is_dir = dir(ea, na) || dir(eb, nb);
-            let own = (
-                ea.map_or(0, |e| e.disk_bytes()),
-                eb.map_or(0, |e| e.disk_bytes()),
-            );
-            let status = match (ea, eb, na, nb) {
-                (_, _, Some(_), None) => Status::Removed,
-                (_, _, None, Some(_)) => Status::Added,
-                (Some(x), Some(y), _, _)
-                    if x.kind != EntryKind::Dir || y.kind != EntryKind::Dir =>
-                {
-                    if same(x, y) {
-                        Status::Unchanged
-                    } else {
-                        Status::Modified
-                    }
-                }
-                // Directories: decided by what is below them.
-                _ => Status::Unchanged,
-            };
-            u.a.push(na);
-            u.b.push(nb);
-            u.parent.push(parent);
-            u.end.push(i + 1);
-            u.is_dir.push(is_dir);
-            u.own.push(own);
-            u.status.push(status);
-            if !is_dir {
-                continue;
-            }
-            // Merge the two name-sorted child lists.
-            kids.clear();
-            let ca: &[NodeId] = na.map_or(&[], |n| ka.of(n));
-            let cb: &[NodeId] = nb.map_or(&[], |n| kb.of(n));
-            let ca: Vec<NodeId> = if dir(ea, na) {
-                ca.iter().copied().filter(|c| pa[*c as usize]).collect()
-            } else {
-                Vec::new()
-            };
-            let cb: Vec<NodeId> = if dir(eb, nb) {
-                cb.iter().copied().filter(|c| pb[*c as usize]).collect()
-            } else {
-                Vec::new()
-            };
-            let (mut x, mut y) = (0, 0);
-            while x < ca.len() || y < cb.len() {
-                let ord = match (ca.get(x), cb.get(y)) {
-                    (Some(&p), Some(&q)) => a.tree.name(p).cmp(b.tree.name(q)),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    _ => std::cmp::Ordering::Greater,
-                };
-                match ord {
-                    std::cmp::Ordering::Less => {
-                        kids.push((Some(ca[x]), None));
-                        x += 1;
-                    }
-                    std::cmp::Ordering::Greater => {
-                        kids.push((None, Some(cb[y])));
-                        y += 1;
-                    }
-                    std::cmp::Ordering::Equal => {
-                        kids.push((Some(ca[x]), Some(cb[y])));
-                        x += 1;
-                        y += 1;
-                    }
-                }
-            }
-            stack.extend(kids.iter().rev().map(|&(p, q)| (p, q, i)));
-        }
-        // Preorder: descendants follow their node, so ends and directory
-        // changes settle bottom-up.
-        for i in (1..u.len()).rev() {
-            let p = u.parent[i] as usize;
-            u.end[p] = u.end[p].max(u.end[i]);
-            if u.status[i] != Status::Unchanged && u.status[p] == Status::Unchanged {
-                u.status[p] = Status::Modified;
-            }
-        }
-        u
-    }
-
-    pub fn len(&self) -> usize {
-        self.a.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.a.is_empty()
-    }
-
-    /// Per node: its path or a directory above it matches `pattern`;
-    /// empty without a pattern. The slow part of filtering (a match per
-    /// path), so it runs when the pattern changes, not on toggles.
-    pub fn matches(&self, pattern: Option<&Pattern>, a: &Image, b: &Image) -> Vec<bool> {
-        let Some(p) = pattern else {
-            return Vec::new();
-        };
-        let n = self.len();
-        let mut matched = vec![false; n];
-        let mut lens: Vec<usize> = vec![0; n];
-        let mut buf = String::new();
-        for i in 1..n {
-            // Preorder: the buffer holds a path below the parent's.
-            let par = self.parent[i] as usize;
-            buf.truncate(if par == 0 { 0 } else { lens[par] });
-            buf.push('/');
-            buf.push_str(self.name(i, a, b));
-            lens[i] = buf.len();
-            matched[i] = matched[par] || p.is_match(&buf);
-        }
-        matched
-    }
-
-    /// The children of node `i`, by name.
-    pub fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
-        let end = self.end[i] as usize;
-        let mut c = i + 1;
-        std::iter::from_fn(move || {
-            (c < end).then(|| {
-                let r = c;
-                c = self.end[c] as usize;
-                r
-            })
-        })
-    }
-
-    /// The name of node `i` (from A where it exists).
-    pub fn name<'x>(&self, i: usize, a: &'x Image, b: &'x Image) -> &'x str {
-        match (self.a[i], self.b[i]) {
-            (Some(n), _) => a.tree.name(n),
-            (None, Some(n)) => b.tree.name(n),
-            _ => "",
-        }
-    }
+    matched
 }
 
 /// Bytes in A and in B below every node of the [`Union`] counting only
@@ -275,30 +104,33 @@ impl Sums {
         let mut bytes = vec![(0u64, 0u64); n];
         let mut shown = vec![false; n];
         let trivial = filter.is_trivial();
+        let in_pair = |i: usize| u.at(i, 0).is_some() || u.at(i, B).is_some();
+        let is_dir = |i: usize| u.is_dir(i, 0) || u.is_dir(i, B);
         let cat_ok = |i: usize| {
             filter.category.is_none_or(|c| {
-                !u.is_dir[i]
-                    && (u.a[i].is_some_and(|x| a.classes.category(x) == c)
-                        || u.b[i].is_some_and(|x| b.classes.category(x) == c))
+                !is_dir(i)
+                    && (u.at(i, 0).is_some_and(|x| a.classes.category(x) == c)
+                        || u.at(i, B).is_some_and(|x| b.classes.category(x) == c))
             })
         };
         let size_ok = |i: usize| {
-            filter.min_size == 0 || (!u.is_dir[i] && u.own[i].0.max(u.own[i].1) >= filter.min_size)
+            filter.min_size == 0 || (!is_dir(i) && u.own(i, 0).max(u.own(i, B)) >= filter.min_size)
         };
         // A directory with anything below it is shown only for what is
         // left below; an empty one stands for itself.
-        let leaf = |i: usize| !u.is_dir[i] || u.end[i] as usize == i + 1;
+        let leaf = |i: usize| !is_dir(i) || u.end(i) == i + 1;
         let pass = |i: usize| {
-            trivial || (leaf(i) && filter.status_ok(u.status[i]) && size_ok(i) && cat_ok(i))
+            trivial
+                || (leaf(i) && filter.status_ok(mark(u.status(i, B))) && size_ok(i) && cat_ok(i))
         };
         for i in 1..n {
-            if pass(i) && (trivial || matched.is_empty() || matched[i]) {
+            if in_pair(i) && pass(i) && (trivial || matched.is_empty() || matched[i]) {
                 shown[i] = true;
-                bytes[i] = u.own[i];
+                bytes[i] = (u.own(i, 0), u.own(i, B));
             }
         }
         for i in (1..n).rev() {
-            let p = u.parent[i] as usize;
+            let p = u.parent(i);
             let (x, y) = bytes[i];
             bytes[p].0 += x;
             bytes[p].1 += y;
@@ -360,7 +192,6 @@ pub struct Compare {
     sums: Sums,
     pub finding: usize,
     finding_off: usize,
-    shared: HashSet<String>,
     stack: Vec<Level>,
     pub entries: Vec<Entry>,
     pub selected: usize,
@@ -437,26 +268,17 @@ pub fn areas(area: Rect, findings: usize, focus: Pane) -> Areas {
 
 impl Compare {
     pub fn new(a: &Analysis, b: &Analysis) -> Compare {
-        let da: HashSet<&str> = a.image.layers.iter().map(|l| l.diff_id.as_str()).collect();
-        let shared = b
-            .image
-            .layers
-            .iter()
-            .filter(|l| !l.diff_id.is_empty() && da.contains(l.diff_id.as_str()))
-            .map(|l| l.diff_id.clone())
-            .collect();
         let mut c = Compare {
             focus: Pane::Files,
             cmp: compare(a, b),
             filter: Filter::default(),
             filter_error: None,
             editing: None,
-            union: Union::new(&a.image, &b.image),
+            union: Union::new(&[&a.image, &b.image]),
             matched: Vec::new(),
             sums: Sums::default(),
             finding: 0,
             finding_off: 0,
-            shared,
             stack: vec![Level {
                 name: String::new(),
                 node: 0,
@@ -485,8 +307,18 @@ impl Compare {
             .collect()
     }
 
+    /// B's layers shared with A, both ways: the same base (a common
+    /// prefix) and any layer A also has (what a pull need not fetch).
+    pub fn shared_layers(&self) -> String {
+        format!(
+            "{} base, {} in common",
+            self.cmp.shared_layers, self.cmp.layers_in_common
+        )
+    }
+
+    /// Does A have the layer too (the `=` mark)?
     pub fn is_shared(&self, diff_id: &str) -> bool {
-        self.shared.contains(diff_id)
+        self.cmp.common_diff_ids.contains(diff_id)
     }
 
     pub fn is_editing(&self) -> bool {
@@ -517,9 +349,11 @@ impl Compare {
         match self.filter.set_text(text) {
             Ok(()) => {
                 self.filter_error = None;
-                self.matched = self
-                    .union
-                    .matches(self.filter.pattern.as_ref(), &a.image, &b.image);
+                self.matched = matches(
+                    &self.union,
+                    self.filter.pattern.as_ref(),
+                    &[&a.image, &b.image],
+                );
                 self.refilter(a, b);
             }
             Err(e) => self.filter_error = Some(e),
@@ -560,14 +394,14 @@ impl Compare {
             .map(|i| {
                 let (size_a, size_b) = self.sums.bytes[i];
                 Entry {
-                    name: u.name(i, &a.image, &b.image).to_string(),
+                    name: u.name(i, &[&a.image, &b.image]).to_string(),
                     node: i,
-                    a: u.a[i],
-                    b: u.b[i],
+                    a: u.at(i, 0),
+                    b: u.at(i, B),
                     size_a,
                     size_b,
-                    is_dir: u.is_dir[i],
-                    status: u.status[i],
+                    is_dir: u.is_dir(i, 0) || u.is_dir(i, B),
+                    status: mark(u.status(i, B)),
                 }
             })
             .collect();
@@ -911,12 +745,6 @@ impl Compare {
                 )),
             ])
         };
-        let shared = b
-            .image
-            .layers
-            .iter()
-            .filter(|l| self.is_shared(&l.diff_id))
-            .count();
         let lines = vec![
             Line::from(vec![
                 Span::styled(" layerscope ", theme.key()),
@@ -927,10 +755,12 @@ impl Compare {
             Line::from(vec![
                 Span::raw("   B vs A: "),
                 Span::styled(format!("{} ({:+.1}%)", delta(d), pct * 100.0), d_style),
+                // The shared layers, both ways, are in the Layers B title
+                // when the line is short.
                 Span::raw(if w >= 100 {
-                    format!("  · shared layers: {shared}  · findings: ")
+                    format!("  · shared layers: {}  · findings: ", self.shared_layers())
                 } else {
-                    format!("  · {shared} shared · findings: ")
+                    "  · findings: ".to_string()
                 }),
                 Span::styled(
                     format!("{} resolved", self.cmp.resolved.len()),
@@ -1045,11 +875,13 @@ impl Compare {
             Pane::LayersB
         };
         let focused = self.focus == pane;
+        let title = if side == 0 {
+            " Layers A ".to_string()
+        } else {
+            format!(" Layers B · {} ", self.shared_layers())
+        };
         let block = Block::bordered()
-            .title(Span::styled(
-                format!(" Layers {} ", if side == 0 { "A" } else { "B" }),
-                theme.title(),
-            ))
+            .title(Span::styled(title, theme.title()))
             .border_style(theme.border(focused));
         let inner = block.inner(area);
         f.render_widget(block, area);

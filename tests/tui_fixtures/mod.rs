@@ -75,7 +75,7 @@ pub fn layer(created_by: &str, diff_id: &str, entries: &[E]) -> (LayerMeta, Laye
     )
 }
 
-fn base_layer() -> (LayerMeta, LayerIndex) {
+pub fn base_layer() -> (LayerMeta, LayerIndex) {
     layer(
         "/bin/sh -c #(nop) ADD file:9a1b in / ",
         "b0",
