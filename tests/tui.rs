@@ -261,7 +261,7 @@ fn filter_by_regex_glob_and_size_then_cancel() {
     assert!(!r.contains(&"/app/server".to_string()), "{r:?}");
     // A bad regex keeps the previous filter and says why.
     keys(&mut a, "/ C-u (");
-    assert!(explore(&a).filter_error.is_some());
+    assert!(explore(&a).filter.error.is_some());
     assert!(rows(&a).contains(&"/usr/lib/libc.so.6".to_string()));
     // Esc restores the filter from before editing.
     keys(&mut a, "Esc");
@@ -269,6 +269,43 @@ fn filter_by_regex_glob_and_size_then_cancel() {
     keys(&mut a, "/ C-u Enter");
     assert!(rows(&a).contains(&"/bin/sh".to_string()));
     assert!(!a.quit);
+}
+
+#[test]
+fn filter_sizes_read_as_the_flags_do() {
+    // `--max-size 10MiB` is accepted; so is `>10MiB` in the filter, with
+    // the same meaning (binary units), in explore and in compare.
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "/ > 2 4 M i B Enter");
+    let e = explore(&a);
+    assert!(e.filter.error.is_none(), "{:?}", e.filter.error);
+    assert_eq!(e.filter.min_size, 24 << 20);
+    let img = &a.analysis(0).unwrap().image;
+    // cc1 (30 MB) and lto1 (25 MB) are over 24 MiB (25,165,824 bytes).
+    let files: Vec<String> = e
+        .visible
+        .iter()
+        .map(|&r| &e.model.rows[r as usize])
+        .filter(|r| !r.is_dir)
+        .map(|r| img.tree.path(r.node))
+        .collect();
+    assert_eq!(files, ["/usr/lib/gcc/cc1"]);
+    let mut c = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    keys(&mut c, "/ > 1 0 M i B Enter");
+    assert!(compare(&c).filter.error.is_none());
+    assert_eq!(compare(&c).filter.min_size, 10 << 20);
+    // A unit the flags refuse is refused here too, and says so.
+    keys(&mut c, "/ C-u > 1 0 X B");
+    assert!(
+        compare(&c)
+            .filter
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("unknown unit")
+    );
+    // The filter applied as typed stays the last one that parsed: `>10`.
+    assert_eq!(compare(&c).filter.min_size, 10);
 }
 
 #[test]
@@ -482,7 +519,7 @@ fn category_marks_and_filter() {
     assert!(r.contains(&"/usr/share/doc/README".to_string()), "{r:?}");
     assert!(!r.contains(&"/bin/sh".to_string()), "{r:?}");
     keys(&mut a, "/ C-u @ n o p e");
-    assert!(explore(&a).filter_error.is_some());
+    assert!(explore(&a).filter.error.is_some());
 }
 
 #[test]
@@ -594,7 +631,7 @@ fn compare_applies_the_filters() {
     assert_eq!(names, ["usr", "app"]);
     // A bad filter keeps the old one; Esc restores the text before editing.
     keys(&mut a, "/ C-u (");
-    assert!(compare(&a).filter_error.is_some());
+    assert!(compare(&a).filter.error.is_some());
     keys(&mut a, "Esc");
     assert_eq!(compare(&a).filter.text, ">5M");
     // Explore from here carries the filter over.

@@ -166,14 +166,14 @@ fn the_main_fixture_replays_as_it_merges_and_as_the_model_says() {
     let merged = check("main_image", indexed(&tars)).unwrap();
     // The independent model of tests/common agrees on which layer wrote
     // every visible path after every layer.
-    for upto in 0..=fx.layers.len() {
+    for (upto, state) in merged.iter().enumerate() {
         let model = common::Model::build(&fx.layers[..upto]);
         let want: BTreeMap<String, usize> = model
             .fs
             .iter()
             .map(|(p, e)| (format!("/{p}"), e.layer))
             .collect();
-        let got: BTreeMap<String, usize> = merged[upto]
+        let got: BTreeMap<String, usize> = state
             .iter()
             .map(|(p, l)| (p.clone(), l.layer as usize))
             .collect();

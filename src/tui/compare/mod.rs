@@ -1,23 +1,18 @@
 //! Compare two images: totals, the two final file systems aligned by path
 //! (one directory at a time, sorted by delta), and the layers side by side.
 
-use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+
+mod draw;
 
 use super::action::Action;
-use super::explore::{Edit, Editing, footer_line, hiding_title};
-use super::theme::Theme;
+use super::fit_offset;
 use super::tree::{Filter, Pattern, Status};
-use super::{cut, fit_offset, size, size_col};
+use super::widgets::{FilterKey, FilterLine};
 use crate::analysis::Analysis;
-use crate::analysis::classify::Category;
 use crate::analysis::compare::{Comparison, FindingDelta, PathStatus, Union, compare};
 use crate::image::Image;
 use crate::index::tree::NodeId;
-use crate::output::{delta, percent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -181,9 +176,7 @@ pub struct Compare {
     pub focus: Pane,
     /// Totals, files and findings compared, computed once.
     pub cmp: Comparison,
-    pub filter: Filter,
-    pub filter_error: Option<String>,
-    pub editing: Option<Editing>,
+    pub filter: FilterLine,
     /// Both file systems by path, built once.
     union: Union,
     /// Which paths the filter's pattern matches, per pattern change.
@@ -271,9 +264,7 @@ impl Compare {
         let mut c = Compare {
             focus: Pane::Files,
             cmp: compare(a, b),
-            filter: Filter::default(),
-            filter_error: None,
-            editing: None,
+            filter: FilterLine::default(),
             union: Union::new(&[&a.image, &b.image]),
             matched: Vec::new(),
             sums: Sums::default(),
@@ -322,7 +313,7 @@ impl Compare {
     }
 
     pub fn is_editing(&self) -> bool {
-        self.editing.is_some()
+        self.filter.is_editing()
     }
 
     /// The filter text, handed to explore views opened from here.
@@ -346,18 +337,18 @@ impl Compare {
 
     /// Apply a filter line as typed; an error keeps the previous filter.
     pub fn set_filter(&mut self, text: &str, a: &Analysis, b: &Analysis) {
-        match self.filter.set_text(text) {
-            Ok(()) => {
-                self.filter_error = None;
-                self.matched = matches(
-                    &self.union,
-                    self.filter.pattern.as_ref(),
-                    &[&a.image, &b.image],
-                );
-                self.refilter(a, b);
-            }
-            Err(e) => self.filter_error = Some(e),
+        if self.filter.set_text(text) {
+            self.filter_changed(a, b);
         }
+    }
+
+    fn filter_changed(&mut self, a: &Analysis, b: &Analysis) {
+        self.matched = matches(
+            &self.union,
+            self.filter.pattern.as_ref(),
+            &[&a.image, &b.image],
+        );
+        self.refilter(a, b);
     }
 
     /// Recompute the filtered sums (once per filter or toggle change) and
@@ -374,12 +365,6 @@ impl Compare {
             .and_then(|n| self.entries.iter().position(|e| e.name == n))
             .unwrap_or(self.selected)
             .min(self.entries.len().saturating_sub(1));
-    }
-
-    fn toggle(&mut self, a: &Analysis, b: &Analysis, field: fn(&mut Filter) -> &mut bool) {
-        let f = field(&mut self.filter);
-        *f = !*f;
-        self.refilter(a, b);
     }
 
     /// List the current directory of both images, largest |delta| first.
@@ -416,17 +401,10 @@ impl Compare {
     }
 
     fn step_editing(&mut self, action: Action, a: &Analysis, b: &Analysis) -> bool {
-        let Some(ed) = self.editing.as_mut() else {
-            return false;
-        };
-        match ed.step(action) {
-            Edit::Changed(text) => self.set_filter(&text, a, b),
-            Edit::Cancelled(before) => {
-                self.editing = None;
-                self.set_filter(&before, a, b);
-            }
-            Edit::Done => self.editing = None,
-            Edit::Other => return false,
+        match self.filter.step_editing(action) {
+            FilterKey::Changed => self.filter_changed(a, b),
+            FilterKey::Done | FilterKey::Used => {}
+            FilterKey::Other => return false,
         }
         true
     }
@@ -440,7 +418,7 @@ impl Compare {
         area: Rect,
     ) -> (bool, Option<Open>) {
         let nf = self.findings_len();
-        let used = if self.editing.is_some() {
+        let used = if self.filter.is_editing() {
             (self.step_editing(action, a, b), None)
         } else {
             self.step_normal(action, a, b, area)
@@ -507,26 +485,15 @@ impl Compare {
             }
             Action::StartFilter => {
                 self.focus = Pane::Files;
-                self.editing = Some(Editing {
-                    input: self.filter.text.clone(),
-                    before: self.filter.text.clone(),
-                });
+                self.filter.start();
                 true
             }
-            Action::ToggleAdded => {
-                self.toggle(a, b, |f| &mut f.added);
-                true
-            }
-            Action::ToggleRemoved => {
-                self.toggle(a, b, |f| &mut f.removed);
-                true
-            }
-            Action::ToggleModified => {
-                self.toggle(a, b, |f| &mut f.modified);
-                true
-            }
-            Action::ToggleUnmodified => {
-                self.toggle(a, b, |f| &mut f.unmodified);
+            Action::ToggleAdded
+            | Action::ToggleRemoved
+            | Action::ToggleModified
+            | Action::ToggleUnmodified => {
+                self.filter.toggle(action);
+                self.refilter(a, b);
                 true
             }
             Action::OpenA => {
@@ -648,312 +615,4 @@ impl Compare {
         }
         true
     }
-
-    pub fn draw(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
-        let ar = areas(area, self.findings_len(), self.focus);
-        self.draw_header(f, ar.header, a, b, theme);
-        self.draw_files(f, ar.files, theme);
-        if ar.show_layers {
-            for (side, (r, img)) in [(ar.layers_a, a), (ar.layers_b, b)].into_iter().enumerate() {
-                self.draw_layers(f, r, side, img, theme);
-            }
-        }
-        if let Some(r) = ar.findings {
-            self.draw_findings(f, r, theme);
-        }
-        if let Some(r) = ar.categories {
-            draw_categories(f, r, a, b, theme);
-        }
-        let line = footer_line(
-            self.editing.as_ref(),
-            self.filter_error.as_deref(),
-            &self.filter.text,
-            &[
-                ("Tab", "pane"),
-                ("Enter", "open"),
-                ("←", "up"),
-                ("f", "findings"),
-                ("/", "filter"),
-                ("1/2", "explore"),
-                ("?", "help"),
-                ("q", "quit"),
-            ],
-            theme,
-        );
-        f.render_widget(Paragraph::new(line), ar.footer);
-    }
-
-    fn draw_findings(&self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let focused = self.focus == Pane::Findings;
-        let c = &self.cmp;
-        let block = Block::bordered()
-            .title(Span::styled(
-                format!(
-                    " Findings: {} resolved, {} remaining, {} new ",
-                    c.resolved.len(),
-                    c.remaining.len(),
-                    c.new.len()
-                ),
-                theme.title(),
-            ))
-            .border_style(theme.border(focused));
-        let inner = block.inner(area);
-        f.render_widget(block, area);
-        let w = inner.width as usize;
-        let opt = |x: Option<u64>| x.map_or(format!("{:>9}", "-"), size_col);
-        let lines: Vec<Line> = self
-            .findings()
-            .enumerate()
-            .skip(self.finding_off)
-            .take(inner.height as usize)
-            .map(|(i, (fate, d))| {
-                let (mark, st) = match fate {
-                    Fate::Resolved => ("✓ resolved ", theme.good()),
-                    Fate::Remaining => ("= remaining", theme.warn()),
-                    Fate::New => ("+ new      ", theme.bad()),
-                };
-                let rest = w.saturating_sub(11 + 1 + 9 + 3 + 9 + 1);
-                let mut line = Line::from(vec![
-                    Span::styled(mark, st),
-                    Span::raw(format!(" {} → {} ", opt(d.a_bytes), opt(d.b_bytes))),
-                    Span::raw(cut(&d.title, rest)),
-                ]);
-                if i == self.finding {
-                    line = line.style(theme.selected(focused));
-                }
-                line
-            })
-            .collect();
-        f.render_widget(Paragraph::new(lines), inner);
-    }
-
-    fn draw_header(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
-        let (ta, tb) = (a.waste.total_bytes, b.waste.total_bytes);
-        let d = tb as i128 - ta as i128;
-        let pct = if ta > 0 { d as f64 / ta as f64 } else { 0.0 };
-        let d_style = if d <= 0 { theme.good() } else { theme.bad() };
-        let w = area.width as usize;
-        let img_line = |tag: &str, x: &Analysis, st: Style| {
-            Line::from(vec![
-                Span::styled(format!(" {tag} "), st),
-                Span::styled(cut(&x.image.facts.name(), w / 3), theme.title()),
-                Span::raw(format!(
-                    "  {}  {} layers  efficiency {}",
-                    size(x.waste.total_bytes),
-                    x.image.layers.len(),
-                    percent(x.waste.efficiency())
-                )),
-            ])
-        };
-        let lines = vec![
-            Line::from(vec![
-                Span::styled(" layerscope ", theme.key()),
-                Span::raw("compare"),
-            ]),
-            img_line("A", a, theme.only_a()),
-            img_line("B", b, theme.only_b()),
-            Line::from(vec![
-                Span::raw("   B vs A: "),
-                Span::styled(format!("{} ({:+.1}%)", delta(d), pct * 100.0), d_style),
-                // The shared layers, both ways, are in the Layers B title
-                // when the line is short.
-                Span::raw(if w >= 100 {
-                    format!("  · shared layers: {}  · findings: ", self.shared_layers())
-                } else {
-                    "  · findings: ".to_string()
-                }),
-                Span::styled(
-                    format!("{} resolved", self.cmp.resolved.len()),
-                    theme.good(),
-                ),
-                Span::raw(format!(
-                    ", {} {}, ",
-                    self.cmp.remaining.len(),
-                    if w >= 100 { "remaining" } else { "left" }
-                )),
-                Span::styled(
-                    format!("{} new", self.cmp.new.len()),
-                    if self.cmp.new.is_empty() {
-                        Style::new()
-                    } else {
-                        theme.bad()
-                    },
-                ),
-            ]),
-        ];
-        f.render_widget(Paragraph::new(lines), area);
-    }
-
-    fn draw_files(&self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let focused = self.focus == Pane::Files;
-        let mut block = Block::bordered()
-            .title(Span::styled(
-                format!(" Files {} ", cut(&self.path(), 40)),
-                theme.title(),
-            ))
-            .title_bottom(Line::from(format!(
-                " {} entries · by delta{} ",
-                self.entries.len(),
-                if self.filter.text.is_empty() {
-                    String::new()
-                } else {
-                    format!(" · filter {}", cut(&self.filter.text, 20))
-                }
-            )))
-            .border_style(theme.border(focused));
-        block = hiding_title(block, &self.filter, theme);
-        let inner = block.inner(area);
-        f.render_widget(block, area);
-        let w = inner.width as usize;
-        // mark(2) name ... A(9) B(9) Δ(10)
-        let cols = 9 + 1 + 9 + 1 + 10;
-        let name_w = w.saturating_sub(cols + 3);
-        let head = format!(
-            "  {:<name_w$} {:>9} {:>9} {:>10}",
-            "name",
-            "A",
-            "B",
-            "delta",
-            name_w = name_w
-        );
-        let mut lines = vec![Line::styled(cut(&head, w), theme.dim())];
-        for (i, e) in self
-            .entries
-            .iter()
-            .enumerate()
-            .skip(self.offset)
-            .take(inner.height.saturating_sub(1) as usize)
-        {
-            let (mark, st) = match (e.a, e.b) {
-                (Some(_), None) => ("A", theme.only_a()),
-                (None, Some(_)) => ("B", theme.only_b()),
-                _ => (" ", Style::new()),
-            };
-            let name = if e.is_dir {
-                format!("{}/", e.name)
-            } else {
-                e.name.clone()
-            };
-            let opt = |present: bool, s: u64| {
-                if present {
-                    size_col(s)
-                } else {
-                    format!("{:>9}", "-")
-                }
-            };
-            let d = e.delta();
-            let d_st = match d.signum() {
-                -1 => theme.good(),
-                1 => theme.bad(),
-                _ => theme.dim(),
-            };
-            let mut line = Line::from(vec![
-                Span::styled(format!("{mark} "), st),
-                Span::styled(format!("{:<name_w$}", cut(&name, name_w)), st),
-                Span::raw(format!(
-                    " {} {} ",
-                    opt(e.a.is_some(), e.size_a),
-                    opt(e.b.is_some(), e.size_b)
-                )),
-                Span::styled(
-                    format!("{:>10}", if d == 0 { "=".into() } else { delta(d) }),
-                    d_st,
-                ),
-            ]);
-            if i == self.selected {
-                line = line.style(theme.selected(focused));
-            }
-            lines.push(line);
-        }
-        f.render_widget(Paragraph::new(lines), inner);
-    }
-
-    fn draw_layers(&self, f: &mut Frame, area: Rect, side: usize, x: &Analysis, theme: &Theme) {
-        let pane = if side == 0 {
-            Pane::LayersA
-        } else {
-            Pane::LayersB
-        };
-        let focused = self.focus == pane;
-        let title = if side == 0 {
-            " Layers A ".to_string()
-        } else {
-            format!(" Layers B · {} ", self.shared_layers())
-        };
-        let block = Block::bordered()
-            .title(Span::styled(title, theme.title()))
-            .border_style(theme.border(focused));
-        let inner = block.inner(area);
-        f.render_widget(block, area);
-        let w = inner.width as usize;
-        let lines: Vec<Line> = x
-            .image
-            .layers
-            .iter()
-            .enumerate()
-            .skip(self.layer_off[side])
-            .take(inner.height as usize)
-            .map(|(i, l)| {
-                let shared = self.is_shared(&l.diff_id);
-                let prefix = format!(
-                    "{:>2}{}{} ",
-                    i + 1,
-                    if shared { "=" } else { " " },
-                    size_col(l.size)
-                );
-                let rest = w.saturating_sub(prefix.chars().count());
-                let mut line = Line::from(vec![
-                    Span::styled(prefix, if shared { theme.dim() } else { Style::new() }),
-                    Span::raw(cut(&l.instruction, rest)),
-                ]);
-                if i == self.layer_sel[side] {
-                    line = line.style(theme.selected(focused));
-                }
-                line
-            })
-            .collect();
-        f.render_widget(Paragraph::new(lines), inner);
-    }
-}
-
-/// Bytes per category in A and B with bars on one scale, and the delta.
-fn draw_categories(f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
-    let block = Block::bordered()
-        .title(Span::styled(" What the bytes are: A vs B ", theme.title()))
-        .border_style(theme.border(false));
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let rows: Vec<(Category, u64, u64)> = Category::ALL
-        .into_iter()
-        .map(|c| (c, a.bytes_of(c), b.bytes_of(c)))
-        .filter(|(_, x, y)| *x > 0 || *y > 0)
-        .collect();
-    let max = rows.iter().map(|r| r.1.max(r.2)).max().unwrap_or(0).max(1);
-    let bar_w = (inner.width as usize).saturating_sub(14 + 2 * 10 + 10 + 3) / 2;
-    let lines: Vec<Line> = rows
-        .iter()
-        .map(|&(c, x, y)| {
-            let (_, st) = theme.category(c);
-            let d = y as i128 - x as i128;
-            Line::from(vec![
-                Span::styled(format!("{:<14}", c.as_str()), st),
-                Span::styled(super::bar(x as f64 / max as f64, bar_w), theme.only_a()),
-                Span::raw(size_col(x)),
-                Span::raw(" "),
-                Span::styled(super::bar(y as f64 / max as f64, bar_w), theme.only_b()),
-                Span::raw(size_col(y)),
-                Span::styled(
-                    format!("{:>11}", if d == 0 { "=".into() } else { delta(d) }),
-                    if d < 0 {
-                        theme.good()
-                    } else if d > 0 {
-                        theme.bad()
-                    } else {
-                        theme.dim()
-                    },
-                ),
-            ])
-        })
-        .collect();
-    f.render_widget(Paragraph::new(lines), inner);
 }
