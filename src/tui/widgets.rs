@@ -293,3 +293,20 @@ pub fn bar(frac: f64, width: usize) -> String {
     s.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
     s
 }
+
+/// Move a list's selection for the navigation keys (up, down, page up and
+/// down by `page` rows, home, end) among `len` rows; false for other keys.
+pub fn navigate(selected: &mut usize, action: Action, len: usize, page: usize) -> bool {
+    let last = len.saturating_sub(1);
+    let s = *selected;
+    *selected = match action {
+        Action::Up => s.saturating_sub(1),
+        Action::Down => (s + 1).min(last),
+        Action::PageUp => s.saturating_sub(page),
+        Action::PageDown => (s + page).min(last),
+        Action::Home => 0,
+        Action::End => last,
+        _ => return false,
+    };
+    true
+}

@@ -8,7 +8,7 @@ mod draw;
 use super::action::Action;
 use super::fit_offset;
 use super::tree::{Filter, Pattern, Status};
-use super::widgets::{FilterKey, FilterLine};
+use super::widgets::{FilterKey, FilterLine, navigate};
 use crate::analysis::Analysis;
 use crate::analysis::compare::{Comparison, FindingDelta, PathStatus, Union, compare};
 use crate::image::Image;
@@ -515,19 +515,14 @@ impl Compare {
             _ => match self.focus {
                 Pane::Files => self.step_files(action, a, b, page),
                 Pane::Findings => {
-                    let last = nf.saturating_sub(1);
                     let picked = self
                         .findings()
                         .nth(self.finding)
                         .map(|(fate, d)| (fate, d.id.clone()));
-                    let s = &mut self.finding;
+                    if navigate(&mut self.finding, action, nf, page) {
+                        return (true, None);
+                    }
                     match action {
-                        Action::Up => *s = s.saturating_sub(1),
-                        Action::Down => *s = (*s + 1).min(last),
-                        Action::Home => *s = 0,
-                        Action::End => *s = last,
-                        Action::PageUp => *s = s.saturating_sub(page),
-                        Action::PageDown => *s = (*s + page).min(last),
                         Action::Enter | Action::Right => {
                             // Resolved and remaining findings are shown in
                             // A, new ones in B.
@@ -547,15 +542,11 @@ impl Compare {
                 Pane::LayersA | Pane::LayersB => {
                     let side = usize::from(self.focus == Pane::LayersB);
                     let n = [&a, &b][side].image.layers.len();
-                    let last = n.saturating_sub(1);
                     let s = &mut self.layer_sel[side];
+                    if navigate(s, action, n, page) {
+                        return (true, None);
+                    }
                     match action {
-                        Action::Up => *s = s.saturating_sub(1),
-                        Action::Down => *s = (*s + 1).min(last),
-                        Action::Home => *s = 0,
-                        Action::End => *s = last,
-                        Action::PageUp => *s = s.saturating_sub(page),
-                        Action::PageDown => *s = (*s + page).min(last),
                         Action::Enter | Action::Right => {
                             open = Some(Open {
                                 image: side,
@@ -573,14 +564,10 @@ impl Compare {
     }
 
     fn step_files(&mut self, action: Action, a: &Analysis, b: &Analysis, page: usize) -> bool {
-        let last = self.entries.len().saturating_sub(1);
+        if navigate(&mut self.selected, action, self.entries.len(), page) {
+            return true;
+        }
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(last),
-            Action::PageUp => self.selected = self.selected.saturating_sub(page),
-            Action::PageDown => self.selected = (self.selected + page).min(last),
-            Action::Home => self.selected = 0,
-            Action::End => self.selected = last,
             Action::Enter | Action::Right => {
                 let Some(e) = self.entries.get(self.selected).filter(|e| e.is_dir) else {
                     return true;

@@ -9,7 +9,7 @@ mod draw;
 use super::action::Action;
 use super::fit_offset;
 use super::tree::{Replay, SortBy, SortedKids, TreeMode, TreeModel};
-use super::widgets::{FilterKey, FilterLine};
+use super::widgets::{FilterKey, FilterLine, navigate};
 use crate::analysis::Analysis;
 use crate::index::tree::{NodeId, ROOT};
 
@@ -391,20 +391,14 @@ impl Explore {
     }
 
     fn step_layers(&mut self, action: Action, a: &Analysis, layers: usize) -> bool {
-        let last = layers.saturating_sub(1);
-        let new = match action {
-            Action::Up => self.layer.saturating_sub(1),
-            Action::Down => (self.layer + 1).min(last),
-            Action::PageUp => self.layer.saturating_sub(10),
-            Action::PageDown => (self.layer + 10).min(last),
-            Action::Home => 0,
-            Action::End => last,
-            Action::Right | Action::Enter => {
-                self.focus = Pane::Tree;
-                return true;
-            }
-            _ => return false,
-        };
+        if matches!(action, Action::Right | Action::Enter) {
+            self.focus = Pane::Tree;
+            return true;
+        }
+        let mut new = self.layer;
+        if !navigate(&mut new, action, layers, 10) {
+            return false;
+        }
         if new != self.layer {
             self.layer = new;
             self.rebuild(a);
@@ -413,19 +407,15 @@ impl Explore {
     }
 
     fn step_tree(&mut self, action: Action, page: usize) -> bool {
-        let n = self.visible.len();
-        let last = n.saturating_sub(1);
+        let last = self.visible.len().saturating_sub(1);
+        if navigate(&mut self.selected, action, self.visible.len(), page) {
+            return true;
+        }
         let cur = self
             .visible
             .get(self.selected)
             .map(|&r| self.model.rows[r as usize]);
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(last),
-            Action::PageUp => self.selected = self.selected.saturating_sub(page),
-            Action::PageDown => self.selected = (self.selected + page).min(last),
-            Action::Home => self.selected = 0,
-            Action::End => self.selected = last,
             Action::ToggleCollapse | Action::Enter => {
                 if let Some(r) = cur.filter(|r| r.is_dir) {
                     let o = &mut self.open[r.node as usize];
@@ -461,18 +451,11 @@ impl Explore {
     }
 
     fn step_findings(&mut self, action: Action, a: &Analysis, area: Rect) -> bool {
-        let last = a.findings.len().saturating_sub(1);
-        match action {
-            Action::Up => self.finding = self.finding.saturating_sub(1),
-            Action::Down => self.finding = (self.finding + 1).min(last),
-            Action::PageUp => self.finding = self.finding.saturating_sub(10),
-            Action::PageDown => self.finding = (self.finding + 10).min(last),
-            Action::Home => self.finding = 0,
-            Action::End => self.finding = last,
-            Action::Enter | Action::Right => self.jump_to_finding(a, self.finding, area),
-            _ => return false,
+        if matches!(action, Action::Enter | Action::Right) {
+            self.jump_to_finding(a, self.finding, area);
+            return true;
         }
-        true
+        navigate(&mut self.finding, action, a.findings.len(), 10)
     }
 
     /// Show finding `i` in the tree: the layer that introduced its bytes,
