@@ -484,13 +484,52 @@ fn compare_shows_the_shared_layers_the_json_reports() {
 }
 
 #[test]
-fn esc_quits_the_first_screen_and_ctrl_c_always() {
+fn esc_clears_the_filter_then_goes_back_and_never_quits() {
+    // Explore: `/ *.a Enter` then Esc clears the filter, and never quits.
     let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    let all = rows(&a).len();
+    keys(&mut a, "/ g c c Enter");
+    assert_eq!(explore(&a).filter.text, "gcc");
+    assert!(rows(&a).len() < all);
     keys(&mut a, "Esc");
+    assert!(!a.quit);
+    assert!(explore(&a).filter.is_trivial(), "Esc cleared the filter");
+    keys(&mut a, "Esc Esc");
+    assert!(!a.quit, "Esc never quits");
+    // Toggles count as a filter too.
+    keys(&mut a, "C-u");
+    assert!(!explore(&a).filter.unmodified);
+    keys(&mut a, "Esc");
+    assert!(explore(&a).filter.is_trivial());
+    // The help overlay closes on Esc.
+    keys(&mut a, "? Esc");
+    assert!(!a.help && !a.quit);
+    // On a short terminal the findings take the tree's place; Esc closes them.
+    keys(&mut a, "f");
+    assert_eq!(explore(&a).focus, Pane::Findings);
+    keys(&mut a, "Esc");
+    assert_eq!(explore(&a).focus, Pane::Tree);
+    assert!(!a.quit);
+    keys(&mut a, "q");
     assert!(a.quit);
     let mut a = app(vec![tui_fixtures::single()], 80, 24);
     keys(&mut a, "/ x C-c");
     assert!(a.quit);
+
+    // Compare → explore with the filter carried over: Esc clears it there,
+    // the next Esc returns to compare, whose filter stays.
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    keys(&mut a, "/ g c c Enter 1");
+    assert_eq!(explore(&a).filter.text, "gcc");
+    keys(&mut a, "Esc");
+    assert!(explore(&a).filter.is_trivial());
+    keys(&mut a, "Esc");
+    assert_eq!(compare(&a).filter.text, "gcc");
+    keys(&mut a, "Esc");
+    assert!(compare(&a).filter.is_trivial());
+    keys(&mut a, "Esc Esc");
+    assert!(matches!(a.screens.last(), Some(Screen::Compare(_))));
+    assert!(!a.quit);
 }
 
 #[test]
@@ -523,14 +562,36 @@ fn category_marks_and_filter() {
 }
 
 #[test]
-fn summary_shows_findings_and_the_multi_stage_size() {
+fn summary_shows_findings_and_the_headline() {
     let a = app(vec![tui_fixtures::single()], 80, 24);
     let s = screen(&a);
-    let n = a.analysis(0).unwrap().findings.len();
+    let an = a.analysis(0).unwrap();
+    let n = an.findings.len();
     assert!(s.contains(&format!("Findings    {n} ·")), "{s}");
-    assert!(s.contains("Multi-stage about"), "{s}");
+    // The header's second line leads with the residue and the projections.
+    let second = s.lines().nth(1).unwrap();
+    let size = layerscope::output::size;
+    let percent = layerscope::output::percent;
+    assert!(
+        second.starts_with(&format!(
+            " residue {} ({})",
+            size(an.residue_bytes),
+            percent(an.residue_share())
+        )),
+        "{second}"
+    );
+    assert!(
+        second.contains(&format!("without it ~{}", size(an.projected_runtime_bytes.unwrap()))),
+        "{second}"
+    );
+    assert!(second.contains(&format!("app ~{}", size(an.app_bytes))), "{second}");
+    assert!(!s.lines().take(2).any(|l| l.contains("efficiency")), "{s}");
     let wide = app(vec![tui_fixtures::single()], 160, 48);
-    assert!(screen(&wide).contains("A multi-stage build could ship about"));
+    let w = screen(&wide);
+    let second = w.lines().nth(1).unwrap();
+    assert!(second.contains("build residue "), "{second}");
+    assert!(second.contains("same base without it ~"), "{second}");
+    assert!(second.contains("app's own files ~"), "{second}");
 }
 
 #[test]
@@ -540,12 +601,13 @@ fn findings_list_jumps_to_the_files() {
     keys(&mut a, "/ g c c Enter f");
     assert_eq!(explore(&a).focus, Pane::Findings);
     let s = screen(&a);
-    assert!(s.contains("Findings: 4"), "{s}");
+    let n = a.analysis(0).unwrap().findings.len();
+    assert!(s.contains(&format!("Findings: {n}")), "{s}");
     assert!(s.contains("fix:"), "{s}");
-    // The largest finding: the apt lists added in layer 2, deleted in 3.
-    let f = &a.analysis(0).unwrap().findings[0];
+    // The second finding: the apt lists added in layer 2, deleted in 3.
+    let f = &a.analysis(0).unwrap().findings[1];
     assert_eq!(f.top_paths[0].0, "/var/lib/apt");
-    keys(&mut a, "Enter");
+    keys(&mut a, "j Enter");
     let e = explore(&a);
     assert_eq!(
         (e.layer, e.mode, e.focus),
@@ -593,14 +655,14 @@ fn revisited_layers_reuse_their_built_tree() {
 fn compare_lists_findings_resolved_remaining_new() {
     let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 160, 48);
     let c = compare(&a);
-    assert_eq!(c.cmp.resolved.len(), 3);
+    assert_eq!(c.cmp.resolved.len(), 4);
     assert_eq!(c.cmp.remaining.len(), 1);
     assert!(c.cmp.new.is_empty());
     let s = screen(&a);
     assert!(s.contains("✓ resolved"), "{s}");
     assert!(s.contains("= remaining"), "{s}");
     // Enter on a resolved finding explores A at that finding's files.
-    keys(&mut a, "f Enter");
+    keys(&mut a, "f j Enter");
     let e = explore(&a);
     assert_eq!((e.image, e.layer, e.focus), (0, 1, Pane::Tree));
     let img = &a.analysis(0).unwrap().image;
@@ -621,7 +683,12 @@ fn compare_applies_the_filters() {
     let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, ["lib", "bin"]);
     assert!(screen(&a).contains("[gcc]"));
+    // Esc clears the filter first, then goes up a directory.
     keys(&mut a, "Esc");
+    assert!(compare(&a).filter.text.is_empty());
+    assert_eq!(compare(&a).path(), "/usr");
+    keys(&mut a, "Esc");
+    assert_eq!(compare(&a).path(), "/");
     // Size and category: only the docs pass @docs.
     keys(&mut a, "/ C-u @ d o c s Enter");
     let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
@@ -637,7 +704,10 @@ fn compare_applies_the_filters() {
     // Explore from here carries the filter over.
     keys(&mut a, "2");
     assert_eq!(explore(&a).filter.min_size, 5_000_000);
-    keys(&mut a, "Esc / C-u Enter");
+    // Esc clears it there, then returns to compare, whose filter stays.
+    keys(&mut a, "Esc Esc");
+    assert_eq!(compare(&a).filter.text, ">5M");
+    keys(&mut a, "/ C-u Enter");
     assert_eq!(compare(&a).entries.len(), 5);
 }
 
