@@ -209,7 +209,8 @@
     this.crumbs = el('nav', 'crumbs');
     this.crumbs.setAttribute('aria-label', 'Path of the directory shown');
     host.appendChild(this.crumbs);
-    this.svg = svgEl('svg', { class: 'treemap', role: 'img' });
+    // A group, not an image: each tile is an image with its own name.
+    this.svg = svgEl('svg', { class: 'treemap', role: 'group' });
     this.svg.setAttribute('aria-label', 'Treemap of the final file system of ' + img.name);
     this.svg.setAttribute('data-image', String(idx));
     host.appendChild(this.svg);
@@ -298,6 +299,13 @@
       x: f2(x), y: f2(y), width: f2(w), height: f2(h), 'data-n': node, 'data-depth': depth
     });
     if (agg > 0) rect.setAttribute('data-agg', String(agg));
+    // The name a screen reader reads, and what the tile says without colour.
+    const b = agg > 0 ? this.aggBytes(node, agg) : bytes;
+    const exact = size(b) + ' (' + b.toLocaleString('en') + ' bytes)';
+    rect.setAttribute('role', 'img');
+    rect.setAttribute('aria-label', agg > 0
+      ? agg + ' smaller items in ' + this.tree.path(node) + ', ' + exact + ' together'
+      : this.tree.path(node) + (t.dir[node] ? '/' : '') + ', ' + exact + ', ' + this.catOf(node));
     frag.tiles.appendChild(rect);
     if (w < 40 || h < 14 || (h < 30 && y < parentY + 16)) return;
     const name = agg > 0 ? agg + ' smaller' : this.tree.name(node);
@@ -397,12 +405,28 @@
     this.applyMask();
   };
 
+  // A tile lights up when what it stands for has a marked path: its own
+  // row, or for a merged tile, one of the children it merges (not the
+  // directory's other children, which have tiles of their own).
   Panel.prototype.applyMask = function () {
     const m = this.mask;
     this.svg.classList.toggle('dim', !!m);
     const tiles = this.svg.querySelectorAll('rect.tile');
     for (let i = 0; i < tiles.length; i++) {
-      tiles[i].classList.toggle('hl', !!m && m[Number(tiles[i].getAttribute('data-n'))] !== 0);
+      let on = false;
+      if (m) {
+        const r = Number(tiles[i].getAttribute('data-n'));
+        const agg = Number(tiles[i].getAttribute('data-agg') || 0);
+        if (agg > 0) {
+          const kids = this.tree.kids(r), t = this.tree.t;
+          let k = 0;
+          while (k < kids.length && t.bytes[kids[k]] > 0) k++;
+          for (let j = k - agg; j < k && !on; j++) on = m[kids[j]] !== 0;
+        } else {
+          on = m[r] !== 0;
+        }
+      }
+      tiles[i].classList.toggle('hl', on);
     }
   };
 
@@ -624,7 +648,7 @@
       sec.appendChild(mapHost);
       const p = new Panel(img, i, mapHost);
       panels.push(p);
-      const clear = el('button', '', 'clear highlight');
+      const clear = el('button', 'clear', 'clear highlight');
       clear.type = 'button';
       clear.addEventListener('click', function () { p.highlight(null, null); });
       sec.appendChild(clear);
