@@ -203,8 +203,8 @@ impl Cache {
             self.note(format!(
                 "the layer indexes of {} take {}, more than the cache's cap ({}): not cached (see LAYERSCOPE_CACHE_MAX_SIZE)",
                 e.image_id,
-                crate::output::size(bytes),
-                crate::output::size(self.max_bytes)
+                crate::units::size(bytes),
+                crate::units::size(self.max_bytes)
             ));
             return;
         }
