@@ -55,6 +55,10 @@ pub enum Kind {
     Globs,
 }
 
+/// Measures one rule (the limit is the rule's own value; some rules read
+/// the settings too).
+pub type CheckFn = fn(&Ctx, &Limit, &GateRules) -> Result<Vec<Check>, String>;
+
 /// One row of the table.
 #[derive(Debug)]
 pub struct RuleDef {
@@ -71,7 +75,7 @@ pub struct RuleDef {
     /// Position in `--help`.
     pub help_order: usize,
     /// Measure the candidate; `None` for settings.
-    pub check: Option<fn(&Ctx, &Limit, &GateRules) -> Result<Vec<Check>, String>>,
+    pub check: Option<CheckFn>,
 }
 
 /// The table, in the order verdicts are reported.
@@ -569,7 +573,13 @@ pub fn evaluate(
     })
 }
 
-fn one(passed: bool, measured_value: f64, limit_value: f64, measure: Measure, offenders: Vec<Offender>) -> Result<Vec<Check>, String> {
+fn one(
+    passed: bool,
+    measured_value: f64,
+    limit_value: f64,
+    measure: Measure,
+    offenders: Vec<Offender>,
+) -> Result<Vec<Check>, String> {
     Ok(vec![Check {
         passed,
         measured_value,
@@ -589,7 +599,13 @@ fn check_size(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, Strin
         limit,
         projected: c.candidate.projected_runtime_bytes,
     };
-    one(passed, c.total as f64, limit as f64, measure, c.offenders(!passed, |_| true))
+    one(
+        passed,
+        c.total as f64,
+        limit as f64,
+        measure,
+        c.offenders(!passed, |_| true),
+    )
 }
 
 fn check_layers(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
@@ -597,7 +613,13 @@ fn check_layers(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, Str
         return Ok(Vec::new());
     };
     let n = c.candidate.image.layers.len() as u64;
-    one(n <= limit, n as f64, limit as f64, Measure::Layers { n, limit }, Vec::new())
+    one(
+        n <= limit,
+        n as f64,
+        limit as f64,
+        Measure::Layers { n, limit },
+        Vec::new(),
+    )
 }
 
 fn check_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
@@ -612,7 +634,13 @@ fn check_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, Stri
         total: c.total,
         limit,
     };
-    one(passed, wasted as f64, limit_bytes as f64, measure, c.waste_offenders(passed))
+    one(
+        passed,
+        wasted as f64,
+        limit_bytes as f64,
+        measure,
+        c.waste_offenders(passed),
+    )
 }
 
 fn check_efficiency(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
@@ -625,7 +653,13 @@ fn check_efficiency(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>,
     // 93% efficient passes a 0.93 limit despite float noise.
     let passed = wasted <= SizeOrPercent::Ratio(1.0 - limit).bytes_of(c.total);
     let measure = Measure::Efficiency { efficiency, limit };
-    one(passed, efficiency, limit, measure, c.waste_offenders(passed))
+    one(
+        passed,
+        efficiency,
+        limit,
+        measure,
+        c.waste_offenders(passed),
+    )
 }
 
 fn check_user_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
@@ -642,7 +676,13 @@ fn check_user_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>,
         user,
         limit,
     };
-    one(passed, ratio(wasted, user), limit, measure, c.waste_offenders(passed))
+    one(
+        passed,
+        ratio(wasted, user),
+        limit,
+        measure,
+        c.waste_offenders(passed),
+    )
 }
 
 fn check_deny(c: &Ctx, _: &Limit, rules: &GateRules) -> Result<Vec<Check>, String> {
@@ -706,7 +746,13 @@ fn check_growth(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, Str
         limit,
         baseline: base.image.facts.name(),
     };
-    one(passed, growth as f64, limit_bytes as f64, measure, offenders)
+    one(
+        passed,
+        growth as f64,
+        limit_bytes as f64,
+        measure,
+        offenders,
+    )
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

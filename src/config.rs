@@ -211,7 +211,10 @@ paths = ["/srv/cache/**"]
             &[Category::Toolchain, Category::PackageCache]
         );
         assert_eq!(g.size(RuleId::DenyThreshold), Some(2 * 1024 * 1024));
-        assert_eq!(g.amount(RuleId::MaxGrowth), Some(SizeOrPercent::Bytes(1_000_000)));
+        assert_eq!(
+            g.amount(RuleId::MaxGrowth),
+            Some(SizeOrPercent::Bytes(1_000_000))
+        );
         assert!(g.ignore().unwrap().set.is_match("/var/log/x"));
         assert_eq!(c.rules[0].id, "my-cache");
     }
@@ -225,7 +228,10 @@ paths = ["/srv/cache/**"]
         let e = parse("[ci]\ndeny = [\"compilers\"]\n", Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("unknown category"), "{e}");
         let e = parse("[ci]\nmax-layers = \"8\"\n", Path::new("x.toml")).unwrap_err();
-        assert!(e.to_string().starts_with("x.toml:2: max-layers must be"), "{e}");
+        assert!(
+            e.to_string().starts_with("x.toml:2: max-layers must be"),
+            "{e}"
+        );
         let e = parse(
             "[[rule]]\nid = \"x\"\ncategory = \"nope\"\n",
             Path::new("x.toml"),

@@ -171,7 +171,10 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     if let Some(base) = &s.demo {
         demo::build_demo(base.as_deref(), &mut |line: &str| eprintln!("{line}"))?;
     }
-    if let Mode::Ci { note: Some(note), .. } = &s.mode {
+    if let Mode::Ci {
+        note: Some(note), ..
+    } = &s.mode
+    {
         eprintln!("{note}");
     }
     for name in &s.pull {

@@ -5,8 +5,8 @@
 //! The headless run ([`load`]) and the interactive view's background loader
 //! (`tui::load`) both go through [`spawn`].
 
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use crate::analysis::Analysis;
 use crate::analysis::classify::RuleSet;
@@ -59,7 +59,11 @@ pub fn spawn(images: &[Reference], opts: &LoadOptions, how: &Analyse, tx: &mpsc:
             let r = source::load(&base.image, &opts, &p)
                 .map(|img| Arc::new(img.layers.iter().map(|l| l.diff_id.clone()).collect()))
                 .map_err(|e| e.to_string());
-            p.set_stage(if r.is_ok() { Stage::Done } else { Stage::Failed });
+            p.set_stage(if r.is_ok() {
+                Stage::Done
+            } else {
+                Stage::Failed
+            });
             for s in &senders {
                 let _ = s.send(r.clone());
             }

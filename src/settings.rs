@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::analysis::classify::RuleSet;
-use crate::ci::{GateRules, RuleId, RULES};
+use crate::ci::{GateRules, RULES, RuleId};
 use crate::cli::{CacheAction, Cli, Command, RuleFlags};
 use crate::config;
 use crate::error::Error;
@@ -231,7 +231,8 @@ mod tests {
     }
 
     fn show(args: &[&str], stdout_tty: bool) -> Result<Show, String> {
-        let cli = Cli::try_parse_from([&["layerscope"], args].concat()).map_err(|e| e.to_string())?;
+        let cli =
+            Cli::try_parse_from([&["layerscope"], args].concat()).map_err(|e| e.to_string())?;
         match resolve(cli, &env(stdout_tty)).map_err(|e| e.to_string())? {
             Settings::Show(s) => Ok(*s),
             Settings::Cache(_) => Err("cache".into()),
@@ -242,7 +243,10 @@ mod tests {
     fn modes() {
         assert_eq!(show(&["app"], true).unwrap().mode, Mode::Interactive);
         assert_eq!(show(&["app"], false).unwrap().mode, Mode::Report);
-        assert_eq!(show(&["app", "--json", "-"], true).unwrap().mode, Mode::Report);
+        assert_eq!(
+            show(&["app", "--json", "-"], true).unwrap().mode,
+            Mode::Report
+        );
         let s = show(&["app", "--max-size", "20MB"], true).unwrap();
         let Mode::Ci { gate, .. } = s.mode else {
             panic!("{:?}", s.mode)
@@ -255,18 +259,37 @@ mod tests {
     #[test]
     fn every_validation_happens_here() {
         for (args, want) in [
-            (&["app", "--max-size", "20XB"][..], "--max-size: invalid size"),
+            (
+                &["app", "--max-size", "20XB"][..],
+                "--max-size: invalid size",
+            ),
             (&["app", "--deny", "nope"], "--deny: unknown category"),
-            (&["app", "--ci", "--ignore", "["], "--ignore: invalid ignore pattern"),
-            (&["app", "--ci"], "CI mode needs at least one rule: --max-size, --max-layers"),
-            (&["app", "--max-growth", "1MB"], "--max-growth needs two images"),
+            (
+                &["app", "--ci", "--ignore", "["],
+                "--ignore: invalid ignore pattern",
+            ),
+            (
+                &["app", "--ci"],
+                "CI mode needs at least one rule: --max-size, --max-layers",
+            ),
+            (
+                &["app", "--max-growth", "1MB"],
+                "--max-growth needs two images",
+            ),
             (&["docker:/app"], "write docker://app for a registry"),
-            (&["app", "--base", "docker-daemon://x"], "write docker-daemon:x"),
+            (
+                &["app", "--base", "docker-daemon://x"],
+                "write docker-daemon:x",
+            ),
         ] {
             let e = show(args, false).unwrap_err();
             assert!(e.contains(want), "{args:?}: {e}");
         }
-        let s = show(&["a", "b", "--max-growth", "5%", "--deny", "docs,tests"], false).unwrap();
+        let s = show(
+            &["a", "b", "--max-growth", "5%", "--deny", "docs,tests"],
+            false,
+        )
+        .unwrap();
         let Mode::Ci { gate, .. } = s.mode else {
             panic!()
         };

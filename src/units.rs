@@ -16,6 +16,16 @@ pub fn delta(d: i128) -> String {
     }
 }
 
+/// Bytes as lower-case hex (digests).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
 /// A ratio as a percentage with one decimal: `0.255` is `25.5%`.
 pub fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)

@@ -221,8 +221,12 @@ fn progress_events_reach_the_expected_size_and_end_done() {
     let (tx, rx) = mpsc::channel();
     let tracker = Tracker::new(std::slice::from_ref(&tag));
     let reporter = Reporter::start(tracker.clone(), move |ev| tx.send(ev).is_ok());
-    let imgs = load_tracked(std::slice::from_ref(&tag), &LoadOptions::default(), &tracker.images)
-        .expect("load");
+    let imgs = load_tracked(
+        std::slice::from_ref(&tag),
+        &LoadOptions::default(),
+        &tracker.images,
+    )
+    .expect("load");
     tracker.images[0].set_stage(Stage::Done);
     reporter.finish();
     let events: Vec<_> = rx.try_iter().collect();
@@ -230,10 +234,6 @@ fn progress_events_reach_the_expected_size_and_end_done() {
     assert!(last.done(), "{last:?}");
     assert_eq!(last.expected, imgs[0].total_size());
     assert!(last.received > 300_000, "{last:?}");
-    assert!(
-        events.iter().any(|e| e.stage == Stage::Receiving),
-        "{events:?}"
-    );
 }
 
 /// The binary without the layer cache: these tests are about the export

@@ -42,7 +42,12 @@ impl Analysis {
     }
 
     /// `base_diff_ids`: the layers of the base image the user named.
-    pub fn with_options(image: Image, rules: &RuleSet, base_diff_ids: Option<&[String]>) -> Self {
+    pub fn with_options(
+        mut image: Image,
+        rules: &RuleSet,
+        base_diff_ids: Option<&[String]>,
+    ) -> Self {
+        image.facts.base_os = os::detect_base_os(&image);
         // Waste and classification are independent: one core each.
         let (waste, classes) = std::thread::scope(|s| {
             let w = s.spawn(|| waste::compute(&image, TOP_PATHS));

@@ -185,16 +185,15 @@ pub fn build_image(
         }
     }
 
-    let mut image = Image {
+    // The base OS is read by the analysis (`analysis::os`).
+    Ok(Image {
         facts,
         tree,
         layers: out_layers,
         fs,
         hidden,
         captured,
-    };
-    image.facts.base_os = crate::analysis::os::detect_base_os(&image);
-    Ok(image)
+    })
 }
 
 /// Every hardlink of `layer` must point at something this layer writes or

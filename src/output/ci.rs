@@ -43,7 +43,11 @@ fn verdict(name: &str, c: &Check) -> Verdict {
             projected,
         } => {
             let message = if c.passed {
-                format!("{name} is {} ({total} bytes), within {}", size(total), size(limit))
+                format!(
+                    "{name} is {} ({total} bytes), within {}",
+                    size(total),
+                    size(limit)
+                )
             } else {
                 let hint = projected
                     .map(|p| format!("; without build residue it would be about {}", size(p)))
@@ -61,9 +65,16 @@ fn verdict(name: &str, c: &Check) -> Verdict {
             let message = if c.passed {
                 format!("{name} has {n} layers, within {limit}")
             } else {
-                format!("{name} has {n} layers, more than {limit}: combine consecutive RUN steps, or copy the result of a builder stage in one layer")
+                format!(
+                    "{name} has {n} layers, more than {limit}: combine consecutive RUN steps, or copy the result of a builder stage in one layer"
+                )
             };
-            ("max-layers".into(), n.to_string(), limit.to_string(), message)
+            (
+                "max-layers".into(),
+                n.to_string(),
+                limit.to_string(),
+                message,
+            )
         }
         &Measure::Waste {
             wasted,
@@ -111,7 +122,11 @@ fn verdict(name: &str, c: &Check) -> Verdict {
         } => {
             let cat = category.as_str();
             let message = if c.passed {
-                format!("{name} holds {} of {cat}, within {}", size(bytes), size(threshold))
+                format!(
+                    "{name} holds {} of {cat}, within {}",
+                    size(bytes),
+                    size(threshold)
+                )
             } else {
                 format!(
                     "{name} holds {} of {cat} (denied above {})",

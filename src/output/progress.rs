@@ -15,8 +15,7 @@ use crate::source::progress::{ProgressEvent, Stage};
 /// Loads shorter than this show no bar at all.
 const DELAY: Duration = Duration::from_millis(300);
 
-const BYTES: &str =
-    "{prefix} [{bar:16}] {decimal_bytes} of {decimal_total_bytes} {decimal_bytes_per_sec} ETA {eta}";
+const BYTES: &str = "{prefix} [{bar:16}] {decimal_bytes} of {decimal_total_bytes} {decimal_bytes_per_sec} ETA {eta}";
 
 pub struct Bars {
     multi: MultiProgress,
@@ -180,9 +179,17 @@ mod tests {
             received: 20,
             done,
         };
-        bars.show(ev(Stage::Receiving, 40, vec![layer(0, false), layer(1, false)]));
+        bars.show(ev(
+            Stage::Receiving,
+            40,
+            vec![layer(0, false), layer(1, false)],
+        ));
         assert_eq!(bars.shown(), 3);
-        bars.show(ev(Stage::Receiving, 70, vec![layer(0, true), layer(1, false)]));
+        bars.show(ev(
+            Stage::Receiving,
+            70,
+            vec![layer(0, true), layer(1, false)],
+        ));
         assert_eq!(bars.shown(), 2);
         assert_eq!(bars.images[&0].position(), 70);
         bars.show(ev(Stage::Done, 100, Vec::new()));

@@ -51,7 +51,11 @@ pub fn load_saved(r: &ImageRef, opts: &LoadOptions) -> Result<Image, Error> {
 
 /// Load one image, its bytes counted in `progress`: the one entry point
 /// for every source (the pipeline calls it, one thread per image).
-pub fn load(r: &ImageRef, opts: &LoadOptions, progress: &Arc<ImageProgress>) -> Result<Image, Error> {
+pub fn load(
+    r: &ImageRef,
+    opts: &LoadOptions,
+    progress: &Arc<ImageProgress>,
+) -> Result<Image, Error> {
     match r {
         ImageRef::Engine(name) => engine::load_tracked(
             std::slice::from_ref(name),

@@ -42,7 +42,11 @@ impl Reference {
 }
 
 /// The saved-image transports: prefix, what follows it, constructor.
-type Saved = (&'static str, &'static str, fn(PathBuf, Option<String>) -> ImageRef);
+type Saved = (
+    &'static str,
+    &'static str,
+    fn(PathBuf, Option<String>) -> ImageRef,
+);
 const SAVED: [Saved; 3] = [
     ("docker-archive:", "PATH[:TAG]", ImageRef::DockerArchive),
     ("oci-archive:", "PATH[:REF]", ImageRef::OciArchive),
@@ -50,7 +54,8 @@ const SAVED: [Saved; 3] = [
 ];
 
 /// Every transport, for messages.
-const TRANSPORTS: &str = "docker://HOST/REPO[:TAG], docker-daemon:NAME, docker-archive:PATH, oci:PATH, oci-archive:PATH";
+const TRANSPORTS: &str =
+    "docker://HOST/REPO[:TAG], docker-daemon:NAME, docker-archive:PATH, oci:PATH, oci-archive:PATH";
 
 impl ImageRef {
     /// Parse `docker://HOST/REPO[:TAG|@DIGEST]`, `docker-daemon:NAME`,
@@ -151,7 +156,13 @@ fn either(name: &str) -> String {
 fn misspelled_transport(s: &str) -> Option<String> {
     let lower = s.to_ascii_lowercase();
     // Longest first: `docker-daemon` before `docker`.
-    for t in ["docker-daemon", "docker-archive", "oci-archive", "oci", "docker"] {
+    for t in [
+        "docker-daemon",
+        "docker-archive",
+        "oci-archive",
+        "oci",
+        "docker",
+    ] {
         if !lower.starts_with(t) {
             continue;
         }
@@ -230,7 +241,10 @@ mod tests {
             ImageRef::Registry("alpine".into())
         );
         for s in ["docker-daemon:app:1", "docker:app:1", "app:1"] {
-            assert_eq!(ImageRef::parse(s).unwrap(), ImageRef::Engine("app:1".into()));
+            assert_eq!(
+                ImageRef::parse(s).unwrap(),
+                ImageRef::Engine("app:1".into())
+            );
         }
         assert_eq!(
             ImageRef::parse("localhost:5000/app@sha256:ab").unwrap(),
@@ -273,7 +287,10 @@ mod tests {
     #[test]
     fn ambiguous_spellings_name_the_right_one() {
         for (s, want) in [
-            ("docker:/x", "write docker://x for a registry, or docker-daemon:x"),
+            (
+                "docker:/x",
+                "write docker://x for a registry, or docker-daemon:x",
+            ),
             ("docker-daemon://x", "write docker-daemon:x"),
             ("docker-daemon:/x", "docker-daemon:x for the engine"),
             ("docker//x", "write docker://x for a registry"),

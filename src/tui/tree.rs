@@ -614,17 +614,10 @@ impl Filter {
     }
 }
 
-/// `10M`, `1.5G`, `500k`, `4096` (decimal units, as sizes are shown).
+/// `10M`, `1.5G`, `500k`, `10MiB`, `4096`: the one size grammar
+/// (`units::parse_size`, as `--max-size` reads it).
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().trim_end_matches(['b', 'B']);
-    let (num, mult) = match s.chars().last()? {
-        'k' | 'K' => (&s[..s.len() - 1], 1e3),
-        'm' | 'M' => (&s[..s.len() - 1], 1e6),
-        'g' | 'G' => (&s[..s.len() - 1], 1e9),
-        _ => (s, 1.0),
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    (v >= 0.0).then_some((v * mult) as u64)
+    crate::units::parse_size(s).ok()
 }
 
 #[cfg(test)]
@@ -636,6 +629,7 @@ mod tests {
         assert_eq!(parse_size("10M"), Some(10_000_000));
         assert_eq!(parse_size("1.5k"), Some(1500));
         assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("10MiB"), Some(10 * 1024 * 1024));
         assert_eq!(parse_size("x"), None);
     }
 
