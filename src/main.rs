@@ -168,31 +168,31 @@ fn open_cache(wanted: bool) -> Option<Arc<Cache>> {
 }
 
 fn show_images(s: Show) -> anyhow::Result<ExitCode> {
-    if let Some(base) = &s.demo {
+    if let Some(base) = &s.prepare.demo {
         demo::build_demo(base.as_deref(), &mut |line: &str| eprintln!("{line}"))?;
     }
     if let Mode::Ci {
         note: Some(note), ..
-    } = &s.mode
+    } = &s.view.mode
     {
         eprintln!("{note}");
     }
-    for name in &s.pull {
+    for name in &s.prepare.pull {
         engine::pull(name)?;
     }
-    let cache = open_cache(s.use_cache);
+    let cache = open_cache(s.load.use_cache);
     let opts = LoadOptions {
-        verify: s.verify,
+        verify: s.load.verify,
         progress: None,
-        threads: s.threads,
+        threads: s.load.threads,
         cache: cache.clone(),
     };
     let how = Analyse {
-        rules: Arc::new(s.rules),
+        rules: Arc::new(s.view.rules),
         base: s.base,
     };
     // The interactive view loads in the background and shows progress.
-    if s.mode == Mode::Interactive {
+    if s.view.mode == Mode::Interactive {
         let shown = tui::run_loading(s.images, opts, how);
         report_cache_notes(cache.as_deref());
         shown?;
@@ -205,7 +205,7 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     }
     report_cache_notes(cache.as_deref());
     let analyses = loaded.map_err(anyhow::Error::msg)?;
-    write_outputs(&analyses, &s.mode, &s.outputs)
+    write_outputs(&analyses, &s.view.mode, &s.view.outputs)
 }
 
 /// The headless views: the verdicts (CI mode), the JSON report, the text.

@@ -13,6 +13,17 @@ use crate::error::Error;
 use crate::output::ci::Format;
 use crate::source::{ImageRef, Reference};
 
+/// How to load.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Check each layer against its diff_id.
+    pub verify: bool,
+    /// Read and write the layer-index cache.
+    pub use_cache: bool,
+    /// Threads for indexing layers (default: one per core).
+    pub threads: Option<usize>,
+}
+
 /// What to do.
 #[derive(Debug)]
 pub enum Settings {
@@ -25,18 +36,28 @@ pub enum Settings {
 /// A run that loads images.
 #[derive(Debug)]
 pub struct Show {
-    /// Build the demo images first, with this builder image (`None`: the
-    /// default one).
-    pub demo: Option<Option<String>>,
-    /// One image or two, parsed.
+    pub prepare: Prepare,
+    /// The images (one, or two to compare) and the `--base` image, each
+    /// parsed once.
     pub images: Vec<Reference>,
     pub base: Option<Reference>,
-    /// Pull these engine images first.
+    pub load: Load,
+    pub view: View,
+}
+
+/// What is done before loading.
+#[derive(Debug)]
+pub struct Prepare {
+    /// Build the demo images, with this builder image (`None`: the default).
+    pub demo: Option<Option<String>>,
+    /// Pull these engine images.
     pub pull: Vec<String>,
-    pub verify: bool,
-    pub use_cache: bool,
-    pub threads: Option<usize>,
-    /// The classification rules: built in, and the config file's.
+}
+
+/// How the images are classified (built-in rules and the config file's),
+/// what is done with them, and where results go.
+#[derive(Debug)]
+pub struct View {
     pub rules: RuleSet,
     pub mode: Mode,
     pub outputs: Outputs,
@@ -173,19 +194,22 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
         Vec::new()
     };
     Ok(Settings::Show(Box::new(Show {
-        demo,
+        prepare: Prepare { demo, pull },
         images,
         base,
-        pull,
-        verify: cli.verify,
-        use_cache: !cli.no_cache,
-        threads: cli.threads,
-        rules: RuleSet::with_user(&cfg.rules),
-        mode,
-        outputs: Outputs {
-            json: cli.json,
-            format,
-            color: env.stdout_tty && !env.no_color,
+        load: Load {
+            verify: cli.verify,
+            use_cache: !cli.no_cache,
+            threads: cli.threads,
+        },
+        view: View {
+            rules: RuleSet::with_user(&cfg.rules),
+            mode,
+            outputs: Outputs {
+                json: cli.json,
+                format,
+                color: env.stdout_tty && !env.no_color,
+            },
         },
     })))
 }
@@ -241,15 +265,15 @@ mod tests {
 
     #[test]
     fn modes() {
-        assert_eq!(show(&["app"], true).unwrap().mode, Mode::Interactive);
-        assert_eq!(show(&["app"], false).unwrap().mode, Mode::Report);
+        assert_eq!(show(&["app"], true).unwrap().view.mode, Mode::Interactive);
+        assert_eq!(show(&["app"], false).unwrap().view.mode, Mode::Report);
         assert_eq!(
-            show(&["app", "--json", "-"], true).unwrap().mode,
+            show(&["app", "--json", "-"], true).unwrap().view.mode,
             Mode::Report
         );
         let s = show(&["app", "--max-size", "20MB"], true).unwrap();
-        let Mode::Ci { gate, .. } = s.mode else {
-            panic!("{:?}", s.mode)
+        let Mode::Ci { gate, .. } = s.view.mode else {
+            panic!("{:?}", s.view.mode)
         };
         assert_eq!(gate.size(RuleId::MaxSize), Some(20_000_000));
         assert_eq!(s.images[0].image, ImageRef::Engine("app".into()));
@@ -290,7 +314,7 @@ mod tests {
             false,
         )
         .unwrap();
-        let Mode::Ci { gate, .. } = s.mode else {
+        let Mode::Ci { gate, .. } = s.view.mode else {
             panic!()
         };
         assert_eq!(
@@ -303,7 +327,7 @@ mod tests {
     #[test]
     fn pull_names_the_engine_images_only() {
         let s = show(&["--pull", "a", "docker://r/b"], false).unwrap();
-        assert_eq!(s.pull, vec!["a".to_string()]);
+        assert_eq!(s.prepare.pull, vec!["a".to_string()]);
         assert!(s.images[1].image.is_remote());
     }
 }

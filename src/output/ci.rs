@@ -42,23 +42,19 @@ fn verdict(name: &str, c: &Check) -> Verdict {
             limit,
             projected,
         } => {
-            let message = if c.passed {
-                format!(
-                    "{name} is {} ({total} bytes), within {}",
-                    size(total),
-                    size(limit)
-                )
+            let verdict = if c.passed {
+                format!("within {}", size(limit))
             } else {
                 let hint = projected
                     .map(|p| format!("; without build residue it would be about {}", size(p)))
                     .unwrap_or_default();
                 format!(
-                    "{name} is {} ({total} bytes), {} over the {} limit{hint}",
-                    size(total),
+                    "{} over the {} limit{hint}",
                     size(total - limit),
                     size(limit)
                 )
             };
+            let message = format!("{name} is {} ({total} bytes), {verdict}", size(total));
             ("max-size".to_string(), size(total), size(limit), message)
         }
         &Measure::Layers { n, limit } => {
@@ -121,20 +117,14 @@ fn verdict(name: &str, c: &Check) -> Verdict {
             threshold,
         } => {
             let cat = category.as_str();
-            let message = if c.passed {
-                format!(
-                    "{name} holds {} of {cat}, within {}",
-                    size(bytes),
-                    size(threshold)
-                )
+            let limit = size(threshold);
+            let verdict = if c.passed {
+                format!(", within {limit}")
             } else {
-                format!(
-                    "{name} holds {} of {cat} (denied above {})",
-                    size(bytes),
-                    size(threshold)
-                )
+                format!(" (denied above {limit})")
             };
-            (format!("deny {cat}"), size(bytes), size(threshold), message)
+            let message = format!("{name} holds {} of {cat}{verdict}", size(bytes));
+            (format!("deny {cat}"), size(bytes), limit, message)
         }
         Measure::Growth {
             growth,
