@@ -183,9 +183,9 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     let cache = open_cache(s.load.use_cache);
     let opts = LoadOptions {
         verify: s.load.verify,
-        progress: None,
         threads: s.load.threads,
         cache: cache.clone(),
+        ..LoadOptions::default()
     };
     let how = Analyse {
         rules: Arc::new(s.view.rules),

@@ -15,7 +15,10 @@ use crate::source::progress::{ProgressEvent, Stage};
 /// Loads shorter than this show no bar at all.
 const DELAY: Duration = Duration::from_millis(300);
 
-const BYTES: &str = "{prefix} [{bar:16}] {decimal_bytes} of {decimal_total_bytes} {decimal_bytes_per_sec} ETA {eta}";
+/// The rate and ETA (`{msg}`) are computed here, from when a bar first
+/// saw bytes: indicatif's own estimate counts the bytes read before the
+/// bar was drawn as if read in an instant.
+const BYTES: &str = "{prefix} [{bar:16}] {decimal_bytes} of {decimal_total_bytes} {msg}";
 
 pub struct Bars {
     multi: MultiProgress,
@@ -24,6 +27,8 @@ pub struct Bars {
     latest: Vec<Option<ProgressEvent>>,
     images: HashMap<usize, ProgressBar>,
     layers: HashMap<(usize, usize), ProgressBar>,
+    /// When each bar (image, layer) first saw bytes, and how many.
+    origins: HashMap<(usize, Option<usize>), (Instant, u64)>,
 }
 
 impl Bars {
@@ -42,6 +47,7 @@ impl Bars {
             latest: Vec::new(),
             images: HashMap::new(),
             layers: HashMap::new(),
+            origins: HashMap::new(),
         }
     }
 
@@ -77,6 +83,7 @@ impl Bars {
             if let Some(b) = self.images.remove(&i) {
                 b.finish_and_clear();
             }
+            self.origins.retain(|&(img, _), _| img != i);
             self.layers.retain(|&(img, _), b| {
                 if img == i {
                     b.finish_and_clear();
@@ -86,11 +93,10 @@ impl Bars {
             return;
         }
         let multi = &self.multi;
-        let bar = self.images.entry(i).or_insert_with(|| {
-            let b = multi.add(ProgressBar::no_length());
-            b.set_prefix(ev.name.clone());
-            b
-        });
+        let bar = self
+            .images
+            .entry(i)
+            .or_insert_with(|| multi.add(new_bar(ev.name.clone(), ev.expected, ev.received)));
         if ev.received == 0 && ev.stage != Stage::Analysing {
             bar.set_style(style("{prefix}: waiting for the first byte ({elapsed})"));
             bar.enable_steady_tick(Duration::from_millis(500));
@@ -101,8 +107,7 @@ impl Bars {
             bar.set_style(style("{prefix}: analysing"));
         } else {
             bar.set_style(style(BYTES));
-            bar.set_length(ev.expected.max(ev.received));
-            bar.set_position(ev.received);
+            set(bar, &mut self.origins, (i, None), ev.expected, ev.received);
         }
         let image_bar = bar.clone();
         for l in &ev.layers {
@@ -114,13 +119,16 @@ impl Bars {
                 continue;
             }
             let b = self.layers.entry(key).or_insert_with(|| {
-                let b = multi.insert_after(&image_bar, ProgressBar::no_length());
-                b.set_style(style(BYTES));
-                b.set_prefix(format!("  layer {}", l.layer + 1));
-                b
+                let name = format!("  layer {}", l.layer + 1);
+                multi.insert_after(&image_bar, new_bar(name, l.expected, l.received))
             });
-            b.set_length(l.expected.max(l.received));
-            b.set_position(l.received);
+            set(
+                b,
+                &mut self.origins,
+                (i, Some(l.layer)),
+                l.expected,
+                l.received,
+            );
         }
     }
 
@@ -141,6 +149,51 @@ impl ProgressView for Bars {
     fn tick(&mut self) {
         Bars::tick(self);
     }
+}
+
+fn new_bar(prefix: String, expected: u64, received: u64) -> ProgressBar {
+    ProgressBar::new(expected.max(received))
+        .with_style(style(BYTES))
+        .with_prefix(prefix)
+        .with_position(received)
+}
+
+/// Move a bar to `received` of `expected`, with the rate since it first
+/// saw bytes and the time left at that rate.
+fn set(
+    bar: &ProgressBar,
+    origins: &mut HashMap<(usize, Option<usize>), (Instant, u64)>,
+    key: (usize, Option<usize>),
+    expected: u64,
+    received: u64,
+) {
+    let total = expected.max(received);
+    bar.set_length(total);
+    bar.set_position(received);
+    let (t0, from) = *origins
+        .entry(key)
+        .or_insert_with(|| (Instant::now(), received));
+    bar.set_message(rate_and_eta(
+        received - from.min(received),
+        t0.elapsed(),
+        total - received,
+    ));
+}
+
+/// `12.5 MB/s ETA 4s`; `--` while the rate is not known yet.
+fn rate_and_eta(bytes: u64, over: Duration, remaining: u64) -> String {
+    let secs = over.as_secs_f64();
+    // The first half second of a rate is noise.
+    let rate = if secs >= 0.5 {
+        bytes as f64 / secs
+    } else {
+        0.0
+    };
+    if rate < 1.0 {
+        return "--/s ETA --".into();
+    }
+    let eta = (remaining as f64 / rate).ceil() as u64;
+    format!("{}/s ETA {eta}s", crate::units::size(rate as u64))
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -195,5 +248,17 @@ mod tests {
         bars.show(ev(Stage::Done, 100, Vec::new()));
         assert_eq!(bars.shown(), 0);
         bars.finish();
+    }
+
+    #[test]
+    fn rate_and_eta_from_the_first_bytes_seen() {
+        assert_eq!(
+            rate_and_eta(25_000_000, Duration::from_secs(1), 75_000_000),
+            "25 MB/s ETA 3s"
+        );
+        assert_eq!(
+            rate_and_eta(25_000_000, Duration::from_millis(100), 1),
+            "--/s ETA --"
+        );
     }
 }

@@ -29,10 +29,23 @@ pub struct LoadOptions {
     pub verify: bool,
     /// Bytes read, for progress displays.
     pub progress: Option<Counter>,
+    /// Where layers read one by one are counted, each on its own (for
+    /// per-layer progress); else they count in `progress`.
+    pub layers: Option<Arc<ImageProgress>>,
     /// Threads for indexing layers (default: one per core).
     pub threads: Option<usize>,
     /// The layer-index cache (engine images only; `None` with --no-cache).
     pub cache: Option<Arc<crate::cache::Cache>>,
+}
+
+impl LoadOptions {
+    /// The counter a reader of layer `layer` (of `expected` bytes) adds to.
+    pub fn layer_counter(&self, layer: usize, expected: u64) -> Option<Counter> {
+        match &self.layers {
+            Some(p) => Some(p.layer(layer, expected)),
+            None => self.progress.clone(),
+        }
+    }
 }
 
 /// Load an image from a saved source (no engine).
@@ -70,6 +83,7 @@ pub fn load(
             progress.set_stage(Stage::Waiting);
             let opts = LoadOptions {
                 progress: Some(progress.counter()),
+                layers: Some(progress.clone()),
                 ..opts.clone()
             };
             load_saved(saved, &opts)

@@ -96,25 +96,12 @@ impl ProgressEvent {
     }
 }
 
-/// Counters of one layer; bytes added also count for the image.
+/// Counters of one layer.
 #[derive(Debug)]
-pub struct LayerCounter {
+struct LayerCounter {
     layer: usize,
     expected: u64,
-    received: AtomicU64,
-    done: AtomicBool,
-    image: Counter,
-}
-
-impl LayerCounter {
-    pub fn add(&self, n: u64) {
-        self.received.fetch_add(n, Ordering::Relaxed);
-        self.image.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn finish(&self) {
-        self.done.store(true, Ordering::Relaxed);
-    }
+    received: Counter,
 }
 
 /// Shared counters for one image.
@@ -124,7 +111,7 @@ pub struct ImageProgress {
     expected: AtomicU64,
     received: Counter,
     stage: AtomicU8,
-    layers: Mutex<Vec<Arc<LayerCounter>>>,
+    layers: Mutex<Vec<LayerCounter>>,
 }
 
 impl ImageProgress {
@@ -146,8 +133,12 @@ impl ImageProgress {
         self.received.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Bytes read, the layers' included.
     pub fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
+        let layers: u64 = self.layers.lock().map_or(0, |l| {
+            l.iter().map(|c| c.received.load(Ordering::Relaxed)).sum()
+        });
+        self.received.load(Ordering::Relaxed) + layers
     }
 
     /// The byte counter, for readers that count as they go.
@@ -164,19 +155,18 @@ impl ImageProgress {
         STAGES.get(v).copied().unwrap_or(Stage::Failed)
     }
 
-    /// Start counting layer `layer` of `expected` bytes.
-    pub fn layer(&self, layer: usize, expected: u64) -> Arc<LayerCounter> {
-        let c = Arc::new(LayerCounter {
-            layer,
-            expected,
-            received: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-            image: self.received.clone(),
-        });
+    /// Start counting layer `layer` of `expected` bytes: the counter a
+    /// reader of that layer adds to. The layer is done once it is read.
+    pub fn layer(&self, layer: usize, expected: u64) -> Counter {
+        let received = Counter::default();
         if let Ok(mut l) = self.layers.lock() {
-            l.push(c.clone());
+            l.push(LayerCounter {
+                layer,
+                expected,
+                received: received.clone(),
+            });
         }
-        c
+        received
     }
 
     /// The current state, as position `index`.
@@ -186,11 +176,14 @@ impl ImageProgress {
             |l| {
                 let mut v: Vec<LayerProgress> = l
                     .iter()
-                    .map(|c| LayerProgress {
-                        layer: c.layer,
-                        expected: c.expected,
-                        received: c.received.load(Ordering::Relaxed),
-                        done: c.done.load(Ordering::Relaxed),
+                    .map(|c| {
+                        let received = c.received.load(Ordering::Relaxed);
+                        LayerProgress {
+                            layer: c.layer,
+                            expected: c.expected,
+                            received,
+                            done: received >= c.expected,
+                        }
                     })
                     .collect();
                 v.sort_by_key(|p| p.layer);
@@ -325,8 +318,7 @@ mod tests {
         p.set_expected(10);
         p.set_stage(Stage::Receiving);
         let l = p.layer(0, 4);
-        l.add(4);
-        l.finish();
+        l.fetch_add(4, Ordering::Relaxed);
         p.add_received(6);
         p.set_stage(Stage::Done);
         rep.finish();
