@@ -12,7 +12,7 @@ use layerscope::cache::Cache;
 use layerscope::cli::{CacheAction, Cli};
 use layerscope::output::ci::{self as ci_out, Format};
 use layerscope::output::progress::Bars;
-use layerscope::output::{json, text};
+use layerscope::output::{html, json, text};
 use layerscope::pipeline::{self, Analyse};
 use layerscope::report::Report;
 use layerscope::settings::{self, Env, Mode, Outputs, Settings, Show};
@@ -230,10 +230,18 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
             r = r.with_comparison(c);
         }
         r.ci = gate_result.clone();
+        if o.json_tree {
+            r = r.with_trees(&refs);
+        }
         r
     };
     if let Some(dest) = &o.json {
         json::write_report(&report(), dest).with_context(|| format!("cannot write {dest}"))?;
+    }
+    if let Some(dest) = &o.html {
+        let r = report();
+        let r = if o.json_tree { r } else { r.with_trees(&refs) };
+        html::write_report(&r, dest).with_context(|| format!("cannot write {dest}"))?;
     }
     let mut out = std::io::stdout().lock();
     if let Some(g) = &gate_result {
@@ -275,7 +283,7 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
         });
     }
     // A report was asked for: that is the output (as with dive's --json).
-    if o.json.is_some() {
+    if o.json.is_some() || o.html.is_some() {
         return Ok(ExitCode::SUCCESS);
     }
     if o.format == Format::Json {

@@ -81,6 +81,10 @@ pub enum Mode {
 pub struct Outputs {
     /// `--json FILE` (`-`: stdout).
     pub json: Option<String>,
+    /// `--html FILE`.
+    pub html: Option<String>,
+    /// The file tree in the JSON report too.
+    pub json_tree: bool,
     pub format: Format,
     /// Colour in the text verdicts.
     pub color: bool,
@@ -152,7 +156,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
         .map(|s| Reference::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let base = cli.base.as_deref().map(Reference::parse).transpose()?;
-    let report_asked = cli.json.is_some() || cli.format.is_some();
+    let report_asked = cli.json.is_some() || cli.html.is_some() || cli.format.is_some();
     let mode = if ci {
         if gate.get(RuleId::MaxGrowth).is_some() && images.len() != 2 {
             return Err(Error::Usage(
@@ -207,6 +211,8 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
             mode,
             outputs: Outputs {
                 json: cli.json,
+                html: cli.html,
+                json_tree: cli.json_tree,
                 format,
                 color: env.stdout_tty && !env.no_color,
             },
