@@ -4,7 +4,7 @@ pub mod classify;
 pub mod compare;
 pub mod findings;
 pub mod langpm;
-pub mod os;
+pub use crate::index::os;
 pub mod packages;
 pub mod waste;
 
@@ -51,12 +51,7 @@ impl Analysis {
     }
 
     /// `base_diff_ids`: the layers of the base image the user named.
-    pub fn with_options(
-        mut image: Image,
-        rules: &RuleSet,
-        base_diff_ids: Option<&[String]>,
-    ) -> Self {
-        image.facts.base_os = os::detect_base_os(&image);
+    pub fn with_options(image: Image, rules: &RuleSet, base_diff_ids: Option<&[String]>) -> Self {
         let base = base::detect(&image, base_diff_ids);
         // Waste and classification are independent: one core each.
         let (waste, classes) = std::thread::scope(|s| {

@@ -9,6 +9,12 @@ use crate::analysis::findings::{Finding, FindingKind};
 use crate::image::Loc;
 use crate::units::SizeOrPercent;
 
+/// What a check returns: its verdicts (deny gives one per category).
+pub type Checks = Result<Vec<Check>, String>;
+
+/// A table row whose kind does not fit its check: a bug.
+const WRONG_KIND: &str = "internal: a CI rule's value is of the wrong kind";
+
 /// How many offenders a failed rule lists.
 const OFFENDERS: usize = 5;
 
@@ -199,7 +205,7 @@ fn one(
     limit_value: f64,
     measure: Measure,
     offenders: Vec<Offender>,
-) -> Result<Vec<Check>, String> {
+) -> Checks {
     Ok(vec![Check {
         passed,
         measured_value,
@@ -209,10 +215,8 @@ fn one(
     }])
 }
 
-pub(super) fn check_size(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
-    let (Limit::Size(limit) | Limit::Count(limit)) = *limit else {
-        return Ok(Vec::new());
-    };
+pub fn check_size(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.number().ok_or(WRONG_KIND)?;
     let passed = c.total <= limit;
     let measure = Measure::Size {
         total: c.total,
@@ -228,10 +232,8 @@ pub(super) fn check_size(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Ch
     )
 }
 
-pub(super) fn check_layers(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
-    let (Limit::Size(limit) | Limit::Count(limit)) = *limit else {
-        return Ok(Vec::new());
-    };
+pub fn check_layers(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.number().ok_or(WRONG_KIND)?;
     let n = c.candidate.image.layers.len() as u64;
     one(
         n <= limit,
@@ -242,10 +244,8 @@ pub(super) fn check_layers(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<
     )
 }
 
-pub(super) fn check_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
-    let Limit::Amount(limit) = *limit else {
-        return Ok(Vec::new());
-    };
+pub fn check_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.amount().ok_or(WRONG_KIND)?;
     let wasted = c.measured.wasted;
     let limit_bytes = limit.bytes_of(c.total);
     let passed = wasted <= limit_bytes;
@@ -263,14 +263,8 @@ pub(super) fn check_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<C
     )
 }
 
-pub(super) fn check_efficiency(
-    c: &Ctx,
-    limit: &Limit,
-    _: &GateRules,
-) -> Result<Vec<Check>, String> {
-    let Limit::Ratio(limit) = *limit else {
-        return Ok(Vec::new());
-    };
+pub fn check_efficiency(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.ratio().ok_or(WRONG_KIND)?;
     let wasted = c.measured.wasted;
     let efficiency = 1.0 - ratio(wasted, c.total);
     // Compared in bytes, rounded as percent limits are, so that exactly
@@ -286,14 +280,8 @@ pub(super) fn check_efficiency(
     )
 }
 
-pub(super) fn check_user_waste(
-    c: &Ctx,
-    limit: &Limit,
-    _: &GateRules,
-) -> Result<Vec<Check>, String> {
-    let Limit::Ratio(limit) = *limit else {
-        return Ok(Vec::new());
-    };
+pub fn check_user_waste(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.ratio().ok_or(WRONG_KIND)?;
     // As dive: every layer but the first is the user's.
     let first = c.candidate.image.layers.first().map_or(0, |l| l.size);
     let user = c.total - first;
@@ -313,7 +301,7 @@ pub(super) fn check_user_waste(
     )
 }
 
-pub(super) fn check_deny(c: &Ctx, _: &Limit, rules: &GateRules) -> Result<Vec<Check>, String> {
+pub fn check_deny(c: &Ctx, _: &Limit, rules: &GateRules) -> Checks {
     let threshold = rules
         .size(RuleId::DenyThreshold)
         .unwrap_or(DEFAULT_DENY_THRESHOLD);
@@ -338,10 +326,8 @@ pub(super) fn check_deny(c: &Ctx, _: &Limit, rules: &GateRules) -> Result<Vec<Ch
         .collect())
 }
 
-pub(super) fn check_growth(c: &Ctx, limit: &Limit, _: &GateRules) -> Result<Vec<Check>, String> {
-    let Limit::Amount(limit) = *limit else {
-        return Ok(Vec::new());
-    };
+pub fn check_growth(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.amount().ok_or(WRONG_KIND)?;
     let Some(base) = c.baseline else {
         return Err("--max-growth needs two images: BASELINE CANDIDATE".into());
     };

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::analysis::classify::Category;
 use crate::units::{SizeOrPercent, parse_ratio, parse_share, parse_size};
-pub use measure::{Check, Ctx, Evaluation, Measure, evaluate};
+pub use measure::{Check, Checks, Ctx, Evaluation, Measure, evaluate};
 use measure::{
     check_deny, check_efficiency, check_growth, check_layers, check_size, check_user_waste,
     check_waste,
@@ -58,7 +58,7 @@ pub enum Kind {
 
 /// Measures one rule (the limit is the rule's own value; some rules read
 /// the settings too).
-pub type CheckFn = fn(&Ctx, &Limit, &GateRules) -> Result<Vec<Check>, String>;
+pub type CheckFn = fn(&Ctx, &Limit, &GateRules) -> Checks;
 
 /// One row of the table.
 #[derive(Debug)]
@@ -213,6 +213,30 @@ pub enum Limit {
     Globs(Ignore),
 }
 
+impl Limit {
+    /// A size or a count.
+    pub fn number(&self) -> Option<u64> {
+        match *self {
+            Limit::Size(n) | Limit::Count(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub fn amount(&self) -> Option<SizeOrPercent> {
+        match *self {
+            Limit::Amount(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn ratio(&self) -> Option<f64> {
+        match *self {
+            Limit::Ratio(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 impl Kind {
     /// Parse one value as written (a flag's, or a config string's).
     pub fn parse(self, s: &str) -> Result<Limit, String> {
@@ -305,24 +329,15 @@ impl GateRules {
     }
 
     pub fn size(&self, id: RuleId) -> Option<u64> {
-        match self.get(id) {
-            Some(Limit::Size(n) | Limit::Count(n)) => Some(*n),
-            _ => None,
-        }
+        self.get(id).and_then(Limit::number)
     }
 
     pub fn amount(&self, id: RuleId) -> Option<SizeOrPercent> {
-        match self.get(id) {
-            Some(Limit::Amount(a)) => Some(*a),
-            _ => None,
-        }
+        self.get(id).and_then(Limit::amount)
     }
 
     pub fn ratio(&self, id: RuleId) -> Option<f64> {
-        match self.get(id) {
-            Some(Limit::Ratio(r)) => Some(*r),
-            _ => None,
-        }
+        self.get(id).and_then(Limit::ratio)
     }
 
     pub fn categories(&self) -> &[Category] {

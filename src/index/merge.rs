@@ -185,15 +185,16 @@ pub fn build_image(
         }
     }
 
-    // The base OS is read by the analysis (`analysis::os`).
-    Ok(Image {
+    let mut image = Image {
         facts,
         tree,
         layers: out_layers,
         fs,
         hidden,
         captured,
-    })
+    };
+    image.facts.base_os = super::os::detect_base_os(&image);
+    Ok(image)
 }
 
 /// Every hardlink of `layer` must point at something this layer writes or
