@@ -248,7 +248,7 @@ fn remove_fix(classes: &Classes, rule_fix: &str) -> String {
                 format!("apk del {}", names.join(" "))
             } else {
                 format!(
-                    "apt-get purge -y --auto-remove -o APT::AutoRemove::SuggestsImportant=false {}",
+                    "apt-get purge -y --auto-remove -o APT::AutoRemove::RecommendsImportant=false -o APT::AutoRemove::SuggestsImportant=false {}",
                     names.join(" ")
                 )
             };

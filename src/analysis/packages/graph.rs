@@ -27,7 +27,7 @@ pub enum Root {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kept {
     Root(Root),
-    /// Needed (Depends, Pre-Depends, Recommends) by this package.
+    /// Needed (Depends, Pre-Depends) by this package.
     By(usize),
 }
 
@@ -98,10 +98,11 @@ impl<'a> Graph<'a> {
         out
     }
 
-    /// Mark from `roots` and sweep. `seed[i]`: package i is a build tool; a
-    /// seed is a root only when the image runs it, and is otherwise reached
-    /// only through a hard dependency (a runtime package that Depends on
-    /// it), never a Recommends.
+    /// Mark from `roots` through Depends and Pre-Depends (and Provides), and
+    /// sweep. Recommends and Suggests are not followed: a runtime stage
+    /// installed with `--no-install-recommends` ships neither. `seed[i]`:
+    /// package i is a build tool; a seed is a root only when the image runs
+    /// it, and is otherwise kept only when a kept package depends on it.
     pub fn walk(&self, seed: &[bool], roots: &[Option<Root>]) -> Verdict {
         let n = self.pkgs.len();
         let mut kept: Vec<Option<Kept>> = vec![None; n];
@@ -117,21 +118,11 @@ impl<'a> Graph<'a> {
         }
         // Groups with several candidates wait until the plain walk is
         // done, so that a member marked meanwhile satisfies them.
-        let mut pending: Vec<(usize, usize, bool)> = Vec::new(); // (package, group, hard)
+        let mut pending: Vec<(usize, usize)> = Vec::new(); // (package, depends group)
         loop {
             while let Some(p) = queue.pop_front() {
-                let pkg = &self.pkgs[p];
-                let groups = pkg
-                    .depends
-                    .iter()
-                    .map(|g| (g, true))
-                    .chain(pkg.recommends.iter().map(|g| (g, false)));
-                for (gi, (group, hard)) in groups.enumerate() {
-                    let cands: Vec<usize> = self
-                        .candidates(group)
-                        .into_iter()
-                        .filter(|&c| hard || !seed[c])
-                        .collect();
+                for (gi, group) in self.pkgs[p].depends.iter().enumerate() {
+                    let cands = self.candidates(group);
                     if cands.iter().any(|&c| kept[c].is_some()) {
                         continue;
                     }
@@ -141,19 +132,13 @@ impl<'a> Graph<'a> {
                             kept[*c] = Some(Kept::By(p));
                             queue.push_back(*c);
                         }
-                        _ => pending.push((p, gi, hard)),
+                        _ => pending.push((p, gi)),
                     }
                 }
             }
             let mut progressed = false;
-            for (p, gi, hard) in std::mem::take(&mut pending) {
-                let pkg = &self.pkgs[p];
-                let group = if gi < pkg.depends.len() {
-                    &pkg.depends[gi]
-                } else {
-                    &pkg.recommends[gi - pkg.depends.len()]
-                };
-                let cands = self.candidates(group);
+            for (p, gi) in std::mem::take(&mut pending) {
+                let cands = self.candidates(&self.pkgs[p].depends[gi]);
                 if cands.iter().any(|&c| kept[c].is_some()) {
                     continue;
                 }
@@ -161,7 +146,7 @@ impl<'a> Graph<'a> {
                     .iter()
                     .copied()
                     .find(|&c| !seed[c])
-                    .or_else(|| cands.first().copied().filter(|_| hard));
+                    .or_else(|| cands.first().copied());
                 if let Some(c) = pick {
                     kept[c] = Some(Kept::By(p));
                     queue.push_back(c);
@@ -333,17 +318,18 @@ mod tests {
     }
 
     #[test]
-    fn recommends_are_kept_but_never_into_seeds_and_suggests_are_ignored() {
-        let mut git = pkg("git", "", "less, patch", "");
+    fn recommends_and_suggests_are_not_followed() {
+        let mut git = pkg("git", "less", "patch, manpages", "");
         git.suggests = parse_relations("git-doc");
         let pkgs = [
             git,
             pkg("less", "", "", ""),
             pkg("patch", "", "", ""),
+            pkg("manpages", "", "", ""),
             pkg("git-doc", "", "", ""),
         ];
         let got = sweep(&pkgs, &["patch"], &[("git", Root::Manual)]);
-        assert_eq!(got, ["git-doc", "patch"]);
+        assert_eq!(got, ["git-doc", "manpages", "patch"]);
     }
 
     #[test]
