@@ -163,9 +163,10 @@ pub fn load_archive_file(
         let mut f = File::open(path).map_err(|e| layer(e.to_string()))?;
         f.seek(SeekFrom::Start(m.offset))
             .map_err(|e| layer(e.to_string()))?;
+        let counter = opts.layer_counter(i, m.size);
         let r = Counted::new(
             BufReader::with_capacity(256 * 1024, f.take(m.size)),
-            opts.progress.as_ref(),
+            counter.as_ref(),
         );
         index_blob(r, opts.verify, &budget).map_err(layer)
     })
@@ -222,9 +223,10 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
             return Err(layer("not a regular file".into()));
         }
         check_size(&plan, i, len.len()).map_err(layer)?;
+        let counter = opts.layer_counter(i, len.len());
         let r = Counted::new(
             BufReader::with_capacity(256 * 1024, f.take(len.len())),
-            opts.progress.as_ref(),
+            counter.as_ref(),
         );
         index_blob(r, opts.verify, &budget).map_err(layer)
     })
