@@ -9,7 +9,7 @@
 #   LAYERSCOPE=/path/to/layerscope bench/accuracy.sh --label after
 #
 # Options (environment variables in brackets):
-#   --stacks "S ..."  python node java rust go cpp builder java-rec pyvenv
+#   --stacks "S ..."  python node java rust go cpp builder python-rec pyvenv
 #                     (default: all) [STACKS]
 #   --label NAME      names the results directory and the table heading [LABEL, default "run"]
 #   --out DIR         where results go [OUT, default target/accuracy/LABEL]
@@ -35,7 +35,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-all_stacks="python node java rust go cpp builder java-rec pyvenv"
+all_stacks="python node java rust go cpp builder python-rec pyvenv"
 stacks=${STACKS:-$all_stacks}
 label=${LABEL:-run}
 out=${OUT:-}

@@ -25,7 +25,7 @@ import sys
 import tarfile
 import tempfile
 
-STACKS = ["python", "node", "java", "rust", "go", "cpp", "builder", "java-rec", "pyvenv"]
+STACKS = ["python", "node", "java", "rust", "go", "cpp", "builder", "python-rec", "pyvenv"]
 STACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stacks")
 
 # Independent definition of package caches (paths relative to /): what a
