@@ -174,6 +174,7 @@ pub struct ComparisonReport {
     pub a_layers: usize,
     pub b_layers: usize,
     pub shared_layers: usize,
+    pub layers_in_common: usize,
     pub categories: Vec<CategoryDelta>,
     pub files: FileDiff,
     pub top_directories: Vec<PathDeltaReport>,
@@ -338,6 +339,7 @@ impl ComparisonReport {
             a_layers: c.a_layers,
             b_layers: c.b_layers,
             shared_layers: c.shared_layers,
+            layers_in_common: c.layers_in_common,
             categories: c
                 .categories
                 .iter()

@@ -6,8 +6,6 @@
 mod common_engine;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc;
 
 use assert_cmd::Command;
@@ -299,56 +297,12 @@ fn missing_image_lists_similar_local_names() {
     assert!(err.contains(&tag), "{err}");
 }
 
-/// A unix-socket proxy to the real engine that cuts each connection after
-/// `budget` bytes from the engine: a connection dropped mid-export.
-fn cutting_proxy(upstream: String, budget: usize) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("cut.sock");
-    let listener = UnixListener::bind(&path).expect("bind");
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = UnixStream::connect(&upstream) else {
-                return;
-            };
-            let (mut c_read, mut s_write) = (
-                client.try_clone().expect("clone"),
-                server.try_clone().expect("clone"),
-            );
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_read, &mut s_write);
-            });
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut left = budget;
-                let mut buf = vec![0u8; 16 * 1024];
-                while left > 0 {
-                    let n = match s_read.read(&mut buf[..left.min(16 * 1024)]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if c_write.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    left -= n;
-                }
-                let _ = c_write.shutdown(std::net::Shutdown::Both);
-                let _ = s_read.shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    let host = format!("unix://{}", path.display());
-    (dir, host)
-}
-
 #[test]
 fn a_connection_dropped_mid_export_is_one_clean_error() {
     if !engine_available("dropped_connection") {
         return;
     }
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let Some(sock) = host.strip_prefix("unix://") else {
+    let Some(sock) = engine_socket() else {
         eprintln!("SKIPPED dropped_connection: DOCKER_HOST is not a unix socket");
         return;
     };
@@ -362,7 +316,15 @@ fn a_connection_dropped_mid_export_is_one_clean_error() {
         "FROM scratch\nCOPY f /f\n",
         vec![Item::File("f", big, 0o644)],
     );
-    let (_dir, proxy) = cutting_proxy(sock.to_string(), 1 << 20);
+    // A connection dropped mid-export: the answers cut after 1 MiB.
+    let cutting = proxy(
+        &sock,
+        Faults {
+            budget: 1 << 20,
+            ..Faults::default()
+        },
+    );
+    let proxy = cutting.host.clone();
     let out = layerscope()
         .env("DOCKER_HOST", &proxy)
         .arg(format!("docker:{tag}"))

@@ -2,4 +2,5 @@
 pub mod guard;
 pub mod layer;
 pub mod merge;
+pub mod overlay;
 pub mod tree;

@@ -12,6 +12,7 @@ pub mod explore;
 pub mod load;
 pub mod theme;
 pub mod tree;
+pub mod widgets;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -235,19 +236,7 @@ pub fn size_col(bytes: u64) -> String {
 }
 
 pub use crate::output::{cut, size};
-
-/// A proportional bar of `width` cells with eighth-block resolution.
-pub fn bar(frac: f64, width: usize) -> String {
-    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let eighths = (frac.clamp(0.0, 1.0) * (width * 8) as f64).round() as usize;
-    let mut s: String = "█".repeat(eighths / 8);
-    if !eighths.is_multiple_of(8) && s.chars().count() < width {
-        s.push(PARTS[eighths % 8]);
-    }
-    let n = s.chars().count();
-    s.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
-    s
-}
+pub use widgets::bar;
 
 /// The scroll offset that keeps `sel` inside a window of `h` rows.
 pub fn fit_offset(sel: usize, offset: usize, h: usize) -> usize {
