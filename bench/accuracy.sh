@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Measure how well layerscope finds what only the build needed, on real
-# single-stage / multi-stage pairs of six stacks (issue 18). Run by hand,
-# never from the tests: the first run builds thirteen images (about half an
-# hour on a busy 2-core machine); later runs reuse them.
+# single-stage / multi-stage pairs of six stacks and three stress pairs
+# (issue 18). Run by hand, never from the tests: the first run builds twenty
+# images (about 45 minutes on a busy 2-core machine); later runs reuse them.
 #
 #   bench/accuracy.sh                          # build what is missing, measure all stacks
 #   bench/accuracy.sh --stacks "go rust"       # some stacks only
 #   LAYERSCOPE=/path/to/layerscope bench/accuracy.sh --label after
 #
 # Options (environment variables in brackets):
-#   --stacks "S ..."  python node java rust go cpp (default: all) [STACKS]
+#   --stacks "S ..."  python node java rust go cpp builder python-rec pyvenv
+#                     (default: all) [STACKS]
 #   --label NAME      names the results directory and the table heading [LABEL, default "run"]
 #   --out DIR         where results go [OUT, default target/accuracy/LABEL]
 #   --no-build        measure only; a missing image is an error [NO_BUILD=1]
@@ -24,15 +25,17 @@
 #
 # Per stack it builds acc-STACK-single and acc-STACK-multi from
 # bench/accuracy/stacks/STACK (the Go stack also acc-go-scratch, its FROM
-# scratch twin). An image is rebuilt only when its build context changed
-# (a label carries the context's digest). Then bench/accuracy/measure.py
+# scratch twin). A stack with a Dockerfile.base first gets acc-STACK-base,
+# the image its pair builds FROM (the builder stack: a buildpack-deps-like
+# base). An image is rebuilt only when its build context or the images it
+# builds FROM changed (a label carries their digest). Then bench/accuracy/measure.py
 # computes the ground truth from the images themselves (dpkg databases and
 # file lists read out of `docker export`), runs layerscope on both images
 # and prints one row per stack; docs/accuracy.md says how each number is made.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-all_stacks="python node java rust go cpp"
+all_stacks="python node java rust go cpp builder python-rec pyvenv"
 stacks=${STACKS:-$all_stacks}
 label=${LABEL:-run}
 out=${OUT:-}
@@ -66,17 +69,20 @@ if [ -z "$no_build" ]; then
 fi
 docker image inspect "$base" >/dev/null 2>&1 || { echo "accuracy.sh: base image $base is missing" >&2; exit 2; }
 
-# build IMAGE STACK DOCKERFILE: build unless the image carries this context's digest.
+# build IMAGE STACK DOCKERFILE [FROM-IMAGE...]: build unless the image carries
+# this context's digest. FROM-IMAGEs beyond the base enter the digest too.
 build() {
   local image=$1 stack=$2 dockerfile=$3 ctx digest have start secs
+  shift 3
+  local from=("$base" "$@")
   ctx=$(mktemp -d "${TMPDIR:-/tmp}/acc-ctx.XXXXXX")
   cp -r "$here/accuracy/stacks/$stack/." "$ctx/"
   cp "$ca" "$ctx/host-ca.crt"
   # The digest covers this Dockerfile, the stack's other files (not its other
-  # Dockerfiles) and the base image id; not the CA bundle.
+  # Dockerfiles) and the ids of the images it builds FROM; not the CA bundle.
   digest=$( (cd "$here/accuracy/stacks/$stack" && \
              find . -type f \( -name "$dockerfile" -o ! -name 'Dockerfile*' \) -print0 | sort -z | xargs -0 sha256sum; \
-             docker image inspect -f '{{.Id}}' "$base") | sha256sum | cut -c1-16)
+             docker image inspect -f '{{.Id}}' "${from[@]}") | sha256sum | cut -c1-16)
   have=$(docker image inspect -f '{{index .Config.Labels "layerscope.accuracy.context"}}' "$image" 2>/dev/null || true)
   if [ -z "$rebuild" ] && [ "$have" = "$digest" ]; then
     echo "  $image: up to date"
@@ -106,8 +112,13 @@ build() {
 
 echo "images (base $base):"
 for s in $stacks; do
-  build "acc-$s-single" "$s" Dockerfile.single
-  build "acc-$s-multi" "$s" Dockerfile.multi
+  extra=()
+  if [ -f "$here/accuracy/stacks/$s/Dockerfile.base" ]; then
+    build "acc-$s-base" "$s" Dockerfile.base
+    extra=("acc-$s-base")
+  fi
+  build "acc-$s-single" "$s" Dockerfile.single "${extra[@]}"
+  build "acc-$s-multi" "$s" Dockerfile.multi "${extra[@]}"
   if [ -f "$here/accuracy/stacks/$s/Dockerfile.scratch" ]; then
     build "acc-$s-scratch" "$s" Dockerfile.scratch
   fi

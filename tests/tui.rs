@@ -713,7 +713,8 @@ fn compare_applies_the_filters() {
 
 #[test]
 fn loading_screen_progress_then_views_as_images_arrive() {
-    use layerscope::tui::load::{LoadEvent, LoadStage, Slot};
+    use layerscope::source::progress::{ProgressEvent, Stage};
+    use layerscope::tui::load::{LoadEvent, Slot};
     use std::time::{Duration, Instant};
     let t0 = Instant::now();
     let mut a = App::loading(
@@ -724,21 +725,25 @@ fn loading_screen_progress_then_views_as_images_arrive() {
     assert!(matches!(a.screens[0], Screen::Loading));
     for (i, got) in [(0, 40_000_000u64), (1, 10_000_000)] {
         a.apply(
-            LoadEvent::Progress {
+            LoadEvent::Progress(ProgressEvent {
                 index: i,
-                stage: LoadStage::Reading,
+                name: String::new(),
+                stage: Stage::Receiving,
                 received: 1,
                 expected: 80_000_000,
-            },
+                layers: Vec::new(),
+            }),
             t0,
         );
         a.apply(
-            LoadEvent::Progress {
+            LoadEvent::Progress(ProgressEvent {
                 index: i,
-                stage: LoadStage::Reading,
+                name: String::new(),
+                stage: Stage::Receiving,
                 received: got,
                 expected: 80_000_000,
-            },
+                layers: Vec::new(),
+            }),
             t0 + Duration::from_secs(2),
         );
     }
@@ -786,19 +791,24 @@ fn a_failed_load_says_why_and_quits_with_an_error() {
 #[test]
 fn loader_threads_report_ready_or_failed() {
     use layerscope::analysis::classify::RuleSet;
-    use layerscope::source::LoadOptions;
+    use layerscope::source::{ImageRef, LoadOptions, Reference};
     use layerscope::tui::load::{Analyse, LoadEvent, spawn};
     use std::sync::Arc;
     let real = "/work/scratch/go-app-single.tar";
-    let mut names = vec!["/nonexistent/x.tar".to_string()];
+    // A file removed after the reference was parsed.
+    let gone = "/nonexistent/x.tar";
+    let mut names = vec![Reference {
+        given: gone.into(),
+        image: ImageRef::DockerArchive(gone.into(), None),
+    }];
     let have_real = std::path::Path::new(real).exists();
     if have_real {
-        names.push(real.to_string());
+        names.push(Reference::parse(real).unwrap());
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let how = Analyse {
         rules: Arc::new(RuleSet::builtin()),
-        base_ids: None,
+        base: None,
     };
     spawn(&names, &LoadOptions::default(), &how, &tx);
     drop(tx);
@@ -809,12 +819,12 @@ fn loader_threads_report_ready_or_failed() {
         match ev {
             LoadEvent::Failed(i, e) => failed = Some((i, e)),
             LoadEvent::Ready(i, a) => ready = Some((i, a.image.layers.len())),
-            LoadEvent::Progress { expected, .. } => progressed |= expected > 0,
+            LoadEvent::Progress(p) => progressed |= p.expected > 0,
         }
     }
     let (i, e) = failed.unwrap();
     assert_eq!(i, 0);
-    assert!(e.contains("no such file"), "{e}");
+    assert!(e.to_lowercase().contains("no such file"), "{e}");
     if have_real {
         assert_eq!(ready.unwrap().0, 1);
         assert!(progressed, "the archive's size is the expected total");

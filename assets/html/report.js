@@ -209,7 +209,8 @@
     this.crumbs = el('nav', 'crumbs');
     this.crumbs.setAttribute('aria-label', 'Path of the directory shown');
     host.appendChild(this.crumbs);
-    this.svg = svgEl('svg', { class: 'treemap', role: 'img' });
+    // A group, not an image: each tile is an image with its own name.
+    this.svg = svgEl('svg', { class: 'treemap', role: 'group' });
     this.svg.setAttribute('aria-label', 'Treemap of the final file system of ' + img.name);
     this.svg.setAttribute('data-image', String(idx));
     host.appendChild(this.svg);
@@ -298,6 +299,13 @@
       x: f2(x), y: f2(y), width: f2(w), height: f2(h), 'data-n': node, 'data-depth': depth
     });
     if (agg > 0) rect.setAttribute('data-agg', String(agg));
+    // The name a screen reader reads, and what the tile says without colour.
+    const b = agg > 0 ? this.aggBytes(node, agg) : bytes;
+    const exact = size(b) + ' (' + b.toLocaleString('en') + ' bytes)';
+    rect.setAttribute('role', 'img');
+    rect.setAttribute('aria-label', agg > 0
+      ? agg + ' smaller items in ' + this.tree.path(node) + ', ' + exact + ' together'
+      : this.tree.path(node) + (t.dir[node] ? '/' : '') + ', ' + exact + ', ' + this.catOf(node));
     frag.tiles.appendChild(rect);
     if (w < 40 || h < 14 || (h < 30 && y < parentY + 16)) return;
     const name = agg > 0 ? agg + ' smaller' : this.tree.name(node);
@@ -397,12 +405,28 @@
     this.applyMask();
   };
 
+  // A tile lights up when what it stands for has a marked path: its own
+  // row, or for a merged tile, one of the children it merges (not the
+  // directory's other children, which have tiles of their own).
   Panel.prototype.applyMask = function () {
     const m = this.mask;
     this.svg.classList.toggle('dim', !!m);
     const tiles = this.svg.querySelectorAll('rect.tile');
     for (let i = 0; i < tiles.length; i++) {
-      tiles[i].classList.toggle('hl', !!m && m[Number(tiles[i].getAttribute('data-n'))] !== 0);
+      let on = false;
+      if (m) {
+        const r = Number(tiles[i].getAttribute('data-n'));
+        const agg = Number(tiles[i].getAttribute('data-agg') || 0);
+        if (agg > 0) {
+          const kids = this.tree.kids(r), t = this.tree.t;
+          let k = 0;
+          while (k < kids.length && t.bytes[kids[k]] > 0) k++;
+          for (let j = k - agg; j < k && !on; j++) on = m[kids[j]] !== 0;
+        } else {
+          on = m[r] !== 0;
+        }
+      }
+      tiles[i].classList.toggle('hl', on);
     }
   };
 
@@ -624,7 +648,7 @@
       sec.appendChild(mapHost);
       const p = new Panel(img, i, mapHost);
       panels.push(p);
-      const clear = el('button', '', 'clear highlight');
+      const clear = el('button', 'clear', 'clear highlight');
       clear.type = 'button';
       clear.addEventListener('click', function () { p.highlight(null, null); });
       sec.appendChild(clear);
@@ -660,10 +684,144 @@
     });
   }
 
+  // ---- self-test (only with #selftest in the URL) -------------------------
+
+  // Drives the first treemap through real DOM events, so the page's own
+  // handlers answer them: a click on a tile (drill in), on the breadcrumb
+  // (back out), a hover (the tooltip), a click on a layer and on a finding
+  // (highlights), and records what the page showed into #selftest-result as
+  // JSON. A headless browser's --dump-dom cannot click; this lets a test
+  // check the interactions against the report's own numbers.
+  function selftest() {
+    const out = { steps: [] };
+    const p = panels.find(function (x) { return x.tree; });
+    if (!p) throw new Error('selftest: no treemap to drive');
+    const svg = p.svg;
+    function tiles() {
+      return Array.prototype.map.call(svg.querySelectorAll('rect.tile'), function (r) {
+        return [Number(r.getAttribute('data-n')), Number(r.getAttribute('data-agg') || 0)];
+      });
+    }
+    function lit() {
+      return Array.prototype.filter.call(svg.querySelectorAll('rect.tile'), function (r) {
+        return r.classList.contains('hl');
+      }).map(function (r) { return [Number(r.getAttribute('data-n')), Number(r.getAttribute('data-agg') || 0)]; });
+    }
+    function crumbs() {
+      return Array.prototype.map.call(p.crumbs.querySelectorAll('button'), function (b) { return b.textContent; });
+    }
+    // A real pointer lands on whatever is on top at the tile's centre.
+    function under(rect) {
+      rect.scrollIntoView({ block: 'center', inline: 'center' });
+      const b = rect.getBoundingClientRect();
+      const x = b.left + b.width / 2, y = b.top + b.height / 2;
+      return { x: x, y: y, target: document.elementFromPoint(x, y) };
+    }
+    function mouse(type, at) {
+      at.target.dispatchEvent(new MouseEvent(type, {
+        bubbles: true, cancelable: true, view: window, clientX: at.x, clientY: at.y, button: 0
+      }));
+    }
+    const t = p.tree.t;
+    const rects = Array.prototype.slice.call(svg.querySelectorAll('rect.tile'));
+    const area = function (r) { return Number(r.getAttribute('width')) * Number(r.getAttribute('height')); };
+    const before = tiles();
+
+    // 1. Drill in: the largest tile lying inside a top-level directory.
+    const inDir = rects.filter(function (r) {
+      let n = Number(r.getAttribute('data-n'));
+      if (r.getAttribute('data-agg') && n === 0) return false;
+      while (n > 0 && t.parent[n] !== 0) n = t.parent[n];
+      return n > 0 && t.dir[n] && p.tree.kids(n).length > 0;
+    }).sort(function (a, b) { return area(b) - area(a); });
+    if (!inDir.length) throw new Error('selftest: no tile inside a directory');
+    const at1 = under(inDir[0]);
+    mouse('click', at1);
+    out.steps.push({
+      step: 'drill', clicked: Number(inDir[0].getAttribute('data-n')), hit: at1.target === inDir[0],
+      tiles_before: before, view: p.view, crumbs: crumbs(), tiles: tiles(),
+      svg: [Number(svg.getAttribute('width')), Number(svg.getAttribute('height'))]
+    });
+
+    // 2. Back out by the breadcrumb's first button.
+    p.crumbs.querySelector('button').dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true, view: window }));
+    out.steps.push({ step: 'back', view: p.view, crumbs: crumbs(), tiles: tiles() });
+
+    // 3. Hover the largest file tile, one with an owning package if any.
+    const fresh = Array.prototype.slice.call(svg.querySelectorAll('rect.tile')).filter(function (r) {
+      const n = Number(r.getAttribute('data-n'));
+      return !r.getAttribute('data-agg') && n > 0 && !t.dir[n];
+    }).sort(function (a, b) {
+      const pa = t.package[Number(a.getAttribute('data-n'))] > 0, pb = t.package[Number(b.getAttribute('data-n'))] > 0;
+      return pa !== pb ? (pb ? 1 : -1) : area(b) - area(a);
+    });
+    if (!fresh.length) throw new Error('selftest: no file tile to hover');
+    const at3 = under(fresh[0]);
+    mouse('mousemove', at3);
+    const hovered = Number(fresh[0].getAttribute('data-n'));
+    out.steps.push({
+      step: 'hover', row: hovered, hit: at3.target === fresh[0],
+      shown: !tooltip.hidden, text: Array.prototype.map.call(tooltip.childNodes, function (d) { return d.textContent; })
+    });
+    mouse('mouseleave', { target: svg, x: 0, y: 0 });
+
+    // 4. The hovered file's layer, clicked in the layer bar, then again (off).
+    const L = t.layer[hovered];
+    const lb = p.host.parentNode.querySelector('.layers button[data-layer="' + L + '"]');
+    if (!lb) throw new Error('selftest: no button for layer ' + L);
+    lb.click();
+    out.steps.push({ step: 'layer', layer: L, pressed: lb.getAttribute('aria-pressed'), dim: svg.classList.contains('dim'), lit: lit(), tiles: tiles() });
+    lb.click();
+    out.steps.push({ step: 'layer-off', pressed: lb.getAttribute('aria-pressed'), dim: svg.classList.contains('dim'), lit: lit() });
+
+    // 5. The first finding whose paths are in the tree.
+    const fbs = Array.prototype.slice.call(p.host.parentNode.querySelectorAll('.findings button'));
+    const fb = fbs.find(function (b) {
+      const f = (p.img.findings || []).find(function (x) { return x.id === b.getAttribute('data-finding'); });
+      return f && (f.top_paths || []).some(function (q) { return p.tree.lookup(q.path) > 0; });
+    });
+    if (fb) {
+      fb.click();
+      out.steps.push({ step: 'finding', id: fb.getAttribute('data-finding'), pressed: fb.getAttribute('aria-pressed'), lit: lit(), tiles: tiles() });
+    } else {
+      out.steps.push({ step: 'finding', id: null, findings: fbs.length });
+    }
+
+    // 6. "clear highlight" ends where the page began.
+    p.host.parentNode.querySelector('button.clear').click();
+    out.steps.push({ step: 'clear', dim: svg.classList.contains('dim'), lit: lit(), pressed: document.querySelectorAll('[aria-pressed="true"]').length });
+
+    // The theme's colours, for a contrast check.
+    const cs = function (e, prop) { return getComputedStyle(e)[prop]; };
+    const label = svg.querySelector('text');
+    out.theme = {
+      name: root.getAttribute('data-theme'),
+      bg: cs(document.body, 'backgroundColor'), fg: cs(document.body, 'color'),
+      muted: document.querySelector('.muted') ? cs(document.querySelector('.muted'), 'color') : null,
+      label: label ? cs(label, 'fill') : null,
+      tiles: Array.prototype.map.call(document.querySelectorAll('#legend .swatch'), function (s) {
+        return [s.className, cs(s, 'backgroundColor')];
+      })
+    };
+    const box = el('pre', '', JSON.stringify(out));
+    box.id = 'selftest-result';
+    box.hidden = true;
+    document.body.appendChild(box);
+    document.body.setAttribute('data-selftest', 'done');
+  }
+
   try {
     build();
   } catch (e) {
     fail('error: ' + (e && e.stack ? e.stack : String(e)));
     document.body.setAttribute('data-status', 'failed');
+  }
+  if (/(^#|[;&,])selftest(?![\w-])/.test(location.hash) && document.body.getAttribute('data-status') === 'drawn') {
+    try {
+      selftest();
+    } catch (e) {
+      fail('selftest: ' + (e && e.stack ? e.stack : String(e)));
+      document.body.setAttribute('data-selftest', 'failed');
+    }
   }
 })();

@@ -25,7 +25,8 @@ import sys
 import tarfile
 import tempfile
 
-STACKS = ["python", "node", "java", "rust", "go", "cpp"]
+STACKS = ["python", "node", "java", "rust", "go", "cpp", "builder", "python-rec", "pyvenv"]
+STACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stacks")
 
 # Independent definition of package caches (paths relative to /): what a
 # package manager downloaded or indexed, which nothing at run time reads.
@@ -66,9 +67,11 @@ def read_fs(image, cache_dir):
     cache = os.path.join(cache_dir, f"fs-{iid.split(':')[-1][:24]}.json.gz")
     if os.path.exists(cache):
         with gzip.open(cache, "rt") as f:
-            return json.load(f)
+            fs = json.load(f)
+        if "ext" in fs:  # listings before apt's extended_states was read are redone
+            return fs
     cid = run(["docker", "create", image]).strip()
-    entries, lists, status = {}, {}, ""
+    entries, lists, status, ext = {}, {}, "", ""
     try:
         proc = subprocess.Popen(["docker", "export", cid], stdout=subprocess.PIPE)
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
@@ -89,6 +92,8 @@ def read_fs(image, cache_dir):
                     entries[path] = ["f", m.size, ""]
                     if path == "var/lib/dpkg/status":
                         status = tar.extractfile(m).read().decode("utf-8", "replace")
+                    elif path == "var/lib/apt/extended_states":
+                        ext = tar.extractfile(m).read().decode("utf-8", "replace")
                     elif path.startswith("var/lib/dpkg/info/") and path.endswith(".list"):
                         name = path[len("var/lib/dpkg/info/"):-len(".list")]
                         lists[name] = tar.extractfile(m).read().decode("utf-8", "replace").splitlines()
@@ -98,7 +103,7 @@ def read_fs(image, cache_dir):
             die(f"docker export of {image} failed")
     finally:
         subprocess.run(["docker", "rm", cid], capture_output=True)
-    fs = {"image": image, "id": iid, "entries": entries, "status": status, "lists": lists}
+    fs = {"image": image, "id": iid, "entries": entries, "status": status, "lists": lists, "ext": ext}
     os.makedirs(cache_dir, exist_ok=True)
     tmp = cache + ".tmp"
     with gzip.open(tmp, "wt") as f:
@@ -122,11 +127,44 @@ def installed_packages(status):
     return pkgs
 
 
+def paragraphs(text):
+    """Each paragraph of a deb822 text (dpkg status, extended_states) as a dict."""
+    out = []
+    for para in text.split("\n\n"):
+        fields, key = {}, None
+        for line in para.splitlines():
+            if line and line[0].isspace() and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, v = line.split(":", 1)
+                fields[key] = v.strip()
+        if fields:
+            out.append(fields)
+    return out
+
+
+def relation_names(value):
+    """Package names in a Depends-like field (alternatives flattened)."""
+    names = []
+    for group in value.split(","):
+        for alt in group.split("|"):
+            w = alt.strip().split()
+            if w:
+                names.append(w[0].split(":")[0])
+    return names
+
+
 class Fs:
     def __init__(self, raw):
         self.raw = raw
         self.entries = raw["entries"]
         self.pkgs = installed_packages(raw["status"])
+        self.fields = {f["Package"]: f for f in paragraphs(raw["status"]) if f.get("Package") in self.pkgs}
+        self.auto = {f["Package"] for f in paragraphs(raw.get("ext", "")) if f.get("Auto-Installed") == "1"}
+        self.provides = {}
+        for name, f in self.fields.items():
+            for v in relation_names(f.get("Provides", "")):
+                self.provides.setdefault(v, set()).add(name)
         self._resolved = {}
         self.files = {}  # package -> set of resolved, existing, non-directory paths
         self.owners = {}  # path -> set of packages
@@ -167,6 +205,17 @@ class Fs:
         out = "/".join(cur)
         if depth == 0:
             self._resolved[key] = out
+        return out
+
+    def needers(self, name, among):
+        """Packages in AMONG naming NAME (or a virtual it provides) in a
+        relation: [(package, field)], Depends/Pre-Depends before Recommends."""
+        virt = {v for v, ps in self.provides.items() if name in ps}
+        out = []
+        for field in ("Pre-Depends", "Depends", "Recommends"):
+            for p in sorted(among):
+                if p != name and (set(relation_names(self.fields.get(p, {}).get(field, ""))) & ({name} | virt)):
+                    out.append((p, field))
         return out
 
     def size(self, paths):
@@ -253,6 +302,29 @@ def numeric_projections(img):
     return out
 
 
+def from_image(stack):
+    """The image the single-stage Dockerfile builds FROM (its first FROM)."""
+    with open(os.path.join(STACK_DIR, stack, "Dockerfile.single")) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 2 and w[0].upper() == "FROM":
+                return w[1]
+    return None
+
+
+def base_check(stack, rep):
+    """layerscope's base detection against the layers of the image the
+    single image really builds FROM (docker image inspect RootFS.Layers)."""
+    base = rep.get("base") or {}
+    img = from_image(stack)
+    expected = None
+    if img and img != "scratch":
+        expected = int(run(["docker", "image", "inspect", "-f", "{{len .RootFS.Layers}}", img]).strip())
+    return {"from": img, "expected_layers": expected, "layers": base.get("layers"),
+            "method": base.get("method"), "kind": base.get("kind"),
+            "right": expected is not None and base.get("layers") == expected}
+
+
 def measure(stack, binary, out_dir, cache_dir):
     single, multi = f"acc-{stack}-single", f"acc-{stack}-multi"
     fs_s, fs_m = Fs(read_fs(single, cache_dir)), Fs(read_fs(multi, cache_dir))
@@ -281,6 +353,20 @@ def measure(stack, binary, out_dir, cache_dir):
 
     missed = sorted(((n, pkg_bytes(n, True)) for n in build_only - flagged), key=lambda x: -x[1])
     false_pos = sorted(((n, pkg_bytes(n, False)) for n in flagged_known - build_only), key=lambda x: -x[1])
+    kept_by_ls = set(fs_s.pkgs) - flagged
+
+    def why_kept(n):
+        """What in the single image keeps a missed package: kept (unflagged)
+        packages that name it, and apt's record of how it came."""
+        return {"manual": n not in fs_s.auto, "needed_by": [f"{p} ({f})" for p, f in fs_s.needers(n, kept_by_ls)][:6],
+                "fields": {k: fs_s.fields[n].get(k) for k in ("Priority", "Essential", "Protected") if fs_s.fields[n].get(k)}}
+
+    def why_in_multi(n):
+        """Why the multi image has a falsely flagged package: hand-installed
+        there, or which of its packages name it."""
+        return {"manual_in_multi": n not in fs_m.auto,
+                "needed_in_multi_by": [f"{p} ({f})" for p, f in fs_m.needers(n, set(fs_m.pkgs))][:6],
+                "needed_in_single_by": [f"{p} ({f})" for p, f in fs_s.needers(n, set(fs_s.pkgs))][:6]}
 
     # The multi image: what layerscope calls toolchain or build-only there is all over-flagging.
     m_size = image_size(multi)
@@ -315,8 +401,9 @@ def measure(stack, binary, out_dir, cache_dir):
         "scores": {"flagged_bytes": flagged_bytes, "true_positive_bytes": tp_bytes,
                    "recall": tp_bytes / truth_bytes if truth_bytes else None,
                    "precision": tp_bytes / flagged_bytes if flagged_bytes else None},
-        "missed": [{"name": n, "bytes": b} for n, b in missed],
-        "false_positives": [{"name": n, "bytes": b, "reason": (own.get(n) or {}).get("reason")} for n, b in false_pos],
+        "missed": [{"name": n, "bytes": b, **(why_kept(n) if b >= 1e6 else {})} for n, b in missed],
+        "false_positives": [{"name": n, "bytes": b, "reason": (own.get(n) or {}).get("reason"),
+                             **(why_in_multi(n) if b >= 1e6 else {})} for n, b in false_pos],
         "multi_flagged": {"source": m_source, "toolchain_bytes": m_toolchain,
                           "toolchain_share": m_toolchain / m_size if m_size else 0,
                           "flagged_packages": sorted(m_flagged), "flagged_dpkg_bytes": m_flagged_bytes,
@@ -327,6 +414,7 @@ def measure(stack, binary, out_dir, cache_dir):
                            "layerscope_single": category_bytes(rep_s, "package-cache"),
                            "layerscope_multi": category_bytes(rep_m, "package-cache")},
         "projections": {"layerscope": proj, "real": real},
+        "base": base_check(stack, rep_s),
     }
 
 
@@ -341,8 +429,9 @@ def pct(x, digits=1):
 def table(results, label):
     lines = [f"#### {label}", "",
              "| stack | single MB | multi MB | build-only pkgs | truth MB | flagged MB | recall | precision "
-             "| multi flagged (toolchain) | pkg caches MB: layerscope / counted | projected MB vs real multi MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| multi flagged (toolchain) | pkg caches MB: layerscope / counted | projected MB vs real multi MB "
+             "| base layers: found / real |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         pc = r["package_caches"]
         proj = r["projections"]["layerscope"].get("projected_runtime_bytes")
@@ -352,12 +441,13 @@ def table(results, label):
             f"| {mb(r['scores']['flagged_bytes'])} | {pct(r['scores']['recall'])} | {pct(r['scores']['precision'])} "
             f"| {pct(r['multi_flagged']['flagged_share'], 2)} ({pct(r['multi_flagged']['toolchain_share'], 2)}) "
             f"| {mb(pc['layerscope_single'])} / {mb(pc['single_total'])} "
-            f"| {mb(proj)} vs {mb(r['projections']['real']['multi'])} |")
+            f"| {mb(proj)} vs {mb(r['projections']['real']['multi'])} "
+            f"| {r['base']['layers']} / {r['base']['expected_layers']} ({r['base']['method']}) |")
     tb = sum(r["truth"]["build_only_bytes"] for r in results)
     fb = sum(r["scores"]["flagged_bytes"] for r in results)
     tp = sum(r["scores"]["true_positive_bytes"] for r in results)
     lines.append(f"| **all** | | | | {mb(tb)} | {mb(fb)} | {pct(tp / tb if tb else None)} "
-                 f"| {pct(tp / fb if fb else None)} | | | |")
+                 f"| {pct(tp / fb if fb else None)} | | | | |")
     return "\n".join(lines)
 
 
@@ -377,9 +467,16 @@ def details(results, top):
         out.append(f"  false positives ({len(r['false_positives'])} packages, "
                    f"{mb(sum(m['bytes'] for m in r['false_positives']))} MB): "
                    + (", ".join(f"{m['name']} {mb(m['bytes'])}" for m in fp) or "none"))
-        for m in fp[:3]:
-            if m.get("reason"):
-                out.append(f"    {m['name']}: layerscope says \"{m['reason'][:160]}\"")
+        for m in r["missed"]:
+            if m["bytes"] >= 1e6:
+                out.append(f"    missed {m['name']} {mb(m['bytes'])}: {'manual' if m['manual'] else 'auto'}"
+                           + (f", {m['fields']}" if m["fields"] else "")
+                           + f"; kept packages naming it: {', '.join(m['needed_by']) or 'none'}")
+        for m in r["false_positives"]:
+            if m["bytes"] >= 1e6 or m is r["false_positives"][0]:
+                out.append(f"    false positive {m['name']} {mb(m['bytes'])}: layerscope says \"{(m.get('reason') or '')[:160]}\""
+                           + (f"; in multi: {'manual' if m['manual_in_multi'] else 'auto'}, named by "
+                              f"{', '.join(m['needed_in_multi_by']) or 'none'}" if "manual_in_multi" in m else ""))
         mf = r["multi_flagged"]
         if mf["flagged_packages"]:
             out.append(f"  flagged in the multi image: {', '.join(mf['flagged_packages'][:10])}")
@@ -388,6 +485,9 @@ def details(results, top):
         out.append(f"  package caches in single: layerscope {mb(pc['layerscope_single'])} MB, counted "
                    f"{mb(pc['single_total'])} MB ({counted or 'none'}); multi: layerscope "
                    f"{mb(pc['layerscope_multi'])}, counted {mb(pc['multi_total'])}")
+        b = r["base"]
+        out.append(f"  base: FROM {b['from']}, {b['expected_layers']} layers; layerscope found {b['layers']} "
+                   f"({b['method']}, {b['kind']}): {'right' if b['right'] else 'WRONG'}")
         real = r["projections"]["real"]
         projs = r["projections"]["layerscope"]
         out.append("  projections: " + (", ".join(f"{k} {mb(v)} MB" for k, v in projs.items()) or "none")

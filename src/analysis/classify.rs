@@ -252,12 +252,21 @@ pub fn classify(
         .iter()
         .map(|&r| category_of(r) == Some(Category::Runtime))
         .collect();
-    // `apk add --virtual .build-deps gcc ...` names its build tools.
+    // `apk add --virtual .build-deps gcc ...` names its build tools (a
+    // keep rule still wins).
+    let index: std::collections::HashMap<&str, usize> = packages
+        .names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     for (i, p) in packages.db.iter().enumerate() {
-        if p.virtual_group && p.name.contains("build") {
+        if p.virtual_group && p.name.contains("build") && !keep[i] {
             seed[i] = true;
             for name in p.depends.iter().flatten() {
-                if let Some(j) = packages.names.iter().position(|n| n == name) {
+                if let Some(&j) = index.get(name.as_str())
+                    && !keep[j]
+                {
                     seed[j] = true;
                 }
             }

@@ -96,7 +96,6 @@ struct Acc {
     dirs: HashMap<NodeId, u64>,
     layers: HashMap<u16, u64>,
     hidden_by: HashMap<u16, u64>,
-    packages: HashMap<String, u64>,
 }
 
 impl Acc {
@@ -142,7 +141,8 @@ fn top_by_bytes<K: Clone + Ord>(m: &HashMap<K, u64>, n: usize) -> Vec<(K, u64)> 
 /// Residue: visible files matched by a rule, one finding per rule.
 fn residue(image: &Image, classes: &Classes, base_layers: usize) -> Vec<Finding> {
     let mut by_rule: HashMap<u16, Acc> = HashMap::new();
-    let mut files_of: HashMap<(u16, usize), u64> = HashMap::new();
+    // Bytes and files per (rule, package).
+    let mut per_package: HashMap<(u16, usize), (u64, u64)> = HashMap::new();
     for (node, loc) in image.fs.iter().enumerate() {
         let Some(loc) = loc else { continue };
         let r = classes.node_rule[node];
@@ -156,10 +156,9 @@ fn residue(image: &Image, classes: &Classes, base_layers: usize) -> Vec<Finding>
         let acc = by_rule.entry(r).or_default();
         acc.add(image, node as NodeId, e.disk_bytes(), loc.layer);
         if let Some(i) = classes.packages.owner_index(node as NodeId) {
-            *acc.packages
-                .entry(classes.packages.names[i].clone())
-                .or_default() += e.disk_bytes();
-            *files_of.entry((r, i)).or_default() += 1;
+            let slot = per_package.entry((r, i)).or_default();
+            slot.0 += e.disk_bytes();
+            slot.1 += 1;
         }
     }
     let pk = &classes.packages;
@@ -168,22 +167,18 @@ fn residue(image: &Image, classes: &Classes, base_layers: usize) -> Vec<Finding>
         .filter(|(_, acc)| acc.bytes > 0)
         .map(|(r, acc)| {
             let rule = &classes.rules[r as usize];
-            let mut notes: Vec<PackageNote> = acc
-                .packages
+            let mut notes: Vec<PackageNote> = per_package
                 .iter()
-                .filter_map(|(name, &bytes)| {
-                    let i = pk.names.iter().position(|n| n == name)?;
-                    let reason = if classes.build.is_build_only(i) {
+                .filter(|((rule, _), _)| *rule == r)
+                .map(|(&(_, i), &(bytes, files))| PackageNote {
+                    name: pk.names[i].clone(),
+                    bytes,
+                    files,
+                    reason: if classes.build.is_build_only(i) {
                         classes.build.reason(pk, i)
                     } else {
                         String::new()
-                    };
-                    Some(PackageNote {
-                        name: name.clone(),
-                        bytes,
-                        files: files_of.get(&(r, i)).copied().unwrap_or(0),
-                        reason,
-                    })
+                    },
                 })
                 .collect();
             notes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));

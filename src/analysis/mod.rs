@@ -4,7 +4,7 @@ pub mod classify;
 pub mod compare;
 pub mod findings;
 pub mod langpm;
-pub mod os;
+pub use crate::index::os;
 pub mod packages;
 pub mod waste;
 

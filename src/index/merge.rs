@@ -142,7 +142,7 @@ pub fn build_image(
         hidden,
         captured,
     };
-    image.facts.base_os = crate::analysis::os::detect_base_os(&image);
+    image.facts.base_os = super::os::detect_base_os(&image);
     Ok(image)
 }
 

@@ -5,6 +5,10 @@
 //! The page fetches nothing: CSS and JS are inline, and a
 //! Content-Security-Policy allows only those two blocks (by hash), so even
 //! markup smuggled in by a file name could neither run nor load anything.
+//!
+//! With `#selftest` in its URL (and only then) the page drives its first
+//! treemap through real DOM events and records what it showed as JSON in
+//! `#selftest-result`; `tests/html.rs` reads that back from `--dump-dom`.
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};

@@ -19,12 +19,12 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LoadOptions;
 use super::archive::{Plan, assemble, load_stream};
-use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch};
+use super::progress::{ImageProgress, Stage, Tracker};
 use crate::cache::{Cache, ImageEntries};
 use crate::error::Error;
 use crate::image::{ConfigFile, Image};
 use crate::index::layer::LayerIndex;
-use crate::output::size;
+use crate::units::size;
 
 /// The oldest Engine API layerscope talks to (Docker 1.12, 2016): inspect,
 /// export and build all exist there with the fields used here.
@@ -374,40 +374,33 @@ fn request_error(e: &ApiError, host: &str, what: &str) -> Error {
     }
 }
 
-/// Load images from the engine, concurrently, in the order given. Shows a
-/// progress bar on stderr when stderr is a terminal.
+/// Load images from the engine, concurrently, in the order given.
 pub fn load_many(names: &[String], opts: &LoadOptions) -> Result<Vec<Image>, Error> {
-    load_many_watched(names, opts, &Watch::Auto)
+    load_tracked(names, opts, &Tracker::new(names).images)
 }
 
-/// [`load_many`], with progress sent where `watch` says (the TUI passes
-/// [`Watch::Events`]). Must not be called from inside a tokio runtime.
-pub fn load_many_watched(
+/// [`load_many`], counting each image's progress in `progress` (one per
+/// name). Must not be called from inside a tokio runtime.
+pub fn load_tracked(
     names: &[String],
     opts: &LoadOptions,
-    watch: &Watch,
+    progress: &[Arc<ImageProgress>],
 ) -> Result<Vec<Image>, Error> {
     let rt = runtime()?;
-    let tracker = Tracker::new(names);
-    let reporter = Reporter::start(tracker.clone(), watch);
     let result = rt.block_on(async {
         let docker = connect().await?;
-        let loads = names.iter().enumerate().map(|(i, name)| {
+        let loads = names.iter().zip(progress).map(|(name, p)| {
             let docker = docker.clone();
-            let tracker = tracker.clone();
             async move {
-                let r = load_one(&docker, name, tracker.clone(), i, opts).await;
-                tracker.images[i].set_stage(if r.is_ok() {
-                    Stage::Done
-                } else {
-                    Stage::Failed
-                });
+                let r = load_one(&docker, name, p.clone(), opts).await;
+                if r.is_err() {
+                    p.set_stage(Stage::Failed);
+                }
                 r
             }
         });
         futures_util::future::try_join_all(loads).await
     });
-    reporter.finish();
     // On an error the other exports may still be streaming on blocking
     // threads: do not wait for them.
     rt.shutdown_background();
@@ -541,11 +534,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
 async fn load_one(
     docker: &Docker,
     name: &str,
-    tracker: Arc<Tracker>,
-    index: usize,
+    progress: Arc<ImageProgress>,
     opts: &LoadOptions,
 ) -> Result<Image, Error> {
-    let progress: &ImageProgress = &tracker.images[index];
     let name = name.strip_prefix("docker:").unwrap_or(name);
     let stall = stall_timeout()?;
     let info = inspect(docker, name).await?;
@@ -586,17 +577,11 @@ async fn load_one(
     });
     let stream = {
         let failure = failure.clone();
-        let tracker = tracker.clone();
-        let counter = opts.progress.clone();
+        let p = progress.clone();
         timed.map(move |item| match item {
             Ok(bytes) => {
-                let n = bytes.len() as u64;
-                let p = &tracker.images[index];
-                p.add_received(n);
+                p.add_received(bytes.len() as u64);
                 p.set_stage(Stage::Receiving);
-                if let Some(c) = &counter {
-                    c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                }
                 Ok(bytes)
             }
             Err(fault) => {

@@ -16,7 +16,7 @@ pub mod widgets;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,8 +24,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use ratatui::layout::Rect;
 
 use crate::analysis::Analysis;
-use crate::analysis::classify::RuleSet;
-use crate::source::LoadOptions;
+use crate::source::{LoadOptions, Reference};
 pub use app::App;
 pub use theme::Theme;
 
@@ -50,19 +49,15 @@ pub fn run(analyses: Vec<Analysis>) -> anyhow::Result<()> {
 /// (one image) or compare (two). Returns an error with the first load's
 /// message when a load failed, after the user quits.
 pub fn run_loading(
-    names: Vec<String>,
+    images: Vec<Reference>,
     opts: LoadOptions,
-    rules: RuleSet,
-    base_ids: Option<Vec<String>>,
+    how: load::Analyse,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(!names.is_empty(), "no image to show");
+    anyhow::ensure!(!images.is_empty(), "no image to show");
     let (tx, rx) = mpsc::channel();
-    let how = load::Analyse {
-        rules: Arc::new(rules),
-        base_ids: base_ids.map(Arc::new),
-    };
-    load::spawn(&names, &opts, &how, &tx);
+    load::spawn(&images, &opts, &how, &tx);
     drop(tx);
+    let names = images.into_iter().map(|r| r.given).collect();
     event_loop(|area, theme| App::loading(names, area, theme), &rx)
 }
 

@@ -14,8 +14,9 @@ pub struct Theme {
 impl Theme {
     /// Colour unless `NO_COLOR` is set to anything non-empty (no-color.org).
     pub fn from_env() -> Theme {
-        let no = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { color: !no }
+        Theme {
+            color: !crate::output::no_color(),
+        }
     }
 
     fn fg(&self, c: Color) -> Style {

@@ -88,14 +88,25 @@ pub fn parse_relations(v: &str) -> Vec<Alternatives> {
         .collect()
 }
 
-/// One dpkg paragraph; `None` unless it is `install ok installed` (a
-/// `status.d` paragraph has no Status field: it is installed by being there).
+/// One dpkg paragraph; `None` unless its files are on disk: wanted
+/// `install` or `hold`, in any state but `not-installed` and
+/// `config-files` (`triggers-pending`, `half-configured` and `unpacked`
+/// packages ship their files too). A `status.d` paragraph has no Status
+/// field: it is installed by being there.
 pub fn dpkg_package(p: &[(&str, String)]) -> Option<Package> {
     let name = field(p, "Package")?.to_string();
-    if let Some(status) = field(p, "Status")
-        && status.split_whitespace().collect::<Vec<_>>() != ["install", "ok", "installed"]
-    {
-        return None;
+    let mut held = false;
+    if let Some(status) = field(p, "Status") {
+        let words: Vec<&str> = status.split_whitespace().collect();
+        let [want, _, state] = words.as_slice() else {
+            return None;
+        };
+        if !matches!(*want, "install" | "hold")
+            || matches!(*state, "not-installed" | "config-files")
+        {
+            return None;
+        }
+        held = *want == "hold";
     }
     let rel = |f: &str| field(p, f).map(parse_relations).unwrap_or_default();
     let mut depends = rel("Pre-Depends");
@@ -109,7 +120,8 @@ pub fn dpkg_package(p: &[(&str, String)]) -> Option<Package> {
         provides: rel("Provides").into_iter().flatten().collect(),
         install_if: Vec::new(),
         essential: yes("Essential"),
-        protected: yes("Protected"),
+        // apt-mark hold: apt never removes it.
+        protected: yes("Protected") || held,
         required: field(p, "Priority").is_some_and(|v| v.eq_ignore_ascii_case("required")),
         virtual_group: false,
         name,
@@ -139,7 +151,8 @@ fn apk_name(tok: &str) -> Option<String> {
     if tok.starts_with('!') {
         return None;
     }
-    let end = tok.find(['=', '<', '>', '~']).unwrap_or(tok.len());
+    // Version constraints and repository pins (`python3@edge`) go.
+    let end = tok.find(['=', '<', '>', '~', '@']).unwrap_or(tok.len());
     let name = &tok[..end];
     (!name.is_empty()).then(|| name.to_string())
 }
@@ -158,6 +171,7 @@ pub fn apk_installed(text: &str) -> Vec<ApkEntry> {
     for block in text.split("\n\n") {
         let mut pkg = Package::default();
         let mut files = Vec::new();
+        dir.clear();
         for line in block.lines() {
             let Some((k, v)) = line.split_once(':') else {
                 continue;
@@ -170,6 +184,7 @@ pub fn apk_installed(text: &str) -> Vec<ApkEntry> {
                 "p" => pkg.provides = toks().collect(),
                 "i" => pkg.install_if = toks().collect(),
                 "F" => dir = v.to_string(),
+                "R" if dir.is_empty() => files.push(format!("/{v}")),
                 "R" => files.push(format!("/{dir}/{v}")),
                 _ => {}
             }
@@ -184,7 +199,6 @@ pub fn apk_installed(text: &str) -> Vec<ApkEntry> {
             package: pkg,
             files,
         });
-        dir.clear();
     }
     out
 }
@@ -222,6 +236,23 @@ mod tests {
             vec![vec!["d".to_string()], vec!["e".to_string()]]
         );
         assert!(pkgs[1].essential);
+    }
+
+    #[test]
+    fn held_and_half_done_packages_count_as_installed() {
+        let text = "Package: h\nStatus: hold ok installed\n\nPackage: t\nStatus: install ok triggers-pending\n\nPackage: n\nStatus: install ok not-installed\n\nPackage: p\nStatus: purge ok config-files\n";
+        let pkgs = dpkg_status(text);
+        let names: Vec<&str> = pkgs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["h", "t"]);
+        assert!(pkgs[0].protected && !pkgs[1].protected);
+    }
+
+    #[test]
+    fn apk_pins_and_files_before_a_directory() {
+        assert_eq!(apk_world("python3@edge\n"), vec!["python3"]);
+        let db = apk_installed("P:a\nR:top\n\nP:b\nF:usr\nR:x\n");
+        assert_eq!(db[0].files, vec!["/top"]);
+        assert_eq!(db[1].files, vec!["/usr/x"]);
     }
 
     #[test]

@@ -78,10 +78,8 @@ impl<'a> Graph<'a> {
     /// The installed packages an alternative name resolves to: the package
     /// of that name, else every package providing it.
     fn resolve(&self, name: &str) -> &[usize] {
-        if let Some((k, _)) = self.by_name.get_key_value(name) {
-            // A real package; `providers` never holds a slice for it, so
-            // point into by_name through a one-element lookup.
-            return std::slice::from_ref(&self.by_name[k]);
+        if let Some(i) = self.by_name.get(name) {
+            return std::slice::from_ref(i);
         }
         self.providers.get(name).map_or(&[], |v| v.as_slice())
     }
@@ -99,10 +97,13 @@ impl<'a> Graph<'a> {
     }
 
     /// Mark from `roots` through Depends and Pre-Depends (and Provides), and
-    /// sweep. Recommends and Suggests are not followed: a runtime stage
-    /// installed with `--no-install-recommends` ships neither. `seed[i]`:
+    /// sweep. Recommends are followed only from the packages the image runs,
+    /// Suggests never: a runtime stage installed with
+    /// `--no-install-recommends` ships neither. `seed[i]`:
     /// package i is a build tool; a seed is a root only when the image runs
-    /// it, and is otherwise kept only when a kept package depends on it.
+    /// it, and is otherwise kept only when a kept package depends on it
+    /// (through any alternative: `awk | mawk` keeps both when both are
+    /// installed, as apt does).
     pub fn walk(&self, seed: &[bool], roots: &[Option<Root>]) -> Verdict {
         let n = self.pkgs.len();
         let mut kept: Vec<Option<Kept>> = vec![None; n];
@@ -116,41 +117,25 @@ impl<'a> Graph<'a> {
                 queue.push_back(i);
             }
         }
-        // Groups with several candidates wait until the plain walk is
-        // done, so that a member marked meanwhile satisfies them.
-        let mut pending: Vec<(usize, usize)> = Vec::new(); // (package, depends group)
+        // As apt's MarkPackage does: every installed package that satisfies
+        // a dependency (each alternative, each provider) is kept, so the
+        // sweep is exactly what `apt-get autoremove` would remove.
         loop {
-            while let Some(p) = queue.pop_front() {
-                for (gi, group) in self.pkgs[p].depends.iter().enumerate() {
-                    let cands = self.candidates(group);
-                    if cands.iter().any(|&c| kept[c].is_some()) {
-                        continue;
-                    }
-                    match cands.as_slice() {
-                        [] => {}
-                        [c] => {
-                            kept[*c] = Some(Kept::By(p));
-                            queue.push_back(*c);
-                        }
-                        _ => pending.push((p, gi)),
-                    }
-                }
-            }
             let mut progressed = false;
-            for (p, gi) in std::mem::take(&mut pending) {
-                let cands = self.candidates(&self.pkgs[p].depends[gi]);
-                if cands.iter().any(|&c| kept[c].is_some()) {
-                    continue;
-                }
-                let pick = cands
-                    .iter()
-                    .copied()
-                    .find(|&c| !seed[c])
-                    .or_else(|| cands.first().copied());
-                if let Some(c) = pick {
-                    kept[c] = Some(Kept::By(p));
-                    queue.push_back(c);
-                    progressed = true;
+            while let Some(p) = queue.pop_front() {
+                // What the image runs keeps its Recommends too: python3.11-
+                // minimal only recommends python3.11, whose Depends are the
+                // standard library a running python3 needs.
+                let runs = kept[p] == Some(Kept::Root(Root::Runs));
+                let pkg = &self.pkgs[p];
+                let recommends = if runs { &pkg.recommends[..] } else { &[] };
+                for group in pkg.depends.iter().chain(recommends) {
+                    for c in self.candidates(group) {
+                        if kept[c].is_none() {
+                            kept[c] = Some(Kept::By(p));
+                            queue.push_back(c);
+                        }
+                    }
                 }
             }
             // apk install_if: a package installed because all of these are.
@@ -298,23 +283,20 @@ mod tests {
     }
 
     #[test]
-    fn provides_and_alternatives_prefer_marked_then_non_seed() {
+    fn alternatives_and_provides_keep_every_installed_candidate_as_apt_does() {
         let pkgs = [
-            // app needs "mail-transport-agent": provided by exim (kept) or a seed.
+            // app needs "awk | mawk" and the virtual "mta".
             pkg("app", "awk | mawk, mta", "", ""),
             pkg("gawk", "", "", "awk"),
-            pkg("mawk", "", "", "awk"),
+            pkg("mawk", "", "", ""),
             pkg("exim", "", "", "mta"),
             pkg("tool", "", "", "mta"),
-            pkg("other", "mawk", "", ""),
+            pkg("unrelated", "", "", "other"),
         ];
-        let got = sweep(
-            &pkgs,
-            &["tool"],
-            &[("app", Root::Manual), ("other", Root::Manual)],
-        );
-        // `awk | mawk` waits; mawk is marked by `other`, so gawk is not needed.
-        assert_eq!(got, ["gawk", "tool"]);
+        let got = sweep(&pkgs, &["tool"], &[("app", Root::Manual)]);
+        // Every candidate stays, the seed among them: purging it would
+        // leave apt with one less provider, and autoremove keeps it.
+        assert_eq!(got, ["unrelated"]);
     }
 
     #[test]
@@ -330,6 +312,26 @@ mod tests {
         ];
         let got = sweep(&pkgs, &["patch"], &[("git", Root::Manual)]);
         assert_eq!(got, ["git-doc", "manpages", "patch"]);
+    }
+
+    #[test]
+    fn what_the_image_runs_keeps_its_recommends() {
+        let pkgs = [
+            pkg("python3.11-minimal", "", "python3.11", ""),
+            pkg("python3.11", "libpython3.11-stdlib", "", ""),
+            pkg("libpython3.11-stdlib", "", "", ""),
+            pkg("libglib", "", "shared-mime-info", ""),
+            pkg("shared-mime-info", "", "", ""),
+        ];
+        let got = sweep(
+            &pkgs,
+            &[],
+            &[
+                ("python3.11-minimal", Root::Runs),
+                ("libglib", Root::Manual),
+            ],
+        );
+        assert_eq!(got, ["shared-mime-info"]);
     }
 
     #[test]

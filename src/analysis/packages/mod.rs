@@ -9,6 +9,8 @@ pub mod graph;
 pub mod runs;
 pub mod verdict;
 
+use std::collections::{HashMap, HashSet};
+
 use crate::image::Image;
 use crate::index::layer::EntryKind;
 use crate::index::tree::{NodeId, ROOT};
@@ -93,51 +95,56 @@ pub fn read(image: &Image) -> Packages {
     let status_d = under("/var/lib/dpkg/status.d/");
     if status.is_some() || !status_d.is_empty() {
         p.manager = Some("dpkg");
-        let auto: Vec<String> = text("var/lib/apt/extended_states")
+        let auto: HashSet<String> = text("var/lib/apt/extended_states")
             .map(|t| control::apt_auto_installed(&t))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // Another architecture of a package already read shares its name
+        // (and its files are read from every NAME:ARCH.list below).
+        let mut seen: HashSet<String> = HashSet::new();
         // info/NAME.list or info/NAME:ARCH.list, by package name.
-        let lists: std::collections::HashMap<String, (NodeId, &[u8])> =
-            under("/var/lib/dpkg/info/")
-                .into_iter()
-                .filter_map(|(f, node, data)| {
-                    let stem = f.strip_suffix(".list")?;
-                    let name = stem.split(':').next().unwrap_or(stem).to_string();
-                    Some((name, (node, data)))
-                })
-                .collect();
-        let list_of = |name: &str| lists.get(name).copied();
+        let mut lists: HashMap<String, Vec<(NodeId, &[u8])>> = HashMap::new();
+        for (f, node, data) in under("/var/lib/dpkg/info/") {
+            if let Some(stem) = f.strip_suffix(".list") {
+                let name = stem.split(':').next().unwrap_or(stem).to_string();
+                lists.entry(name).or_default().push((node, data));
+            }
+        }
         for pkg in status
             .as_deref()
             .map(control::dpkg_status)
             .unwrap_or_default()
         {
-            if p.names.contains(&pkg.name) {
-                continue; // another architecture of the same package
+            if !seen.insert(pkg.name.clone()) {
+                continue;
             }
-            let list = list_of(&pkg.name);
+            let list = lists.get(&pkg.name).map_or(&[][..], |v| v.as_slice());
             let is_auto = auto.contains(&pkg.name);
-            let idx = p.push(pkg, is_auto, list.and_then(|l| layer_of(image, l.0)));
-            if let Some((_, data)) = list {
+            let layer = list.iter().filter_map(|l| layer_of(image, l.0)).min();
+            let idx = p.push(pkg, is_auto, layer);
+            for (_, data) in list {
                 for line in String::from_utf8_lossy(data).lines() {
                     own(image, &mut p.owner, line, idx);
                 }
             }
         }
         // Distroless: a control file per package, its files in NAME.md5sums.
+        let sums_of: HashMap<&str, &[u8]> = status_d
+            .iter()
+            .filter_map(|(f, _, d)| Some((f.strip_suffix(".md5sums")?, *d)))
+            .collect();
         for (file, node, data) in &status_d {
             if file.ends_with(".md5sums") {
                 continue;
             }
             for pkg in control::dpkg_status(&String::from_utf8_lossy(data)) {
-                if p.names.contains(&pkg.name) {
+                if !seen.insert(pkg.name.clone()) {
                     continue;
                 }
-                let sums = status_d
-                    .iter()
-                    .find(|(f, _, _)| f.strip_suffix(".md5sums") == Some(file.as_str()));
+                let sums = sums_of.get(file.as_str());
                 let idx = p.push(pkg, false, layer_of(image, *node));
-                if let Some((_, _, data)) = sums {
+                if let Some(data) = sums {
                     for line in String::from_utf8_lossy(data).lines() {
                         // "<md5>  usr/lib/x" (no leading slash)
                         if let Some((_, path)) = line.split_once("  ") {

@@ -87,7 +87,8 @@ pub fn sweep(
             // root needs it: builder bases (buildpack-deps) pull in
             // compiler libraries that way.
             Some(Root::Base)
-        } else if !pk.auto[i] && !p.virtual_group {
+        } else if !pk.auto[i] {
+            // Asked for; an apk `--virtual .rundeps` group included.
             Some(Root::Manual)
         } else {
             None
@@ -99,8 +100,19 @@ pub fn sweep(
         // packages it was built against: `libssl-dev` asked for by hand
         // means the binary needs `libssl3`.
         let shared = shared_library_packages(image, pk);
+        // Asked for: by hand, or as a member of an apk build group.
+        let mut asked: Vec<bool> = pk.auto.iter().map(|a| !a).collect();
+        for (g, p) in pk.db.iter().enumerate() {
+            if p.virtual_group && seed[g] {
+                for name in p.depends.iter().flatten() {
+                    if let Some(j) = graph.index(name) {
+                        asked[j] = true;
+                    }
+                }
+            }
+        }
         for i in 0..n {
-            if !(seed[i] && !pk.auto[i] && pk.names[i].ends_with("-dev")) {
+            if !(seed[i] && asked[i] && pk.names[i].ends_with("-dev")) {
                 continue;
             }
             for group in &pk.db[i].depends {
@@ -136,8 +148,23 @@ fn shared_library_packages(image: &Image, pk: &Packages) -> Vec<bool> {
     out
 }
 
+/// `libx.so`, `libx.so.3`, `libx.so.1.2.3` (not `ld.so.conf`).
 fn is_shared_object(name: &str) -> bool {
-    name.ends_with(".so") || name.contains(".so.")
+    let Some(i) = name.find(".so") else {
+        return false;
+    };
+    let rest = &name[i + 3..];
+    rest.is_empty()
+        || (rest.starts_with('.')
+            && rest[1..]
+                .split('.')
+                .all(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// Executables that are scripts by their name, not native code.
+fn is_script(name: &str) -> bool {
+    const EXT: [&str; 8] = [".sh", ".py", ".js", ".pl", ".rb", ".bash", ".php", ".cjs"];
+    EXT.iter().any(|e| name.ends_with(e))
 }
 
 /// Native code of the image's own: an executable or shared object no
@@ -152,6 +179,28 @@ fn has_native_code(image: &Image, pk: &Packages, base_layers: usize) -> bool {
         let name = image.tree.name(node as NodeId);
         e.kind == EntryKind::File
             && e.size > 0
-            && (e.mode & 0o111 != 0 || is_shared_object(name) || name.ends_with(".node"))
+            && ((e.mode & 0o111 != 0 && !is_script(name))
+                || is_shared_object(name)
+                || name.ends_with(".node"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_objects_by_name() {
+        for yes in [
+            "libc.so",
+            "libssl.so.3",
+            "libz.so.1.2.13",
+            "_ujson.cpython-311-x86_64-linux-gnu.so",
+        ] {
+            assert!(is_shared_object(yes), "{yes}");
+        }
+        for no in ["ld.so.conf", "ld.so.cache", "libfoo.so.1.bak", "so"] {
+            assert!(!is_shared_object(no), "{no}");
+        }
+    }
 }
