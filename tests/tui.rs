@@ -468,8 +468,8 @@ fn compare_shows_the_shared_layers_the_json_reports() {
     let json: serde_json::Value =
         serde_json::to_value(layerscope::report::Report::new(&refs).with_comparison(&c)).unwrap();
     let want = (
-        json["comparison"]["shared_layers"].as_u64().unwrap(),
-        json["comparison"]["layers_in_common"].as_u64().unwrap(),
+        json["comparison"][0]["shared_layers"].as_u64().unwrap(),
+        json["comparison"][0]["layers_in_common"].as_u64().unwrap(),
     );
     // The same base (layer 1), and B's layer 2 is A's layer 3.
     assert_eq!(want, (1, 2));
