@@ -330,21 +330,22 @@ pub fn layer_name(instruction: &str) -> String {
             _ => " ?",
         };
         if what != " ?" {
-            return shorten_hex(&format!("{verb}{what} \u{2192} {}", dest.trim()));
+            return shorten_hex(&format!("{verb}{what} \u{2192} {}", dest.trim()), 8);
         }
     }
-    shorten_hex(s)
+    shorten_hex(s, 8)
 }
 
-/// Runs of 12 or more hex digits cut to their first 8 and an ellipsis.
-fn shorten_hex(s: &str) -> String {
-    const KEEP: usize = 8;
+/// Runs of 12 or more hex digits (content hashes) cut to their first
+/// `keep` digits and an ellipsis: `keep` 8 leaves no hash-like run, 12
+/// leaves a short id as `docker history` prints it.
+pub fn shorten_hex(s: &str, keep: usize) -> String {
     const RUN: usize = 12;
     let mut out = String::with_capacity(s.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= RUN {
-            out.push_str(&run[..KEEP]);
+        if run.len() >= RUN.max(keep + 1) {
+            out.push_str(&run[..keep]);
             out.push('\u{2026}');
         } else {
             out.push_str(run);

@@ -10,7 +10,7 @@ use super::{Explore, Pane, areas, findings_split};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
 use crate::analysis::findings::{Finding, FindingKind};
-use crate::image::{layer_name, short_id};
+use crate::image::{layer_name, short_id, shorten_hex};
 use crate::tui::theme::Theme;
 use crate::tui::tree::{SortBy, Status, TreeMode};
 use crate::tui::widgets::{Scroll, draw_pane, draw_rows, headline, layer_line, pane};
@@ -128,9 +128,10 @@ impl Explore {
                 Span::raw(format!(" \u{b7} hides {}", size(l.hides_bytes))),
             ]),
         ];
-        // The instruction as the history has it, hashes and all.
+        // The instruction as the history has it, with its hashes as short
+        // ids (the JSON has them whole).
         if name != l.instruction {
-            lines.push(Line::styled(l.instruction.clone(), theme.dim()));
+            lines.push(Line::styled(shorten_hex(&l.instruction, 12), theme.dim()));
         }
         lines.push(Line::styled(
             format!(
