@@ -411,11 +411,23 @@ mod tests {
     fn layers_are_named_by_what_they_did() {
         use super::{has_hash_run, layer_name as n};
         let h = "de15d81d61c0a3b3e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
-        assert_eq!(n(&format!("COPY file:{h} in /app/go-app")), "COPY \u{2192} /app/go-app");
-        assert_eq!(n(&format!("COPY dir:{h} in /app/static ")), "COPY dir \u{2192} /app/static");
-        assert_eq!(n(&format!("ADD multi:{h} in /etc/")), "ADD files \u{2192} /etc/");
+        assert_eq!(
+            n(&format!("COPY file:{h} in /app/go-app")),
+            "COPY \u{2192} /app/go-app"
+        );
+        assert_eq!(
+            n(&format!("COPY dir:{h} in /app/static ")),
+            "COPY dir \u{2192} /app/static"
+        );
+        assert_eq!(
+            n(&format!("ADD multi:{h} in /etc/")),
+            "ADD files \u{2192} /etc/"
+        );
         assert_eq!(n("ADD file:9a1b in /"), "ADD \u{2192} /");
-        assert_eq!(n("COPY /out/server /app/server"), "COPY /out/server /app/server");
+        assert_eq!(
+            n("COPY /out/server /app/server"),
+            "COPY /out/server /app/server"
+        );
         assert_eq!(n("RUN go build ."), "RUN go build .");
         let other = n(&format!("RUN curl -o x https://h/{h}.tgz"));
         assert_eq!(other, "RUN curl -o x https://h/de15d81d\u{2026}.tgz");

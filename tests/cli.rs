@@ -492,7 +492,11 @@ fn three_images_compare_each_against_the_first() {
     let text = String::from_utf8(out.stdout).unwrap();
     let table: Vec<&str> = text.lines().take(4).collect();
     assert!(table[0].starts_with("IMAGE"), "{text}");
-    for (i, (name, img)) in ["big:v1", "slim:v1", "tiny:v1"].iter().zip(&imgs).enumerate() {
+    for (i, (name, img)) in ["big:v1", "slim:v1", "tiny:v1"]
+        .iter()
+        .zip(&imgs)
+        .enumerate()
+    {
         let row = table[i + 1];
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cols[0], *name, "{row}");
@@ -505,7 +509,9 @@ fn three_images_compare_each_against_the_first() {
     }
     assert!(table[1].ends_with("baseline"), "{text}");
     assert!(
-        table[3].contains(&layerscope::output::delta(sizes[2] as i128 - sizes[0] as i128)),
+        table[3].contains(&layerscope::output::delta(
+            sizes[2] as i128 - sizes[0] as i128
+        )),
         "{text}"
     );
     assert!(text.contains("== slim:v1 against big:v1 =="), "{text}");
@@ -517,7 +523,10 @@ fn three_images_compare_each_against_the_first() {
         .take(5)
         .collect::<Vec<_>>();
     assert_eq!(listing.len(), 5, "{text}");
-    assert!(listing[1].contains("A big:v1") && listing[1].contains("B slim:v1"), "{text}");
+    assert!(
+        listing[1].contains("A big:v1") && listing[1].contains("B slim:v1"),
+        "{text}"
+    );
     assert!(listing[2].starts_with(" 1="), "the shared base: {text}");
     assert!(listing[4].contains("COPY → /app/server"), "{text}");
     assert!(

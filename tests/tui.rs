@@ -581,10 +581,16 @@ fn summary_shows_findings_and_the_headline() {
         "{second}"
     );
     assert!(
-        second.contains(&format!("without it ~{}", size(an.projected_runtime_bytes.unwrap()))),
+        second.contains(&format!(
+            "without it ~{}",
+            size(an.projected_runtime_bytes.unwrap())
+        )),
         "{second}"
     );
-    assert!(second.contains(&format!("app ~{}", size(an.app_bytes))), "{second}");
+    assert!(
+        second.contains(&format!("app ~{}", size(an.app_bytes))),
+        "{second}"
+    );
     assert!(!s.lines().take(2).any(|l| l.contains("efficiency")), "{s}");
     let wide = app(vec![tui_fixtures::single()], 160, 48);
     let w = screen(&wide);
@@ -1044,8 +1050,8 @@ fn screen_lines(a: &App) -> Vec<String> {
 
 #[test]
 fn at_80x24_headline_three_layers_and_the_top_finding_come_first() {
-    use layerscope::tui::compare::areas as compare_areas;
     use layerscope::tui::compare::Pane as CPane;
+    use layerscope::tui::compare::areas as compare_areas;
     use layerscope::tui::explore::areas as explore_areas;
     // Explore: the headline, every layer (at least three), the top finding.
     let a = app(vec![tui_fixtures::single()], 80, 24);
@@ -1063,11 +1069,17 @@ fn at_80x24_headline_three_layers_and_the_top_finding_come_first() {
         .iter()
         .find(|l| l.contains("top: "))
         .unwrap_or_else(|| panic!("a top finding line: {s:#?}"));
-    assert!(line.contains(&layerscope::output::size(top.bytes)), "{line}");
+    assert!(
+        line.contains(&layerscope::output::size(top.bytes)),
+        "{line}"
+    );
     // Compare: the same, and the categories as a line.
     let c = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
     let s = screen_lines(&c);
-    assert!(s[1].contains("residue") && s[2].contains("residue"), "{s:#?}");
+    assert!(
+        s[1].contains("residue") && s[2].contains("residue"),
+        "{s:#?}"
+    );
     assert!(s.iter().any(|l| l.starts_with(" findings (f): ")), "{s:#?}");
     assert!(s.iter().any(|l| l.starts_with(" bytes A → B: ")), "{s:#?}");
     assert!(s.iter().any(|l| l.starts_with("│ 1=")), "{s:#?}");
@@ -1161,10 +1173,7 @@ fn layers_are_named_by_what_they_did_with_the_hash_in_the_details() {
         let c = app(vec![hashed(), tui_fixtures::multi()], w, h);
         let s = screen(&c);
         assert!(s.contains("base ADD → /"), "{s}");
-        let layers: Vec<&str> = s
-            .lines()
-            .skip_while(|l| !l.contains("Layers A"))
-            .collect();
+        let layers: Vec<&str> = s.lines().skip_while(|l| !l.contains("Layers A")).collect();
         assert!(!layers.iter().any(|l| has_hash_run(l)), "{s}");
     }
     // And the text summary's list.
@@ -1199,7 +1208,11 @@ fn dir_sums_under(a: &App, keep: impl Fn(&str, u64, Category) -> bool) -> Vec<(S
             let e = img.entry((*loc)?);
             (e.kind != layerscope::index::layer::EntryKind::Dir).then(|| {
                 let node = n as u32;
-                (img.tree.path(node), e.disk_bytes(), an.classes.category(node))
+                (
+                    img.tree.path(node),
+                    e.disk_bytes(),
+                    an.classes.category(node),
+                )
             })
         })
         .filter(|(p, b, c)| keep(p, *b, *c))
@@ -1249,13 +1262,11 @@ fn explore_sums_directories_over_the_files_a_filter_keeps() {
     let re = regex::Regex::new("gcc").unwrap();
     let sums = dir_sums_under(&a, |p, _, _| {
         let mut q = String::new();
-        p.split('/')
-            .skip(1)
-            .any(|part| {
-                q.push('/');
-                q.push_str(part);
-                re.is_match(&q)
-            })
+        p.split('/').skip(1).any(|part| {
+            q.push('/');
+            q.push_str(part);
+            re.is_match(&q)
+        })
     });
     for (p, shown, want) in &sums {
         assert_eq!(shown, want, "{p}");
@@ -1286,7 +1297,11 @@ fn help_spells_the_keys_and_the_tags_read_as_words() {
         .find(|l| l.contains("▸ bin "))
         .unwrap_or_else(|| panic!("{s}"));
     assert!(bin.contains(" toolchain "), "{bin}");
-    assert!(s.lines().any(|l| l.contains("main.go") && l.contains("source")), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("main.go") && l.contains("source")),
+        "{s}"
+    );
 }
 
 #[test]
@@ -1305,7 +1320,10 @@ fn three_images_compare_a_pair_and_n_switches_pairs() {
     keys(&mut a, "n");
     assert_eq!(name(&a), ("app:single".into(), "app:hashed".into(), (0, 2)));
     let s = screen(&a);
-    assert!(s.contains("pair 2 of 3") && s.contains(" B app:hashed"), "{s}");
+    assert!(
+        s.contains("pair 2 of 3") && s.contains(" B app:hashed"),
+        "{s}"
+    );
     keys(&mut a, "n");
     assert_eq!(name(&a).2, (1, 2));
     keys(&mut a, "n");

@@ -331,7 +331,8 @@ fn write_layers_side_by_side(
         out,
         "layers, bottom first (= the same layer in both, at the same place):"
     )?;
-    let head = |x: &Analysis, tag: &str| cut(&format!("{tag} {}", x.image.facts.name()), SIDE_WIDTH);
+    let head =
+        |x: &Analysis, tag: &str| cut(&format!("{tag} {}", x.image.facts.name()), SIDE_WIDTH);
     writeln!(
         out,
         "{:>3}  {:<SIDE_WIDTH$} {:>10}  |  {:<SIDE_WIDTH$} {:>10}",
@@ -392,7 +393,11 @@ pub fn write_comparisons(
 
 /// A row per image: size, pull size, build residue, layers, findings, and
 /// the size against the first.
-pub fn write_table(out: &mut dyn Write, analyses: &[&Analysis], cs: &[Comparison]) -> io::Result<()> {
+pub fn write_table(
+    out: &mut dyn Write,
+    analyses: &[&Analysis],
+    cs: &[Comparison],
+) -> io::Result<()> {
     let name_w = analyses
         .iter()
         .map(|a| a.image.facts.name().chars().count())

@@ -44,7 +44,13 @@ fn next_pair(slots: &[Slot], now: (usize, usize), forward: bool) -> Option<(usiz
     }
     let n = pairs.len();
     let at = pairs.iter().position(|p| *p == now).unwrap_or(0);
-    Some(pairs[if forward { (at + 1) % n } else { (at + n - 1) % n }])
+    Some(
+        pairs[if forward {
+            (at + 1) % n
+        } else {
+            (at + n - 1) % n
+        }],
+    )
 }
 
 /// Image `i`'s letter on the loading screen: A, B, C ...

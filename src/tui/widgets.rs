@@ -15,8 +15,8 @@ use super::theme::Theme;
 use super::tree::Filter;
 use super::{cut, size, size_col};
 use crate::analysis::Analysis;
-use crate::output::percent;
 use crate::image::{Layer, layer_name};
+use crate::output::percent;
 
 /// The line being typed into the filter, and the filter before it.
 #[derive(Debug, Clone)]
@@ -368,10 +368,7 @@ pub fn headline<'a>(a: &Analysis, w: usize, theme: &Theme) -> Vec<Span<'a>> {
     };
     let len = |v: &[(String, Style)]| v.iter().map(|(s, _)| s.chars().count()).sum::<usize>();
     let n = variants.len();
-    let pick = variants
-        .iter()
-        .position(|v| len(v) <= w)
-        .unwrap_or(n - 1);
+    let pick = variants.iter().position(|v| len(v) <= w).unwrap_or(n - 1);
     let mut left = w;
     variants[pick]
         .iter()

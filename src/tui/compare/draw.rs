@@ -91,7 +91,10 @@ impl Compare {
                 d.a_bytes.map_or("-".into(), size),
                 d.b_bytes.map_or("-".into(), size)
             );
-            spans.push(Span::raw(cut(&top, (area.width as usize).saturating_sub(used))));
+            spans.push(Span::raw(cut(
+                &top,
+                (area.width as usize).saturating_sub(used),
+            )));
         }
         f.render_widget(Paragraph::new(Line::from(spans)), area);
     }

@@ -11,10 +11,10 @@ use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
 use crate::analysis::findings::{Finding, FindingKind};
 use crate::image::{layer_name, short_id, shorten_hex};
+use crate::output::percent;
 use crate::tui::theme::Theme;
 use crate::tui::tree::{SortBy, Status, TreeMode};
 use crate::tui::widgets::{Scroll, draw_pane, draw_rows, headline, layer_line, pane};
-use crate::output::percent;
 use crate::tui::{cut, size, size_col};
 
 impl Explore {
@@ -206,9 +206,8 @@ impl Explore {
             on_screen.dedup();
             let legend = Tags::legend(&on_screen);
             if !legend.is_empty() && legend.chars().count() + 30 <= w {
-                block = block.title_bottom(
-                    Line::styled(format!(" {legend} "), theme.dim()).right_aligned(),
-                );
+                block = block
+                    .title_bottom(Line::styled(format!(" {legend} "), theme.dim()).right_aligned());
             }
         }
         let inner = draw_pane(f, area, self.filter.hiding(block, theme));
@@ -370,7 +369,10 @@ impl Tags {
     fn present(a: &Analysis) -> Vec<Category> {
         Category::ALL
             .into_iter()
-            .filter(|&c| c != Category::Runtime && (a.bytes_of(c) > 0 || a.category_hidden_bytes[c as usize] > 0))
+            .filter(|&c| {
+                c != Category::Runtime
+                    && (a.bytes_of(c) > 0 || a.category_hidden_bytes[c as usize] > 0)
+            })
             .collect()
     }
 
