@@ -23,9 +23,10 @@ pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
     pub images: Vec<ImageReport>,
-    /// Present when two images were given: the first is A, the second B.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<ComparisonReport>,
+    /// Present when two images or more were given: one entry per image
+    /// after the first, each against the first (A is always the first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comparison: Vec<ComparisonReport>,
     /// Present in CI mode: the verdict of every rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<crate::ci::GateResult>,
@@ -288,7 +289,7 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION"),
             },
             images: analyses.iter().map(|a| ImageReport::new(a)).collect(),
-            comparison: None,
+            comparison: Vec::new(),
             ci: None,
         }
     }
@@ -301,8 +302,16 @@ impl Report {
         self
     }
 
+    /// Add one comparison (of a list: see [`Report::with_comparisons`]).
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
-        self.comparison = Some(ComparisonReport::new(c));
+        self.comparison.push(ComparisonReport::new(c));
+        self
+    }
+
+    /// Add the comparisons of every image after the first against the
+    /// first ([`crate::analysis::compare::compare_all`]).
+    pub fn with_comparisons(mut self, cs: &[Comparison]) -> Self {
+        self.comparison.extend(cs.iter().map(ComparisonReport::new));
         self
     }
 }
