@@ -204,6 +204,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         progress: None,
         threads: cli.threads,
         cache: cache.clone(),
+        via: cli.via,
     };
     // The interactive view loads in the background and shows progress; it
     // is only for a terminal on both ends and when no report was asked for.

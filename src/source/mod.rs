@@ -4,6 +4,7 @@ pub mod archive;
 pub mod blob;
 pub mod engine;
 pub mod progress;
+pub mod storage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub struct LoadOptions {
     pub threads: Option<usize>,
     /// The layer-index cache (engine images only; `None` with --no-cache).
     pub cache: Option<Arc<crate::cache::Cache>>,
+    /// How engine layers are read (`--via`).
+    pub via: storage::Via,
 }
 
 /// A parsed image reference.

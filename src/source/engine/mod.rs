@@ -12,6 +12,7 @@
 
 mod connect;
 mod names;
+mod stored;
 
 pub use connect::{
     MIN_API, cert_dir, check_api_version, connect, connect_error, docker_host, runtime,
@@ -35,6 +36,7 @@ use crate::error::Error;
 use crate::image::{ConfigFile, Image};
 use crate::index::layer::LayerIndex;
 use crate::output::size;
+use crate::source::storage::{self, GraphDriver, Via};
 use connect::{request_error, root_message};
 use names::{not_found, tag_is};
 
@@ -107,6 +109,19 @@ pub fn load_many_watched(
         });
         futures_util::future::try_join_all(loads).await
     });
+    // Images compared with each other are settled together.
+    let result = result.and_then(|loaded| {
+        let (mut images, stored): (Vec<Image>, Vec<Option<storage::Stored>>) =
+            loaded.into_iter().unzip();
+        if images.len() > 1 {
+            let threads = opts
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let refs: Vec<Option<&storage::Stored>> = stored.iter().map(Option::as_ref).collect();
+            stored::settle_across(&mut images, &refs, threads)?;
+        }
+        Ok(images)
+    });
     reporter.finish();
     // On an error the other exports may still be streaming on blocking
     // threads: do not wait for them.
@@ -124,6 +139,8 @@ pub struct Inspected {
     pub size: u64,
     /// Layer diff_ids (RootFS.Layers).
     pub layers: Vec<String>,
+    /// Where the layers live in the engine's storage (GraphDriver).
+    pub graph: Option<GraphDriver>,
 }
 
 /// Inspect one image; a missing one gets a "not found" error listing local
@@ -136,6 +153,15 @@ pub async fn inspect(docker: &Docker, name: &str) -> Result<Inspected, Error> {
             tags: i.repo_tags.unwrap_or_default(),
             size: i.size.map_or(0, |s| s.max(0) as u64),
             layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+            graph: i.graph_driver.map(|g| GraphDriver {
+                upper: g.data.get("UpperDir").cloned(),
+                lower: g
+                    .data
+                    .get("LowerDir")
+                    .map(|l| l.split(':').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                name: g.name,
+            }),
         }),
         Err(ApiError::DockerResponseServerError {
             status_code: 404, ..
@@ -157,12 +183,46 @@ async fn load_one(
     tracker: Arc<Tracker>,
     index: usize,
     opts: &LoadOptions,
-) -> Result<Image, Error> {
+) -> Result<(Image, Option<storage::Stored>), Error> {
     let progress: &ImageProgress = &tracker.images[index];
     let name = name.strip_prefix("docker:").unwrap_or(name);
     let stall = stall_timeout()?;
     let info = inspect(docker, name).await?;
     let source = format!("docker:{name}");
+    if opts.via != Via::Export {
+        let host = docker_host();
+        match storage::locate(&host, &info.id, &info.layers, info.graph.as_ref()) {
+            Ok(stored) => {
+                progress.set_stage(Stage::Receiving);
+                let (info2, opts2, source2) = (info.clone(), opts.clone(), source.clone());
+                let tracker2 = tracker.clone();
+                let (loaded, stored) = tokio::task::spawn_blocking(move || {
+                    stored::load(&stored, &info2, &source2, &opts2, &tracker2.images[index])
+                        .map(|l| (l, stored))
+                })
+                .await
+                .map_err(|e| Error::Engine(format!("{name}: indexing failed: {e}")))??;
+                let all = loaded.image.layers.len();
+                let mut image = finish(loaded.image, name, &info);
+                image.facts.layers_read_via = if loaded.cached == all {
+                    "cache"
+                } else {
+                    "storage"
+                }
+                .into();
+                image.facts.layers_cached = loaded.cached;
+                return Ok((image, Some(stored)));
+            }
+            Err(why) if opts.via == Via::Storage => {
+                return Err(Error::Engine(format!(
+                    "{name}: cannot read the layers from the engine's storage (--via storage): {why}"
+                )));
+            }
+            Err(why) => say_once(&format!(
+                "layerscope: reading engine layers through the export, which is slower: {why} (--via export says this is meant and silences this)"
+            )),
+        }
+    }
     if let Some(cache) = opts.cache.clone().filter(|_| !opts.verify) {
         let (info2, opts2, source2) = (info.clone(), opts.clone(), source.clone());
         let cached =
@@ -171,7 +231,10 @@ async fn load_one(
                 .ok()
                 .flatten();
         if let Some(image) = cached {
-            return Ok(finish(image, name, &info));
+            let mut image = finish(image, name, &info);
+            image.facts.layers_read_via = "cache".into();
+            image.facts.layers_cached = image.layers.len();
+            return Ok((image, None));
         }
     }
     progress.set_expected(info.size);
@@ -268,7 +331,7 @@ async fn load_one(
         }
         (Err(e), None) => return Err(e),
     };
-    Ok(finish(image, name, &info))
+    Ok((finish(image, name, &info), None))
 }
 
 /// What an engine image looks like whichever way it was loaded.
@@ -284,6 +347,7 @@ fn finish(mut image: Image, name: &str, info: &Inspected) -> Image {
         image.facts.tags = tags;
     }
     image.facts.source = format!("docker:{name}");
+    image.facts.layers_read_via = "export".into();
     // The engine stores layers by diff_id; the export's member names are an
     // artifact of the export (and absent when loaded from the cache).
     for l in &mut image.layers {
@@ -321,6 +385,11 @@ fn load_cached(cache: &Cache, info: &Inspected, source: &str, opts: &LoadOptions
         }
     });
     let indexes: Vec<LayerIndex> = slots.into_iter().collect::<Option<_>>()?;
+    // Layers read from storage may hold unread files: in an image read
+    // through the export every file is hashed, so these are re-read.
+    if indexes.iter().any(|i| i.entries.iter().any(|e| !e.hashed)) {
+        return None;
+    }
     let plan = Plan {
         config,
         config_digest: config_id,
@@ -329,4 +398,12 @@ fn load_cached(cache: &Cache, info: &Inspected, source: &str, opts: &LoadOptions
         layers: diff_ids,
     };
     assemble(plan, indexes, source, opts).ok()
+}
+
+/// Print `msg` on stderr, the first time only.
+fn say_once(msg: &str) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{msg}");
+    }
 }
