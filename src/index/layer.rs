@@ -54,12 +54,14 @@ pub struct Entry {
     /// `hashed`.
     pub digest: u64,
     /// False for a regular file (or a hardlink to one) whose content was
-    /// never read: `digest` then holds the CRC64 (Go's ISO table) that the
-    /// engine recorded in the layer's tar-split. Such a file has no other
+    /// never read: `digest` then holds its CRC64. Such a file has no other
     /// file of the same size and CRC in its image, so it cannot be a
     /// duplicate; whoever compares it with a file of the same size hashes
     /// it first (`source::storage::settle`).
     pub hashed: bool,
+    /// The CRC64 (Go's ISO table) of the content, where the engine recorded
+    /// one (layers read from its storage, whose tar-split keeps it).
+    pub crc: Option<u64>,
     /// Symlink or hardlink target.
     pub link: Option<Box<str>>,
     /// A hardlink that carries its inode's bytes because every other name
@@ -478,6 +480,7 @@ fn index_archive<R: Read + io::Seek>(
             size,
             digest,
             hashed,
+            crc: None,
             link,
             owns_inode: false,
         };
@@ -512,11 +515,10 @@ fn index_archive<R: Read + io::Seek>(
             .and_then(|n| by_node.get(n as usize))
             .filter(|&&j| j != NO_ENTRY)
             .map(|&j| &idx.entries[j as usize])
-            .map(|t| (t.size, t.digest, t.hashed));
-        if let Some((size, digest, hashed)) = found {
-            idx.entries[i].size = size;
-            idx.entries[i].digest = digest;
-            idx.entries[i].hashed = hashed;
+            .map(|t| (t.size, t.digest, t.hashed, t.crc));
+        if let Some((size, digest, hashed, crc)) = found {
+            let e = &mut idx.entries[i];
+            (e.size, e.digest, e.hashed, e.crc) = (size, digest, hashed, crc);
         }
     }
     idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();

@@ -1,14 +1,15 @@
 //! Which unread files must be hashed, and hashing them.
 //!
 //! A file read from storage starts with the CRC64 the engine recorded
-//! (`Entry::hashed == false`). It is hashed only when some other file of
-//! its image could have the same content: another regular file of the
-//! same size whose digest equals its CRC (an unread file of the same CRC,
-//! or, by chance, a hashed file whose xxh3 is that number). Files of equal
-//! size and different CRC cannot be equal. So among files of one size two
-//! digests are equal only when both are xxh3 of the same content, and
-//! whoever compares digests within an image (duplicates, rewrites,
-//! metadata-only changes) needs no more than the digest.
+//! (`Entry::hashed == false`, the CRC as its digest; every file read from
+//! storage keeps its CRC in `Entry::crc`, hashed or not). It is hashed
+//! only when another regular file of its image may have the same content:
+//! one of the same size and CRC, or of the same size and no CRC (hashed
+//! from an export: nothing to tell them apart by), or, by chance, one whose
+//! xxh3 equals its CRC. Files of one size and different CRCs cannot be
+//! equal. So among files of one size two digests are equal only when both
+//! are xxh3 of the same content, and whoever compares digests within an
+//! image (duplicates, rewrites, metadata-only changes) needs no more.
 
 use std::collections::HashMap;
 use std::io;
@@ -45,10 +46,12 @@ fn entries_of(tree: &PathTree, entries: &[Entry], files: &[FileRec]) -> Vec<Opti
 pub fn fill_crcs(idx: &mut LayerIndex, files: &[FileRec]) {
     for (f, e) in files.iter().zip(entries_of(&idx.tree, &idx.entries, files)) {
         if let Some(e) = e.map(|e| &mut idx.entries[e as usize])
-            && !e.hashed
             && e.size == f.size
         {
-            e.digest = f.crc;
+            e.crc = Some(f.crc);
+            if !e.hashed {
+                e.digest = f.crc;
+            }
         }
     }
     relink(&idx.tree, &mut idx.entries);
@@ -72,34 +75,69 @@ fn relink(tree: &PathTree, entries: &mut [Entry]) {
         let Some(&j) = tree.lookup(target).and_then(|n| by_node.get(&n)) else {
             continue;
         };
-        let (size, digest, hashed) = {
+        let (size, digest, hashed, crc) = {
             let t = &entries[j];
-            (t.size, t.digest, t.hashed)
+            (t.size, t.digest, t.hashed, t.crc)
         };
         let e = &mut entries[i];
-        (e.size, e.digest, e.hashed) = (size, digest, hashed);
+        (e.size, e.digest, e.hashed, e.crc) = (size, digest, hashed, crc);
     }
 }
 
 /// The files (layer, entry) among the entries of `layers` that must be hashed.
 pub fn needed(layers: &[&[Entry]]) -> Vec<(usize, u32)> {
-    // (size, hashed, digest, layer, entry) of every regular file with content.
-    let mut all: Vec<(u64, bool, u64, usize, u32)> = Vec::new();
+    struct F {
+        size: u64,
+        crc: Option<u64>,
+        hashed: bool,
+        digest: u64,
+        at: (usize, u32),
+    }
+    let mut all: Vec<F> = Vec::new();
     for (l, entries) in layers.iter().enumerate() {
         for (i, e) in entries.iter().enumerate() {
             if e.kind == EntryKind::File && e.size > 0 {
-                all.push((e.size, e.hashed, e.digest, l, i as u32));
+                all.push(F {
+                    size: e.size,
+                    crc: e.crc,
+                    hashed: e.hashed,
+                    digest: e.digest,
+                    at: (l, i as u32),
+                });
             }
         }
     }
-    // By size, then digest: equal digests of a size are neighbours.
-    all.sort_unstable_by_key(|f| (f.0, f.2, f.1));
+    all.sort_unstable_by_key(|f| (f.size, f.crc, f.digest));
     let mut out = Vec::new();
-    for run in all.chunk_by(|a, b| a.0 == b.0 && a.2 == b.2) {
-        if run.len() > 1 && !run.iter().all(|f| f.1) {
-            out.extend(run.iter().filter(|f| !f.1).map(|f| (f.3, f.4)));
+    let unread = |run: &[F], out: &mut Vec<(usize, u32)>| {
+        out.extend(run.iter().filter(|f| !f.hashed).map(|f| f.at));
+    };
+    for run in all.chunk_by(|a, b| a.size == b.size) {
+        if run.len() < 2 || run.iter().all(|f| f.hashed) {
+            continue;
+        }
+        // A file of this size hashed without a CRC could equal any of them.
+        if run.iter().any(|f| f.crc.is_none()) {
+            unread(run, &mut out);
+            continue;
+        }
+        for same in run.chunk_by(|a, b| a.crc == b.crc) {
+            if same.len() > 1 {
+                unread(same, &mut out);
+            }
+        }
+        // A CRC that happens to equal another file's xxh3 (about 2^-64).
+        let mut digests: Vec<(u64, bool, (usize, u32))> =
+            run.iter().map(|f| (f.digest, f.hashed, f.at)).collect();
+        digests.sort_unstable();
+        for same in digests.chunk_by(|a, b| a.0 == b.0) {
+            if same.len() > 1 {
+                out.extend(same.iter().filter(|f| !f.1).map(|f| f.2));
+            }
         }
     }
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
@@ -209,7 +247,8 @@ mod tests {
     use super::*;
     use crate::index::layer::Entry;
 
-    fn file(node: NodeId, size: u64, hashed: bool, digest: u64) -> Entry {
+    /// A file read from storage: CRC `crc`, hashed to `xxh3` if given.
+    fn file(node: NodeId, size: u64, crc: u64, xxh3: Option<u64>) -> Entry {
         Entry {
             node,
             kind: EntryKind::File,
@@ -218,8 +257,9 @@ mod tests {
             gid: 0,
             mtime: 0,
             size,
-            digest,
-            hashed,
+            digest: xxh3.unwrap_or(crc),
+            hashed: xxh3.is_some(),
+            crc: Some(crc),
             link: None,
             owns_inode: false,
         }
@@ -233,34 +273,37 @@ mod tests {
     }
 
     #[test]
-    fn only_sizes_that_may_collide_are_hashed() {
+    fn only_files_that_may_be_equal_are_hashed() {
         let a = layer(vec![
-            file(1, 10, false, 7), // unique size
-            file(2, 20, false, 1), // same size, other CRC: cannot be equal
-            file(3, 20, false, 2),
-            file(4, 30, false, 5), // same size and CRC: must be confirmed
-            file(5, 40, false, 9), // its CRC is a hashed file's xxh3
-            file(6, 40, false, 8),
+            file(1, 10, 7, None), // a unique size
+            file(2, 20, 1, None), // same size, other CRCs: cannot be equal
+            file(3, 20, 2, None),
+            file(4, 30, 5, None),     // same size and CRC: must be confirmed
+            file(5, 40, 9, Some(33)), // hashed already, CRC 9
+            file(6, 40, 8, None),     // same size as a hashed file, other CRC
         ]);
-        let b = layer(vec![file(1, 30, false, 5), file(2, 40, true, 9)]);
+        let b = layer(vec![
+            file(1, 30, 5, None),
+            file(2, 40, 9, None), // the CRC of a hashed file: hashed too
+        ]);
         let mut need = needed(&[&a.entries, &b.entries]);
         need.sort();
-        assert_eq!(need, vec![(0, 3), (0, 4), (1, 0)]);
+        assert_eq!(need, vec![(0, 3), (1, 0), (1, 1)]);
     }
 
     #[test]
-    fn a_crc_equal_to_a_hashed_digest_is_hashed() {
-        // Two unread files of one CRC are hashed; the third, of another
-        // CRC, is not, unless its CRC happens to equal a hashed file's xxh3.
-        let a = layer(vec![
-            file(1, 20, false, 1),
-            file(2, 20, false, 1),
-            file(3, 20, false, 2),
-            file(4, 20, true, 3),
-            file(5, 20, false, 3),
-        ]);
-        let mut need = needed(&[&a.entries]);
-        need.sort();
-        assert_eq!(need, vec![(0, 0), (0, 1), (0, 4)]);
+    fn without_a_crc_to_tell_them_apart_a_size_is_hashed_whole() {
+        // A file hashed from an export has no CRC: every unread file of
+        // its size may equal it.
+        let mut exported = file(1, 20, 0, Some(5));
+        exported.crc = None;
+        let a = layer(vec![exported, file(2, 20, 1, None), file(3, 20, 2, None)]);
+        assert_eq!(needed(&[&a.entries]), vec![(0, 1), (0, 2)]);
+    }
+
+    #[test]
+    fn a_crc_equal_to_an_xxh3_is_hashed() {
+        let a = layer(vec![file(1, 20, 1, Some(7)), file(2, 20, 7, None)]);
+        assert_eq!(needed(&[&a.entries]), vec![(0, 1)]);
     }
 }
