@@ -16,6 +16,7 @@ use layerscope::analysis::Analysis;
 use layerscope::image::Image;
 use layerscope::source::engine::{load_many, load_many_watched};
 use layerscope::source::progress::Watch;
+use layerscope::source::storage::Via;
 use layerscope::source::{LoadOptions, load_all};
 
 fn load(name: &str) -> Image {
@@ -220,8 +221,10 @@ fn progress_events_reach_the_expected_size_and_end_done() {
     );
     let (tx, rx) = mpsc::channel();
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Through the export, progress counts the tar's bytes (headers too).
     let opts = LoadOptions {
         progress: Some(counter.clone()),
+        via: Via::Export,
         ..LoadOptions::default()
     };
     let imgs =
@@ -235,13 +238,38 @@ fn progress_events_reach_the_expected_size_and_end_done() {
         last.received,
         counter.load(std::sync::atomic::Ordering::Relaxed)
     );
+
+    // From storage (where it can be read), the content bytes the layers hold.
+    if std::fs::read_dir("/var/lib/docker/image/overlay2/layerdb").is_err() {
+        eprintln!("SKIPPED progress via storage: /var/lib/docker is not readable");
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let opts = LoadOptions {
+        progress: Some(counter.clone()),
+        via: Via::Storage,
+        ..LoadOptions::default()
+    };
+    let imgs =
+        load_many_watched(std::slice::from_ref(&tag), &opts, &Watch::Events(tx)).expect("load");
+    let events: Vec<_> = rx.try_iter().collect();
+    let last = events.last().expect("events");
+    assert!(last.done(), "{last:?}");
+    assert_eq!(imgs[0].facts.layers_read_via, "storage");
+    assert_eq!(last.expected, imgs[0].total_size());
+    assert_eq!(last.received, 300_000, "{last:?}");
+    assert_eq!(
+        last.received,
+        counter.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 /// The binary without the layer cache: these tests are about the export
 /// path (tests/cache.rs covers the cache).
 fn layerscope() -> Command {
     let mut c = Command::cargo_bin("layerscope").expect("binary");
-    c.arg("--no-cache");
+    c.arg("--no-cache").env("LAYERSCOPE_VIA", "export");
     c
 }
 

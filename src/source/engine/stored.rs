@@ -59,7 +59,12 @@ pub fn load(
     let cached = indexes.iter().filter(|i| i.is_some()).count();
     let todo: Vec<usize> = (0..n).filter(|&i| indexes[i].is_none()).collect();
     progress.set_expected(todo.iter().map(|&i| stored.layers[i].size).sum());
-    let tell = |k: u64| progress.add_received(k);
+    let tell = |k: u64| {
+        progress.add_received(k);
+        if let Some(c) = &opts.progress {
+            c.fetch_add(k, Ordering::Relaxed);
+        }
+    };
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
