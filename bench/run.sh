@@ -46,6 +46,9 @@
 # engine, and the warm caches filled), then N times round-robin, so a change
 # of machine load hits them all alike and the ratios come from the same run:
 #   archive A:  cat A > /dev/null                the floor: reading the bytes once
+#               (compressed layers) each gzip/zstd member through pigz (or
+#               gzip) / zstd -dc, nproc at once: the decompression floor,
+#               shown on a row of its own
 #               layerscope A --json OUT          cold (and warm with --archive-warm)
 #               dive --source docker-archive A --json OUT
 #               diving file://A --output-file OUT cold (and warm with --archive-warm)
@@ -329,6 +332,32 @@ cold_ls() { # dir -> prep text that empties it
 }
 
 # ---------------------------------------------------------------- archives
+# Prints the command that decompresses every gzip or zstd member of archive
+# $1 (its compressed layers) to /dev/null, $(nproc) members at a time, each
+# read in place (tail -c +OFFSET | head -c SIZE); fails when no member is
+# compressed. gzip through pigz when installed (CRC and I/O on threads of
+# their own: faster than gzip), else gzip; zstd through zstd.
+decompress_cmd() {
+  local gz=gzip list f
+  command -v pigz >/dev/null && gz=pigz
+  list=$(python3 -c '
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t, open(sys.argv[1], "rb") as f:
+    for m in t:
+        if not m.isfile() or m.size < 4:
+            continue
+        f.seek(m.offset_data)
+        head = f.read(4)
+        kind = "gz" if head[:2] == b"\x1f\x8b" else "zst" if head == b"\x28\xb5\x2f\xfd" else ""
+        if kind:
+            print(kind, m.offset_data + 1, m.size)
+' "$1") || return 1
+  [ -n "$list" ] || return 1
+  f=$tmp/dz-$(printf '%s' "$1" | md5sum | cut -c1-12)
+  printf '%s\n' "$list" >"$f"
+  # xargs runs sh -c SCRIPT KIND OFFSET SIZE for each line.
+  echo "xargs -P $(nproc) -L 1 sh -c $(q "case \$0 in gz) d='$gz -dc' ;; *) d='zstd -dcq' ;; esac; tail -c +\$1 $(q "$1") | head -c \$2 | \$d > /dev/null") < $(q "$f")"
+}
 if [ -z "$NO_ARCHIVE" ]; then
   for a in $ARCHIVES; do
     name=$(basename "$a")
@@ -336,6 +365,13 @@ if [ -z "$NO_ARCHIVE" ]; then
     qa=$(q "$a")
     add "cat $name > /dev/null (floor)" "cat $qa"
     floor=$ID
+    # Compressed layers (oci-archive from skopeo or containerd): a second
+    # floor, decompressing every layer, as many at once as there are cores.
+    dz=-
+    if dzcmd=$(decompress_cmd "$a"); then
+      add "decompress the layers of $name (floor)" "$dzcmd"
+      dz=$ID
+    fi
     add "layerscope $name (cold)" \
       "env XDG_CACHE_HOME=$tmp/c-$k $(q "$LAYERSCOPE") $qa --json $tmp/ls-$k.json" "$(cold_ls "$tmp/c-$k")"
     ls_c=$ID
@@ -368,6 +404,7 @@ if [ -z "$NO_ARCHIVE" ]; then
     else
       row "$name" "$ls_c" "$dv" "$dgc" "$floor" "$entries" real
     fi
+    [ "$dz" != - ] && row "$name, floor: decompression" "$ls_c" "$dv" "$dgc" "$dz" "$entries" real
   done
 fi
 

@@ -27,7 +27,9 @@ use crate::index::layer::LayerIndex;
 /// Version of what a cached layer index holds. Bump it whenever
 /// `LayerIndex`, `Entry` or `PathTree`'s serialized form changes, or the
 /// indexer starts keeping different things (e.g. `wants_capture`).
-pub const FORMAT: u32 = 1;
+/// 2: this round (package-graph records captured: apt extended_states, apk
+/// world, pip RECORDs, npm lock files; storage and registry reads).
+pub const FORMAT: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"lscache\x01";
 const HEADER: usize = 8 + 8 + 16;
@@ -203,8 +205,8 @@ impl Cache {
             self.note(format!(
                 "the layer indexes of {} take {}, more than the cache's cap ({}): not cached (see LAYERSCOPE_CACHE_MAX_SIZE)",
                 e.image_id,
-                crate::output::size(bytes),
-                crate::output::size(self.max_bytes)
+                crate::units::size(bytes),
+                crate::units::size(self.max_bytes)
             ));
             return;
         }
@@ -493,10 +495,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 /// `sha256:<hex>` of some bytes: an image config's id, a layer's diff_id.
 pub fn sha256_id(bytes: &[u8]) -> String {
-    format!(
-        "sha256:{}",
-        crate::source::blob::hex(&Sha256::digest(bytes))
-    )
+    format!("sha256:{}", crate::units::hex(&Sha256::digest(bytes)))
 }
 
 /// A layer index as the cache stores it (done on the indexing threads, so

@@ -1,14 +1,13 @@
-//! Command-line arguments, and their resolution into settings (flags over
-//! `.layerscope.toml`).
+//! The command line's clap definitions, and nothing else: `settings`
+//! resolves them (with the config file and the environment) and validates.
+//! The CI rule flags are made from the rule table (`ci::RULES`).
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{GateRules, parse_categories};
-use crate::error::Error;
+use crate::ci::{Kind, RULES, RuleId};
 use crate::output::ci::Format;
-use crate::units::{SizeOrPercent, parse_ratio, parse_share, parse_size};
 
 /// Shows why a container image is big: layers, waste, toolchains and caches,
 /// and what a second image (a multi-stage build) saves.
@@ -16,8 +15,10 @@ use crate::units::{SizeOrPercent, parse_ratio, parse_share, parse_size};
 #[command(name = "layerscope", version, args_conflicts_with_subcommands = true)]
 #[command(after_help = "\
 IMAGE is an image in the local Docker engine (name[:tag], name@sha256:..., an id;
-docker:NAME forces the engine), docker-archive:PATH[:TAG] (docker save output),
-oci:DIR[:NAME], oci-archive:PATH[:NAME], or a path to such a file or directory.
+docker-daemon:NAME or docker:NAME forces the engine), docker-archive:PATH[:TAG]
+(docker save output), oci:DIR[:NAME], oci-archive:PATH[:NAME], a path to such a
+file or directory, or docker://HOST/REPO[:TAG] (a registry; nothing else goes
+to the network).
 
 With one IMAGE, layerscope explores it; with two (A B), it compares them. On a
 terminal it opens the interactive view; otherwise it prints a text summary.
@@ -43,6 +44,15 @@ pub struct Cli {
     /// Write the JSON report to FILE (`-` for stdout); works with --ci.
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
+
+    /// Write the HTML report (treemap, layers, findings) to FILE; works with
+    /// --ci and --json.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+
+    /// Put the file tree (one row per path) in the JSON report too.
+    #[arg(long)]
+    pub json_tree: bool,
 
     /// Check every layer's content against its diff_id (sha256; slower).
     #[arg(long)]
@@ -80,78 +90,8 @@ pub struct Cli {
     #[arg(long)]
     pub ci: bool,
 
-    /// Fail when the image is bigger than SIZE (e.g. 20MB, 1.5GB, 512MiB).
-    #[arg(
-        long,
-        value_name = "SIZE",
-        allow_hyphen_values = true,
-        help_heading = "CI rules"
-    )]
-    pub max_size: Option<String>,
-
-    /// Fail when the image has more than N layers.
-    #[arg(long, value_name = "N", help_heading = "CI rules")]
-    pub max_layers: Option<u64>,
-
-    /// Fail when wasted bytes (hidden + duplicates) exceed SIZE or PERCENT of the image.
-    #[arg(
-        long,
-        value_name = "SIZE|PERCENT",
-        allow_hyphen_values = true,
-        help_heading = "CI rules"
-    )]
-    pub max_waste: Option<String>,
-
-    /// Fail when efficiency (1 - wasted/total) is below RATIO (0.95 or 95%).
-    #[arg(
-        long,
-        value_name = "RATIO",
-        allow_hyphen_values = true,
-        help_heading = "CI rules"
-    )]
-    pub min_efficiency: Option<String>,
-
-    /// Fail when bytes of these categories exceed --deny-threshold
-    /// (toolchain, package-cache, build-cache, source, docs, tests, logs-temp).
-    #[arg(
-        long,
-        value_name = "CATEGORY[,CATEGORY]",
-        value_delimiter = ',',
-        help_heading = "CI rules"
-    )]
-    pub deny: Vec<String>,
-
-    /// Bytes of a denied category tolerated (default 1MB).
-    #[arg(
-        long,
-        value_name = "SIZE",
-        allow_hyphen_values = true,
-        help_heading = "CI rules"
-    )]
-    pub deny_threshold: Option<String>,
-
-    /// Leave paths matching GLOB out of waste and findings (repeatable).
-    #[arg(long, value_name = "GLOB", help_heading = "CI rules")]
-    pub ignore: Vec<String>,
-
-    /// With BASELINE CANDIDATE: fail when the candidate grew by more than SIZE or PERCENT.
-    #[arg(
-        long,
-        value_name = "SIZE|PERCENT",
-        allow_hyphen_values = true,
-        help_heading = "CI rules"
-    )]
-    pub max_growth: Option<String>,
-
-    /// Fail when wasted bytes exceed RATIO of the bytes of every layer but
-    /// the first (dive's highestUserWastedPercent; 0.2 or 20%).
-    #[arg(
-        long,
-        value_name = "RATIO",
-        allow_hyphen_values = true,
-        help_heading = "CI rules"
-    )]
-    pub max_user_waste: Option<String>,
+    #[command(flatten)]
+    pub rules: RuleFlags,
 
     /// Output format of CI mode (junit, github and markdown imply --ci).
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -183,33 +123,61 @@ pub enum Command {
     },
 }
 
-impl Cli {
-    /// The CI rules given as flags; errors name the flag.
-    pub fn gate_rules(&self) -> Result<GateRules, Error> {
-        let flag = |name: &str, m: String| Error::Usage(format!("--{name}: {m}"));
-        // An optional flag value through its parser; errors name the flag.
-        fn opt<T>(
-            v: &Option<String>,
-            name: &str,
-            parse: impl Fn(&str) -> Result<T, String>,
-        ) -> Result<Option<T>, Error> {
-            v.as_deref()
-                .map(parse)
-                .transpose()
-                .map_err(|m| Error::Usage(format!("--{name}: {m}")))
+/// The CI rule flags as given (unparsed: `settings` parses them, so that
+/// errors name the flag the same way for every rule).
+#[derive(Debug, Clone, Default)]
+pub struct RuleFlags {
+    pub given: Vec<(RuleId, Vec<String>)>,
+}
+
+impl FromArgMatches for RuleFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut r = RuleFlags::default();
+        r.update_from_arg_matches(m)?;
+        Ok(r)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        for def in &RULES {
+            let values: Vec<String> = if def.kind == Kind::Count {
+                m.get_many::<u64>(def.name)
+                    .map(|v| v.map(u64::to_string).collect())
+                    .unwrap_or_default()
+            } else {
+                m.get_many::<String>(def.name)
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default()
+            };
+            if !values.is_empty() {
+                self.given.retain(|(id, _)| *id != def.id);
+                self.given.push((def.id, values));
+            }
         }
-        crate::ci::compile_ignore(&self.ignore).map_err(|m| flag("ignore", m))?;
-        Ok(GateRules {
-            max_size: opt(&self.max_size, "max-size", parse_size)?,
-            max_layers: self.max_layers,
-            max_waste: opt(&self.max_waste, "max-waste", SizeOrPercent::parse)?,
-            min_efficiency: opt(&self.min_efficiency, "min-efficiency", parse_ratio)?,
-            deny: parse_categories(&self.deny).map_err(|m| flag("deny", m))?,
-            deny_threshold: opt(&self.deny_threshold, "deny-threshold", parse_size)?,
-            ignore: self.ignore.clone(),
-            max_growth: opt(&self.max_growth, "max-growth", SizeOrPercent::parse)?,
-            max_user_waste: opt(&self.max_user_waste, "max-user-waste", parse_share)?,
+        Ok(())
+    }
+}
+
+impl Args for RuleFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        RULES.iter().fold(cmd, |cmd, def| {
+            let arg = Arg::new(def.name)
+                .long(def.name)
+                .value_name(def.value_name)
+                .help(def.help)
+                .help_heading("CI rules")
+                .display_order(def.help_order);
+            let arg = match def.kind {
+                Kind::Count => arg.value_parser(clap::value_parser!(u64)),
+                Kind::Categories => arg.action(ArgAction::Append).value_delimiter(','),
+                Kind::Globs => arg.action(ArgAction::Append),
+                _ => arg.allow_hyphen_values(true),
+            };
+            cmd.arg(arg)
         })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 

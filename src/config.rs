@@ -1,72 +1,19 @@
 //! `.layerscope.toml`: CI rules and the user's classification rules; and,
 //! when no such file exists, dive's `.dive-ci`. Flags override the file.
+//! The `[ci]` keys and dive's keys come from the rule table (`ci::RULES`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::analysis::classify::{Category, Rule};
+use crate::analysis::classify::Rule;
+use crate::ci::{GateRules, Kind, Limit, RULES};
 use crate::error::Error;
-use crate::units::{SizeOrPercent, parse_ratio, parse_share, parse_size};
 
 pub const FILE_NAME: &str = ".layerscope.toml";
 pub const DIVE_FILE_NAME: &str = ".dive-ci";
-
-/// The gate's rules, resolved. `None`/empty: the rule is off.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GateRules {
-    pub max_size: Option<u64>,
-    pub max_layers: Option<u64>,
-    pub max_waste: Option<SizeOrPercent>,
-    pub min_efficiency: Option<f64>,
-    pub deny: Vec<Category>,
-    pub deny_threshold: Option<u64>,
-    pub ignore: Vec<String>,
-    pub max_growth: Option<SizeOrPercent>,
-    /// dive's highestUserWastedPercent: wasted bytes over the bytes of every
-    /// layer but the first, as a ratio.
-    pub max_user_waste: Option<f64>,
-}
-
-/// Bytes of a denied category tolerated when no threshold is given.
-pub const DEFAULT_DENY_THRESHOLD: u64 = 1_000_000;
-
-impl GateRules {
-    /// Is any rule configured?
-    pub fn any(&self) -> bool {
-        self.max_size.is_some()
-            || self.max_layers.is_some()
-            || self.max_waste.is_some()
-            || self.min_efficiency.is_some()
-            || !self.deny.is_empty()
-            || self.max_growth.is_some()
-            || self.max_user_waste.is_some()
-    }
-
-    /// `other`'s rules where set, else ours (flags over file).
-    pub fn overridden_by(mut self, other: GateRules) -> GateRules {
-        macro_rules! take {
-            ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
-        }
-        take!(
-            max_size,
-            max_layers,
-            max_waste,
-            min_efficiency,
-            deny_threshold,
-            max_growth,
-            max_user_waste
-        );
-        if !other.deny.is_empty() {
-            self.deny = other.deny;
-        }
-        if !other.ignore.is_empty() {
-            self.ignore = other.ignore;
-        }
-        self
-    }
-}
 
 /// What a configuration file gave.
 #[derive(Debug, Clone, Default)]
@@ -82,23 +29,9 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
-    ci: Option<RawCi>,
+    ci: Option<BTreeMap<String, Spanned<toml::Value>>>,
     #[serde(default)]
     rule: Vec<Spanned<Rule>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawCi {
-    max_size: Option<Spanned<toml::Value>>,
-    max_layers: Option<Spanned<i64>>,
-    max_waste: Option<Spanned<toml::Value>>,
-    min_efficiency: Option<Spanned<toml::Value>>,
-    deny: Option<Spanned<Vec<String>>>,
-    deny_threshold: Option<Spanned<toml::Value>>,
-    ignore: Option<Spanned<Vec<String>>>,
-    max_growth: Option<Spanned<toml::Value>>,
-    max_user_waste: Option<Spanned<toml::Value>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -147,40 +80,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
         at(offset, msg)
     })?;
     let mut gate = GateRules::default();
-    if let Some(ci) = raw.ci {
-        let size = |v: &Spanned<toml::Value>| {
-            parse_size(&value_text(v.get_ref())).map_err(|m| at(v.span().start, m))
+    for (key, v) in raw.ci.unwrap_or_default() {
+        let at = |m: String| at(v.span().start, m);
+        let Some(def) = RULES.iter().find(|d| d.name == key) else {
+            let all: Vec<String> = RULES.iter().map(|d| format!("`{}`", d.name)).collect();
+            return Err(at(format!(
+                "unknown field `{key}`, expected one of {}",
+                all.join(", ")
+            )));
         };
-        let sop = |v: &Spanned<toml::Value>| {
-            SizeOrPercent::parse(&value_text(v.get_ref())).map_err(|m| at(v.span().start, m))
-        };
-        gate.max_size = ci.max_size.as_ref().map(size).transpose()?;
-        gate.deny_threshold = ci.deny_threshold.as_ref().map(size).transpose()?;
-        gate.max_waste = ci.max_waste.as_ref().map(sop).transpose()?;
-        gate.max_growth = ci.max_growth.as_ref().map(sop).transpose()?;
-        if let Some(v) = &ci.max_layers {
-            gate.max_layers = Some(u64::try_from(*v.get_ref()).map_err(|_| {
-                at(
-                    v.span().start,
-                    "max-layers must be a positive number".into(),
-                )
-            })?);
-        }
-        if let Some(v) = &ci.max_user_waste {
-            gate.max_user_waste =
-                Some(parse_share(&value_text(v.get_ref())).map_err(|m| at(v.span().start, m))?);
-        }
-        if let Some(v) = &ci.min_efficiency {
-            gate.min_efficiency =
-                Some(parse_ratio(&value_text(v.get_ref())).map_err(|m| at(v.span().start, m))?);
-        }
-        if let Some(v) = &ci.deny {
-            gate.deny = parse_categories(v.get_ref()).map_err(|m| at(v.span().start, m))?;
-        }
-        if let Some(v) = ci.ignore {
-            crate::ci::compile_ignore(v.get_ref()).map_err(|m| at(v.span().start, m))?;
-            gate.ignore = v.into_inner();
-        }
+        gate.set(def.id, toml_value(def.kind, &key, v.get_ref()).map_err(at)?);
     }
     let mut rules = Vec::new();
     for r in raw.rule {
@@ -201,23 +110,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
     })
 }
 
-/// Category names, comma-separated or as a list.
-pub fn parse_categories(items: &[String]) -> Result<Vec<Category>, String> {
-    let mut out = Vec::new();
-    for item in items.iter().flat_map(|s| s.split(',')) {
-        let name = item.trim();
-        if name.is_empty() {
-            continue;
+/// A `[ci]` value through its rule's parser.
+fn toml_value(kind: Kind, key: &str, v: &toml::Value) -> Result<Limit, String> {
+    match (kind, v) {
+        (Kind::Count, toml::Value::Integer(n)) => u64::try_from(*n)
+            .map(Limit::Count)
+            .map_err(|_| format!("{key} must be a positive number")),
+        (Kind::Count, _) => Err(format!("{key} must be a positive number")),
+        (k, toml::Value::Array(items)) if k.is_list() => {
+            let items: Option<Vec<String>> =
+                items.iter().map(|i| i.as_str().map(String::from)).collect();
+            k.parse_list(&items.ok_or_else(|| format!("{key} must be a list of strings"))?)
         }
-        let c = Category::parse(name).ok_or_else(|| {
-            let all: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
-            format!("unknown category {name:?} (one of: {})", all.join(", "))
-        })?;
-        if !out.contains(&c) {
-            out.push(c);
-        }
+        (k, _) if k.is_list() => Err(format!("{key} must be a list of strings")),
+        (k, v) => k.parse(&value_text(v)),
     }
-    Ok(out)
 }
 
 /// Read dive's `.dive-ci` (YAML with three keys under `rules:`):
@@ -250,16 +157,13 @@ pub fn parse_dive_ci(text: &str, path: &Path) -> Result<Config, Error> {
             continue;
         }
         let bad = |m: String| Error::Usage(format!("{shown}:{}: {m}", i + 1));
-        match key {
-            "lowestEfficiency" => gate.min_efficiency = Some(parse_ratio(value).map_err(bad)?),
-            "highestWastedBytes" => {
-                gate.max_waste = Some(SizeOrPercent::Bytes(parse_size(value).map_err(bad)?));
-            }
-            "highestUserWastedPercent" => {
-                gate.max_user_waste = Some(parse_share(value).map_err(bad)?);
-            }
-            other => return Err(bad(format!("unknown dive rule {other:?}"))),
-        }
+        let def = RULES
+            .iter()
+            .find_map(|d| d.dive.filter(|(k, _)| *k == key).map(|(_, kind)| (d, kind)));
+        let Some((def, kind)) = def else {
+            return Err(bad(format!("unknown dive rule {key:?}")));
+        };
+        gate.set(def.id, kind.parse(value).map_err(bad)?);
     }
     Ok(Config {
         path: Some(path.to_path_buf()),
@@ -274,6 +178,9 @@ pub fn parse_dive_ci(text: &str, path: &Path) -> Result<Config, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::classify::Category;
+    use crate::ci::RuleId;
+    use crate::units::SizeOrPercent;
 
     #[test]
     fn parses_ci_rules_and_user_rules() {
@@ -294,16 +201,21 @@ category = "build-cache"
 paths = ["/srv/cache/**"]
 "#;
         let c = parse(text, Path::new(".layerscope.toml")).unwrap();
-        assert_eq!(c.gate.max_size, Some(20_000_000));
-        assert_eq!(c.gate.max_layers, Some(8));
-        assert_eq!(c.gate.max_waste, Some(SizeOrPercent::Ratio(0.05)));
-        assert_eq!(c.gate.min_efficiency, Some(0.9));
+        let g = &c.gate;
+        assert_eq!(g.size(RuleId::MaxSize), Some(20_000_000));
+        assert_eq!(g.size(RuleId::MaxLayers), Some(8));
+        assert_eq!(g.amount(RuleId::MaxWaste), Some(SizeOrPercent::Ratio(0.05)));
+        assert_eq!(g.ratio(RuleId::MinEfficiency), Some(0.9));
         assert_eq!(
-            c.gate.deny,
-            vec![Category::Toolchain, Category::PackageCache]
+            g.categories(),
+            &[Category::Toolchain, Category::PackageCache]
         );
-        assert_eq!(c.gate.deny_threshold, Some(2 * 1024 * 1024));
-        assert_eq!(c.gate.max_growth, Some(SizeOrPercent::Bytes(1_000_000)));
+        assert_eq!(g.size(RuleId::DenyThreshold), Some(2 * 1024 * 1024));
+        assert_eq!(
+            g.amount(RuleId::MaxGrowth),
+            Some(SizeOrPercent::Bytes(1_000_000))
+        );
+        assert!(g.ignore().unwrap().set.is_match("/var/log/x"));
         assert_eq!(c.rules[0].id, "my-cache");
     }
 
@@ -315,6 +227,11 @@ paths = ["/srv/cache/**"]
         assert!(e.to_string().starts_with("x.toml:2: unknown field"), "{e}");
         let e = parse("[ci]\ndeny = [\"compilers\"]\n", Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("unknown category"), "{e}");
+        let e = parse("[ci]\nmax-layers = \"8\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("x.toml:2: max-layers must be"),
+            "{e}"
+        );
         let e = parse(
             "[[rule]]\nid = \"x\"\ncategory = \"nope\"\n",
             Path::new("x.toml"),
@@ -327,34 +244,24 @@ paths = ["/srv/cache/**"]
     fn reads_dive_ci() {
         let text = "rules:\n  lowestEfficiency: 0.95\n  highestWastedBytes: 20MB\n  highestUserWastedPercent: disabled\n";
         let c = parse_dive_ci(text, Path::new(".dive-ci")).unwrap();
-        assert_eq!(c.gate.min_efficiency, Some(0.95));
-        assert_eq!(c.gate.max_waste, Some(SizeOrPercent::Bytes(20_000_000)));
+        assert_eq!(c.gate.ratio(RuleId::MinEfficiency), Some(0.95));
+        assert_eq!(
+            c.gate.amount(RuleId::MaxWaste),
+            Some(SizeOrPercent::Bytes(20_000_000))
+        );
         assert!(c.note.unwrap().contains(".dive-ci"));
         let c = parse_dive_ci(
             "rules:\n  highestWastedBytes: 1MB\n  highestUserWastedPercent: 0.20\n",
             Path::new(".dive-ci"),
         )
         .unwrap();
-        assert_eq!(c.gate.max_waste, Some(SizeOrPercent::Bytes(1_000_000)));
-        assert_eq!(c.gate.max_user_waste, Some(0.2));
+        assert_eq!(
+            c.gate.amount(RuleId::MaxWaste),
+            Some(SizeOrPercent::Bytes(1_000_000))
+        );
+        assert_eq!(c.gate.ratio(RuleId::MaxUserWaste), Some(0.2));
         assert!(
             parse_dive_ci("rules:\n  lowestEfficiency: lots\n", Path::new(".dive-ci")).is_err()
         );
-    }
-
-    #[test]
-    fn flags_override_file() {
-        let file = GateRules {
-            max_size: Some(1),
-            max_layers: Some(3),
-            ..Default::default()
-        };
-        let flags = GateRules {
-            max_size: Some(2),
-            ..Default::default()
-        };
-        let r = file.overridden_by(flags);
-        assert_eq!(r.max_size, Some(2));
-        assert_eq!(r.max_layers, Some(3));
     }
 }

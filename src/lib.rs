@@ -18,6 +18,8 @@ pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod output;
+pub mod pipeline;
 pub mod report;
+pub mod settings;
 pub mod tui;
 pub mod units;

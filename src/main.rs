@@ -1,21 +1,23 @@
 //! The binary: parse, dispatch, map the outcome to an exit code
 //! (0 ok, 1 a CI rule failed, 2 an error).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use layerscope::analysis::classify::RuleSet;
 use layerscope::analysis::{Analysis, compare};
 use layerscope::cache::Cache;
-use layerscope::cli::{CacheAction, Cli, Command};
+use layerscope::cli::{CacheAction, Cli};
 use layerscope::output::ci::{self as ci_out, Format};
-use layerscope::output::{json, text};
+use layerscope::output::progress::Bars;
+use layerscope::output::{html, json, text};
+use layerscope::pipeline::{self, Analyse};
 use layerscope::report::Report;
-use layerscope::source::{ImageRef, LoadOptions, engine, load_all};
-use layerscope::{ci, config, demo, tui};
+use layerscope::settings::{self, Env, Mode, Outputs, Settings, Show};
+use layerscope::source::{LoadOptions, engine};
+use layerscope::{ci, demo, tui};
 
 fn main() -> ExitCode {
     one_line_panics();
@@ -67,10 +69,6 @@ fn one_line_panics() {
             msg.replace('\n', " ")
         );
     }));
-}
-
-fn diff_ids(image: &layerscope::image::Image) -> Vec<String> {
-    image.layers.iter().map(|l| l.diff_id.clone()).collect()
 }
 
 fn cache_command(action: CacheAction) -> anyhow::Result<ExitCode> {
@@ -148,116 +146,84 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command.take() {
-        Some(Command::Cache { action }) => return cache_command(action),
-        Some(Command::Demo { base, json }) => {
-            let mut log = |line: &str| eprintln!("{line}");
-            demo::build_demo(base.as_deref(), &mut log)?;
-            cli.images = demo::IMAGES.iter().map(|s| s.to_string()).collect();
-            cli.json = json;
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match settings::resolve(cli, &Env::from_process()?)? {
+        Settings::Cache(action) => cache_command(action),
+        Settings::Show(show) => show_images(*show),
+    }
+}
+
+/// Without a usable cache directory the run goes on uncached.
+fn open_cache(wanted: bool) -> Option<Arc<Cache>> {
+    if !wanted {
+        return None;
+    }
+    match Cache::from_env() {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            eprintln!("layerscope: warning: {e}; running without the layer cache");
+            None
         }
-        None => {}
     }
-    if cli.images.is_empty() {
-        anyhow::bail!("no image given (try `layerscope --help`, or `layerscope demo`)");
+}
+
+fn show_images(s: Show) -> anyhow::Result<ExitCode> {
+    if let Some(base) = &s.prepare.demo {
+        demo::build_demo(base.as_deref(), &mut |line: &str| eprintln!("{line}"))?;
     }
-    let flags = cli.gate_rules()?;
-    // A rule on the command line asks for a verdict; rules from a config
-    // file only apply with --ci (or CI=true), so the TUI still opens there.
-    let rule_flags = flags.any();
-    let cwd = std::env::current_dir().context("cannot read the working directory")?;
-    let cfg = config::load(cli.config.as_deref(), &cwd)?;
-    let gate = cfg.gate.clone().overridden_by(flags);
-    let stdout_tty = std::io::stdout().is_terminal();
-    let ci_env = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    let format = cli.format.unwrap_or(Format::Text);
-    let ci_mode = cli.ci
-        || rule_flags
-        || matches!(format, Format::Junit | Format::Github | Format::Markdown)
-        || (ci_env && !stdout_tty && gate.any());
-    if ci_mode && let Some(note) = &cfg.note {
+    if let Mode::Ci {
+        note: Some(note), ..
+    } = &s.view.mode
+    {
         eprintln!("{note}");
     }
-
-    if cli.pull {
-        for name in &cli.images {
-            if let ImageRef::Engine(n) = ImageRef::parse(name)? {
-                engine::pull(&n)?;
-            }
-        }
+    for name in &s.prepare.pull {
+        engine::pull(name)?;
     }
-    // Without a usable cache directory the run goes on uncached.
-    let cache = if cli.no_cache {
-        None
-    } else {
-        match Cache::from_env() {
-            Ok(c) => Some(Arc::new(c)),
-            Err(e) => {
-                eprintln!("layerscope: warning: {e}; running without the layer cache");
-                None
-            }
-        }
-    };
+    let cache = open_cache(s.load.use_cache);
     let opts = LoadOptions {
-        verify: cli.verify,
-        progress: None,
-        threads: cli.threads,
+        verify: s.load.verify,
+        threads: s.load.threads,
         cache: cache.clone(),
-        via: cli.via,
+        via: s.load.via,
+        ..LoadOptions::default()
     };
-    // The interactive view loads in the background and shows progress; it
-    // is only for a terminal on both ends and when no report was asked for.
-    let report_asked = cli.json.is_some() || cli.format.is_some();
-    if ci_mode && gate.max_growth.is_some() && cli.images.len() != 2 {
-        anyhow::bail!("--max-growth needs two images: BASELINE CANDIDATE");
-    }
-    let rules = RuleSet::with_user(&cfg.rules);
-    if !ci_mode && !report_asked && stdout_tty && std::io::stdin().is_terminal() {
-        let base_ids = match &cli.base {
-            Some(b) => load_all(std::slice::from_ref(b), &opts)?
-                .pop()
-                .map(|i| diff_ids(&i)),
-            None => None,
-        };
-        let shown = tui::run_loading(cli.images.clone(), opts, rules, base_ids);
+    let how = Analyse {
+        rules: Arc::new(s.view.rules),
+        base: s.base,
+    };
+    // The interactive view loads in the background and shows progress.
+    if s.view.mode == Mode::Interactive {
+        let shown = tui::run_loading(s.images, opts, how);
         report_cache_notes(cache.as_deref());
         shown?;
         return Ok(ExitCode::SUCCESS);
     }
-    // The base, when named, loads alongside the images.
-    let mut names = cli.images.clone();
-    names.extend(cli.base.iter().cloned());
-    let loaded = load_all(&names, &opts);
+    let mut bars = Bars::stderr();
+    let loaded = pipeline::load(&s.images, &opts, &how, &mut bars);
+    if let Some(b) = bars {
+        b.finish();
+    }
     report_cache_notes(cache.as_deref());
-    let mut images = loaded?;
-    let base_ids = cli
-        .base
-        .as_ref()
-        .and_then(|_| images.pop())
-        .map(|b| diff_ids(&b));
-    let analyses: Vec<Analysis> = images
-        .into_iter()
-        .map(|img| Analysis::with_options(img, &rules, base_ids.as_deref()))
-        .collect();
+    let analyses = loaded.map_err(anyhow::Error::msg)?;
+    write_outputs(&analyses, &s.view.mode, &s.view.outputs)
+}
+
+/// The headless views: the verdicts (CI mode), the JSON report, the text.
+fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Result<ExitCode> {
     let comparison = (analyses.len() == 2).then(|| compare::compare(&analyses[0], &analyses[1]));
-
-    let gate_result = if ci_mode {
-        let (candidate, baseline) = match analyses.as_slice() {
-            [a, b] => (b, Some(a)),
-            [a] => (a, None),
-            _ => anyhow::bail!("CI mode takes one image, or two (BASELINE CANDIDATE)"),
-        };
-        if !gate.any() {
-            anyhow::bail!(
-                "CI mode needs at least one rule: --max-size, --max-layers, --max-waste, --min-efficiency, --deny, --max-growth or --max-user-waste (or a [ci] table in .layerscope.toml)"
-            );
+    let gate_result = match mode {
+        Mode::Ci { gate, .. } => {
+            let (candidate, baseline) = match analyses {
+                [a, b] => (b, Some(a)),
+                [a] => (a, None),
+                _ => anyhow::bail!("CI mode takes one image, or two (BASELINE CANDIDATE)"),
+            };
+            let e = ci::evaluate(gate, candidate, baseline).map_err(anyhow::Error::msg)?;
+            Some(ci_out::verdicts(&e))
         }
-        Some(ci::evaluate(&gate, candidate, baseline).map_err(anyhow::Error::msg)?)
-    } else {
-        None
+        _ => None,
     };
-
     let refs: Vec<&Analysis> = analyses.iter().collect();
     let report = || {
         let mut r = Report::new(&refs);
@@ -265,23 +231,26 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             r = r.with_comparison(c);
         }
         r.ci = gate_result.clone();
+        if o.json_tree {
+            r = r.with_trees(&refs);
+        }
         r
     };
-    if let Some(dest) = &cli.json {
+    if let Some(dest) = &o.json {
         json::write_report(&report(), dest).with_context(|| format!("cannot write {dest}"))?;
     }
-    let json_on_stdout = cli.json.as_deref() == Some("-");
-
+    if let Some(dest) = &o.html {
+        let r = report();
+        let r = if o.json_tree { r } else { r.with_trees(&refs) };
+        html::write_report(&r, dest).with_context(|| format!("cannot write {dest}"))?;
+    }
     let mut out = std::io::stdout().lock();
     if let Some(g) = &gate_result {
-        match format {
-            Format::Text if !json_on_stdout => {
-                let color = stdout_tty && std::env::var_os("NO_COLOR").is_none();
-                ci_out::write_text(&mut out, g, color)?;
-            }
+        match o.format {
+            Format::Text if !o.json_on_stdout() => ci_out::write_text(&mut out, g, o.color)?,
             Format::Text => {}
             Format::Json => {
-                if !json_on_stdout {
+                if !o.json_on_stdout() {
                     json::write_report(&report(), "-")?;
                 }
             }
@@ -315,17 +284,17 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     // A report was asked for: that is the output (as with dive's --json).
-    if cli.json.is_some() {
+    if o.json.is_some() || o.html.is_some() {
         return Ok(ExitCode::SUCCESS);
     }
-    if format == Format::Json {
+    if o.format == Format::Json {
         json::write_report(&report(), "-")?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(c) = &comparison {
         text::write_comparison(&mut out, &analyses[0], &analyses[1], c)?;
     } else {
-        for a in &analyses {
+        for a in analyses {
             text::write_summary(&mut out, a)?;
             writeln!(out)?;
             text::write_findings(&mut out, a, 12)?;

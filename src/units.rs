@@ -1,4 +1,35 @@
-//! Sizes and ratios as users write them: `20MB`, `1.5GB`, `512KiB`, `10%`.
+//! Sizes and ratios as users write them (`20MB`, `1.5GB`, `512KiB`,
+//! `10%`, `>10MiB`), and as layerscope prints them.
+
+/// Sizes as `docker images` prints them (decimal units).
+pub fn size(bytes: u64) -> String {
+    humansize::format_size(bytes, humansize::DECIMAL)
+}
+
+/// A signed size delta.
+pub fn delta(d: i128) -> String {
+    let s = size(d.unsigned_abs() as u64);
+    match d.signum() {
+        -1 => format!("-{s}"),
+        1 => format!("+{s}"),
+        _ => s,
+    }
+}
+
+/// Bytes as lower-case hex (digests).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// A ratio as a percentage with one decimal: `0.255` is `25.5%`.
+pub fn percent(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
 
 /// Parse a size. `B`, `kB`/`KB`, `MB`, `GB`, `TB` are decimal as in
 /// `docker images` (20MB = 20,000,000 bytes); `KiB`, `MiB`, `GiB`, `TiB`
@@ -106,7 +137,7 @@ impl SizeOrPercent {
 impl std::fmt::Display for SizeOrPercent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SizeOrPercent::Bytes(b) => write!(f, "{}", crate::output::size(*b)),
+            SizeOrPercent::Bytes(b) => f.write_str(&size(*b)),
             SizeOrPercent::Ratio(r) => write!(f, "{:.1}%", r * 100.0),
         }
     }

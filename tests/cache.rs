@@ -6,8 +6,6 @@
 
 mod common_engine;
 
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -87,61 +85,17 @@ fn without_via(json: &[u8]) -> String {
         .collect()
 }
 
-/// A unix-socket proxy to the real engine that answers every export
-/// request (`/images/NAME/get`) with an error and passes everything else.
-fn no_export_proxy(upstream: String) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("noexport.sock");
-    let listener = UnixListener::bind(&path).expect("bind");
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = UnixStream::connect(&upstream) else {
-                return;
-            };
-            let (mut c_read, mut s_write) = (
-                client.try_clone().expect("clone"),
-                server.try_clone().expect("clone"),
-            );
-            let mut c_write = client.try_clone().expect("clone");
-            let (mut s_read, mut c_answer) = (server.try_clone().expect("clone"), client);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s_read, &mut c_answer);
-            });
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match c_read.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let req = String::from_utf8_lossy(&buf[..n]);
-                    if req.contains("/images/") && req.contains("/get") {
-                        let body = r#"{"message":"exports are refused by this test proxy"}"#;
-                        let _ = write!(
-                            c_write,
-                            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                        let _ = c_write.shutdown(std::net::Shutdown::Both);
-                        let _ = server.shutdown(std::net::Shutdown::Both);
-                        break;
-                    }
-                    if s_write.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    let host = format!("unix://{}", path.display());
-    (dir, host)
-}
-
-fn engine_socket() -> Option<String> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    host.strip_prefix("unix://").map(str::to_string)
+/// A proxy to the real engine that answers every export request
+/// (`/images/NAME/get`) with an error and passes everything else.
+fn no_export_proxy(upstream: String) -> Proxy {
+    let faults = Faults {
+        refuse: Some((
+            vec!["/images/", "/get"],
+            "exports are refused by this test proxy",
+        )),
+        ..Faults::default()
+    };
+    proxy(&upstream, faults)
 }
 
 #[test]
@@ -156,7 +110,8 @@ fn a_warm_run_reports_the_same_without_exporting() {
     let mut clean = Cleanup::new();
     let tag = build_image(&mut clean, "warm");
     let home = tempfile::tempdir().expect("tempdir");
-    let (proxy_dir, proxy) = no_export_proxy(sock);
+    let refusing = no_export_proxy(sock);
+    let proxy = refusing.host.clone();
 
     // The proxy really refuses exports: a run without the cache fails.
     let out = layerscope(home.path())
@@ -181,7 +136,7 @@ fn a_warm_run_reports_the_same_without_exporting() {
     assert_eq!(layer_files.count(), layers);
     let config = home
         .path()
-        .join("layerscope/v1/configs")
+        .join(format!("layerscope/v{}/configs", layerscope::cache::FORMAT))
         .join(id.trim_start_matches("sha256:"));
     assert!(config.is_file(), "{files:?}");
 
@@ -191,7 +146,7 @@ fn a_warm_run_reports_the_same_without_exporting() {
         warm, cold,
         "a warm run reports exactly what a cold run does"
     );
-    drop(proxy_dir);
+    drop(refusing);
 }
 
 #[test]
@@ -420,7 +375,7 @@ fn info_prune_and_the_size_cap_match_the_directory() {
     let (_, _, other_id) = inspect_size(&other);
     let other_config = home
         .path()
-        .join("layerscope/v1/configs")
+        .join(format!("layerscope/v{}/configs", layerscope::cache::FORMAT))
         .join(other_id.trim_start_matches("sha256:"));
     assert!(other_config.is_file(), "the image just run stays: {now:?}");
 

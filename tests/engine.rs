@@ -6,16 +6,14 @@
 mod common_engine;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc;
 
 use assert_cmd::Command;
 use common_engine::*;
 use layerscope::analysis::Analysis;
 use layerscope::image::Image;
-use layerscope::source::engine::{load_many, load_many_watched};
-use layerscope::source::progress::Watch;
+use layerscope::source::engine::{load_many, load_tracked};
+use layerscope::source::progress::{Reporter, Stage, Tracker};
 use layerscope::source::storage::Via;
 use layerscope::source::{LoadOptions, load_all};
 
@@ -219,50 +217,35 @@ fn progress_events_reach_the_expected_size_and_end_done() {
         "FROM scratch\nCOPY f /f\n",
         vec![Item::File("f", vec![9; 300_000], 0o644)],
     );
-    let (tx, rx) = mpsc::channel();
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    // Through the export, progress counts the tar's bytes (headers too).
-    let opts = LoadOptions {
-        progress: Some(counter.clone()),
-        via: Via::Export,
-        ..LoadOptions::default()
+    let run = |via: Via| {
+        let (tx, rx) = mpsc::channel();
+        let tracker = Tracker::new(std::slice::from_ref(&tag));
+        let reporter = Reporter::start(tracker.clone(), move |ev| tx.send(ev).is_ok());
+        let opts = LoadOptions {
+            via,
+            ..LoadOptions::default()
+        };
+        let imgs = load_tracked(std::slice::from_ref(&tag), &opts, &tracker.images).expect("load");
+        tracker.images[0].set_stage(Stage::Done);
+        reporter.finish();
+        let events: Vec<_> = rx.try_iter().collect();
+        let last = events.last().expect("events").clone();
+        assert!(last.done(), "{last:?}");
+        assert_eq!(last.expected, imgs[0].total_size());
+        (imgs, last)
     };
-    let imgs =
-        load_many_watched(std::slice::from_ref(&tag), &opts, &Watch::Events(tx)).expect("load");
-    let events: Vec<_> = rx.try_iter().collect();
-    let last = events.last().expect("events");
-    assert!(last.done(), "{last:?}");
-    assert_eq!(last.expected, imgs[0].total_size());
+    // Through the export, progress counts the tar's bytes (headers too).
+    let (_, last) = run(Via::Export);
     assert!(last.received > 300_000, "{last:?}");
-    assert_eq!(
-        last.received,
-        counter.load(std::sync::atomic::Ordering::Relaxed)
-    );
-
-    // From storage (where it can be read), the content bytes the layers hold.
+    // From storage (where it can be read), the content bytes, by layer.
     if std::fs::read_dir("/var/lib/docker/image/overlay2/layerdb").is_err() {
         eprintln!("SKIPPED progress via storage: /var/lib/docker is not readable");
         return;
     }
-    let (tx, rx) = mpsc::channel();
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let opts = LoadOptions {
-        progress: Some(counter.clone()),
-        via: Via::Storage,
-        ..LoadOptions::default()
-    };
-    let imgs =
-        load_many_watched(std::slice::from_ref(&tag), &opts, &Watch::Events(tx)).expect("load");
-    let events: Vec<_> = rx.try_iter().collect();
-    let last = events.last().expect("events");
-    assert!(last.done(), "{last:?}");
+    let (imgs, last) = run(Via::Storage);
     assert_eq!(imgs[0].facts.layers_read_via, "storage");
-    assert_eq!(last.expected, imgs[0].total_size());
     assert_eq!(last.received, 300_000, "{last:?}");
-    assert_eq!(
-        last.received,
-        counter.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    assert_eq!(last.layers.len(), 1, "{last:?}");
 }
 
 /// The binary without the layer cache: these tests are about the export
@@ -327,56 +310,12 @@ fn missing_image_lists_similar_local_names() {
     assert!(err.contains(&tag), "{err}");
 }
 
-/// A unix-socket proxy to the real engine that cuts each connection after
-/// `budget` bytes from the engine: a connection dropped mid-export.
-fn cutting_proxy(upstream: String, budget: usize) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("cut.sock");
-    let listener = UnixListener::bind(&path).expect("bind");
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = UnixStream::connect(&upstream) else {
-                return;
-            };
-            let (mut c_read, mut s_write) = (
-                client.try_clone().expect("clone"),
-                server.try_clone().expect("clone"),
-            );
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_read, &mut s_write);
-            });
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut left = budget;
-                let mut buf = vec![0u8; 16 * 1024];
-                while left > 0 {
-                    let n = match s_read.read(&mut buf[..left.min(16 * 1024)]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if c_write.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    left -= n;
-                }
-                let _ = c_write.shutdown(std::net::Shutdown::Both);
-                let _ = s_read.shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    let host = format!("unix://{}", path.display());
-    (dir, host)
-}
-
 #[test]
 fn a_connection_dropped_mid_export_is_one_clean_error() {
     if !engine_available("dropped_connection") {
         return;
     }
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let Some(sock) = host.strip_prefix("unix://") else {
+    let Some(sock) = engine_socket() else {
         eprintln!("SKIPPED dropped_connection: DOCKER_HOST is not a unix socket");
         return;
     };
@@ -390,7 +329,15 @@ fn a_connection_dropped_mid_export_is_one_clean_error() {
         "FROM scratch\nCOPY f /f\n",
         vec![Item::File("f", big, 0o644)],
     );
-    let (_dir, proxy) = cutting_proxy(sock.to_string(), 1 << 20);
+    // A connection dropped mid-export: the answers cut after 1 MiB.
+    let cutting = proxy(
+        &sock,
+        Faults {
+            budget: 1 << 20,
+            ..Faults::default()
+        },
+    );
+    let proxy = cutting.host.clone();
     let out = layerscope()
         .env("DOCKER_HOST", &proxy)
         .arg(format!("docker:{tag}"))

@@ -19,25 +19,14 @@
 
 mod common_engine;
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Proc, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command as Proc;
 
 use assert_cmd::Command;
-use common_engine::{have, run_ok};
+use common_engine::{Dockerd, Listen, Spec, have, run_ok, unavailable};
 
 const IMAGE: &str = "layerscope-tls-test:latest";
-
-/// Skip (or, under CI, fail) with a visible reason.
-fn unavailable<T>(why: &str) -> Option<T> {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the TLS engine test cannot run: {why}");
-    }
-    eprintln!("SKIPPED engine_tls: {why}");
-    None
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     run_ok(
@@ -110,234 +99,78 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A second dockerd with TLS; stopped and removed on drop.
+const TEST: &str = "engine_tls";
+
+/// A second dockerd with TLS (stopped and removed on drop), and the
+/// clients' certificates.
 struct TlsEngine {
-    child: Option<Child>,
-    /// Its own bridge interface, deleted on drop.
-    bridge: Option<String>,
-    /// Did the host have `docker0` before? It must still have it after.
-    had_docker0: bool,
-    /// `ca.pem`, `cert.pem`, `key.pem` for clients.
+    engine: Dockerd,
     certs: PathBuf,
-    host: String,
-    log: PathBuf,
-    exec_root: PathBuf,
-    // Last: removed after the daemon has stopped.
-    dir: tempfile::TempDir,
 }
 
 impl TlsEngine {
     fn start() -> Option<TlsEngine> {
-        let root = Proc::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        if !root {
-            return unavailable("dockerd needs root to start a second engine");
+        if !have("openssl", "version") {
+            return unavailable(TEST, "`openssl` is not installed");
         }
-        for (tool, arg) in [
-            ("dockerd", "--version"),
-            ("docker", "--version"),
-            ("openssl", "version"),
-            ("ip", "-V"),
-        ] {
-            if !have(tool, arg) {
-                return unavailable(&format!("`{tool}` is not installed"));
-            }
-        }
-        // Short, fixed parent: containerd's socket path must stay short.
-        let dir = tempfile::Builder::new()
-            .prefix("ls-tls")
-            .tempdir_in("/tmp")
-            .expect("temp dir");
-        let d = dir.path();
-        let certs = d.join("certs");
-        let server = d.join("server");
-        for p in [&certs, &server] {
-            std::fs::create_dir(p).expect("mkdir");
-        }
-        make_ca(&server, "layerscope-test-ca");
-        sign(
-            &server,
-            "127.0.0.1",
-            "server-cert.pem",
-            "server-key.pem",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-        );
-        sign(
-            &server,
-            "layerscope-client",
-            "cert.pem",
-            "key.pem",
-            "extendedKeyUsage=clientAuth\n",
-        );
-        for f in ["ca.pem", "cert.pem", "key.pem"] {
-            std::fs::copy(server.join(f), certs.join(f)).expect("copy cert");
-        }
-        // An empty config: /etc/docker/daemon.json belongs to the main engine.
-        let config = d.join("daemon.json");
-        std::fs::write(&config, "{}").expect("daemon.json");
-        let had_docker0 = Path::new("/sys/class/net/docker0").exists();
-        let pid = std::process::id();
-        let bridge = format!("lstls{pid}");
-        let made = Proc::new("ip")
-            .args(["link", "add", &bridge, "type", "bridge"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !made {
-            return unavailable(&format!(
-                "cannot create the bridge {bridge} (`ip link add`)"
-            ));
-        }
-        let mut engine = TlsEngine {
-            child: None,
-            bridge: Some(bridge.clone()),
-            had_docker0,
-            certs,
-            host: String::new(),
-            log: d.join("dockerd.log"),
-            exec_root: d.join("exec"),
-            dir,
+        let spec = Spec {
+            test: TEST,
+            tag: "tls",
+            slot: 0,
+            net: 18,
         };
-        let net = format!("198.18.{}.1/24", pid % 250 + 1);
-        run_ok(
-            Proc::new("ip").args(["addr", "add", &net, "dev", &bridge]),
-            "ip addr add",
-        );
-        let d = engine.dir.path();
-        let port = free_port();
-        let host = format!("tcp://127.0.0.1:{port}");
-        let logfile = std::fs::File::create(&engine.log).expect("log file");
-        let errfile = logfile.try_clone().expect("log file");
-        let path = |p: &Path| p.to_string_lossy().into_owned();
-        let child = Proc::new("dockerd")
-            .args(["--config-file", &path(&config), "-H", &host, "--tlsverify"])
-            .args(["--tlscacert", &path(&server.join("ca.pem"))])
-            .args(["--tlscert", &path(&server.join("server-cert.pem"))])
-            .args(["--tlskey", &path(&server.join("server-key.pem"))])
-            .args(["--data-root", &path(&d.join("data"))])
-            .args(["--exec-root", &path(&engine.exec_root)])
-            .args(["--pidfile", &path(&d.join("dockerd.pid"))])
-            .args(["--bridge", &bridge])
-            .args(["--iptables=false", "--ip6tables=false"])
-            .args(["--ip-forward=false", "--ip-masq=false"])
-            .stdin(Stdio::null())
-            .stdout(logfile)
-            .stderr(errfile)
-            .spawn();
-        match child {
-            Ok(c) => engine.child = Some(c),
-            Err(e) => {
-                drop(engine);
-                return unavailable(&format!("cannot start dockerd: {e}"));
+        let engine = Dockerd::start(&spec, |d| {
+            let certs = d.join("certs");
+            let server = d.join("server");
+            for p in [&certs, &server] {
+                std::fs::create_dir(p).expect("mkdir");
             }
-        }
-        engine.host = host;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if engine
-                .docker()
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-            {
-                return Some(engine);
+            make_ca(&server, "layerscope-test-ca");
+            sign(
+                &server,
+                "127.0.0.1",
+                "server-cert.pem",
+                "server-key.pem",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            );
+            sign(
+                &server,
+                "layerscope-client",
+                "cert.pem",
+                "key.pem",
+                "extendedKeyUsage=clientAuth\n",
+            );
+            for f in ["ca.pem", "cert.pem", "key.pem"] {
+                std::fs::copy(server.join(f), certs.join(f)).expect("copy cert");
             }
-            let exited = engine
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > deadline {
-                let why = format!(
-                    "the second dockerd did not answer at {} ({}); its log ends: {}",
-                    engine.host,
-                    exited.map_or("timed out".to_string(), |s| s.to_string()),
-                    engine.log_tail()
-                );
-                drop(engine);
-                return unavailable(&why);
+            Listen::Tls {
+                port: free_port(),
+                ca: server.join("ca.pem"),
+                cert: server.join("server-cert.pem"),
+                key: server.join("server-key.pem"),
+                client_certs: certs,
             }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        })?;
+        let certs = engine.client_certs.clone()?;
+        Some(TlsEngine { engine, certs })
     }
 
-    /// The docker CLI pointed at this engine (test setup only).
     fn docker(&self) -> Proc {
-        let mut c = Proc::new("docker");
-        let cert = |f: &str| self.certs.join(f).to_string_lossy().into_owned();
-        c.args(["-H", &self.host, "--tlsverify"])
-            .args(["--tlscacert", &cert("ca.pem")])
-            .args(["--tlscert", &cert("cert.pem")])
-            .args(["--tlskey", &cert("key.pem")])
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
+        self.engine.docker()
     }
 
-    fn log_tail(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log) {
-            let _ = f.read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
+    fn dir(&self) -> &Path {
+        self.engine.dir.path()
     }
 
     /// layerscope with the docker CLI's TLS variables set for `certs`.
     fn layerscope(&self, certs: &Path) -> Command {
         let mut c = Command::cargo_bin("layerscope").expect("binary");
         c.arg("--no-cache");
-        c.env("DOCKER_HOST", &self.host)
+        c.env("DOCKER_HOST", &self.engine.host)
             .env("DOCKER_TLS_VERIFY", "1")
             .env("DOCKER_CERT_PATH", certs);
         c
-    }
-}
-
-impl Drop for TlsEngine {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGTERM lets dockerd stop its own containerd and unmount.
-            let _ = Proc::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if child.try_wait().ok().flatten().is_none() {
-                eprintln!("engine_tls: dockerd did not stop in 30 s, killing it");
-                let _ = child.kill();
-                let _ = child.wait();
-                // Its supervised containerd would outlive it.
-                let pidfile = self.exec_root.join("containerd/containerd.pid");
-                if let Ok(pid) = std::fs::read_to_string(pidfile) {
-                    let _ = Proc::new("kill").args(["-KILL", pid.trim()]).status();
-                }
-            }
-        }
-        // Anything still mounted under the directory would stop its removal.
-        let dir = self.dir.path().to_string_lossy().into_owned();
-        if let Ok(mounts) = std::fs::read_to_string("/proc/mounts") {
-            let mut points: Vec<&str> = mounts
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(1))
-                .filter(|m| m.starts_with(&dir))
-                .collect();
-            points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            for m in points {
-                let _ = Proc::new("umount").args(["-l", m]).status();
-            }
-        }
-        if let Some(bridge) = self.bridge.take() {
-            let _ = Proc::new("ip").args(["link", "del", &bridge]).status();
-        }
-        let lost = self.had_docker0 && !Path::new("/sys/class/net/docker0").exists();
-        if lost && !std::thread::panicking() {
-            panic!("the second engine deleted the host's docker0 interface");
-        }
     }
 }
 
@@ -383,7 +216,7 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
     let Some(engine) = TlsEngine::start() else {
         return;
     };
-    let tar = engine.dir.path().join("rootfs.tar");
+    let tar = engine.dir().join("rootfs.tar");
     rootfs_tar(&tar);
     run_ok(
         engine
@@ -423,7 +256,7 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
     assert_eq!(err.matches("is not local").count(), 1, "{err}");
 
     // A CA that did not sign the engine's certificate.
-    let wrong = engine.dir.path().join("wrong-ca");
+    let wrong = engine.dir().join("wrong-ca");
     std::fs::create_dir(&wrong).expect("mkdir");
     make_ca(&wrong, "some-other-ca");
     for f in ["cert.pem", "key.pem"] {
@@ -435,7 +268,7 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
         .output()
         .expect("run layerscope");
     let err = one_line_error(&out);
-    assert!(err.contains(&engine.host), "names the host: {err}");
+    assert!(err.contains(&engine.engine.host), "names the host: {err}");
     assert!(
         err.contains(&wrong.join("ca.pem").to_string_lossy().into_owned()),
         "names the CA file: {err}"
@@ -443,7 +276,7 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
     assert!(err.contains("not signed by the CA"), "{err}");
 
     // A missing client key.
-    let nokey = engine.dir.path().join("no-key");
+    let nokey = engine.dir().join("no-key");
     std::fs::create_dir(&nokey).expect("mkdir");
     for f in ["ca.pem", "cert.pem"] {
         std::fs::copy(engine.certs.join(f), nokey.join(f)).expect("copy cert");
@@ -454,7 +287,7 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
         .output()
         .expect("run layerscope");
     let err = one_line_error(&out);
-    assert!(err.contains(&engine.host), "names the host: {err}");
+    assert!(err.contains(&engine.engine.host), "names the host: {err}");
     assert!(
         err.contains(&nokey.join("key.pem").to_string_lossy().into_owned()),
         "names the key file: {err}"
@@ -471,7 +304,7 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
         let out = cmd.arg(IMAGE).output().expect("run layerscope");
         let err = one_line_error(&out);
         assert!(
-            err.contains(&engine.host) && err.contains("expects TLS"),
+            err.contains(&engine.engine.host) && err.contains("expects TLS"),
             "DOCKER_TLS_VERIFY={verify:?}: {err}"
         );
     }

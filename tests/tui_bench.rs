@@ -84,7 +84,7 @@ fn frame_times_on_a_big_image() {
     let images = load_all(&[path.clone(), path_b.clone()], &LoadOptions::default()).unwrap();
     let analyses: Vec<Analysis> = images.into_iter().map(Analysis::new).collect();
     let t = Instant::now();
-    let u = layerscope::tui::compare::Union::new(&analyses[0].image, &analyses[1].image);
+    let u = layerscope::analysis::compare::Union::new(&[&analyses[0].image, &analyses[1].image]);
     eprintln!(
         "compare: both file systems by path: {} nodes in {:.1?}",
         u.len(),

@@ -171,8 +171,10 @@ fn no_color_in_a_real_terminal_at_80x24() {
 }
 
 /// The binary itself: loads in the background, opens explore, the findings
-/// list jumps to the files, q exits 0; a missing archive is shown and q
-/// exits 2 with the message on stderr.
+/// list jumps to the files, q exits 0; a file that is not an image is shown
+/// as failed and q exits 2 with the message on stderr; a reference to a
+/// missing file is refused before the view opens (references are parsed
+/// once, up front).
 #[test]
 fn the_binary_loads_in_the_background_and_reports_failures() {
     if !have_tmux() {
@@ -209,10 +211,13 @@ fn the_binary_loads_in_the_background_and_reports_failures() {
     t.wait_for("EXIT=0");
     drop(t);
 
-    let missing = dir.path().join("missing.tar");
+    // A file that is not an image: the reference is fine, the background
+    // load fails, and the view says so.
+    let bad = dir.path().join("bad.tar");
+    std::fs::write(&bad, b"not a tar archive at all").unwrap();
     let t = Tmux::run(
         "fail",
-        &format!("env TERM=xterm-256color {bin} {} 2>&1", missing.display()),
+        &format!("env TERM=xterm-256color {bin} {} 2>&1", bad.display()),
         100,
         30,
     );
@@ -220,6 +225,19 @@ fn the_binary_loads_in_the_background_and_reports_failures() {
     t.keys(&["q"]);
     let s = t.wait_for("EXIT=2");
     assert!(s.contains("layerscope: "), "{s}");
+    drop(t);
+
+    // A reference to a missing file is refused before any view opens.
+    let missing = dir.path().join("missing.tar");
+    let t = Tmux::run(
+        "missing",
+        &format!("env TERM=xterm-256color {bin} {} 2>&1", missing.display()),
+        100,
+        30,
+    );
+    let s = t.wait_for("EXIT=2");
+    assert!(s.contains("no such file or directory"), "{s}");
+    assert!(!s.contains("failed:"), "{s}");
 }
 
 /// A panic in the interactive view (forced by the hidden debug switch once

@@ -1,12 +1,15 @@
-//! Comparing two images: totals, categories, files by path, findings.
+//! Comparing images: totals, categories, files by path, findings, shared
+//! layers ([`Comparison`], two images), and the images' final file systems
+//! side by side, path by path ([`Union`], any number of images against the
+//! first). Views draw these; they compute none of it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::Analysis;
 use super::classify::Category;
 use crate::image::Image;
-use crate::index::layer::EntryKind;
-use crate::index::tree::NodeId;
+use crate::index::layer::{Entry, EntryKind};
+use crate::index::tree::{NodeId, ROOT};
 
 /// How many paths and directories a comparison lists.
 const TOP: usize = 15;
@@ -42,8 +45,14 @@ pub struct Comparison {
     pub b_total: u64,
     pub a_layers: usize,
     pub b_layers: usize,
-    /// Layers with the same diff_id at the same position from the bottom.
+    /// Layers with the same diff_id at the same position from the bottom:
+    /// the base both images are built on.
     pub shared_layers: usize,
+    /// B's layers whose diff_id is also one of A's, wherever they are:
+    /// what pulling B next to A need not fetch again.
+    pub layers_in_common: usize,
+    /// The diff_ids of those layers.
+    pub common_diff_ids: HashSet<String>,
     /// Per category, in `Category::ALL` order: bytes in A, bytes in B.
     pub categories: Vec<(Category, u64, u64)>,
     pub only_a_files: u64,
@@ -80,10 +89,22 @@ impl Comparison {
     }
 }
 
-/// Visible non-directory entries by path: (bytes, digest).
 /// What makes two entries at one path the same: kind (a hardlink is a
 /// file), content size and digest, link target.
 type Identity<'a> = (EntryKind, u64, u64, Option<&'a str>);
+
+fn identity(e: &Entry) -> Identity<'_> {
+    let (kind, link) = match e.kind {
+        EntryKind::Hardlink => (EntryKind::File, None),
+        k => (k, e.link.as_deref()),
+    };
+    (kind, e.size, e.digest, link)
+}
+
+/// Do two entries at one path hold the same thing?
+pub fn same_entry(x: &Entry, y: &Entry) -> bool {
+    identity(x) == identity(y)
+}
 
 /// Visible non-directory entries by path: bytes as counted, and identity.
 fn files(image: &Image) -> HashMap<String, (u64, Identity<'_>)> {
@@ -94,13 +115,9 @@ fn files(image: &Image) -> HashMap<String, (u64, Identity<'_>)> {
         if e.kind == EntryKind::Dir {
             continue;
         }
-        let (kind, link) = match e.kind {
-            EntryKind::Hardlink => (EntryKind::File, None),
-            k => (k, e.link.as_deref()),
-        };
         m.insert(
             image.tree.path(node as NodeId),
-            (e.disk_bytes(), (kind, e.size, e.digest, link)),
+            (e.disk_bytes(), identity(e)),
         );
     }
     m
@@ -132,6 +149,13 @@ fn dir_sums(image: &Image) -> HashMap<String, u64> {
 }
 
 pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
+    let in_a: HashSet<&str> = a.image.layers.iter().map(|l| l.diff_id.as_str()).collect();
+    let in_common = || {
+        b.image
+            .layers
+            .iter()
+            .filter(|l| !l.diff_id.is_empty() && in_a.contains(l.diff_id.as_str()))
+    };
     let mut c = Comparison {
         a_name: a.image.facts.name(),
         b_name: b.image.facts.name(),
@@ -146,6 +170,8 @@ pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
             .zip(&b.image.layers)
             .take_while(|(x, y)| x.diff_id == y.diff_id && !x.diff_id.is_empty())
             .count(),
+        layers_in_common: in_common().count(),
+        common_diff_ids: in_common().map(|l| l.diff_id.clone()).collect(),
         categories: Category::ALL
             .iter()
             .map(|&cat| (cat, a.bytes_of(cat), b.bytes_of(cat)))
@@ -291,4 +317,222 @@ fn explaining_dirs(a: &HashMap<String, u64>, b: &HashMap<String, u64>) -> Vec<Pa
     });
     v.truncate(TOP);
     v
+}
+
+/// Where a path stands in one image against the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStatus {
+    /// The same entry in both (a directory: nothing below it differs).
+    Unchanged,
+    /// Only in this image.
+    Added,
+    /// Only in the first.
+    Removed,
+    /// In both, with other content (a directory: something below differs).
+    Modified,
+}
+
+/// The final file systems of several images merged by path: one node per
+/// path that exists in any of them, in preorder (children by name), and
+/// per node and image, its node there, its own bytes, and its status
+/// against the first image. Built once per comparison.
+#[derive(Debug, Default)]
+pub struct Union {
+    /// Images compared.
+    n: usize,
+    /// Per node and image (`node * n + image`): the image's node.
+    at: Vec<Option<NodeId>>,
+    /// Per node and image: a directory there (with an entry or implied).
+    dir: Vec<bool>,
+    /// Per node and image: a non-directory's own bytes (0 where absent).
+    own: Vec<u64>,
+    /// Per node and image: against the first image (the first's own slot
+    /// is `Unchanged`).
+    status: Vec<PathStatus>,
+    /// Index of the parent (the root is its own parent).
+    parent: Vec<u32>,
+    /// Index past the last node of this subtree.
+    end: Vec<u32>,
+}
+
+/// The entry at `n` in the image's final file system.
+fn final_entry(img: &Image, n: Option<NodeId>) -> Option<&Entry> {
+    n.and_then(|n| img.fs[n as usize]).map(|l| img.entry(l))
+}
+
+/// Per node: in the final file system, or above something that is (a
+/// directory a tar only implies).
+fn present(img: &Image) -> Vec<bool> {
+    let n = img.tree.len();
+    let mut p: Vec<bool> = img.fs.iter().map(Option::is_some).collect();
+    for i in (1..n).rev() {
+        if p[i]
+            && let Some(q) = img.tree.parent(i as NodeId)
+        {
+            p[q as usize] = true;
+        }
+    }
+    p[ROOT as usize] = true;
+    p
+}
+
+impl Union {
+    pub fn new(images: &[&Image]) -> Union {
+        let n = images.len();
+        let mut u = Union {
+            n,
+            ..Union::default()
+        };
+        if n == 0 {
+            return u;
+        }
+        let present: Vec<Vec<bool>> = images.iter().map(|img| present(img)).collect();
+        // A stack of nodes to visit: `n` slots each, and the parent index.
+        let mut pending: Vec<Option<NodeId>> = vec![Some(ROOT); n];
+        let mut parents: Vec<u32> = vec![0];
+        let mut cur: Vec<Option<NodeId>> = vec![None; n];
+        let mut kids: Vec<(&str, usize, NodeId)> = Vec::new();
+        let mut groups: Vec<Option<NodeId>> = Vec::new();
+        let mut entries: Vec<Option<&Entry>> = Vec::with_capacity(n);
+        while let Some(parent) = parents.pop() {
+            let top = pending.len() - n;
+            cur.copy_from_slice(&pending[top..]);
+            pending.truncate(top);
+            let i = u.parent.len() as u32;
+            entries.clear();
+            entries.extend((0..n).map(|k| final_entry(images[k], cur[k])));
+            for k in 0..n {
+                let e = entries[k];
+                u.at.push(cur[k]);
+                u.dir
+                    .push(cur[k].is_some() && e.is_none_or(|e| e.kind == EntryKind::Dir));
+                u.own.push(e.map_or(0, |e| e.disk_bytes()));
+                u.status.push(match (cur[0], cur[k], entries[0], e) {
+                    (Some(_), None, _, _) => PathStatus::Removed,
+                    (None, Some(_), _, _) => PathStatus::Added,
+                    (_, _, Some(x), Some(y))
+                        if x.kind != EntryKind::Dir || y.kind != EntryKind::Dir =>
+                    {
+                        if same_entry(x, y) {
+                            PathStatus::Unchanged
+                        } else {
+                            PathStatus::Modified
+                        }
+                    }
+                    // Directories: decided by what is below them.
+                    _ => PathStatus::Unchanged,
+                });
+            }
+            u.parent.push(parent);
+            u.end.push(i + 1);
+            let base = i as usize * n;
+            // The children of every image where this is a directory, by
+            // name; one node per name.
+            kids.clear();
+            for (k, img) in images.iter().enumerate() {
+                if let Some(node) = cur[k].filter(|_| u.dir[base + k]) {
+                    kids.extend(
+                        img.tree
+                            .children(node)
+                            .filter(|c| present[k][*c as usize])
+                            .map(|c| (img.tree.name(c), k, c)),
+                    );
+                }
+            }
+            kids.sort_unstable_by(|x, y| x.0.cmp(y.0).then(x.1.cmp(&y.1)));
+            groups.clear();
+            let mut j = 0;
+            while j < kids.len() {
+                let at = groups.len();
+                groups.resize(at + n, None);
+                let name = kids[j].0;
+                while j < kids.len() && kids[j].0 == name {
+                    groups[at + kids[j].1] = Some(kids[j].2);
+                    j += 1;
+                }
+            }
+            for g in groups.chunks(n).rev() {
+                pending.extend_from_slice(g);
+                parents.push(i);
+            }
+        }
+        // Preorder: descendants follow their node, so ends and directory
+        // changes settle bottom-up.
+        for i in (1..u.len()).rev() {
+            let p = u.parent[i] as usize;
+            u.end[p] = u.end[p].max(u.end[i]);
+            for k in 1..n {
+                if u.status[i * n + k] != PathStatus::Unchanged
+                    && u.status[p * n + k] == PathStatus::Unchanged
+                {
+                    u.status[p * n + k] = PathStatus::Modified;
+                }
+            }
+        }
+        u
+    }
+
+    /// Nodes (paths) in the union.
+    pub fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_empty()
+    }
+
+    /// Images compared.
+    pub fn images(&self) -> usize {
+        self.n
+    }
+
+    /// Node `i`'s node in image `k`, if the path is there.
+    pub fn at(&self, i: usize, k: usize) -> Option<NodeId> {
+        self.at[i * self.n + k]
+    }
+
+    /// Is node `i` a directory in image `k`?
+    pub fn is_dir(&self, i: usize, k: usize) -> bool {
+        self.dir[i * self.n + k]
+    }
+
+    /// A non-directory's own bytes in image `k` (0 where absent).
+    pub fn own(&self, i: usize, k: usize) -> u64 {
+        self.own[i * self.n + k]
+    }
+
+    /// Node `i` in image `k` against the first image.
+    pub fn status(&self, i: usize, k: usize) -> PathStatus {
+        self.status[i * self.n + k]
+    }
+
+    /// The parent of node `i` (the root is its own parent).
+    pub fn parent(&self, i: usize) -> usize {
+        self.parent[i] as usize
+    }
+
+    /// Index past the last node below `i`.
+    pub fn end(&self, i: usize) -> usize {
+        self.end[i] as usize
+    }
+
+    /// The children of node `i`, by name.
+    pub fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let end = self.end[i] as usize;
+        let mut c = i + 1;
+        std::iter::from_fn(move || {
+            (c < end).then(|| {
+                let r = c;
+                c = self.end[c] as usize;
+                r
+            })
+        })
+    }
+
+    /// The name of node `i` (from the first image that has it).
+    pub fn name<'x>(&self, i: usize, images: &[&'x Image]) -> &'x str {
+        (0..self.n)
+            .find_map(|k| self.at(i, k).map(|node| images[k].tree.name(node)))
+            .unwrap_or("")
+    }
 }

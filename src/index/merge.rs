@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::layer::{EntryKind, LayerIndex};
+use super::overlay;
 use super::tree::{NodeId, PathTree, ROOT};
 use crate::image::{Change, Hidden, HideReason, Image, ImageFacts, Layer, Loc};
 
@@ -76,77 +77,28 @@ pub fn build_image(
         });
     }
 
-    // 2. Apply them in order.
+    // 2. Apply them in order (the rule is in `overlay`).
     let mut fs: Vec<Option<Loc>> = vec![None; tree.len()];
     let mut hidden = Vec::new();
     let mut captured: HashMap<NodeId, Box<[u8]>> = HashMap::new();
     for li in 0..out_layers.len() {
-        let l = li as u16;
-        let mut hide = |fs: &mut Vec<Option<Loc>>, node: NodeId, reason: HideReason| {
-            if let Some(old) = fs[node as usize]
-                && old.layer < l
-            {
-                hidden.push(Hidden {
-                    layer: old.layer,
-                    entry: old.entry,
-                    by: l,
-                    reason,
-                });
-                fs[node as usize] = None;
-            }
+        let by = li as u16;
+        let mut hide = |_: NodeId, old: Loc, reason: HideReason| {
+            hidden.push(Hidden {
+                layer: old.layer,
+                entry: old.entry,
+                by,
+                reason,
+            })
         };
+        overlay::remove_lower(&tree, &out_layers, li, &mut fs, &mut hide);
+        check_hardlinks(&tree, &out_layers[li], li, &fs, &out_layers)?;
         let layer = &out_layers[li];
-        // Opaque directories hide everything the lower layers put in them.
-        for &dir in &layer.opaque {
-            for n in tree.descendants(dir) {
-                hide(&mut fs, n, HideReason::Opaque);
-            }
-        }
-        // Whiteouts delete a path and everything below it.
-        for &w in &layer.whiteouts {
-            hide(&mut fs, w, HideReason::Deleted);
-            for n in tree.descendants(w) {
-                hide(&mut fs, n, HideReason::Deleted);
-            }
-        }
-        check_hardlinks(&tree, layer, li, &fs, &out_layers)?;
         let mut changes = Vec::with_capacity(layer.entries.len());
         let mut counts = layer.counts;
         counts.removed = layer.whiteouts.len() as u64;
         counts.opaque_dirs = layer.opaque.len() as u64;
-        for (ei, e) in layer.entries.iter().enumerate() {
-            let node = e.node as usize;
-            // A directory replaced by something else takes its lower content
-            // with it, whether the directory had an entry or was implied.
-            if e.kind != EntryKind::Dir && tree.children(e.node).next().is_some() {
-                for n in tree.descendants(e.node) {
-                    hide(&mut fs, n, HideReason::Deleted);
-                }
-            }
-            let change = match fs[node] {
-                None => Change::Added,
-                Some(old_loc) => {
-                    let old = &out_layers[old_loc.layer as usize].entries[old_loc.entry as usize];
-                    let change = if old.kind == EntryKind::Dir && e.kind == EntryKind::Dir {
-                        if (old.mode, old.uid, old.gid) == (e.mode, e.uid, e.gid) {
-                            Change::Unchanged
-                        } else {
-                            Change::MetadataOnly
-                        }
-                    } else if old.same_content(e) {
-                        Change::MetadataOnly
-                    } else {
-                        Change::Modified
-                    };
-                    let reason = if change == Change::Modified {
-                        HideReason::Overwritten
-                    } else {
-                        HideReason::MetadataOnly
-                    };
-                    hide(&mut fs, e.node, reason);
-                    change
-                }
-            };
+        let mut wrote = |_: usize, change: Change| {
             match change {
                 Change::Added => counts.added += 1,
                 Change::Modified => counts.modified += 1,
@@ -154,11 +106,8 @@ pub fn build_image(
                 Change::Unchanged => {}
             }
             changes.push(change);
-            fs[node] = Some(Loc {
-                layer: l,
-                entry: ei as u32,
-            });
-        }
+        };
+        overlay::write_entries(&tree, &out_layers, li, &mut fs, &mut hide, &mut wrote);
         let layer = &mut out_layers[li];
         layer.changes = changes;
         layer.counts = counts;
@@ -193,7 +142,7 @@ pub fn build_image(
         hidden,
         captured,
     };
-    image.facts.base_os = crate::analysis::os::detect_base_os(&image);
+    image.facts.base_os = super::os::detect_base_os(&image);
     Ok(image)
 }
 

@@ -2,4 +2,6 @@
 pub mod guard;
 pub mod layer;
 pub mod merge;
+pub mod os;
+pub mod overlay;
 pub mod tree;

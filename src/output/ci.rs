@@ -1,10 +1,11 @@
-//! Rendering the gate's verdicts: text, JUnit XML, GitHub annotations and
-//! step summary, Markdown. (JSON goes through the report.)
+//! The gate's verdicts: their wording, and their rendering as text, JUnit
+//! XML, GitHub annotations and step summary, Markdown. (JSON goes through
+//! the report.)
 
 use std::io::{self, Write};
 
-use super::{cut, size};
-use crate::ci::GateResult;
+use super::{cut, delta, percent, size};
+use crate::ci::{Check, Evaluation, GateResult, Measure, Verdict};
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -14,6 +15,149 @@ pub enum Format {
     Junit,
     Github,
     Markdown,
+}
+
+/// The verdicts of an evaluation, worded.
+pub fn verdicts(e: &Evaluation) -> GateResult {
+    let verdicts: Vec<Verdict> = e.checks.iter().map(|c| verdict(&e.image, c)).collect();
+    GateResult {
+        image: e.image.clone(),
+        baseline: e.baseline.clone(),
+        passed: verdicts.iter().all(|v| v.passed),
+        verdicts,
+    }
+}
+
+fn verdict(name: &str, c: &Check) -> Verdict {
+    let ratio = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
+    let (rule, measured, limit, message) = match &c.measure {
+        &Measure::Size {
+            total,
+            limit,
+            projected,
+        } => {
+            let verdict = if c.passed {
+                format!("within {}", size(limit))
+            } else {
+                let hint = projected
+                    .map(|p| format!("; without build residue it would be about {}", size(p)))
+                    .unwrap_or_default();
+                format!(
+                    "{} over the {} limit{hint}",
+                    size(total - limit),
+                    size(limit)
+                )
+            };
+            let message = format!("{name} is {} ({total} bytes), {verdict}", size(total));
+            ("max-size".to_string(), size(total), size(limit), message)
+        }
+        &Measure::Layers { n, limit } => {
+            let message = if c.passed {
+                format!("{name} has {n} layers, within {limit}")
+            } else {
+                format!(
+                    "{name} has {n} layers, more than {limit}: combine consecutive RUN steps, or copy the result of a builder stage in one layer"
+                )
+            };
+            (
+                "max-layers".into(),
+                n.to_string(),
+                limit.to_string(),
+                message,
+            )
+        }
+        &Measure::Waste {
+            wasted,
+            total,
+            limit,
+        } => (
+            "max-waste".into(),
+            format!("{} ({})", size(wasted), percent(ratio(wasted, total))),
+            limit.to_string(),
+            format!(
+                "{name} ships {} of waste (hidden by later layers or duplicated), limit {limit}",
+                size(wasted)
+            ),
+        ),
+        &Measure::Efficiency { efficiency, limit } => (
+            "min-efficiency".into(),
+            percent(efficiency),
+            percent(limit),
+            format!(
+                "{name} is {} efficient (1 - wasted/total), minimum {}",
+                percent(efficiency),
+                percent(limit)
+            ),
+        ),
+        &Measure::UserWaste {
+            wasted,
+            user,
+            limit,
+        } => (
+            "max-user-waste".into(),
+            format!("{} of {}", size(wasted), size(user)),
+            percent(limit),
+            format!(
+                "{name} wastes {} against {} in the layers above its first ({}), limit {}",
+                size(wasted),
+                size(user),
+                percent(ratio(wasted, user)),
+                percent(limit)
+            ),
+        ),
+        &Measure::Deny {
+            category,
+            bytes,
+            threshold,
+        } => {
+            let cat = category.as_str();
+            let limit = size(threshold);
+            let verdict = if c.passed {
+                format!(", within {limit}")
+            } else {
+                format!(" (denied above {limit})")
+            };
+            let message = format!("{name} holds {} of {cat}{verdict}", size(bytes));
+            (format!("deny {cat}"), size(bytes), limit, message)
+        }
+        Measure::Growth {
+            growth,
+            before,
+            total,
+            limit,
+            baseline,
+        } => (
+            "max-growth".into(),
+            format!(
+                "{} ({})",
+                delta(*growth),
+                percent(*growth as f64 / (*before).max(1) as f64)
+            ),
+            limit.to_string(),
+            format!(
+                "{name} is {} compared with {baseline} ({} -> {}), limit +{limit}",
+                delta(*growth),
+                size(*before),
+                size(*total)
+            ),
+        ),
+    };
+    Verdict {
+        rule,
+        passed: c.passed,
+        measured,
+        limit,
+        measured_value: c.measured_value,
+        limit_value: c.limit_value,
+        message,
+        offenders: c.offenders.clone(),
+    }
 }
 
 /// One line per rule, then the offenders of each failure.

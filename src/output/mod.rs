@@ -1,21 +1,16 @@
-//! Headless views of a report: text summary and JSON file.
+//! Headless views of a report: text summary, JSON and HTML files.
 pub mod ci;
+pub mod html;
 pub mod json;
+pub mod progress;
 pub mod text;
 
-/// Sizes as `docker images` prints them (decimal units).
-pub fn size(bytes: u64) -> String {
-    humansize::format_size(bytes, humansize::DECIMAL)
-}
+// Numbers are formatted next to where they are parsed.
+pub use crate::units::{delta, percent, size};
 
-/// A signed size delta.
-pub fn delta(d: i128) -> String {
-    let s = size(d.unsigned_abs() as u64);
-    match d.signum() {
-        -1 => format!("-{s}"),
-        1 => format!("+{s}"),
-        _ => s,
-    }
+/// `NO_COLOR` set to anything non-empty (no-color.org): read here only.
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// One line of at most `width` characters, cut with an ellipsis.
@@ -29,8 +24,4 @@ pub fn cut(s: &str, width: usize) -> String {
         t.push('…');
     }
     t
-}
-
-pub fn percent(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
 }

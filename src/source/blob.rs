@@ -272,14 +272,7 @@ impl Read for PipeReader {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub use crate::units::hex;
 
 #[cfg(test)]
 mod tests {

@@ -1,17 +1,24 @@
-//! Where image bytes come from: saved archives, OCI layouts, the engine.
+//! Where image bytes come from: saved archives, OCI layouts, the engine
+//! (and, parsed but not loaded yet, registries).
 
 pub mod archive;
 pub mod blob;
 pub mod engine;
 pub mod progress;
+pub mod reference;
 pub mod storage;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use crate::error::Error;
 use crate::image::Image;
+use progress::{ImageProgress, Stage};
+pub use reference::{ImageRef, Reference};
+
+/// What loading a registry reference says until the registry source lands.
+pub const NO_REGISTRY: &str =
+    "registry references (docker://...) are not supported by this build yet";
 
 /// Bytes read so far, shared with whoever shows progress.
 pub type Counter = Arc<AtomicU64>;
@@ -23,6 +30,9 @@ pub struct LoadOptions {
     pub verify: bool,
     /// Bytes read, for progress displays.
     pub progress: Option<Counter>,
+    /// Where layers read one by one are counted, each on its own (for
+    /// per-layer progress); else they count in `progress`.
+    pub layers: Option<Arc<ImageProgress>>,
     /// Threads for indexing layers (default: one per core).
     pub threads: Option<usize>,
     /// The layer-index cache (engine images only; `None` with --no-cache).
@@ -31,93 +41,14 @@ pub struct LoadOptions {
     pub via: storage::Via,
 }
 
-/// A parsed image reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageRef {
-    /// A tar written by `docker save` (either layout), optionally with a tag.
-    DockerArchive(PathBuf, Option<String>),
-    /// An OCI image layout directory.
-    OciDir(PathBuf, Option<String>),
-    /// A tar of an OCI image layout.
-    OciArchive(PathBuf, Option<String>),
-    /// An image in the Docker engine.
-    Engine(String),
-}
-
-impl ImageRef {
-    /// Parse `docker-archive:PATH[:TAG]`, `oci:DIR[:NAME]`,
-    /// `oci-archive:PATH[:NAME]`, `docker:REF`, a path to an existing file or
-    /// directory, or else an engine reference.
-    pub fn parse(s: &str) -> Result<ImageRef, Error> {
-        if s.is_empty() {
-            return Err(Error::Usage("empty image reference".into()));
-        }
-        for (prefix, make) in [
-            (
-                "docker-archive:",
-                ImageRef::DockerArchive as fn(PathBuf, Option<String>) -> ImageRef,
-            ),
-            ("oci-archive:", ImageRef::OciArchive),
-            ("oci:", ImageRef::OciDir),
-        ] {
-            if let Some(rest) = s.strip_prefix(prefix) {
-                let (path, tag) = split_path_tag(rest);
-                if !path.exists() {
-                    return Err(Error::input(
-                        &path.display().to_string(),
-                        "no such file or directory",
-                    ));
-                }
-                return Ok(make(path, tag));
-            }
-        }
-        if let Some(rest) = s.strip_prefix("docker:") {
-            return Ok(ImageRef::Engine(rest.to_string()));
-        }
-        let p = Path::new(s);
-        if p.is_dir() {
-            return Ok(ImageRef::OciDir(p.to_path_buf(), None));
-        }
-        if p.is_file() {
-            return Ok(ImageRef::DockerArchive(p.to_path_buf(), None));
-        }
-        if p.exists() {
-            // A FIFO, device or socket: the archive loader says what it is.
-            return Ok(ImageRef::DockerArchive(p.to_path_buf(), None));
-        }
-        let looks_like_path = s.starts_with('.')
-            || s.starts_with('/')
-            || s.starts_with('~')
-            || [".tar", ".tar.gz", ".tgz", ".oci"]
-                .iter()
-                .any(|x| s.ends_with(x));
-        if looks_like_path {
-            return Err(Error::input(s, "no such file or directory"));
-        }
-        Ok(ImageRef::Engine(s.to_string()))
-    }
-}
-
-/// `PATH:TAG` where PATH exists; else the whole string is the path.
-fn split_path_tag(s: &str) -> (PathBuf, Option<String>) {
-    if Path::new(s).exists() {
-        return (PathBuf::from(s), None);
-    }
-    if let Some(i) = s.find(':') {
-        // The first ':' whose prefix exists splits path and tag.
-        let mut start = i;
-        loop {
-            let (p, t) = s.split_at(start);
-            if Path::new(p).exists() {
-                return (PathBuf::from(p), Some(t[1..].to_string()));
-            }
-            match s[start + 1..].find(':') {
-                Some(j) => start = start + 1 + j,
-                None => break,
-            }
+impl LoadOptions {
+    /// The counter a reader of layer `layer` (of `expected` bytes) adds to.
+    pub fn layer_counter(&self, layer: usize, expected: u64) -> Option<Counter> {
+        match &self.layers {
+            Some(p) => Some(p.layer(layer, expected)),
+            None => self.progress.clone(),
         }
     }
-    (PathBuf::from(s), None)
 }
 
 /// Load an image from a saved source (no engine).
@@ -130,53 +61,82 @@ pub fn load_saved(r: &ImageRef, opts: &LoadOptions) -> Result<Image, Error> {
         ImageRef::Engine(name) => Err(Error::Usage(format!(
             "{name}: an engine reference, not a saved image (load it with load_all)"
         ))),
+        ImageRef::Registry(_) => Err(Error::Usage(NO_REGISTRY.into())),
     }
 }
 
-/// Load every image named on the command line, concurrently: saved sources
-/// on threads, engine references through [`engine::load_many`].
+/// Load one image, its bytes counted in `progress`: the one entry point
+/// for every source (the pipeline calls it, one thread per image).
+pub fn load(
+    r: &ImageRef,
+    opts: &LoadOptions,
+    progress: &Arc<ImageProgress>,
+) -> Result<Image, Error> {
+    match r {
+        ImageRef::Engine(name) => engine::load_tracked(
+            std::slice::from_ref(name),
+            opts,
+            std::slice::from_ref(progress),
+        )?
+        .pop()
+        .ok_or_else(|| Error::Engine(format!("{name}: not loaded"))),
+        ImageRef::Registry(_) => Err(Error::Usage(NO_REGISTRY.into())),
+        saved => {
+            progress.set_expected(saved_size(saved));
+            progress.set_stage(Stage::Waiting);
+            let opts = LoadOptions {
+                progress: Some(progress.counter()),
+                layers: Some(progress.clone()),
+                ..opts.clone()
+            };
+            load_saved(saved, &opts)
+        }
+    }
+}
+
+/// Load the named images, concurrently, in order (no progress shown).
 pub fn load_all(names: &[String], opts: &LoadOptions) -> Result<Vec<Image>, Error> {
     let refs = names
         .iter()
         .map(|n| ImageRef::parse(n))
         .collect::<Result<Vec<_>, _>>()?;
-    let engine_names: Vec<String> = refs
-        .iter()
-        .filter_map(|r| match r {
-            ImageRef::Engine(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
-    let (saved, from_engine) = std::thread::scope(|s| {
-        let saved: Vec<_> = refs
+    let tracker = progress::Tracker::new(names);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = refs
             .iter()
-            .filter(|r| !matches!(r, ImageRef::Engine(_)))
-            .map(|r| s.spawn(move || load_saved(r, opts)))
+            .zip(&tracker.images)
+            .map(|(r, p)| s.spawn(move || load(r, opts, p)))
             .collect();
-        let from_engine = if engine_names.is_empty() {
-            Ok(Vec::new())
-        } else {
-            engine::load_many(&engine_names, opts)
-        };
-        let saved: Vec<Result<Image, Error>> = saved
+        handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(Error::Usage("a loader thread panicked".into())))
             })
-            .collect();
-        (saved, from_engine)
-    });
-    let mut saved = saved.into_iter();
-    let mut from_engine = from_engine?.into_iter();
-    refs.iter()
-        .map(|r| match r {
-            ImageRef::Engine(n) => from_engine
-                .next()
-                .ok_or_else(|| Error::Engine(format!("{n}: not loaded"))),
-            _ => saved
-                .next()
-                .unwrap_or_else(|| Err(Error::Usage("internal: image missing".into()))),
+            .collect()
+    })
+}
+
+/// Bytes a saved source will read: the archive's size, or the layout's blobs.
+fn saved_size(r: &ImageRef) -> u64 {
+    match r {
+        ImageRef::DockerArchive(p, _) | ImageRef::OciArchive(p, _) => {
+            std::fs::metadata(p).map_or(0, |m| m.len())
+        }
+        ImageRef::OciDir(p, _) => dir_size(&p.join("blobs"), 3),
+        ImageRef::Engine(_) | ImageRef::Registry(_) => 0,
+    }
+}
+
+fn dir_size(p: &std::path::Path, depth: usize) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() && depth > 0 => dir_size(&e.path(), depth - 1),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
         })
-        .collect()
+        .sum()
 }

@@ -1,77 +1,93 @@
-//! Progress of images being read from the engine: events for the TUI (over a
-//! channel) and a one-line bar on stderr for headless runs.
+//! Progress of images being loaded: counters the loaders add to, and the
+//! one event type every view reads ([`ProgressEvent`], per image and per
+//! layer). Nothing here draws: the stderr bars (`output::progress`) and the
+//! TUI's loading screen are views of these events.
 //!
-//! The hot path only adds to atomics ([`Tracker`]); a sampler thread turns
-//! them into [`ProgressEvent`]s a few times a second, so a slow consumer
-//! never slows the export down.
+//! The hot path only adds to atomics ([`ImageProgress`]); a sampler thread
+//! ([`Reporter`]) turns them into events a few times a second, so a slow
+//! consumer never slows loading down.
 
-use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::output::size;
+use super::Counter;
 
 /// Where an image's load is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
-    /// Asking the engine about the image.
+    /// Opening the source or asking the engine about the image.
     Inspecting,
-    /// The engine is preparing the export; no byte has arrived yet (a
-    /// Docker 20.10 engine copies every layer before sending the first).
+    /// No byte has arrived yet (a Docker 20.10 engine copies every layer
+    /// before sending the first).
     Waiting,
-    /// Export bytes are arriving and being indexed.
+    /// Layer bytes are arriving and being indexed.
     Receiving,
-    /// Loaded and indexed.
+    /// Read; classifying, computing waste and findings.
+    Analysing,
+    /// Loaded (and analysed).
     Done,
     /// Loading failed (the error is returned by the loader).
     Failed,
 }
 
+const STAGES: [Stage; 6] = [
+    Stage::Inspecting,
+    Stage::Waiting,
+    Stage::Receiving,
+    Stage::Analysing,
+    Stage::Done,
+    Stage::Failed,
+];
+
 impl Stage {
-    fn from_u8(v: u8) -> Stage {
-        match v {
-            0 => Stage::Inspecting,
-            1 => Stage::Waiting,
-            2 => Stage::Receiving,
-            3 => Stage::Done,
-            _ => Stage::Failed,
-        }
-    }
-
-    fn to_u8(self) -> u8 {
-        match self {
-            Stage::Inspecting => 0,
-            Stage::Waiting => 1,
-            Stage::Receiving => 2,
-            Stage::Done => 3,
-            Stage::Failed => 4,
-        }
-    }
-
     /// Finished, one way or the other.
     pub fn is_final(self) -> bool {
         matches!(self, Stage::Done | Stage::Failed)
     }
+
+    /// A word for a status line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Inspecting | Stage::Waiting => "waiting",
+            Stage::Receiving => "reading",
+            Stage::Analysing => "analysing",
+            Stage::Done => "done",
+            Stage::Failed => "failed",
+        }
+    }
+}
+
+/// One layer being read, when a source reads layers separately (archives
+/// and layouts in parallel, registry downloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerProgress {
+    /// Position of the layer in the image, from 0.
+    pub layer: usize,
+    /// Bytes to read (0: unknown).
+    pub expected: u64,
+    pub received: u64,
+    pub done: bool,
 }
 
 /// The state of one image's load, sent a few times a second while it
 /// changes, and once more when it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgressEvent {
-    /// Position of the image on the command line (among engine images).
+    /// Position of the image among those loaded together.
     pub index: usize,
     /// The reference as given.
     pub name: String,
     pub stage: Stage,
-    /// The image size from the engine's inspect (0 until known). The export
-    /// stream is somewhat larger (tar headers, metadata), so `received` may
+    /// Bytes to read, about (0 until known). An engine's export stream is
+    /// somewhat larger than the image size it reports, so `received` may
     /// pass it near the end.
     pub expected: u64,
-    /// Export bytes received so far.
+    /// Bytes read so far.
     pub received: u64,
+    /// The layers started so far, when the source reports them.
+    pub layers: Vec<LayerProgress>,
 }
 
 impl ProgressEvent {
@@ -80,19 +96,35 @@ impl ProgressEvent {
     }
 }
 
-/// The sending end the TUI hands to the loader.
-pub type Sender = mpsc::Sender<ProgressEvent>;
+/// Counters of one layer.
+#[derive(Debug)]
+struct LayerCounter {
+    layer: usize,
+    expected: u64,
+    received: Counter,
+}
 
 /// Shared counters for one image.
 #[derive(Debug)]
 pub struct ImageProgress {
     pub name: String,
     expected: AtomicU64,
-    received: AtomicU64,
+    received: Counter,
     stage: AtomicU8,
+    layers: Mutex<Vec<LayerCounter>>,
 }
 
 impl ImageProgress {
+    pub fn new(name: &str) -> ImageProgress {
+        ImageProgress {
+            name: name.to_string(),
+            expected: AtomicU64::new(0),
+            received: Arc::new(AtomicU64::new(0)),
+            stage: AtomicU8::new(0),
+            layers: Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn set_expected(&self, n: u64) {
         self.expected.store(n, Ordering::Relaxed);
     }
@@ -101,23 +133,84 @@ impl ImageProgress {
         self.received.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Bytes read, the layers' included.
     pub fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
+        let layers: u64 = self.layers.lock().map_or(0, |l| {
+            l.iter().map(|c| c.received.load(Ordering::Relaxed)).sum()
+        });
+        self.received.load(Ordering::Relaxed) + layers
+    }
+
+    /// The byte counter, for readers that count as they go.
+    pub fn counter(&self) -> Counter {
+        self.received.clone()
     }
 
     pub fn set_stage(&self, s: Stage) {
-        self.stage.store(s.to_u8(), Ordering::Relaxed);
+        self.stage.store(s as u8, Ordering::Relaxed);
     }
 
     pub fn stage(&self) -> Stage {
-        Stage::from_u8(self.stage.load(Ordering::Relaxed))
+        let v = self.stage.load(Ordering::Relaxed) as usize;
+        STAGES.get(v).copied().unwrap_or(Stage::Failed)
+    }
+
+    /// Start counting layer `layer` of `expected` bytes: the counter a
+    /// reader of that layer adds to. The layer is done once it is read.
+    pub fn layer(&self, layer: usize, expected: u64) -> Counter {
+        let received = Counter::default();
+        if let Ok(mut l) = self.layers.lock() {
+            l.push(LayerCounter {
+                layer,
+                expected,
+                received: received.clone(),
+            });
+        }
+        received
+    }
+
+    /// The current state, as position `index`.
+    pub fn snapshot(&self, index: usize) -> ProgressEvent {
+        let layers = self.layers.lock().map_or_else(
+            |_| Vec::new(),
+            |l| {
+                let mut v: Vec<LayerProgress> = l
+                    .iter()
+                    .map(|c| {
+                        let received = c.received.load(Ordering::Relaxed);
+                        LayerProgress {
+                            layer: c.layer,
+                            expected: c.expected,
+                            received,
+                            done: received >= c.expected,
+                        }
+                    })
+                    .collect();
+                v.sort_by_key(|p| p.layer);
+                v
+            },
+        );
+        let received = self.received();
+        // Readers that only count bytes move a waiting load on.
+        let stage = match self.stage() {
+            Stage::Waiting if received > 0 => Stage::Receiving,
+            s => s,
+        };
+        ProgressEvent {
+            index,
+            name: self.name.clone(),
+            stage,
+            expected: self.expected.load(Ordering::Relaxed),
+            received,
+            layers,
+        }
     }
 }
 
-/// Progress of several images loading at once.
+/// Progress of several images loading together.
 #[derive(Debug)]
 pub struct Tracker {
-    pub images: Vec<ImageProgress>,
+    pub images: Vec<Arc<ImageProgress>>,
 }
 
 impl Tracker {
@@ -125,12 +218,7 @@ impl Tracker {
         Arc::new(Tracker {
             images: names
                 .iter()
-                .map(|n| ImageProgress {
-                    name: n.clone(),
-                    expected: AtomicU64::new(0),
-                    received: AtomicU64::new(0),
-                    stage: AtomicU8::new(Stage::Inspecting.to_u8()),
-                })
+                .map(|n| Arc::new(ImageProgress::new(n)))
                 .collect(),
         })
     }
@@ -140,30 +228,18 @@ impl Tracker {
         self.images
             .iter()
             .enumerate()
-            .map(|(index, p)| ProgressEvent {
-                index,
-                name: p.name.clone(),
-                stage: p.stage(),
-                expected: p.expected.load(Ordering::Relaxed),
-                received: p.received(),
-            })
+            .map(|(i, p)| p.snapshot(i))
             .collect()
+    }
+
+    fn all_final(&self) -> bool {
+        self.images.iter().all(|p| p.stage().is_final())
     }
 }
 
-/// Who watches a load.
-#[derive(Debug, Clone, Default)]
-pub enum Watch {
-    /// A bar on stderr when stderr is a terminal, nothing otherwise.
-    #[default]
-    Auto,
-    /// Nothing.
-    Quiet,
-    /// Events over a channel (the TUI); no bar.
-    Events(Sender),
-}
-
-/// Samples a [`Tracker`] on a thread until dropped or finished.
+/// Samples a [`Tracker`] on a thread and hands each changed event to a
+/// sink, until every image is final, the sink returns `false` (nobody
+/// listens), or the reporter is finished or dropped.
 pub struct Reporter {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -172,40 +248,50 @@ pub struct Reporter {
 const TICK: Duration = Duration::from_millis(150);
 
 impl Reporter {
-    /// Start watching. With [`Watch::Auto`] and no terminal on stderr, no
-    /// thread is started at all.
-    pub fn start(tracker: Arc<Tracker>, watch: &Watch) -> Reporter {
+    pub fn start(
+        tracker: Arc<Tracker>,
+        mut sink: impl FnMut(ProgressEvent) -> bool + Send + 'static,
+    ) -> Reporter {
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = match watch {
-            Watch::Quiet => None,
-            Watch::Auto if !std::io::stderr().is_terminal() => None,
-            Watch::Auto => {
-                let stop = stop.clone();
-                std::thread::Builder::new()
-                    .name("progress".into())
-                    .spawn(move || run_bar(&tracker, &stop))
-                    .ok()
-            }
-            Watch::Events(tx) => {
-                let stop = stop.clone();
-                let tx = tx.clone();
-                std::thread::Builder::new()
-                    .name("progress".into())
-                    .spawn(move || run_events(&tracker, &stop, &tx))
-                    .ok()
-            }
-        };
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || {
+                let mut last: Vec<Option<ProgressEvent>> = vec![None; tracker.images.len()];
+                loop {
+                    let end = stopping.load(Ordering::Relaxed) || tracker.all_final();
+                    for ev in tracker.snapshot() {
+                        let slot = &mut last[ev.index];
+                        if slot.as_ref() != Some(&ev) {
+                            if !sink(ev.clone()) {
+                                return;
+                            }
+                            *slot = Some(ev);
+                        }
+                    }
+                    if end {
+                        return;
+                    }
+                    std::thread::park_timeout(TICK);
+                }
+            })
+            .ok();
         Reporter { stop, thread }
     }
 
-    /// Stop and wait for the last event or the bar to be cleared.
+    /// Stop and wait for the last events to be handed over.
     pub fn finish(mut self) {
         self.stop_now();
     }
 
+    /// Let the sampler run on its own until every load is final.
+    pub fn detach(mut self) {
+        self.thread = None;
+    }
+
     fn stop_now(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::Relaxed);
             t.thread().unpark();
             let _ = t.join();
         }
@@ -218,199 +304,51 @@ impl Drop for Reporter {
     }
 }
 
-fn run_events(tracker: &Tracker, stop: &AtomicBool, tx: &Sender) {
-    let mut last: Vec<Option<ProgressEvent>> = vec![None; tracker.images.len()];
-    loop {
-        let stopping = stop.load(Ordering::Relaxed);
-        for ev in tracker.snapshot() {
-            let slot = &mut last[ev.index];
-            if slot.as_ref() != Some(&ev) {
-                if tx.send(ev.clone()).is_err() {
-                    return; // nobody listens any more
-                }
-                *slot = Some(ev);
-            }
-        }
-        if stopping {
-            return;
-        }
-        std::thread::park_timeout(TICK);
-    }
-}
-
-fn run_bar(tracker: &Tracker, stop: &AtomicBool) {
-    let start = Instant::now();
-    let mut first_byte: Option<Instant> = None;
-    let mut shown = false;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        std::thread::park_timeout(TICK);
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        // Short loads finish without a bar flickering by.
-        if start.elapsed() < Duration::from_millis(300) {
-            continue;
-        }
-        let events = tracker.snapshot();
-        let received: u64 = events.iter().map(|e| e.received).sum();
-        if first_byte.is_none() && received > 0 {
-            first_byte = Some(Instant::now());
-        }
-        let first = first_byte;
-        let width = crossterm::terminal::size()
-            .ok()
-            .filter(|(w, _)| *w > 0)
-            .map_or(80, |(w, _)| w as usize);
-        let line = bar_line(&events, start.elapsed(), first.map(|f| f.elapsed()), width);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{line}");
-        let _ = err.flush();
-        shown = true;
-    }
-    if shown {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K");
-        let _ = err.flush();
-    }
-}
-
-/// One line: what is loading, bytes of the expected total, rate, ETA.
-/// `since_first` is the time since the first export byte arrived.
-pub fn bar_line(
-    events: &[ProgressEvent],
-    elapsed: Duration,
-    since_first: Option<Duration>,
-    width: usize,
-) -> String {
-    let names: Vec<&str> = events
-        .iter()
-        .filter(|e| !e.done())
-        .map(|e| e.name.as_str())
-        .collect();
-    let label = if names.is_empty() {
-        "indexing".to_string()
-    } else {
-        names.join(", ")
-    };
-    let received: u64 = events.iter().map(|e| e.received).sum();
-    let expected: u64 = events.iter().map(|e| e.expected.max(e.received)).sum();
-    let text = if received == 0 {
-        format!(
-            "{label}: waiting for the engine to export ({}s)",
-            elapsed.as_secs()
-        )
-    } else {
-        let secs = since_first.map_or(0.0, |d| d.as_secs_f64());
-        // The first samples of a rate are noise.
-        let rate = if secs >= 0.5 {
-            received as f64 / secs
-        } else {
-            0.0
-        };
-        let remaining = expected.saturating_sub(received);
-        let eta = if remaining == 0 || rate < 1.0 {
-            "--".to_string()
-        } else {
-            format!("{}s", (remaining as f64 / rate).ceil() as u64)
-        };
-        // Clamp below 100% until every image is done: the export is a bit
-        // larger than the image size the engine reports.
-        let frac = if expected == 0 {
-            0.0
-        } else {
-            (received as f64 / expected as f64).min(0.99)
-        };
-        let cells = 16usize;
-        let full = (frac * cells as f64).floor() as usize;
-        let rate = if rate >= 1.0 {
-            format!("{}/s", size(rate as u64))
-        } else {
-            "--/s".to_string()
-        };
-        format!(
-            "{label} [{}{}] {} of {} {rate} ETA {eta}",
-            "#".repeat(full),
-            "-".repeat(cells - full),
-            size(received),
-            size(expected),
-        )
-    };
-    truncate(&text, width.saturating_sub(1).max(20))
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let keep: String = s.chars().take(max.saturating_sub(1)).collect();
-    format!("{keep}…")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ev(stage: Stage, expected: u64, received: u64) -> ProgressEvent {
-        ProgressEvent {
-            index: 0,
-            name: "app".into(),
-            stage,
-            expected,
-            received,
-        }
-    }
-
-    #[test]
-    fn bar_shows_bytes_rate_and_eta() {
-        let line = bar_line(
-            &[ev(Stage::Receiving, 100_000_000, 25_000_000)],
-            Duration::from_secs(3),
-            Some(Duration::from_secs(1)),
-            200,
-        );
-        assert!(line.contains("25 MB of 100 MB"), "{line}");
-        assert!(line.contains("25 MB/s"), "{line}");
-        assert!(line.contains("ETA 3s"), "{line}");
-    }
-
-    #[test]
-    fn bar_waits_before_the_first_byte() {
-        let line = bar_line(
-            &[ev(Stage::Waiting, 100, 0)],
-            Duration::from_secs(4),
-            None,
-            200,
-        );
-        assert!(line.contains("waiting for the engine"), "{line}");
-    }
-
-    #[test]
-    fn bar_never_claims_done_early_and_fits() {
-        let line = bar_line(
-            &[ev(Stage::Receiving, 100, 150)],
-            Duration::from_secs(1),
-            Some(Duration::from_secs(1)),
-            30,
-        );
-        assert!(line.chars().count() <= 30, "{line}");
-    }
+    use std::sync::mpsc;
 
     #[test]
     fn events_are_sent_on_change_and_at_the_end() {
         let tracker = Tracker::new(&["a".to_string()]);
         let (tx, rx) = mpsc::channel();
-        let rep = Reporter::start(tracker.clone(), &Watch::Events(tx));
-        tracker.images[0].set_expected(10);
-        tracker.images[0].set_stage(Stage::Receiving);
-        tracker.images[0].add_received(10);
-        tracker.images[0].set_stage(Stage::Done);
+        let rep = Reporter::start(tracker.clone(), move |ev| tx.send(ev).is_ok());
+        let p = &tracker.images[0];
+        p.set_expected(10);
+        p.set_stage(Stage::Receiving);
+        let l = p.layer(0, 4);
+        l.fetch_add(4, Ordering::Relaxed);
+        p.add_received(6);
+        p.set_stage(Stage::Done);
         rep.finish();
         let all: Vec<ProgressEvent> = rx.try_iter().collect();
         let last = all.last().expect("at least one event");
         assert!(last.done());
         assert_eq!((last.expected, last.received), (10, 10));
+        assert_eq!(
+            last.layers,
+            vec![LayerProgress {
+                layer: 0,
+                expected: 4,
+                received: 4,
+                done: true
+            }]
+        );
+    }
+
+    #[test]
+    fn the_sampler_ends_by_itself_when_every_image_is_final() {
+        let tracker = Tracker::new(&["a".to_string(), "b".to_string()]);
+        let (tx, rx) = mpsc::channel();
+        let rep = Reporter::start(tracker.clone(), move |ev| tx.send(ev).is_ok());
+        tracker.images[0].set_stage(Stage::Done);
+        tracker.images[1].set_stage(Stage::Failed);
+        // The channel closes once the sampler has seen both final.
+        let stages: Vec<Stage> = rx.iter().map(|e| e.stage).collect();
+        assert!(stages.contains(&Stage::Failed), "{stages:?}");
+        drop(rep);
+        assert_eq!(Stage::Analysing.as_str(), "analysing");
+        assert_eq!(STAGES[Stage::Failed as usize], Stage::Failed);
     }
 }

@@ -104,14 +104,9 @@ impl App {
     /// Fold in a loader's report, received at `now`.
     pub fn apply(&mut self, ev: LoadEvent, now: Instant) {
         match ev {
-            LoadEvent::Progress {
-                index,
-                stage,
-                received,
-                expected,
-            } => {
-                if let Some(Slot::Loading(l)) = self.slots.get_mut(index) {
-                    l.update(stage, received, expected, now);
+            LoadEvent::Progress(p) => {
+                if let Some(Slot::Loading(l)) = self.slots.get_mut(p.index) {
+                    l.update(&p, now);
                 }
             }
             LoadEvent::Ready(i, a) => {

@@ -12,10 +12,11 @@ pub mod explore;
 pub mod load;
 pub mod theme;
 pub mod tree;
+pub mod widgets;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -23,8 +24,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use ratatui::layout::Rect;
 
 use crate::analysis::Analysis;
-use crate::analysis::classify::RuleSet;
-use crate::source::LoadOptions;
+use crate::source::{LoadOptions, Reference};
 pub use app::App;
 pub use theme::Theme;
 
@@ -49,19 +49,15 @@ pub fn run(analyses: Vec<Analysis>) -> anyhow::Result<()> {
 /// (one image) or compare (two). Returns an error with the first load's
 /// message when a load failed, after the user quits.
 pub fn run_loading(
-    names: Vec<String>,
+    images: Vec<Reference>,
     opts: LoadOptions,
-    rules: RuleSet,
-    base_ids: Option<Vec<String>>,
+    how: load::Analyse,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(!names.is_empty(), "no image to show");
+    anyhow::ensure!(!images.is_empty(), "no image to show");
     let (tx, rx) = mpsc::channel();
-    let how = load::Analyse {
-        rules: Arc::new(rules),
-        base_ids: base_ids.map(Arc::new),
-    };
-    load::spawn(&names, &opts, &how, &tx);
+    load::spawn(&images, &opts, &how, &tx);
     drop(tx);
+    let names = images.into_iter().map(|r| r.given).collect();
     event_loop(|area, theme| App::loading(names, area, theme), &rx)
 }
 
@@ -235,19 +231,7 @@ pub fn size_col(bytes: u64) -> String {
 }
 
 pub use crate::output::{cut, size};
-
-/// A proportional bar of `width` cells with eighth-block resolution.
-pub fn bar(frac: f64, width: usize) -> String {
-    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let eighths = (frac.clamp(0.0, 1.0) * (width * 8) as f64).round() as usize;
-    let mut s: String = "█".repeat(eighths / 8);
-    if !eighths.is_multiple_of(8) && s.chars().count() < width {
-        s.push(PARTS[eighths % 8]);
-    }
-    let n = s.chars().count();
-    s.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
-    s
-}
+pub use widgets::bar;
 
 /// The scroll offset that keeps `sel` inside a window of `h` rows.
 pub fn fit_offset(sel: usize, offset: usize, h: usize) -> usize {

@@ -14,8 +14,9 @@ pub struct Theme {
 impl Theme {
     /// Colour unless `NO_COLOR` is set to anything non-empty (no-color.org).
     pub fn from_env() -> Theme {
-        let no = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { color: !no }
+        Theme {
+            color: !crate::output::no_color(),
+        }
     }
 
     fn fg(&self, c: Color) -> Style {
@@ -82,6 +83,7 @@ impl Theme {
             Category::Docs => ("docs", Color::DarkGray),
             Category::Tests => ("test", Color::DarkGray),
             Category::LogsTemp => ("tmp", Color::DarkGray),
+            Category::PackageManager => ("pm", Color::Yellow),
             Category::Runtime => ("", Color::Reset),
         };
         (mark, self.fg(color))

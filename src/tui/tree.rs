@@ -10,6 +10,7 @@
 use crate::analysis::classify::{Category, Classes};
 use crate::image::{Change, Image, Loc};
 use crate::index::layer::EntryKind;
+use crate::index::overlay;
 use crate::index::tree::{NodeId, ROOT};
 
 /// What the tree shows for the selected layer.
@@ -168,7 +169,13 @@ impl Replay {
             }
         }
         while self.upto < n {
-            apply_layer(img, self.upto, &mut self.state, &mut |_, _| {});
+            overlay::apply_layer(
+                &img.tree,
+                &img.layers,
+                self.upto,
+                &mut self.state,
+                &mut |_, _, _| {},
+            );
             self.upto += 1;
             if self.upto.is_multiple_of(self.every)
                 && !self.checkpoints.iter().any(|(k, _)| *k == self.upto)
@@ -178,48 +185,6 @@ impl Replay {
             }
         }
         &self.state
-    }
-}
-
-/// Apply layer `li` to `state` as overlayfs does; `removed` sees every
-/// visible node the layer hides without rewriting it.
-fn apply_layer(
-    img: &Image,
-    li: usize,
-    state: &mut [Option<Loc>],
-    removed: &mut dyn FnMut(NodeId, Loc),
-) {
-    let layer = &img.layers[li];
-    let mut hide = |state: &mut [Option<Loc>], n: NodeId| {
-        if let Some(old) = state[n as usize].take() {
-            removed(n, old);
-        }
-    };
-    for &dir in &layer.opaque {
-        for n in img.tree.descendants(dir) {
-            hide(state, n);
-        }
-    }
-    for &w in &layer.whiteouts {
-        hide(state, w);
-        for n in img.tree.descendants(w) {
-            hide(state, n);
-        }
-    }
-    for (ei, e) in layer.entries.iter().enumerate() {
-        let old = state[e.node as usize];
-        if let Some(old) = old
-            && img.entry(old).kind == EntryKind::Dir
-            && e.kind != EntryKind::Dir
-        {
-            for n in img.tree.descendants(e.node) {
-                hide(state, n);
-            }
-        }
-        state[e.node as usize] = Some(Loc {
-            layer: li as u16,
-            entry: ei as u32,
-        });
     }
 }
 
@@ -238,9 +203,13 @@ impl TreeModel {
         let mut state = before.to_vec();
         let mut gone: Vec<(NodeId, Loc)> = Vec::new();
         if layer < img.layers.len() {
-            apply_layer(img, layer, &mut state, &mut |node, loc| {
-                gone.push((node, loc))
-            });
+            overlay::apply_layer(
+                &img.tree,
+                &img.layers,
+                layer,
+                &mut state,
+                &mut |node, loc, _| gone.push((node, loc)),
+            );
         }
         // Per node: shown?, status, loc.
         let mut status = vec![Status::Unchanged; n];
@@ -500,7 +469,7 @@ impl Pattern {
 
 impl Filter {
     /// Parse the filter line: words starting with `>` set the minimum size
-    /// (`>10M`, `>500k`), `@tool` a category (any prefix), the rest is a glob (`*.so`, `/usr/**/go`) or a regex
+    /// (`>10M`, `>500kB`, `>10MiB`: [`crate::units::parse_size`]), `@tool` a category (any prefix), the rest is a glob (`*.so`, `/usr/**/go`) or a regex
     /// (`go/(src|pkg)`). Toggles are kept.
     pub fn set_text(&mut self, text: &str) -> Result<(), String> {
         let mut min = 0;
@@ -515,7 +484,8 @@ impl Filter {
                         .ok_or_else(|| format!("no category {c}"))?,
                 );
             } else if let Some(s) = w.strip_prefix('>') {
-                min = parse_size(s).ok_or_else(|| format!("bad size: {s}"))?;
+                // The grammar of --max-size and the config file.
+                min = crate::units::parse_size(s)?;
             } else {
                 pat.push(w);
             }
@@ -614,29 +584,24 @@ impl Filter {
     }
 }
 
-/// `10M`, `1.5G`, `500k`, `4096` (decimal units, as sizes are shown).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().trim_end_matches(['b', 'B']);
-    let (num, mult) = match s.chars().last()? {
-        'k' | 'K' => (&s[..s.len() - 1], 1e3),
-        'm' | 'M' => (&s[..s.len() - 1], 1e6),
-        'g' | 'G' => (&s[..s.len() - 1], 1e9),
-        _ => (s, 1.0),
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    (v >= 0.0).then_some((v * mult) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("10M"), Some(10_000_000));
-        assert_eq!(parse_size("1.5k"), Some(1500));
-        assert_eq!(parse_size("42"), Some(42));
-        assert_eq!(parse_size("x"), None);
+    fn filter_sizes_use_the_grammar_of_the_flags() {
+        let mut f = Filter::default();
+        for (text, bytes) in [
+            (">10M", 10_000_000),
+            (">1.5k", 1500),
+            (">42", 42),
+            (">10MB", 10_000_000),
+            (">10MiB", 10 << 20),
+        ] {
+            f.set_text(text).unwrap();
+            assert_eq!(f.min_size, bytes, "{text}");
+        }
+        assert!(f.set_text(">x").is_err());
     }
 
     #[test]

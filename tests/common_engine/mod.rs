@@ -1,7 +1,18 @@
 //! Helpers for tests against a real Docker engine: connect (or skip, or
-//! fail under CI), build and import throwaway images through the API, and
-//! list exported layers independently of layerscope's indexer.
+//! fail under CI), build and import throwaway images through the API, list
+//! exported layers independently of layerscope's indexer, put a faulty
+//! proxy in front of the engine ([`proxy`]) and start a second engine of
+//! the test's own ([`dockerd`]).
 #![allow(dead_code)]
+
+pub mod dockerd;
+pub mod proxy;
+
+// Each test crate uses its own part of these.
+#[allow(unused_imports)]
+pub use dockerd::{Dockerd, Listen, Spec, unavailable};
+#[allow(unused_imports)]
+pub use proxy::{AfterBudget, Faults, Proxy, engine_socket, proxy};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;

@@ -61,7 +61,7 @@ pub fn layer_tar(entries: &[E]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn layer(created_by: &str, diff_id: &str, entries: &[E]) -> (LayerMeta, LayerIndex) {
+pub fn layer(created_by: &str, diff_id: &str, entries: &[E]) -> (LayerMeta, LayerIndex) {
     let idx = index_tar(&layer_tar(entries)[..]).unwrap();
     (
         LayerMeta {
@@ -75,7 +75,7 @@ fn layer(created_by: &str, diff_id: &str, entries: &[E]) -> (LayerMeta, LayerInd
     )
 }
 
-fn base_layer() -> (LayerMeta, LayerIndex) {
+pub fn base_layer() -> (LayerMeta, LayerIndex) {
     layer(
         "/bin/sh -c #(nop) ADD file:9a1b in / ",
         "b0",
@@ -95,7 +95,7 @@ fn base_layer() -> (LayerMeta, LayerIndex) {
     )
 }
 
-fn facts(tag: &str, id: &str) -> ImageFacts {
+pub fn facts(tag: &str, id: &str) -> ImageFacts {
     ImageFacts {
         id: format!("sha256:{id:0<64}"),
         tags: vec![tag.to_string()],
@@ -108,7 +108,12 @@ fn facts(tag: &str, id: &str) -> ImageFacts {
 /// A single-stage build: base, a toolchain install, an apt cleanup that
 /// deletes lists in a later layer, and the app with its sources.
 pub fn single() -> Analysis {
-    let layers = vec![
+    Analysis::new(build_image(facts("app:single", "a1"), single_layers()).unwrap())
+}
+
+/// [`single`]'s layers, indexed but not merged.
+pub fn single_layers() -> Vec<(LayerMeta, LayerIndex)> {
+    vec![
         base_layer(),
         layer(
             "/bin/sh -c apt-get update && apt-get install -y gcc",
@@ -149,19 +154,22 @@ pub fn single() -> Analysis {
             ],
         ),
         layer("CMD [\"/app/server\"]", "c4", &[]),
-    ];
-    Analysis::new(build_image(facts("app:single", "a1"), layers).unwrap())
+    ]
 }
 
 /// The same app built in two stages: base plus the binary.
 pub fn multi() -> Analysis {
-    let layers = vec![
+    Analysis::new(build_image(facts("app:multi", "a2"), multi_layers()).unwrap())
+}
+
+/// [`multi`]'s layers, indexed but not merged.
+pub fn multi_layers() -> Vec<(LayerMeta, LayerIndex)> {
+    vec![
         base_layer(),
         layer(
             "COPY /out/server /app/server # buildkit",
             "d1",
             &[E::Dir("app"), E::File("app/server", 7_500_000)],
         ),
-    ];
-    Analysis::new(build_image(facts("app:multi", "a2"), layers).unwrap())
+    ]
 }

@@ -30,13 +30,13 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LoadOptions;
 use super::archive::{Plan, assemble, load_stream};
-use super::progress::{ImageProgress, Reporter, Stage, Tracker, Watch};
+use super::progress::{ImageProgress, Stage, Tracker};
 use crate::cache::{Cache, ImageEntries};
 use crate::error::Error;
 use crate::image::{ConfigFile, Image};
 use crate::index::layer::LayerIndex;
-use crate::output::size;
 use crate::source::storage::{self, GraphDriver, Via};
+use crate::units::size;
 use connect::{request_error, root_message};
 use names::{not_found, tag_is};
 
@@ -76,34 +76,30 @@ enum Fault {
     Stalled(Duration),
 }
 
-/// Load images from the engine, concurrently, in the order given. Shows a
-/// progress bar on stderr when stderr is a terminal.
+/// Load images from the engine, concurrently, in the order given.
 pub fn load_many(names: &[String], opts: &LoadOptions) -> Result<Vec<Image>, Error> {
-    load_many_watched(names, opts, &Watch::Auto)
+    load_tracked(names, opts, &Tracker::new(names).images)
 }
 
-/// [`load_many`], with progress sent where `watch` says (the TUI passes
-/// [`Watch::Events`]). Must not be called from inside a tokio runtime.
-pub fn load_many_watched(
+/// [`load_many`], counting each image's progress in `progress` (one per
+/// name). Must not be called from inside a tokio runtime. Images loaded in
+/// one call are settled together ([`stored::settle_across`]), so that they
+/// can be compared.
+pub fn load_tracked(
     names: &[String],
     opts: &LoadOptions,
-    watch: &Watch,
+    progress: &[Arc<ImageProgress>],
 ) -> Result<Vec<Image>, Error> {
     let rt = runtime()?;
-    let tracker = Tracker::new(names);
-    let reporter = Reporter::start(tracker.clone(), watch);
     let result = rt.block_on(async {
         let docker = connect().await?;
-        let loads = names.iter().enumerate().map(|(i, name)| {
+        let loads = names.iter().zip(progress).map(|(name, p)| {
             let docker = docker.clone();
-            let tracker = tracker.clone();
             async move {
-                let r = load_one(&docker, name, tracker.clone(), i, opts).await;
-                tracker.images[i].set_stage(if r.is_ok() {
-                    Stage::Done
-                } else {
-                    Stage::Failed
-                });
+                let r = load_one(&docker, name, p.clone(), opts).await;
+                if r.is_err() {
+                    p.set_stage(Stage::Failed);
+                }
                 r
             }
         });
@@ -122,7 +118,6 @@ pub fn load_many_watched(
         }
         Ok(images)
     });
-    reporter.finish();
     // On an error the other exports may still be streaming on blocking
     // threads: do not wait for them.
     rt.shutdown_background();
@@ -180,11 +175,9 @@ pub async fn inspect(docker: &Docker, name: &str) -> Result<Inspected, Error> {
 async fn load_one(
     docker: &Docker,
     name: &str,
-    tracker: Arc<Tracker>,
-    index: usize,
+    progress: Arc<ImageProgress>,
     opts: &LoadOptions,
 ) -> Result<(Image, Option<storage::Stored>), Error> {
-    let progress: &ImageProgress = &tracker.images[index];
     let name = name.strip_prefix("docker:").unwrap_or(name);
     let stall = stall_timeout()?;
     let info = inspect(docker, name).await?;
@@ -195,10 +188,9 @@ async fn load_one(
             Ok(stored) => {
                 progress.set_stage(Stage::Receiving);
                 let (info2, opts2, source2) = (info.clone(), opts.clone(), source.clone());
-                let tracker2 = tracker.clone();
+                let p = progress.clone();
                 let (loaded, stored) = tokio::task::spawn_blocking(move || {
-                    stored::load(&stored, &info2, &source2, &opts2, &tracker2.images[index])
-                        .map(|l| (l, stored))
+                    stored::load(&stored, &info2, &source2, &opts2, &p).map(|l| (l, stored))
                 })
                 .await
                 .map_err(|e| Error::Engine(format!("{name}: indexing failed: {e}")))??;
@@ -262,17 +254,11 @@ async fn load_one(
     });
     let stream = {
         let failure = failure.clone();
-        let tracker = tracker.clone();
-        let counter = opts.progress.clone();
+        let p = progress.clone();
         timed.map(move |item| match item {
             Ok(bytes) => {
-                let n = bytes.len() as u64;
-                let p = &tracker.images[index];
-                p.add_received(n);
+                p.add_received(bytes.len() as u64);
                 p.set_stage(Stage::Receiving);
-                if let Some(c) = &counter {
-                    c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                }
                 Ok(bytes)
             }
             Err(fault) => {

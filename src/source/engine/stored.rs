@@ -59,12 +59,14 @@ pub fn load(
     let cached = indexes.iter().filter(|i| i.is_some()).count();
     let todo: Vec<usize> = (0..n).filter(|&i| indexes[i].is_none()).collect();
     progress.set_expected(todo.iter().map(|&i| stored.layers[i].size).sum());
-    let tell = |k: u64| {
-        progress.add_received(k);
-        if let Some(c) = &opts.progress {
-            c.fetch_add(k, Ordering::Relaxed);
-        }
-    };
+    progress.set_stage(crate::source::progress::Stage::Receiving);
+    // Each layer counts its content bytes as their headers go by.
+    let counters: Vec<Option<crate::source::Counter>> = (0..n)
+        .map(|i| {
+            todo.contains(&i)
+                .then(|| progress.layer(i, stored.layers[i].size))
+        })
+        .collect();
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -83,6 +85,12 @@ pub fn load(
                         return;
                     };
                     let layer = &stored.layers[i];
+                    let counter = counters[i].clone();
+                    let tell = move |k: u64| {
+                        if let Some(c) = &counter {
+                            c.fetch_add(k, Ordering::Relaxed);
+                        }
+                    };
                     let r = if opts.verify {
                         verified(layer, &budget, &tell)
                     } else {

@@ -1,4 +1,5 @@
-//! What the base of an image is, from its final file system.
+//! Which OS an image is built on, from its final file system (a fact of
+//! the merged image, read as it is built; the analysis uses it).
 
 use crate::image::Image;
 

@@ -1,0 +1,3 @@
+module example.com/accgo
+
+go 1.19
