@@ -203,3 +203,47 @@ fn a_bad_via_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("expected storage, export or auto"), "{err}");
 }
+
+#[test]
+fn a_comparison_reads_the_same_both_ways() {
+    if !storage_readable("comparison") {
+        return;
+    }
+    let Some(rootfs) = busybox_rootfs() else {
+        return;
+    };
+    let mut clean = Cleanup::new();
+    let base = clean.add(&unique("st-cmp-busybox"));
+    import(&base, rootfs);
+    // /a is a duplicate in A (so A hashes it) and unique in B (so B alone
+    // would know it by CRC only): the comparison must still match them.
+    let a = clean.add(&unique("st-cmp-a"));
+    build(
+        &a,
+        &format!("FROM {base}\nRUN head -c 7000 /dev/zero > /a && cp /a /b && echo v1 > /v\n"),
+        vec![],
+    );
+    let b = clean.add(&unique("st-cmp-b"));
+    build(
+        &b,
+        &format!("FROM {base}\nRUN head -c 7000 /dev/zero > /a && echo v2 > /v\n"),
+        vec![],
+    );
+    let run = |via: &str| {
+        let bin = assert_cmd::cargo::cargo_bin("layerscope");
+        let out = Command::new(bin)
+            .args(["--no-cache", "--via", via, "--json", "-", &a, &b])
+            .output()
+            .expect("run layerscope");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        without_via(serde_json::from_slice(&out.stdout).expect("JSON")).0
+    };
+    let storage = run("storage");
+    let export = run("export");
+    assert_eq!(storage["comparison"], export["comparison"]);
+    assert_eq!(storage, export);
+}

@@ -39,6 +39,10 @@ pub struct LoadOptions {
     pub cache: Option<Arc<crate::cache::Cache>>,
     /// How engine layers are read (`--via`).
     pub via: storage::Via,
+    /// Hash every file read from the engine's storage, not only possible
+    /// duplicates: for images compared with each other, where a file known
+    /// only by its CRC in one could not be matched with its copy in the other.
+    pub hash_all: bool,
 }
 
 impl LoadOptions {

@@ -55,6 +55,7 @@ pub fn load(
         .layers
         .iter()
         .map(|l| cache.and_then(|c| c.layer(&l.diff_id)))
+        .map(|i| i.filter(|i| !opts.hash_all || i.entries.iter().all(|e| e.hashed)))
         .collect();
     let cached = indexes.iter().filter(|i| i.is_some()).count();
     let todo: Vec<usize> = (0..n).filter(|&i| indexes[i].is_none()).collect();
@@ -91,8 +92,8 @@ pub fn load(
                             c.fetch_add(k, Ordering::Relaxed);
                         }
                     };
-                    let r = if opts.verify {
-                        verified(layer, &budget, &tell)
+                    let r = if opts.verify || opts.hash_all {
+                        whole(layer, &budget, &tell, opts.verify)
                     } else {
                         read_layer(layer, &budget, &tell)
                     };
@@ -195,21 +196,24 @@ pub fn load(
     Ok(Loaded { image, cached })
 }
 
-/// `--verify`: the layer's whole tar rebuilt, read and hashed (sha256
-/// against the diff_id, xxh3 for every file), as an export would be.
-fn verified(
+/// The layer's whole tar rebuilt and read, every file hashed (xxh3), as an
+/// export would be; with `verify`, its sha256 checked against the diff_id.
+fn whole(
     layer: &StoredLayer,
     budget: &std::sync::atomic::AtomicU64,
     progress: &(dyn Fn(u64) + Sync),
+    verify: bool,
 ) -> io::Result<ReadLayer> {
     struct Hashing<R> {
         inner: R,
-        sha: Sha256,
+        sha: Option<Sha256>,
     }
     impl<R: Read> Read for Hashing<R> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             let n = self.inner.read(buf)?;
-            self.sha.update(&buf[..n]);
+            if let Some(sha) = &mut self.sha {
+                sha.update(&buf[..n]);
+            }
             Ok(n)
         }
     }
@@ -218,16 +222,17 @@ fn verified(
     let rebuilt = Rebuilt::new(lines, &dir, path.display().to_string(), Some(progress));
     let mut reader = Hashing {
         inner: rebuilt,
-        sha: Sha256::new(),
+        sha: verify.then(Sha256::new),
     };
     let mut index = index_tar_within(&mut reader, budget)?;
     io::copy(&mut reader, &mut io::sink())?;
     let (tar_bytes, files) = reader.inner.finish()?;
     index.tar_bytes = tar_bytes;
-    index.diff_id = Some(format!(
-        "sha256:{}",
-        crate::source::blob::hex(&reader.sha.finalize())
-    ));
+    index.diff_id = reader
+        .sha
+        .take()
+        .map(|sha| format!("sha256:{}", crate::source::blob::hex(&sha.finalize())));
+    crate::source::storage::settle::fill_crcs(&mut index, &files);
     Ok(ReadLayer { index, files })
 }
 
