@@ -53,7 +53,11 @@
 #               dive --source docker-archive A --json OUT
 #               diving file://A --output-file OUT cold (and warm with --archive-warm)
 #   engine I:   docker save I > /dev/null        the floor: the engine's export
-#               layerscope docker:I --json OUT   cold and warm index cache
+#               layerscope docker:I --json OUT   cold and warm index cache (auto: the
+#                                                engine's storage where readable, as root)
+#               layerscope --via export docker:I  cold, through the export
+#               layerscope docker:I+1 layer      I rebuilt with one new top layer,
+#                                                the cache holding I's layers
 #               dive I --json OUT                (does its own docker save)
 #               diving docker://I --output-file OUT   cold and warm cache
 #   synthetic:  layerscope S --json OUT          cold, for each size
@@ -189,6 +193,13 @@ elif [ -z "$LAYERSCOPE" ]; then
   LAYERSCOPE=${CARGO_TARGET_DIR:-$repo/target}/release/layerscope
 fi
 [ -x "$LAYERSCOPE" ] || die "no layerscope binary at $LAYERSCOPE (build it, or drop --no-build)"
+
+HAS_VIA=""
+if "$LAYERSCOPE" --help 2>/dev/null | grep -q -- '--via'; then
+  HAS_VIA=1
+else
+  note "this layerscope has no --via: its engine rows read through the export, and the via-export and rebuilt rows are left out"
+fi
 
 HAS_CACHE=""
 if "$LAYERSCOPE" --help 2>/dev/null | grep -q -- '--no-cache'; then
@@ -417,6 +428,21 @@ if [ -z "$NO_ENGINE" ]; then
       mkdir -p "$tmp/w-$k"
       add "layerscope docker:$img (warm)" "env XDG_CACHE_HOME=$tmp/w-$k $(q "$LAYERSCOPE") docker:$qi --json $tmp/lsw-$k.json"
       ls_w=$ID
+      ls_x=- ls_r=-
+      if [ -n "$HAS_VIA" ]; then
+        add "layerscope --via export docker:$img (cold)" \
+          "env XDG_CACHE_HOME=$tmp/x-$k $(q "$LAYERSCOPE") --via export docker:$qi --json $tmp/lsx-$k.json" "$(cold_ls "$tmp/x-$k")"
+        ls_x=$ID
+        # The same image plus one new top layer, with the cache that
+        # $img's warm row filled: only the new layer is read.
+        rb="layerscope-bench-rebuilt-$k:latest"
+        printf 'FROM %s\nRUN echo rebuilt > /layerscope-bench-rebuilt\n' "$img" |
+          docker build -q -t "$rb" - >/dev/null || die "cannot build $rb on $img"
+        add "layerscope docker:$img + new top layer (rest cached)" \
+          "env XDG_CACHE_HOME=$tmp/r-$k $(q "$LAYERSCOPE") docker:$(q "$rb") --json $tmp/lsr-$k.json" \
+          "rm -rf $(q "$tmp/r-$k") && cp -r $(q "$tmp/w-$k") $(q "$tmp/r-$k")"
+        ls_r=$ID
+      fi
       dv=- dgc=- dgw=-
       if [ -n "$HAVE_DIVE" ]; then
         add "dive $img" "$(q "$DIVE") $qi --json $tmp/dive-$k.json"
@@ -434,6 +460,11 @@ if [ -z "$NO_ENGINE" ]; then
       entries=$(report_entries "$tmp/ls-$k.json")
       row "engine $img, cold" "$ls_c" "$dv" "$dgc" "$ds" "$entries" real
       row "engine $img, warm" "$ls_w" "$dv" "$dgw" "$ds" "$entries" real
+      if [ "$ls_x" != - ]; then
+        row "engine $img, cold, --via export" "$ls_x" "$dv" - "$ds" "$entries" real
+        row "engine $img, new top layer" "$ls_r" "$dv" - "$ds" "$entries" real
+        docker image rm "$rb" >/dev/null 2>&1 || true
+      fi
     done
   fi
 fi

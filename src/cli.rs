@@ -66,6 +66,17 @@ pub struct Cli {
     #[arg(long)]
     pub pull: bool,
 
+    /// How engine layers are read: from the engine's storage (fast; needs
+    /// root on the engine's machine and overlay2), through the export
+    /// (`docker save`), or auto: storage where it can be read, else export.
+    #[arg(
+        long,
+        value_name = "storage|export|auto",
+        default_value = "auto",
+        env = "LAYERSCOPE_VIA"
+    )]
+    pub via: crate::source::storage::Via,
+
     /// The image this one was built FROM: its layers are marked as base exactly.
     #[arg(long, value_name = "IMAGE")]
     pub base: Option<String>,

@@ -82,6 +82,11 @@ pub struct ImageFacts {
     pub path_env: Option<String>,
     /// Where the bytes came from (`path` of the archive, `docker` engine...).
     pub source: String,
+    /// How the layers were read: `storage`, `export`, `archive`, or `cache`
+    /// when every layer came from the layer cache.
+    pub layers_read_via: String,
+    /// Layers taken from the layer cache.
+    pub layers_cached: usize,
     /// Base OS from `/etc/os-release`, or `scratch`/`distroless`.
     pub base_os: String,
     /// The config's history, empty layers included.
@@ -120,6 +125,8 @@ impl ImageFacts {
             env_keys,
             path_env,
             source: String::new(),
+            layers_read_via: "archive".into(),
+            layers_cached: 0,
             base_os: String::new(),
             history: cfg.history.clone(),
         }

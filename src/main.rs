@@ -185,6 +185,10 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
         verify: s.load.verify,
         threads: s.load.threads,
         cache: cache.clone(),
+        via: s.load.via,
+        // Images compared are loaded on threads of their own: their files
+        // must all carry a content hash to be matched across them.
+        hash_all: s.images.len() > 1,
         ..LoadOptions::default()
     };
     let how = Analyse {

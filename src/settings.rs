@@ -22,6 +22,8 @@ pub struct Load {
     pub use_cache: bool,
     /// Threads for indexing layers (default: one per core).
     pub threads: Option<usize>,
+    /// How engine layers are read (`--via`).
+    pub via: crate::source::storage::Via,
 }
 
 /// What to do.
@@ -205,6 +207,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
             verify: cli.verify,
             use_cache: !cli.no_cache,
             threads: cli.threads,
+            via: cli.via,
         },
         view: View {
             rules: RuleSet::with_user(&cfg.rules),

@@ -14,6 +14,7 @@ use layerscope::analysis::Analysis;
 use layerscope::image::Image;
 use layerscope::source::engine::{load_many, load_tracked};
 use layerscope::source::progress::{Reporter, Stage, Tracker};
+use layerscope::source::storage::Via;
 use layerscope::source::{LoadOptions, load_all};
 
 fn load(name: &str) -> Image {
@@ -216,29 +217,42 @@ fn progress_events_reach_the_expected_size_and_end_done() {
         "FROM scratch\nCOPY f /f\n",
         vec![Item::File("f", vec![9; 300_000], 0o644)],
     );
-    let (tx, rx) = mpsc::channel();
-    let tracker = Tracker::new(std::slice::from_ref(&tag));
-    let reporter = Reporter::start(tracker.clone(), move |ev| tx.send(ev).is_ok());
-    let imgs = load_tracked(
-        std::slice::from_ref(&tag),
-        &LoadOptions::default(),
-        &tracker.images,
-    )
-    .expect("load");
-    tracker.images[0].set_stage(Stage::Done);
-    reporter.finish();
-    let events: Vec<_> = rx.try_iter().collect();
-    let last = events.last().expect("events");
-    assert!(last.done(), "{last:?}");
-    assert_eq!(last.expected, imgs[0].total_size());
+    let run = |via: Via| {
+        let (tx, rx) = mpsc::channel();
+        let tracker = Tracker::new(std::slice::from_ref(&tag));
+        let reporter = Reporter::start(tracker.clone(), move |ev| tx.send(ev).is_ok());
+        let opts = LoadOptions {
+            via,
+            ..LoadOptions::default()
+        };
+        let imgs = load_tracked(std::slice::from_ref(&tag), &opts, &tracker.images).expect("load");
+        tracker.images[0].set_stage(Stage::Done);
+        reporter.finish();
+        let events: Vec<_> = rx.try_iter().collect();
+        let last = events.last().expect("events").clone();
+        assert!(last.done(), "{last:?}");
+        assert_eq!(last.expected, imgs[0].total_size());
+        (imgs, last)
+    };
+    // Through the export, progress counts the tar's bytes (headers too).
+    let (_, last) = run(Via::Export);
     assert!(last.received > 300_000, "{last:?}");
+    // From storage (where it can be read), the content bytes, by layer.
+    if std::fs::read_dir("/var/lib/docker/image/overlay2/layerdb").is_err() {
+        eprintln!("SKIPPED progress via storage: /var/lib/docker is not readable");
+        return;
+    }
+    let (imgs, last) = run(Via::Storage);
+    assert_eq!(imgs[0].facts.layers_read_via, "storage");
+    assert_eq!(last.received, 300_000, "{last:?}");
+    assert_eq!(last.layers.len(), 1, "{last:?}");
 }
 
 /// The binary without the layer cache: these tests are about the export
 /// path (tests/cache.rs covers the cache).
 fn layerscope() -> Command {
     let mut c = Command::cargo_bin("layerscope").expect("binary");
-    c.arg("--no-cache");
+    c.arg("--no-cache").env("LAYERSCOPE_VIA", "export");
     c
 }
 

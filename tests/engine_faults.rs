@@ -26,7 +26,7 @@ use common_engine::*;
 /// The binary without the layer cache: these faults happen during exports.
 fn layerscope() -> Command {
     let mut c = Command::cargo_bin("layerscope").expect("binary");
-    c.arg("--no-cache");
+    c.arg("--no-cache").env("LAYERSCOPE_VIA", "export");
     c
 }
 
@@ -241,7 +241,14 @@ fn stopped_mid_export(test: &str, slot: u32, signal: &str) {
     let report = ReportDir::new();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_layerscope"))
         .env("DOCKER_HOST", &proxy)
-        .args(["--no-cache", image, "--json", &report.path()])
+        .args([
+            "--no-cache",
+            "--via",
+            "export",
+            image,
+            "--json",
+            &report.path(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

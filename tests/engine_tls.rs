@@ -250,6 +250,10 @@ fn tls_engine_total_matches_inspect_and_bad_certs_fail_cleanly() {
     let total = report["images"][0]["totals"]["size_bytes"].as_u64();
     assert_eq!(total, Some(size), "total vs docker image inspect Size");
     assert_eq!(report["images"][0]["name"], IMAGE);
+    // A tcp engine is not local: auto reads through the export, and says why once.
+    assert_eq!(report["images"][0]["layers_read_via"], "export");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("is not local").count(), 1, "{err}");
 
     // A CA that did not sign the engine's certificate.
     let wrong = engine.dir().join("wrong-ca");

@@ -50,8 +50,18 @@ pub struct Entry {
     /// Content size; for a hardlink, the size of the file it links to; for
     /// a symlink, the length of its target in bytes.
     pub size: u64,
-    /// xxh3-64 of the content (regular files and hardlinks), else 0.
+    /// xxh3-64 of the content (regular files and hardlinks), else 0; see
+    /// `hashed`.
     pub digest: u64,
+    /// False for a regular file (or a hardlink to one) whose content was
+    /// never read: `digest` then holds its CRC64. Such a file has no other
+    /// file of the same size and CRC in its image, so it cannot be a
+    /// duplicate; whoever compares it with a file of the same size hashes
+    /// it first (`source::storage::settle`).
+    pub hashed: bool,
+    /// The CRC64 (Go's ISO table) of the content, where the engine recorded
+    /// one (layers read from its storage, whose tar-split keeps it).
+    pub crc: Option<u64>,
     /// Symlink or hardlink target.
     pub link: Option<Box<str>>,
     /// A hardlink that carries its inode's bytes because every other name
@@ -76,6 +86,7 @@ impl Entry {
     pub fn same_content(&self, other: &Entry) -> bool {
         self.kind == other.kind
             && self.size == other.size
+            && self.hashed == other.hashed
             && self.digest == other.digest
             && self.link == other.link
     }
@@ -305,7 +316,27 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
     // Seeking lets the tar crate skip padding without zeroing a buffer per
     // entry; `Skip` makes forward seeks cheap on any stream. The guard
     // below it refuses oversized long-name and PAX members.
-    let mut ar = tar::Archive::new(Skip::new(Guard::new(reader)));
+    index_archive(
+        tar::Archive::new(Skip::new(Guard::new(reader))),
+        budget,
+        true,
+    )
+}
+
+/// Index a layer tar whose headers are at hand but whose content is read
+/// only on demand (the engine's tar-split over its layer directory): only
+/// the files [`wants_capture`] keeps are read; every other regular file is
+/// left with `hashed: false` and digest 0, for the caller to fill in. The
+/// reader must seek forward without reading.
+pub fn index_headers<R: Read + io::Seek>(reader: R, budget: &AtomicU64) -> io::Result<LayerIndex> {
+    index_archive(tar::Archive::new(reader), budget, false)
+}
+
+fn index_archive<R: Read + io::Seek>(
+    mut ar: tar::Archive<R>,
+    budget: &AtomicU64,
+    hash_all: bool,
+) -> io::Result<LayerIndex> {
     let mut idx = LayerIndex {
         tree: PathTree::new(),
         ..Default::default()
@@ -423,6 +454,7 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
             _ => 0,
         };
         let mut digest = 0;
+        let mut hashed = true;
         if kind == EntryKind::File && sparse {
             // A GNU sparse file reads back with its holes filled with zeros:
             // a few hundred bytes can claim terabytes. Count its apparent
@@ -442,8 +474,13 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
                     })
                     .is_ok();
             idx.incomplete |= wanted && !capture;
-            let (d, data) = hash_content(&mut entry, size, &mut buf, capture)
-                .map_err(|e| at_entry(path, pos, e))?;
+            let (d, data) = if hash_all || capture {
+                hash_content(&mut entry, size, &mut buf, capture)
+                    .map_err(|e| at_entry(path, pos, e))?
+            } else {
+                hashed = false;
+                (0, None)
+            };
             digest = d;
             if let Some(data) = data {
                 captured_bytes += data.len() as u64;
@@ -462,6 +499,8 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
             mtime,
             size,
             digest,
+            hashed,
+            crc: None,
             link,
             owns_inode: false,
         };
@@ -495,10 +534,11 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
             .lookup(target)
             .and_then(|n| by_node.get(n as usize))
             .filter(|&&j| j != NO_ENTRY)
-            .map(|&j| (idx.entries[j as usize].size, idx.entries[j as usize].digest));
-        if let Some((size, digest)) = found {
-            idx.entries[i].size = size;
-            idx.entries[i].digest = digest;
+            .map(|&j| &idx.entries[j as usize])
+            .map(|t| (t.size, t.digest, t.hashed, t.crc));
+        if let Some((size, digest, hashed, crc)) = found {
+            let e = &mut idx.entries[i];
+            (e.size, e.digest, e.hashed, e.crc) = (size, digest, hashed, crc);
         }
     }
     idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();

@@ -6,6 +6,7 @@ pub mod blob;
 pub mod engine;
 pub mod progress;
 pub mod reference;
+pub mod storage;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -36,6 +37,12 @@ pub struct LoadOptions {
     pub threads: Option<usize>,
     /// The layer-index cache (engine images only; `None` with --no-cache).
     pub cache: Option<Arc<crate::cache::Cache>>,
+    /// How engine layers are read (`--via`).
+    pub via: storage::Via,
+    /// Hash every file read from the engine's storage, not only possible
+    /// duplicates: for images compared with each other, where a file known
+    /// only by its CRC in one could not be matched with its copy in the other.
+    pub hash_all: bool,
 }
 
 impl LoadOptions {

@@ -1,0 +1,264 @@
+//! A layer's tar, as the engine would export it, rebuilt from its
+//! tar-split: the raw header bytes the engine kept (segments) with each
+//! file's content in between, read from the layer directory only if
+//! someone actually reads it. Seeking forward past a file's content costs
+//! nothing, so the indexer sees the export's exact headers (names, modes,
+//! ids, links, PAX records, whiteouts) without the engine writing a tar.
+//!
+//! The tar-split (`tar-split.json.gz`, one JSON object a line): type 2 is
+//! a segment (`payload`: base64 of raw tar bytes, headers and padding);
+//! type 1 is an entry (`name`, or base64 `name_raw` for a name that is not
+//! UTF-8; `size`; `payload`: base64 of the content's CRC64 (Go's ISO
+//! table), big-endian), followed in the tar by `size` content bytes.
+
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use super::files::{Checked, LayerDir};
+use crate::index::layer::explained;
+
+/// The longest tar-split line accepted: the engine keeps PAX headers up to
+/// 1 MiB (Go's limit), which base64 and JSON make about 1.4 MiB.
+const MAX_LINE: u64 = 4 << 20;
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: u8,
+    #[serde(default, borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    name_raw: Option<&'a str>,
+    #[serde(default)]
+    size: i64,
+    #[serde(default, borrow)]
+    payload: Option<&'a str>,
+}
+
+/// A regular file with content, as the tar-split records it.
+#[derive(Debug, Clone)]
+pub struct FileRec {
+    /// The name as in the tar header (bytes).
+    pub raw: Box<[u8]>,
+    pub size: u64,
+    pub crc: u64,
+}
+
+enum Part<'d> {
+    /// Raw tar bytes, and how many were consumed.
+    Segment(Vec<u8>, usize),
+    /// The content of `files[i]`, `done` bytes into it, open once read.
+    Content {
+        i: usize,
+        done: u64,
+        open: Option<Checked<'d>>,
+    },
+    End,
+}
+
+/// The rebuilt tar of one layer: `Read` gives its bytes, `Seek` (forward
+/// only) skips them without touching the layer directory.
+pub struct Rebuilt<'d, R> {
+    lines: R,
+    line: String,
+    dir: &'d LayerDir,
+    part: Part<'d>,
+    pos: u64,
+    /// Every file with content, in tar order.
+    pub files: Vec<FileRec>,
+    /// The line being read, for messages.
+    at_line: u64,
+    shown: String,
+    progress: Option<&'d (dyn Fn(u64) + Sync)>,
+}
+
+impl<'d, R: BufRead> Rebuilt<'d, R> {
+    /// `shown` names the tar-split in errors; `progress` is told the size
+    /// of each file as its header goes by.
+    pub fn new(
+        lines: R,
+        dir: &'d LayerDir,
+        shown: String,
+        progress: Option<&'d (dyn Fn(u64) + Sync)>,
+    ) -> Self {
+        Rebuilt {
+            lines,
+            line: String::new(),
+            dir,
+            part: Part::Segment(Vec::new(), 0),
+            pos: 0,
+            files: Vec::new(),
+            at_line: 0,
+            shown,
+            progress,
+        }
+    }
+
+    fn bad(&self, why: impl std::fmt::Display) -> io::Error {
+        explained(
+            io::ErrorKind::InvalidData,
+            format!("{} line {}: {why}", self.shown, self.at_line),
+        )
+    }
+
+    /// Move to the next part with bytes (or the end).
+    fn advance(&mut self) -> io::Result<()> {
+        loop {
+            self.line.clear();
+            self.at_line += 1;
+            let n = (&mut self.lines)
+                .take(MAX_LINE)
+                .read_line(&mut self.line)
+                .map_err(|e| self.bad(format!("unreadable ({e})")))?;
+            if n == 0 {
+                self.part = Part::End;
+                return Ok(());
+            }
+            if n as u64 == MAX_LINE && !self.line.ends_with('\n') {
+                return Err(self.bad(format!("longer than {MAX_LINE} bytes")));
+            }
+            let line: Line = serde_json::from_str(self.line.trim_end())
+                .map_err(|e| self.bad(format!("not a tar-split entry ({e})")))?;
+            match line.kind {
+                2 => {
+                    let data = STANDARD
+                        .decode(line.payload.unwrap_or(""))
+                        .map_err(|e| self.bad(format!("a segment that is not base64 ({e})")))?;
+                    if !data.is_empty() {
+                        self.part = Part::Segment(data, 0);
+                        return Ok(());
+                    }
+                }
+                1 => {
+                    let size = u64::try_from(line.size)
+                        .map_err(|_| self.bad(format!("a negative size {}", line.size)))?;
+                    if size == 0 {
+                        continue;
+                    }
+                    let raw: Box<[u8]> = match (line.name_raw, line.name) {
+                        (Some(r), _) => STANDARD
+                            .decode(r)
+                            .map_err(|e| self.bad(format!("a name that is not base64 ({e})")))?
+                            .into(),
+                        (None, Some(n)) => n.as_bytes().into(),
+                        (None, None) => return Err(self.bad("a file entry without a name")),
+                    };
+                    let crc = line
+                        .payload
+                        .and_then(|p| STANDARD.decode(p).ok())
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(u64::from_be_bytes)
+                        .ok_or_else(|| self.bad("a file entry without an 8-byte CRC64"))?;
+                    if let Some(p) = self.progress {
+                        p(size);
+                    }
+                    self.files.push(FileRec { raw, size, crc });
+                    self.part = Part::Content {
+                        i: self.files.len() - 1,
+                        done: 0,
+                        open: None,
+                    };
+                    return Ok(());
+                }
+                k => return Err(self.bad(format!("an entry of unknown type {k}"))),
+            }
+        }
+    }
+
+    /// Read the rest of the tar-split (the end-of-archive blocks after the
+    /// last header) and give the rebuilt tar's size and its files.
+    pub fn finish(mut self) -> io::Result<(u64, Vec<FileRec>)> {
+        loop {
+            match &mut self.part {
+                Part::End => return Ok((self.pos, self.files)),
+                Part::Segment(data, at) => {
+                    self.pos += (data.len() - *at) as u64;
+                }
+                Part::Content { i, done, .. } => {
+                    self.pos += self.files[*i].size - *done;
+                }
+            }
+            self.advance()?;
+        }
+    }
+}
+
+impl<R: BufRead> Read for Rebuilt<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match &mut self.part {
+                Part::End => return Ok(0),
+                Part::Segment(data, at) if *at < data.len() => {
+                    let n = buf.len().min(data.len() - *at);
+                    buf[..n].copy_from_slice(&data[*at..*at + n]);
+                    *at += n;
+                    self.pos += n as u64;
+                    return Ok(n);
+                }
+                Part::Content { i, done, open } if *done < self.files[*i].size => {
+                    let f = &self.files[*i];
+                    if open.is_none() {
+                        if *done > 0 {
+                            return Err(self.dir.changed(&f.raw, "read after a skip"));
+                        }
+                        *open = Some(Checked::open(self.dir, &f.raw, f.size, f.crc)?);
+                    }
+                    let r = open.as_mut().map_or(Ok(0), |r| r.read(buf))?;
+                    *done += r as u64;
+                    self.pos += r as u64;
+                    return Ok(r);
+                }
+                _ => self.advance()?,
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Seek for Rebuilt<'_, R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let mut ahead = match to {
+            SeekFrom::Current(n) if n >= 0 => n as u64,
+            SeekFrom::Start(p) if p >= self.pos => p - self.pos,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a rebuilt layer can only be read forwards",
+                ));
+            }
+        };
+        while ahead > 0 {
+            let k = match &mut self.part {
+                Part::End => {
+                    return Err(explained(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{}: the tar-split ends inside an entry", self.shown),
+                    ));
+                }
+                Part::Segment(data, at) => {
+                    let k = ahead.min((data.len() - *at) as u64);
+                    *at += k as usize;
+                    k
+                }
+                Part::Content { i, done, open } => {
+                    let k = ahead.min(self.files[*i].size - *done);
+                    *done += k;
+                    // A file skipped part way is not checked: close it.
+                    if k > 0 {
+                        *open = None;
+                    }
+                    k
+                }
+            };
+            if k == 0 {
+                self.advance()?;
+                continue;
+            }
+            ahead -= k;
+            self.pos += k;
+        }
+        Ok(self.pos)
+    }
+}
