@@ -350,6 +350,13 @@ fn one_image_page_draws_its_tree_and_runs_no_hostile_name() {
     );
     // Every byte figure in the waste table is a number from the fixture.
     assert!(dom.contains(&format!("data-bytes=\"{total}\"")));
+    // The header leads with the report's headline: residue and the app floor.
+    let h = &report["images"][0]["headline"];
+    for key in ["residue_bytes", "app_bytes"] {
+        let v = h[key].as_u64().unwrap();
+        assert!(dom.contains(&format!("data-bytes=\"{v}\"")), "{key} {v}");
+    }
+    assert!(dom.contains("pull size unknown"));
     screenshots(&bin, &page, "one-image");
 }
 

@@ -451,9 +451,19 @@
       d.appendChild(s);
     }
     item('size', t.size_bytes, 'in ' + t.layers + ' layers, ' + Number(t.final_entries).toLocaleString('en') + ' entries');
-    item('build residue', residue(img), '(toolchains, caches, sources)');
+    if (typeof t.pull_size_bytes === 'number') {
+      item('pull size', t.pull_size_bytes, '(compressed, what a pull downloads)');
+    } else {
+      d.appendChild(el('span', 'muted', 'pull size unknown (not read from a registry)'));
+    }
+    const share = img.headline && typeof img.headline.residue_percent === 'number'
+      ? img.headline.residue_percent.toFixed(1) + '% of the image: ' : '';
+    item('build residue', residue(img), '(' + share + 'toolchains, caches, sources)');
     if (img.projected_runtime_bytes !== null && img.projected_runtime_bytes !== undefined) {
-      item('projected without residue and waste', img.projected_runtime_bytes);
+      item('same base without residue and waste', img.projected_runtime_bytes);
+    }
+    if (img.headline && typeof img.headline.app_bytes === 'number') {
+      item("the app's own files", img.headline.app_bytes, '(the floor on scratch or distroless)');
     }
     item('wasted', t.wasted_bytes, 'efficiency ' + pct(t.efficiency));
     d.appendChild(el('span', 'muted', (img.base_os || '') + ' \u00b7 ' + (img.os || '') + '/' + (img.architecture || '')));
