@@ -4,6 +4,7 @@ pub mod archive;
 pub mod blob;
 pub mod engine;
 pub mod progress;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
