@@ -27,6 +27,9 @@ pub struct LoadOptions {
     pub threads: Option<usize>,
     /// The layer-index cache (engine images only; `None` with --no-cache).
     pub cache: Option<Arc<crate::cache::Cache>>,
+    /// `os/arch[/variant]` chosen from a registry's image index (default:
+    /// the host's).
+    pub platform: Option<String>,
 }
 
 /// A parsed image reference.
@@ -40,6 +43,8 @@ pub enum ImageRef {
     OciArchive(PathBuf, Option<String>),
     /// An image in the Docker engine.
     Engine(String),
+    /// An image in a registry (`docker://`).
+    Registry(registry::RegistryRef),
 }
 
 impl ImageRef {
@@ -68,6 +73,9 @@ impl ImageRef {
                 }
                 return Ok(make(path, tag));
             }
+        }
+        if let Some(rest) = s.strip_prefix("docker://") {
+            return registry::parse_reference(rest).map(ImageRef::Registry);
         }
         if let Some(rest) = s.strip_prefix("docker:") {
             return Ok(ImageRef::Engine(rest.to_string()));
@@ -125,6 +133,7 @@ pub fn load_saved(r: &ImageRef, opts: &LoadOptions) -> Result<Image, Error> {
             archive::load_archive_file(p, tag.as_deref(), opts)
         }
         ImageRef::OciDir(p, tag) => archive::load_oci_dir(p, tag.as_deref(), opts),
+        ImageRef::Registry(r) => registry::load(r, opts),
         ImageRef::Engine(name) => Err(Error::Usage(format!(
             "{name}: an engine reference, not a saved image (load it with load_all)"
         ))),

@@ -227,7 +227,7 @@ fn saved_size(r: &ImageRef) -> u64 {
             std::fs::metadata(p).map_or(0, |m| m.len())
         }
         ImageRef::OciDir(p, _) => dir_size(&p.join("blobs"), 3),
-        ImageRef::Engine(_) => 0,
+        ImageRef::Engine(_) | ImageRef::Registry(_) => 0,
     }
 }
 

@@ -21,7 +21,10 @@ use crate::error::Error;
 /// A secret for one registry. Its `Debug` shows no secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     /// An OAuth2 refresh token (`identitytoken`, or user `<token>`).
     IdentityToken(String),
 }
@@ -51,7 +54,11 @@ enum Kind {
 
 /// The files searched, in order, from the environment.
 fn files() -> Vec<(PathBuf, Kind)> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let home = env("HOME");
     let mut out = Vec::new();
     match (env("DOCKER_CONFIG"), &home) {
@@ -156,7 +163,9 @@ fn explain(
             "cannot run the credential helper (docker-credential-*) it names for {registry}; is it installed?"
         ),
         E::MalformedHelperResponse => {
-            format!("the credential helper it names answered for {registry} with something that is not credentials")
+            format!(
+                "the credential helper it names answered for {registry} with something that is not credentials"
+            )
         }
         E::CredentialDecodingError => {
             format!("the \"auth\" entry for {registry} is not base64 of USER:PASSWORD")
@@ -229,7 +238,9 @@ mod tests {
         assert!(
             matches!(got("quay.io/team/app"), Some(Credential::Basic { user, .. }) if user == "team")
         );
-        assert!(matches!(got("quay.io/x/app"), Some(Credential::Basic { user, .. }) if user == "all"));
+        assert!(
+            matches!(got("quay.io/x/app"), Some(Credential::Basic { user, .. }) if user == "all")
+        );
     }
 
     #[test]
@@ -251,8 +262,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = parse_reference("localhost:5000/app").unwrap();
         let bad_json = write(d.path(), "a.json", "{not json");
-        let e = lookup_in(&bad_json, Kind::Docker, &r).unwrap_err().to_string();
-        assert!(e.contains("a.json") && e.contains("not a credentials file"), "{e}");
+        let e = lookup_in(&bad_json, Kind::Docker, &r)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a.json") && e.contains("not a credentials file"),
+            "{e}"
+        );
         let mismatch = write(
             d.path(),
             "b.json",
@@ -261,15 +277,22 @@ mod tests {
                 b64("u:sekrit-pw")
             ),
         );
-        let e = lookup_in(&mismatch, Kind::Docker, &r).unwrap_err().to_string();
+        let e = lookup_in(&mismatch, Kind::Docker, &r)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("disagrees"), "{e}");
-        assert!(!e.contains("sekrit-pw") && !e.contains("other-secret"), "{e}");
+        assert!(
+            !e.contains("sekrit-pw") && !e.contains("other-secret"),
+            "{e}"
+        );
         let helper = write(
             d.path(),
             "c.json",
             r#"{"credsStore":"layerscope-test-no-such-helper"}"#,
         );
-        let e = lookup_in(&helper, Kind::Docker, &r).unwrap_err().to_string();
+        let e = lookup_in(&helper, Kind::Docker, &r)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot run the credential helper"), "{e}");
         let c = Credential::Basic {
             user: "u".into(),
@@ -277,7 +300,10 @@ mod tests {
         };
         assert!(!format!("{c:?}").contains("sekrit-pw"));
         // A missing file is no credential, not an error.
-        assert_eq!(lookup_in(&d.path().join("none.json"), Kind::Docker, &r).unwrap(), None);
+        assert_eq!(
+            lookup_in(&d.path().join("none.json"), Kind::Docker, &r).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -293,7 +319,11 @@ mod tests {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let f = write(d.path(), "config.json", r#"{"credsStore":"layerscopetest"}"#);
+        let f = write(
+            d.path(),
+            "config.json",
+            r#"{"credsStore":"layerscopetest"}"#,
+        );
         let r = parse_reference("localhost:5000/app").unwrap();
         // The helper is found through PATH; run it by its full path instead
         // of changing this process's PATH (tests run in parallel).
@@ -320,6 +350,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("docker-credential-x failed") && !e.contains("the-secret"), "{e}");
+        assert!(
+            e.contains("docker-credential-x failed") && !e.contains("the-secret"),
+            "{e}"
+        );
     }
 }

@@ -95,7 +95,11 @@ impl Platform {
     fn normalized(&self) -> (String, String, String) {
         let os = self.os.to_ascii_lowercase();
         let mut arch = self.architecture.to_ascii_lowercase();
-        let mut variant = self.variant.clone().unwrap_or_default().to_ascii_lowercase();
+        let mut variant = self
+            .variant
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match arch.as_str() {
             "x86_64" | "x86-64" => arch = "amd64".into(),
             "aarch64" => arch = "arm64".into(),
@@ -110,6 +114,14 @@ impl Platform {
             _ => {}
         }
         (os, arch, variant)
+    }
+
+    /// Does an image of platform `have` satisfy `self` (what was asked)?
+    /// Without a variant asked for, any variant of the os/arch does.
+    pub fn accepts(&self, have: &Platform) -> bool {
+        let (os, arch, variant) = self.normalized();
+        let (o, a, v) = have.normalized();
+        os == o && arch == a && (self.variant.is_none() || variant == v)
     }
 
     fn is_attestation(&self) -> bool {
@@ -235,14 +247,19 @@ pub fn choose<'a>(entries: &'a [Descriptor], want: &Platform) -> Result<&'a Desc
     let images: Vec<(&Descriptor, &Platform)> = entries
         .iter()
         .filter(|d| {
-            d.annotations.get("vnd.docker.reference.type").map(String::as_str)
+            d.annotations
+                .get("vnd.docker.reference.type")
+                .map(String::as_str)
                 != Some("attestation-manifest")
         })
         .filter_map(|d| d.platform.as_ref().map(|p| (d, p)))
         .filter(|(_, p)| !p.is_attestation())
         .collect();
     let (os, arch, variant) = want.normalized();
-    if let Some((d, _)) = images.iter().find(|(_, p)| p.normalized() == (os.clone(), arch.clone(), variant.clone())) {
+    if let Some((d, _)) = images
+        .iter()
+        .find(|(_, p)| p.normalized() == (os.clone(), arch.clone(), variant.clone()))
+    {
         return Ok(d);
     }
     if want.variant.is_none()
@@ -303,17 +320,33 @@ mod tests {
             ("linux", "arm", Some("v7")),
             ("unknown", "unknown", None),
         ]);
-        assert_eq!(choose(&idx, &p("linux/amd64")).unwrap().digest, idx[0].digest);
-        assert_eq!(choose(&idx, &p("linux/arm64")).unwrap().digest, idx[1].digest);
-        assert_eq!(choose(&idx, &p("linux/arm64/v8")).unwrap().digest, idx[1].digest);
+        assert_eq!(
+            choose(&idx, &p("linux/amd64")).unwrap().digest,
+            idx[0].digest
+        );
+        assert_eq!(
+            choose(&idx, &p("linux/arm64")).unwrap().digest,
+            idx[1].digest
+        );
+        assert_eq!(
+            choose(&idx, &p("linux/arm64/v8")).unwrap().digest,
+            idx[1].digest
+        );
         assert_eq!(choose(&idx, &p("linux/arm")).unwrap().digest, idx[3].digest);
-        assert_eq!(choose(&idx, &p("linux/arm/v6")).unwrap().digest, idx[2].digest);
+        assert_eq!(
+            choose(&idx, &p("linux/arm/v6")).unwrap().digest,
+            idx[2].digest
+        );
         let e = choose(&idx, &p("linux/s390x")).unwrap_err();
         assert_eq!(
             e,
             "no linux/s390x image; available: linux/amd64, linux/arm64/v8, linux/arm/v6, linux/arm/v7 (choose one with --platform)"
         );
         assert!(!e.contains("unknown"));
+        assert!(p("linux/arm64").accepts(&p("linux/arm64/v8")));
+        assert!(p("linux/arm64/v8").accepts(&p("linux/aarch64/8")));
+        assert!(!p("linux/arm/v6").accepts(&p("linux/arm/v7")));
+        assert!(!p("linux/amd64").accepts(&p("windows/amd64")));
         let only_arm64 = index(&[("linux", "arm64", None)]);
         assert!(choose(&only_arm64, &p("linux/arm64/v8")).is_ok());
         assert!(choose(&only_arm64, &p("linux/arm64/v9")).is_err());
@@ -323,7 +356,10 @@ mod tests {
     fn platform_flags_are_checked() {
         assert_eq!(p("linux/arm64/v8").to_string(), "linux/arm64/v8");
         for bad in ["linux", "linux/", "/amd64", "a/b/c/d", "linux/am d64"] {
-            assert!(Platform::parse(bad).unwrap_err().contains("OS/ARCH"), "{bad}");
+            assert!(
+                Platform::parse(bad).unwrap_err().contains("OS/ARCH"),
+                "{bad}"
+            );
         }
     }
 
@@ -345,7 +381,9 @@ mod tests {
             .as_bytes(),
         )
         .unwrap();
-        let Manifest::Image(m) = m else { panic!("not an image") };
+        let Manifest::Image(m) = m else {
+            panic!("not an image")
+        };
         assert_eq!((m.config.size, m.layers[0].size), (7, 9));
         assert!(!m.layers[0].is_foreign());
         let idx = format!(
@@ -366,7 +404,9 @@ mod tests {
             .as_bytes(),
         )
         .unwrap();
-        let Manifest::Image(f) = foreign else { panic!() };
+        let Manifest::Image(f) = foreign else {
+            panic!()
+        };
         assert!(f.layers[0].is_foreign());
     }
 
@@ -386,7 +426,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("layer 1"), "{e}");
-        assert!(parse(None, b"<html>").unwrap_err().contains("not valid JSON"));
-        assert!(parse(None, br#"{"config":{}}"#).unwrap_err().contains("malformed"));
+        assert!(
+            parse(None, b"<html>")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            parse(None, br#"{"config":{}}"#)
+                .unwrap_err()
+                .contains("malformed")
+        );
     }
 }

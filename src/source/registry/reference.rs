@@ -127,7 +127,10 @@ pub fn parse_reference(s: &str) -> Result<RegistryRef, Error> {
     let mut parts: Vec<&str> = path.split('/').collect();
     let first = parts[0];
     let has_host = parts.len() > 1
-        && (first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('['));
+        && (first.contains('.')
+            || first.contains(':')
+            || first == "localhost"
+            || first.starts_with('['));
     let registry = if has_host {
         parts.remove(0);
         check_host(first).map_err(bad)?;
@@ -334,9 +337,18 @@ mod tests {
         let r = ok("alpine");
         assert_eq!(r.to_string(), "docker.io/library/alpine:latest");
         assert_eq!(r.api_host(), "registry-1.docker.io");
-        assert_eq!(ok("library/alpine:3.19").to_string(), "docker.io/library/alpine:3.19");
-        assert_eq!(ok("docker.io/alpine").to_string(), "docker.io/library/alpine:latest");
-        assert_eq!(ok("index.docker.io/org/app:1").to_string(), "docker.io/org/app:1");
+        assert_eq!(
+            ok("library/alpine:3.19").to_string(),
+            "docker.io/library/alpine:3.19"
+        );
+        assert_eq!(
+            ok("docker.io/alpine").to_string(),
+            "docker.io/library/alpine:latest"
+        );
+        assert_eq!(
+            ok("index.docker.io/org/app:1").to_string(),
+            "docker.io/org/app:1"
+        );
         assert_eq!(ok("org/app").repository, "org/app");
         assert!(!ok("alpine").is_loopback());
     }
@@ -344,7 +356,10 @@ mod tests {
     #[test]
     fn hosts_ports_and_digests() {
         let r = ok("localhost:5000/a/b:v1");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("localhost:5000", "a/b"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("localhost:5000", "a/b")
+        );
         assert_eq!(r.tag.as_deref(), Some("v1"));
         assert!(r.is_loopback());
         assert_eq!(r.hostname(), "localhost");
@@ -371,8 +386,13 @@ mod tests {
         assert!(err("registry.example.com:443").contains("names a registry"));
         assert!(err("alpine@sha256:abc").contains("64 hex digits"));
         assert!(err("alpine@abc").contains("write @sha256:"));
-        assert!(err(&format!("alpine@{}", D.to_uppercase().replace("SHA256", "sha256")))
-            .contains("lowercase"));
+        assert!(
+            err(&format!(
+                "alpine@{}",
+                D.to_uppercase().replace("SHA256", "sha256")
+            ))
+            .contains("lowercase")
+        );
     }
 
     #[test]
