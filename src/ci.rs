@@ -137,6 +137,40 @@ fn offenders(a: &Analysis, ignore: &GlobSet, keep: impl Fn(&Finding) -> bool) ->
         .collect()
 }
 
+/// `max-pull-size`: the compressed bytes a pull downloads. Unknown (an
+/// engine image) fails: the rule cannot vouch for it.
+fn pull_size_verdict(candidate: &Analysis, limit: u64) -> Verdict {
+    let name = candidate.image.facts.name();
+    let pull = candidate.image.pull_size();
+    let passed = pull.is_some_and(|p| p <= limit);
+    let message = match pull {
+        None => format!(
+            "{name}: the pull size is unknown for this source (the engine keeps layers uncompressed); check the image in its registry with docker://"
+        ),
+        Some(p) if passed => format!(
+            "{name} pulls {} ({p} bytes), within {}",
+            size(p),
+            size(limit)
+        ),
+        Some(p) => format!(
+            "{name} pulls {} ({p} bytes), {} over the {} limit",
+            size(p),
+            size(p - limit),
+            size(limit)
+        ),
+    };
+    Verdict {
+        rule: "max-pull-size".into(),
+        passed,
+        measured: pull.map_or_else(|| "unknown".into(), size),
+        limit: size(limit),
+        measured_value: pull.map_or(f64::NAN, |p| p as f64),
+        limit_value: limit as f64,
+        message,
+        offenders: Vec::new(),
+    }
+}
+
 /// Evaluate every configured rule against `candidate` (and `baseline` for
 /// `max-growth`).
 pub fn evaluate(
@@ -182,6 +216,32 @@ pub fn evaluate(
             } else {
                 offenders(candidate, &ignore, |_| true)
             },
+        });
+    }
+    if let Some(limit) = rules.max_pull_size {
+        v.push(pull_size_verdict(candidate, limit));
+    }
+    if candidate.image.is_incomplete() && !rules.allow_incomplete {
+        let missing: Vec<String> = candidate
+            .image
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.not_fetched.is_some())
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        v.push(Verdict {
+            rule: "complete".into(),
+            passed: false,
+            measured: format!("{} layers not read", missing.len()),
+            limit: "0".into(),
+            measured_value: missing.len() as f64,
+            limit_value: 0.0,
+            message: format!(
+                "{name} was not read whole: layer {} not fetched (foreign or non-distributable); the other rules saw only the rest (--allow-incomplete passes anyway)",
+                missing.join(", ")
+            ),
+            offenders: Vec::new(),
         });
     }
     if let Some(limit) = rules.max_layers {

@@ -78,6 +78,20 @@ pub struct Cli {
     )]
     pub max_size: Option<String>,
 
+    /// Fail when a pull downloads more than SIZE (the layers' compressed
+    /// sizes; known for registry images).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_hyphen_values = true,
+        help_heading = "CI rules"
+    )]
+    pub max_pull_size: Option<String>,
+
+    /// Pass CI even when layers were not read (foreign layers).
+    #[arg(long, help_heading = "CI rules")]
+    pub allow_incomplete: bool,
+
     /// Fail when the image has more than N layers.
     #[arg(long, value_name = "N", help_heading = "CI rules")]
     pub max_layers: Option<u64>,
@@ -142,6 +156,11 @@ pub struct Cli {
     )]
     pub max_user_waste: Option<String>,
 
+    /// The platform to pick from a registry's multi-platform image
+    /// (OS/ARCH[/VARIANT], e.g. linux/arm64; default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
     /// Output format of CI mode (junit, github and markdown imply --ci).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
@@ -190,6 +209,8 @@ impl Cli {
         crate::ci::compile_ignore(&self.ignore).map_err(|m| flag("ignore", m))?;
         Ok(GateRules {
             max_size: opt(&self.max_size, "max-size", parse_size)?,
+            max_pull_size: opt(&self.max_pull_size, "max-pull-size", parse_size)?,
+            allow_incomplete: self.allow_incomplete,
             max_layers: self.max_layers,
             max_waste: opt(&self.max_waste, "max-waste", SizeOrPercent::parse)?,
             min_efficiency: opt(&self.min_efficiency, "min-efficiency", parse_ratio)?,

@@ -17,6 +17,10 @@ pub const DIVE_FILE_NAME: &str = ".dive-ci";
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GateRules {
     pub max_size: Option<u64>,
+    /// The compressed bytes a pull downloads.
+    pub max_pull_size: Option<u64>,
+    /// Pass even when layers were not read (foreign layers).
+    pub allow_incomplete: bool,
     pub max_layers: Option<u64>,
     pub max_waste: Option<SizeOrPercent>,
     pub min_efficiency: Option<f64>,
@@ -36,6 +40,7 @@ impl GateRules {
     /// Is any rule configured?
     pub fn any(&self) -> bool {
         self.max_size.is_some()
+            || self.max_pull_size.is_some()
             || self.max_layers.is_some()
             || self.max_waste.is_some()
             || self.min_efficiency.is_some()
@@ -51,6 +56,7 @@ impl GateRules {
         }
         take!(
             max_size,
+            max_pull_size,
             max_layers,
             max_waste,
             min_efficiency,
@@ -58,6 +64,7 @@ impl GateRules {
             max_growth,
             max_user_waste
         );
+        self.allow_incomplete |= other.allow_incomplete;
         if !other.deny.is_empty() {
             self.deny = other.deny;
         }

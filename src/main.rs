@@ -204,6 +204,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         progress: None,
         threads: cli.threads,
         cache: cache.clone(),
+        platform: cli.platform.clone(),
     };
     // The interactive view loads in the background and shows progress; it
     // is only for a terminal on both ends and when no report was asked for.
@@ -249,7 +250,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         };
         if !gate.any() {
             anyhow::bail!(
-                "CI mode needs at least one rule: --max-size, --max-layers, --max-waste, --min-efficiency, --deny, --max-growth or --max-user-waste (or a [ci] table in .layerscope.toml)"
+                "CI mode needs at least one rule: --max-size, --max-pull-size, --max-layers, --max-waste, --min-efficiency, --deny, --max-growth or --max-user-waste (or a [ci] table in .layerscope.toml)"
             );
         }
         Some(ci::evaluate(&gate, candidate, baseline).map_err(anyhow::Error::msg)?)

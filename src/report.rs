@@ -166,6 +166,12 @@ pub struct Totals {
     pub duplicate_bytes: u64,
     pub wasted_bytes: u64,
     pub efficiency: f64,
+    /// Compressed bytes a pull downloads; absent when unknown (engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_size_bytes: Option<u64>,
+    /// Some layers were named but not read (foreign layers).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,6 +192,12 @@ pub struct LayerReport {
     pub opaque_dirs: u64,
     pub hidden_later_bytes: u64,
     pub hides_bytes: u64,
+    /// The compressed blob's size; absent when unknown (engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_size_bytes: Option<u64>,
+    /// Why the layer was not read (a foreign layer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_fetched: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -323,6 +335,8 @@ impl ImageReport {
                 duplicate_bytes: w.duplicate_bytes,
                 wasted_bytes: w.wasted_bytes(),
                 efficiency: (w.efficiency() * 10000.0).round() / 10000.0,
+                pull_size_bytes: img.pull_size(),
+                incomplete: img.is_incomplete(),
             },
             layers: img
                 .layers
@@ -345,6 +359,8 @@ impl ImageReport {
                     opaque_dirs: l.counts.opaque_dirs,
                     hidden_later_bytes: l.hidden_bytes,
                     hides_bytes: l.hides_bytes,
+                    pull_size_bytes: l.pull_size,
+                    not_fetched: l.not_fetched.clone(),
                 })
                 .collect(),
             top_wasted: w

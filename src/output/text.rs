@@ -35,6 +35,14 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         percent(w.efficiency()),
         size(w.wasted_bytes())
     )?;
+    if let Some(p) = img.pull_size() {
+        writeln!(out, "pull size {} ({p} bytes, compressed)", size(p))?;
+    }
+    for (i, l) in img.layers.iter().enumerate() {
+        if let Some(why) = &l.not_fetched {
+            writeln!(out, "incomplete: layer {} is a {why}", i + 1)?;
+        }
+    }
     let by_cat: Vec<String> = Category::ALL
         .iter()
         .filter(|&&c| a.bytes_of(c) > 0)
@@ -49,16 +57,28 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         )?;
     }
     writeln!(out)?;
+    // The pull column only where the compressed sizes are known.
+    let pulls = img.layers.iter().any(|l| l.pull_size.is_some());
+    let pull_head = if pulls {
+        format!("  {:>10}", "PULL")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{:>3}  {:>10}  {:>10}  INSTRUCTION",
+        "{:>3}  {:>10}{pull_head}  {:>10}  INSTRUCTION",
         "#", "SIZE", "HIDDEN"
     )?;
     for (i, l) in img.layers.iter().enumerate() {
         let mark = if i < a.base.layers { "(base) " } else { "" };
+        let pull = match (pulls, l.pull_size) {
+            (false, _) => String::new(),
+            (true, Some(p)) => format!("  {:>10}", size(p)),
+            (true, None) => format!("  {:>10}", "-"),
+        };
         writeln!(
             out,
-            "{:>3}  {:>10}  {:>10}  {mark}{}",
+            "{:>3}  {:>10}{pull}  {:>10}  {mark}{}",
             i + 1,
             size(l.size),
             size(l.hidden_bytes),
