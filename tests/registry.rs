@@ -60,7 +60,7 @@ impl Registry {
             .expect("free port")
             .port();
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: layerscope-test\n    path: {ht}\n",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: layerscope-test\n    path: {ht}\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
             root = dir.path().join("data").display(),
             ht = dir.path().join("htpasswd").display(),
         );
@@ -502,4 +502,379 @@ fn credential_and_name_faults_are_one_line_and_exit_2() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(one_error_line(&out.stderr).contains("write \"alpine\""));
+}
+
+// ---- images pushed through the registry API --------------------------------
+//
+// Docker 20.10 pushes neither zstd, OCI media types, indexes nor foreign
+// layers: these are pushed here with oci-client, and checked against what
+// the test put in them.
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(data);
+    format!(
+        "sha256:{}",
+        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+struct Pusher {
+    client: oci_client::Client,
+    host: String,
+    repo: String,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Pusher {
+    fn new(reg: &Registry, repo: &str) -> Pusher {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = oci_client::Client::try_from(oci_client::client::ClientConfig {
+            protocol: oci_client::client::ClientProtocol::Http,
+            ..Default::default()
+        })
+        .expect("client");
+        let p = Pusher {
+            client,
+            host: reg.host(),
+            repo: repo.to_string(),
+            rt: rt(),
+        };
+        let r = p.reference("x");
+        p.rt.block_on(p.client.auth(
+            &r,
+            &oci_client::secrets::RegistryAuth::Basic(USER.into(), PASSWORD.into()),
+            oci_client::RegistryOperation::Push,
+        ))
+        .expect("auth");
+        p
+    }
+
+    fn reference(&self, tag: &str) -> oci_client::Reference {
+        oci_client::Reference::with_tag(self.host.clone(), self.repo.clone(), tag.to_string())
+    }
+
+    /// Upload a blob; its descriptor as JSON.
+    fn blob(&self, media_type: &str, data: &[u8]) -> Value {
+        let digest = sha256(data);
+        self.rt
+            .block_on(
+                self.client
+                    .push_blob(&self.reference("x"), data.to_vec(), &digest),
+            )
+            .expect("push blob");
+        serde_json::json!({"mediaType": media_type, "digest": digest, "size": data.len()})
+    }
+
+    /// Put a manifest under `tag`; its descriptor.
+    fn manifest(&self, tag: &str, media_type: &str, body: &Value) -> Value {
+        let bytes = serde_json::to_vec(body).expect("json");
+        self.rt
+            .block_on(self.client.push_manifest_raw(
+                &self.reference(tag),
+                bytes.clone(),
+                http::HeaderValue::from_str(media_type).expect("header"),
+            ))
+            .expect("push manifest");
+        serde_json::json!({"mediaType": media_type, "digest": sha256(&bytes), "size": bytes.len()})
+    }
+
+    fn config(
+        &self,
+        media_type: &str,
+        arch: &str,
+        variant: Option<&str>,
+        diff_ids: &[String],
+    ) -> Value {
+        let mut c = serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": diff_ids.iter().map(|_| serde_json::json!({"created_by": "COPY test"})).collect::<Vec<_>>(),
+        });
+        if let Some(v) = variant {
+            c["variant"] = v.into();
+        }
+        self.blob(media_type, &serde_json::to_vec(&c).expect("json"))
+    }
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+fn layer_files(out: &Value) -> Vec<u64> {
+    out["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["size_bytes"].as_u64().expect("size"))
+        .collect()
+}
+
+fn cached_layers(env: &Env) -> usize {
+    walk_count(&env.cache(), "layers")
+}
+
+fn walk_count(dir: &std::path::Path, name: &str) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|f| f == name) {
+                n += std::fs::read_dir(&p).map_or(0, |r| r.flatten().count());
+            } else {
+                n += walk_count(&p, name);
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn oci_index_zstd_foreign_layers_and_bad_blobs() {
+    let test = "oci_index_zstd_foreign_layers_and_bad_blobs";
+    if !tools_available(test) {
+        return;
+    }
+    let reg = Registry::start();
+    let env = Env::new();
+    let host = reg.host();
+    env.write_config(&format!(r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#, {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    }));
+    let repo = format!("{PREFIX}/{}-hand", std::process::id());
+    let p = Pusher::new(&reg, &repo);
+    let run = |args: &[&str]| env.layerscope().args(args).output().expect("run");
+    let ok_json = |args: &[&str]| {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_of(&out.stdout)["images"][0].clone()
+    };
+
+    // Two layers: a zstd one (5000 + 12345 bytes of files), a gzip one (20000).
+    let tar_a = tar_of(&[
+        Item::File("a.txt", b"a".repeat(5000), 0o644),
+        Item::Dir("bin", 0o755),
+        Item::File("bin/x", noise(12_345, 3), 0o755),
+    ]);
+    let tar_b = tar_of(&[Item::File("b.bin", noise(20_000, 4), 0o644)]);
+    let zst_a = zstd::bulk::compress(&tar_a, 3).expect("zstd");
+    let gz_b = gzip(&tar_b);
+    let la = p.blob("application/vnd.oci.image.layer.v1.tar+zstd", &zst_a);
+    let lb = p.blob("application/vnd.oci.image.layer.v1.tar+gzip", &gz_b);
+    let amd = p.manifest(
+        "amd64",
+        OCI_MANIFEST,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": p.config(OCI_CONFIG, "amd64", None, &[sha256(&tar_a), sha256(&tar_b)]),
+            "layers": [la, lb]}),
+    );
+    let arm = p.manifest(
+        "arm64",
+        OCI_MANIFEST,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": p.config(OCI_CONFIG, "arm64", Some("v8"), &[sha256(&tar_a)]),
+            "layers": [la]}),
+    );
+    let with = |d: &Value, platform: Value| {
+        let mut d = d.clone();
+        d["platform"] = platform;
+        d
+    };
+    let mut attestation = with(
+        &arm,
+        serde_json::json!({"os": "unknown", "architecture": "unknown"}),
+    );
+    attestation["annotations"] =
+        serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
+    p.manifest(
+        "multi",
+        OCI_INDEX,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            with(&amd, serde_json::json!({"os": "linux", "architecture": "amd64"})),
+            with(&arm, serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"})),
+            attestation,
+        ]}),
+    );
+    let multi = format!("docker://{host}/{repo}:multi");
+
+    let img = ok_json(&[&multi, "--platform", "linux/amd64", "--json", "-"]);
+    assert_eq!(layer_files(&img), vec![5000 + 12_345, 20_000]);
+    assert_eq!(
+        img["totals"]["size_bytes"].as_u64(),
+        Some(5000 + 12_345 + 20_000)
+    );
+    assert_eq!(
+        img["totals"]["pull_size_bytes"].as_u64(),
+        Some((zst_a.len() + gz_b.len()) as u64)
+    );
+    assert_eq!(
+        img["layers"][0]["tar_bytes"].as_u64(),
+        Some(tar_a.len() as u64)
+    );
+    assert_eq!(img["architecture"].as_str(), Some("amd64"));
+    assert_eq!(
+        cached_layers(&env),
+        2,
+        "both layers checked out and were cached"
+    );
+
+    let img = ok_json(&[&multi, "--platform", "linux/arm64", "--json", "-"]);
+    assert_eq!(img["architecture"].as_str(), Some("arm64/v8"));
+    assert_eq!(layer_files(&img), vec![5000 + 12_345]);
+    assert_eq!(
+        reg.blob_gets(&[la["digest"].as_str().expect("d").to_string()]),
+        1,
+        "the shared zstd layer came from the cache"
+    );
+
+    let out = run(&[&multi, "--platform", "linux/ppc64le", "--json", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_error_line(&out.stderr);
+    assert!(
+        e.contains("no linux/ppc64le image; available: linux/amd64, linux/arm64/v8"),
+        "{e}"
+    );
+    assert!(!e.contains("unknown"), "{e}");
+
+    // A foreign layer: named, not fetched; the report says it is incomplete
+    // and CI fails unless told otherwise.
+    let foreign_tar = tar_of(&[Item::File("windows.dll", noise(1000, 5), 0o644)]);
+    let foreign_gz = gzip(&foreign_tar);
+    let foreign_digest = sha256(&foreign_gz);
+    let lb_docker = {
+        let mut d = lb.clone();
+        d["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip".into();
+        d
+    };
+    p.manifest(
+        "foreign",
+        DOCKER_MANIFEST,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": p.config(DOCKER_CONFIG, "amd64", None, &[sha256(&foreign_tar), sha256(&tar_b)]),
+        "layers": [
+            {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+             "digest": foreign_digest, "size": foreign_gz.len(),
+             "urls": ["https://example.invalid/base.tar.gz?sig=secret"]},
+            lb_docker,
+        ]}),
+    );
+    let foreign = format!("docker://{host}/{repo}:foreign");
+    let img = ok_json(&[&foreign, "--json", "-"]);
+    assert_eq!(img["totals"]["incomplete"].as_bool(), Some(true));
+    let why = img["layers"][0]["not_fetched"]
+        .as_str()
+        .expect("not_fetched");
+    assert!(
+        why.contains("foreign") && why.contains("https://example.invalid/base.tar.gz"),
+        "{why}"
+    );
+    assert!(
+        !why.contains("sig=secret"),
+        "query strings (signatures) are not shown: {why}"
+    );
+    assert_eq!(layer_files(&img), vec![0, 20_000]);
+    assert_eq!(
+        reg.blob_gets(&[foreign_digest.clone()]),
+        0,
+        "a foreign layer is never fetched"
+    );
+    let out = run(&[&foreign, "--max-size", "1GB"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not read whole"));
+    let out = run(&[&foreign, "--max-size", "1GB", "--allow-incomplete"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Content that does not match: a config naming another diff_id, and a
+    // stored blob changed behind the registry's back. One line, exit 2,
+    // and nothing of it cached.
+    let fresh = Env::new();
+    std::fs::copy(
+        env.docker_config().join("config.json"),
+        fresh.docker_config().join("config.json"),
+    )
+    .expect("config");
+    let tar_c = tar_of(&[Item::File("c.bin", noise(30_000, 6), 0o644)]);
+    let lc = p.blob("application/vnd.oci.image.layer.v1.tar", &tar_c);
+    p.manifest(
+        "wrong-diff-id",
+        OCI_MANIFEST,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": p.config(OCI_CONFIG, "amd64", None, &[sha256(b"something else")]),
+            "layers": [lc]}),
+    );
+    let out = fresh
+        .layerscope()
+        .args([
+            &format!("docker://{host}/{repo}:wrong-diff-id"),
+            "--json",
+            "-",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_error_line(&out.stderr);
+    assert!(
+        e.contains("layer 1") && e.contains("does not match the config's diff_id"),
+        "{e}"
+    );
+    assert_eq!(cached_layers(&fresh), 0);
+
+    let tar_d = tar_of(&[Item::File("d.bin", noise(40_000, 8), 0o644)]);
+    let ld = p.blob("application/vnd.oci.image.layer.v1.tar", &tar_d);
+    p.manifest(
+        "tampered",
+        OCI_MANIFEST,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": p.config(OCI_CONFIG, "amd64", None, &[sha256(&tar_d)]),
+            "layers": [ld]}),
+    );
+    let stored = reg.blob_path(ld["digest"].as_str().expect("digest"));
+    let mut bytes = std::fs::read(&stored).expect("blob");
+    // File content, not a header: only the digest can tell.
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&stored, &bytes).expect("tamper");
+    let out = fresh
+        .layerscope()
+        .args([&format!("docker://{host}/{repo}:tampered"), "--json", "-"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_error_line(&out.stderr);
+    assert!(
+        e.contains("layer 1") && e.contains("does not match the digest the manifest names"),
+        "{e}"
+    );
+    assert_eq!(
+        cached_layers(&fresh),
+        0,
+        "a blob that fails its digest is not cached"
+    );
 }

@@ -189,7 +189,9 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Manifest, String
         .clone()
         .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_string()))
         .unwrap_or_default();
-    if probe.schema_version == Some(1) || declared.contains("manifest.v1+") {
+    if probe.schema_version == Some(1)
+        || declared.starts_with("application/vnd.docker.distribution.manifest.v1+")
+    {
         return Err(
             "the registry serves a Docker schema 1 manifest, which layerscope does not read (push the image again with a current client)".into(),
         );
@@ -385,6 +387,16 @@ mod tests {
             panic!("not an image")
         };
         assert_eq!((m.config.size, m.layers[0].size), (7, 9));
+        // An OCI manifest (its type has "manifest.v1+" in it too).
+        let oci = image_json(
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        )
+        .replace(ACCEPT[3], ACCEPT[2]);
+        assert!(matches!(
+            parse(None, oci.as_bytes()),
+            Ok(Manifest::Image(_))
+        ));
         assert!(!m.layers[0].is_foreign());
         let idx = format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{D1}","size":5,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,

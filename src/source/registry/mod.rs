@@ -15,9 +15,10 @@ pub mod reference;
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use futures_util::StreamExt;
+use oci_client::errors::DigestError;
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -254,9 +255,21 @@ async fn download_all(
                 .pull_blob_stream(&reg.oref, desc.digest.as_str())
                 .await
                 .map_err(|e| reg.error(&named, &e))?;
+            // oci-client checks the digest as the stream ends and fails the
+            // read; the parser then sees only "an I/O error".
+            let mismatch = Arc::new(AtomicBool::new(false));
+            let seen = mismatch.clone();
             let stream = stream.map(move |chunk| {
-                if let (Ok(c), Some(n)) = (&chunk, &counter) {
-                    n.fetch_add(c.len() as u64, Ordering::Relaxed);
+                match &chunk {
+                    Ok(c) => {
+                        if let Some(n) = &counter {
+                            n.fetch_add(c.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => {
+                        seen.store(true, Ordering::Relaxed);
+                    }
+                    Err(_) => {}
                 }
                 chunk
             });
@@ -276,7 +289,13 @@ async fn download_all(
             });
             task.await
                 .map_err(|e| layer(format!("indexing failed: {e}")))?
-                .map_err(layer)
+                .map_err(|e| {
+                    layer(if mismatch.load(Ordering::Relaxed) {
+                        MISMATCH.to_string()
+                    } else {
+                        e
+                    })
+                })
         }
     });
     let results: Vec<Result<_, Error>> = futures_util::stream::iter(jobs)
@@ -285,6 +304,9 @@ async fn download_all(
         .await;
     results.into_iter().collect()
 }
+
+const MISMATCH: &str =
+    "the registry sent content that does not match the digest the manifest names";
 
 /// A downloaded layer against its descriptor and its config diff_id.
 fn check_layer(
@@ -301,9 +323,7 @@ fn check_layer(
         ));
     }
     if blob_digest != desc.digest {
-        return Err(format!(
-            "the registry sent content that does not match the digest (it is {blob_digest})"
-        ));
+        return Err(format!("{MISMATCH} (it is {blob_digest})"));
     }
     if content != Some(diff_id) {
         return Err(format!(
