@@ -113,6 +113,11 @@ pub struct ComparisonReport {
     pub findings_resolved: Vec<FindingDeltaReport>,
     pub findings_remaining: Vec<FindingDeltaReport>,
     pub findings_new: Vec<FindingDeltaReport>,
+    /// What pulling each downloads; absent where unknown (engine images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a_pull_size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub b_pull_size_bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -235,7 +240,12 @@ impl Report {
     }
 
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
-        self.comparison = Some(ComparisonReport::new(c));
+        let mut r = ComparisonReport::new(c);
+        if let [a, b, ..] = self.images.as_slice() {
+            r.a_pull_size_bytes = a.totals.pull_size_bytes;
+            r.b_pull_size_bytes = b.totals.pull_size_bytes;
+        }
+        self.comparison = Some(r);
         self
     }
 }
@@ -297,6 +307,8 @@ impl ComparisonReport {
             findings_resolved: flist(&c.resolved),
             findings_remaining: flist(&c.remaining),
             findings_new: flist(&c.new),
+            a_pull_size_bytes: None,
+            b_pull_size_bytes: None,
         }
     }
 }

@@ -181,6 +181,9 @@ pub fn write_comparison(
     };
     row(out, "", &cut(&c.a_name, 22), &cut(&c.b_name, 22), "B - A")?;
     sizes(out, "size", c.a_total, c.b_total)?;
+    if let (Some(x), Some(y)) = (a.image.pull_size(), b.image.pull_size()) {
+        sizes(out, "pull size", x, y)?;
+    }
     row(
         out,
         "layers",
