@@ -365,6 +365,38 @@ fn pull_sizes_totals_and_warm_runs_against_a_real_registry() {
     );
     assert_eq!(reg.blob_gets(&d2[digests.len()..]), 1, "the new layer once");
 
+    // Compared: what each pull downloads, in the table and the JSON.
+    let ref2 = format!("docker://{v2}");
+    let out = env.layerscope().args([&ref1, &ref2]).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pull2: u64 = m2["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["size"].as_u64().expect("size"))
+        .sum();
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("pull size"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains(&size_text(total_pull)) && row.contains(&size_text(pull2)),
+        "{row}"
+    );
+    let out = env
+        .layerscope()
+        .args([&ref1, &ref2, "--json", "-"])
+        .output()
+        .expect("run");
+    let c = &json_of(&out.stdout)["comparison"];
+    assert_eq!(c["a_pull_size_bytes"].as_u64(), Some(total_pull));
+    assert_eq!(c["b_pull_size_bytes"].as_u64(), Some(pull2));
+
     // --max-pull-size: measured on the compressed sizes.
     env.layerscope()
         .args([&ref1, "--max-pull-size", &format!("{}B", total_pull)])
@@ -791,7 +823,7 @@ fn oci_index_zstd_foreign_layers_and_bad_blobs() {
     );
     assert_eq!(layer_files(&img), vec![0, 20_000]);
     assert_eq!(
-        reg.blob_gets(&[foreign_digest.clone()]),
+        reg.blob_gets(std::slice::from_ref(&foreign_digest)),
         0,
         "a foreign layer is never fetched"
     );
