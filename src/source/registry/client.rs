@@ -268,3 +268,56 @@ fn cut(s: &str) -> String {
         None => one.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(code: &str) -> OciDistributionError {
+        let body = format!(r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#);
+        OciDistributionError::RegistryError {
+            envelope: serde_json::from_str(&body).expect("envelope"),
+            url: "http://h/v2/x".into(),
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_credentials_file_or_say_how_to_log_in() {
+        let e = OciDistributionError::UnauthorizedError {
+            url: "http://h/v2/".into(),
+        };
+        let m = explain(
+            "resolving the tag",
+            &e,
+            "h:5000",
+            Some("/home/u/.docker/config.json"),
+        );
+        assert_eq!(
+            m,
+            "resolving the tag: the registry h:5000 refused the credentials from /home/u/.docker/config.json (check `docker login h:5000`)"
+        );
+        let m = explain("x", &envelope("DENIED"), "h:5000", None);
+        assert!(m.contains("run `docker login h:5000`"), "{m}");
+    }
+
+    #[test]
+    fn registry_codes_become_sentences() {
+        let m = explain("x", &envelope("NAME_UNKNOWN"), "h", None);
+        assert!(m.ends_with("has no such repository"), "{m}");
+        let m = explain("x", &envelope("MANIFEST_UNKNOWN"), "h", None);
+        assert!(m.contains("has no such image"), "{m}");
+        let m = explain("x", &envelope("TOOMANYREQUESTS"), "h", None);
+        assert!(m.contains("rate limited"), "{m}");
+        let long = OciDistributionError::ServerError {
+            code: 502,
+            url: "u".into(),
+            message: format!("bad\ngateway {}", "x".repeat(500)),
+        };
+        let m = explain("x", &long, "h", None);
+        assert!(
+            m.contains("HTTP 502 (bad gateway") && m.ends_with("...)"),
+            "{m}"
+        );
+        assert!(!m.contains('\n'));
+    }
+}
