@@ -121,7 +121,10 @@ pub struct Expected {
     pub final_entries: u64,
     pub hidden_bytes: u64,
     pub overwritten_bytes: u64,
+    /// Same-content rewrites by a RUN layer (copy-ups).
     pub metadata_only_bytes: u64,
+    /// Same-content rewrites by a COPY/ADD layer (re-copies).
+    pub recopied_bytes: u64,
     pub deleted_bytes: u64,
     pub opaque_bytes: u64,
     /// Extra copies of identical non-empty files in the final file system.
@@ -1297,13 +1300,23 @@ fn write_layer<W: Write>(
 
 // ---- applying a layer to the model -----------------------------------------
 
-fn apply(world: &mut World, exp: &mut Expected, ops: &[Op], hashes: &[u128], l: usize) {
+/// `by_copy`: the layer is a COPY/ADD, whose same-content rewrites are
+/// re-copies rather than metadata-only copy-ups.
+fn apply(
+    world: &mut World,
+    exp: &mut Expected,
+    ops: &[Op],
+    hashes: &[u128],
+    l: usize,
+    by_copy: bool,
+) {
     let layer = l as u16;
     let mut le = std::mem::take(&mut exp.layers[l]);
     let hide = |exp: &mut Expected, le: &mut LayerExpect, v: Vis, why: Why| {
         let bytes = v.disk_bytes();
         match why {
             Why::Overwritten => exp.overwritten_bytes += bytes,
+            Why::MetadataOnly if by_copy => exp.recopied_bytes += bytes,
             Why::MetadataOnly => exp.metadata_only_bytes += bytes,
             Why::Deleted => exp.deleted_bytes += bytes,
             Why::Opaque => exp.opaque_bytes += bytes,
@@ -1531,7 +1544,9 @@ pub fn generate(opts: &Options, out: &Path) -> io::Result<Expected> {
             tar_bytes: n,
             ..Default::default()
         });
-        apply(&mut world, &mut exp, &ops, &hashes, l);
+        let ins = recipe.created_by().trim_start_matches("/bin/sh -c #(nop) ");
+        let by_copy = ins.starts_with("COPY") || ins.starts_with("ADD");
+        apply(&mut world, &mut exp, &ops, &hashes, l, by_copy);
         diff_ids.push(format!("sha256:{sha}"));
         layer_names.push(name);
     }

@@ -27,7 +27,9 @@ use crate::index::layer::LayerIndex;
 /// Version of what a cached layer index holds. Bump it whenever
 /// `LayerIndex`, `Entry` or `PathTree`'s serialized form changes, or the
 /// indexer starts keeping different things (e.g. `wants_capture`).
-pub const FORMAT: u32 = 1;
+/// 2: this round (package-graph records captured: apt extended_states, apk
+/// world, pip RECORDs, npm lock files; storage and registry reads).
+pub const FORMAT: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"lscache\x01";
 const HEADER: usize = 8 + 8 + 16;

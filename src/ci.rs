@@ -70,7 +70,7 @@ pub fn compile_ignore(patterns: &[String]) -> Result<GlobSet, String> {
 /// Waste and category bytes with ignored paths left out.
 struct Measured {
     wasted: u64,
-    categories: [u64; 8],
+    categories: [u64; crate::analysis::classify::Category::COUNT],
 }
 
 fn measure(a: &Analysis, ignore: &GlobSet) -> Measured {
@@ -94,7 +94,7 @@ fn measure(a: &Analysis, ignore: &GlobSet) -> Measured {
     for set in &a.waste.duplicate_sets {
         wasted += set.extra_bytes_among(|p| !ignore.is_match(p));
     }
-    let mut categories = [0u64; 8];
+    let mut categories = [0u64; crate::analysis::classify::Category::COUNT];
     for (node, loc) in img.fs.iter().enumerate() {
         let Some(loc) = loc else { continue };
         let bytes = img.entry(*loc).disk_bytes();

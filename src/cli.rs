@@ -44,6 +44,15 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
 
+    /// Write the HTML report (treemap, layers, findings) to FILE; works with
+    /// --ci and --json.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+
+    /// Put the file tree (one row per path) in the JSON report too.
+    #[arg(long)]
+    pub json_tree: bool,
+
     /// Check every layer's content against its diff_id (sha256; slower).
     #[arg(long)]
     pub verify: bool,

@@ -77,6 +77,9 @@ pub struct ImageFacts {
     pub workdir: String,
     pub exposed_ports: Vec<String>,
     pub env_keys: Vec<String>,
+    /// The config's `PATH`, where it sets one: how ENTRYPOINT/CMD names
+    /// resolve to files.
+    pub path_env: Option<String>,
     /// Where the bytes came from (`path` of the archive, `docker` engine...).
     pub source: String,
     /// Base OS from `/etc/os-release`, or `scratch`/`distroless`.
@@ -90,9 +93,11 @@ impl ImageFacts {
         let rc = cfg.config.clone().unwrap_or_default();
         let mut ports: Vec<String> = rc.exposed_ports.unwrap_or_default().into_keys().collect();
         ports.sort();
-        let env_keys = rc
-            .env
-            .unwrap_or_default()
+        let env = rc.env.unwrap_or_default();
+        let path_env = env
+            .iter()
+            .find_map(|kv| kv.strip_prefix("PATH=").map(str::to_string));
+        let env_keys = env
             .iter()
             .map(|kv| kv.split('=').next().unwrap_or("").to_string())
             .collect();
@@ -113,6 +118,7 @@ impl ImageFacts {
             workdir: rc.working_dir.unwrap_or_default(),
             exposed_ports: ports,
             env_keys,
+            path_env,
             source: String::new(),
             base_os: String::new(),
             history: cfg.history.clone(),

@@ -12,7 +12,7 @@ use layerscope::analysis::{Analysis, compare};
 use layerscope::cache::Cache;
 use layerscope::cli::{CacheAction, Cli, Command};
 use layerscope::output::ci::{self as ci_out, Format};
-use layerscope::output::{json, text};
+use layerscope::output::{html, json, text};
 use layerscope::report::Report;
 use layerscope::source::{ImageRef, LoadOptions, engine, load_all};
 use layerscope::{ci, config, demo, tui};
@@ -208,7 +208,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     };
     // The interactive view loads in the background and shows progress; it
     // is only for a terminal on both ends and when no report was asked for.
-    let report_asked = cli.json.is_some() || cli.format.is_some();
+    let report_asked = cli.json.is_some() || cli.html.is_some() || cli.format.is_some();
     if ci_mode && gate.max_growth.is_some() && cli.images.len() != 2 {
         anyhow::bail!("--max-growth needs two images: BASELINE CANDIDATE");
     }
@@ -265,10 +265,22 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             r = r.with_comparison(c);
         }
         r.ci = gate_result.clone();
+        if cli.json_tree {
+            r = r.with_trees(&refs);
+        }
         r
     };
     if let Some(dest) = &cli.json {
         json::write_report(&report(), dest).with_context(|| format!("cannot write {dest}"))?;
+    }
+    if let Some(dest) = &cli.html {
+        let r = report();
+        let r = if cli.json_tree {
+            r
+        } else {
+            r.with_trees(&refs)
+        };
+        html::write_report(&r, dest).with_context(|| format!("cannot write {dest}"))?;
     }
     let json_on_stdout = cli.json.as_deref() == Some("-");
 
@@ -315,7 +327,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     // A report was asked for: that is the output (as with dive's --json).
-    if cli.json.is_some() {
+    if cli.json.is_some() || cli.html.is_some() {
         return Ok(ExitCode::SUCCESS);
     }
     if format == Format::Json {

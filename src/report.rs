@@ -10,8 +10,13 @@ use crate::analysis::compare::{Comparison, FindingDelta, PathDelta};
 use crate::analysis::findings::FindingKind;
 use crate::analysis::waste::WasteKind;
 
-/// Bumped on any incompatible change of the report's shape.
-pub const SCHEMA_VERSION: u32 = 1;
+mod tree;
+pub use tree::FileTree;
+
+/// Bumped on any incompatible change of the report's shape. 2: re-copies
+/// left `metadata_only_bytes` (now `recopied_bytes`), and the package graph
+/// decides which package files are toolchain.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -56,7 +61,63 @@ pub struct ImageReport {
     pub package_manager: Option<String>,
     pub categories: Vec<CategoryReport>,
     pub projected_runtime_bytes: Option<u64>,
+    pub headline: HeadlineReport,
+    pub packages: PackagesReport,
     pub findings: Vec<FindingReport>,
+    /// The final file system, size-aggregated (`--html`, `--json-tree`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree: Option<FileTree>,
+}
+
+/// What every view leads with: the build residue and what a multi-stage
+/// build would ship.
+#[derive(Debug, Serialize)]
+pub struct HeadlineReport {
+    /// Visible build residue (toolchain, package and build caches, sources),
+    /// base layers included.
+    pub residue_bytes: u64,
+    /// `residue_bytes` as a percentage of `totals.size_bytes`.
+    pub residue_percent: f64,
+    /// Size of the base image's layers (`base.layers` of them).
+    pub base_bytes: u64,
+    /// The same base without the residue and waste (null without residue).
+    pub same_base_bytes: Option<u64>,
+    /// What the image's own layers add that is not residue: the floor for a
+    /// scratch or distroless runtime stage.
+    pub app_bytes: u64,
+}
+
+/// The package database and the package graph's verdict.
+#[derive(Debug, Serialize)]
+pub struct PackagesReport {
+    pub manager: Option<String>,
+    pub installed: usize,
+    /// Bytes of the build-only packages' visible files.
+    pub build_only_bytes: u64,
+    /// Packages only the build needed, largest first.
+    pub build_only: Vec<BuildOnlyReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BuildOnlyReport {
+    pub name: String,
+    pub bytes: u64,
+    pub files: u64,
+    /// A build tool a rule names (a seed of the graph), rather than
+    /// something a build tool pulled in.
+    pub seed: bool,
+    /// The layer that installed it (1-based), where known.
+    pub layer: Option<usize>,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackageNoteReport {
+    pub name: String,
+    pub bytes: u64,
+    pub files: u64,
+    /// Why it is build-only; empty for packages that are not.
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +132,8 @@ pub struct CategoryReport {
     pub category: Category,
     pub bytes: u64,
     pub hidden_bytes: u64,
+    /// Left behind by building (what a multi-stage build would not ship).
+    pub build_residue: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +150,10 @@ pub struct FindingReport {
     pub instructions: Vec<String>,
     pub hidden_by: Vec<usize>,
     pub packages: Vec<String>,
+    /// Every package of the finding with bytes and reason.
+    pub package_notes: Vec<PackageNoteReport>,
+    /// Of `bytes`, those the base image's layers brought.
+    pub base_bytes: u64,
     pub fix: String,
 }
 
@@ -166,6 +233,7 @@ pub struct Totals {
     pub hidden_bytes: u64,
     pub overwritten_bytes: u64,
     pub metadata_only_bytes: u64,
+    pub recopied_bytes: u64,
     pub deleted_bytes: u64,
     pub opaque_bytes: u64,
     pub duplicate_bytes: u64,
@@ -187,6 +255,8 @@ pub struct LayerReport {
     pub created: Option<String>,
     pub created_by: Option<String>,
     pub instruction: String,
+    /// The layer came from the base image.
+    pub base: bool,
     pub size_bytes: u64,
     pub tar_bytes: u64,
     pub entries: usize,
@@ -237,6 +307,14 @@ impl Report {
             comparison: None,
             ci: None,
         }
+    }
+
+    /// Add each image's file tree (`analyses` in the order given to `new`).
+    pub fn with_trees(mut self, analyses: &[&Analysis]) -> Self {
+        for (img, a) in self.images.iter_mut().zip(analyses) {
+            img.tree = Some(FileTree::new(a));
+        }
+        self
     }
 
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
@@ -342,6 +420,7 @@ impl ImageReport {
                 hidden_bytes: w.hidden_bytes(),
                 overwritten_bytes: w.overwritten_bytes,
                 metadata_only_bytes: w.metadata_only_bytes,
+                recopied_bytes: w.recopied_bytes,
                 deleted_bytes: w.deleted_bytes,
                 opaque_bytes: w.opaque_bytes,
                 duplicate_bytes: w.duplicate_bytes,
@@ -361,6 +440,7 @@ impl ImageReport {
                     created: l.created.clone(),
                     created_by: l.created_by.clone(),
                     instruction: l.instruction.clone(),
+                    base: i < a.base.layers,
                     size_bytes: l.size,
                     tar_bytes: l.tar_bytes,
                     entries: l.entries.len(),
@@ -409,9 +489,18 @@ impl ImageReport {
                     category: c,
                     bytes: a.category_bytes[c as usize],
                     hidden_bytes: a.category_hidden_bytes[c as usize],
+                    build_residue: c.is_build_residue(),
                 })
                 .collect(),
             projected_runtime_bytes: a.projected_runtime_bytes,
+            headline: HeadlineReport {
+                residue_bytes: a.residue_bytes,
+                residue_percent: (a.residue_share() * 10000.0).round() / 100.0,
+                base_bytes: a.base_bytes,
+                same_base_bytes: a.projected_runtime_bytes,
+                app_bytes: a.app_bytes,
+            },
+            packages: packages_report(a),
             findings: a
                 .findings
                 .iter()
@@ -439,9 +528,44 @@ impl ImageReport {
                         .collect(),
                     hidden_by: one_based(&f.hidden_by),
                     packages: f.packages.clone(),
+                    package_notes: f
+                        .notes
+                        .iter()
+                        .map(|n| PackageNoteReport {
+                            name: n.name.clone(),
+                            bytes: n.bytes,
+                            files: n.files,
+                            reason: n.reason.clone(),
+                        })
+                        .collect(),
+                    base_bytes: f.base_bytes,
                     fix: f.fix.clone(),
                 })
                 .collect(),
+            tree: None,
         }
+    }
+}
+
+fn packages_report(a: &Analysis) -> PackagesReport {
+    let pk = &a.classes.packages;
+    let b = &a.classes.build;
+    let mut build_only: Vec<BuildOnlyReport> = (0..pk.names.len())
+        .filter(|&i| b.is_build_only(i))
+        .map(|i| BuildOnlyReport {
+            name: pk.names[i].clone(),
+            bytes: pk.bytes[i],
+            files: pk.files[i],
+            seed: b.seed[i],
+            layer: pk.layer[i].map(|l| l as usize + 1),
+            reason: b.reason(pk, i),
+        })
+        .collect();
+    build_only.sort_by(|x, y| y.bytes.cmp(&x.bytes).then_with(|| x.name.cmp(&y.name)));
+    PackagesReport {
+        manager: pk.manager.map(str::to_string),
+        installed: pk.names.len(),
+        build_only_bytes: build_only.iter().map(|p| p.bytes).sum(),
+        build_only,
     }
 }

@@ -167,7 +167,7 @@ fn a_warm_run_reports_the_same_without_exporting() {
     assert_eq!(layer_files.count(), layers);
     let config = home
         .path()
-        .join("layerscope/v1/configs")
+        .join(format!("layerscope/v{}/configs", layerscope::cache::FORMAT))
         .join(id.trim_start_matches("sha256:"));
     assert!(config.is_file(), "{files:?}");
 
@@ -406,7 +406,7 @@ fn info_prune_and_the_size_cap_match_the_directory() {
     let (_, _, other_id) = inspect_size(&other);
     let other_config = home
         .path()
-        .join("layerscope/v1/configs")
+        .join(format!("layerscope/v{}/configs", layerscope::cache::FORMAT))
         .join(other_id.trim_start_matches("sha256:"));
     assert!(other_config.is_file(), "the image just run stays: {now:?}");
 

@@ -1239,7 +1239,7 @@ fn json_format_has_the_verdicts_inside_the_report() {
         ])
         .code(1);
     let v = r.json();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let img = &v["images"][0];
     assert_eq!(img["id"], fx.image.id());
     assert_eq!(img["totals"]["size_bytes"], fx.model.total());

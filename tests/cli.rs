@@ -155,7 +155,7 @@ fn a_failed_run_does_not_clobber_an_existing_report() {
         .assert()
         .success();
     let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
 }
 
 #[test]

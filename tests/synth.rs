@@ -89,6 +89,7 @@ fn check(path: &Path, exp: &Expected) {
         ("hidden_bytes", exp.hidden_bytes),
         ("overwritten_bytes", exp.overwritten_bytes),
         ("metadata_only_bytes", exp.metadata_only_bytes),
+        ("recopied_bytes", exp.recopied_bytes),
         ("deleted_bytes", exp.deleted_bytes),
         ("opaque_bytes", exp.opaque_bytes),
         ("duplicate_bytes", exp.duplicate_bytes),

@@ -4,7 +4,9 @@
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::langpm;
 use super::packages::Packages;
+use super::packages::verdict::{self, BuildOnly};
 use crate::image::Image;
 use crate::index::tree::{NodeId, ROOT};
 
@@ -19,11 +21,18 @@ pub enum Category {
     Docs,
     Tests,
     LogsTemp,
+    /// Language package managers' own copies (pip, setuptools and wheel in
+    /// site-packages; a global npm, yarn, pnpm, corepack): apart from the
+    /// toolchain, since a runtime venv legitimately ships pip.
+    PackageManager,
     Runtime,
 }
 
 impl Category {
-    pub const ALL: [Category; 8] = [
+    /// How many categories there are.
+    pub const COUNT: usize = 9;
+
+    pub const ALL: [Category; Category::COUNT] = [
         Category::Toolchain,
         Category::PackageCache,
         Category::BuildCache,
@@ -31,6 +40,7 @@ impl Category {
         Category::Docs,
         Category::Tests,
         Category::LogsTemp,
+        Category::PackageManager,
         Category::Runtime,
     ];
 
@@ -43,6 +53,7 @@ impl Category {
             Category::Docs => "docs",
             Category::Tests => "tests",
             Category::LogsTemp => "logs-temp",
+            Category::PackageManager => "package-manager",
             Category::Runtime => "runtime",
         }
     }
@@ -151,6 +162,11 @@ pub struct Classes {
     /// Rule index per node; `NO_RULE` for runtime.
     pub node_rule: Vec<u16>,
     pub packages: Packages,
+    /// Which packages only the build needed (the package graph's verdict).
+    pub build: BuildOnly,
+    /// Apps' node_modules directories with no lock file to tell their
+    /// devDependencies apart.
+    pub unlocked_node_modules: Vec<NodeId>,
 }
 
 pub const NO_RULE: u16 = u16::MAX;
@@ -190,8 +206,20 @@ pub fn distro_ids(image: &Image) -> Vec<String> {
     ids
 }
 
-/// Classify every node of the image.
-pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes {
+/// The rule id that build-only packages no other rule names get.
+pub const BUILD_DEPS: &str = "build-deps";
+/// The rule ids given to files that language package managers' records name.
+pub const LANGUAGE_PACKAGE_MANAGERS: &str = "language-package-managers";
+pub const NPM_DEV_DEPENDENCIES: &str = "npm-dev-dependencies";
+
+/// Classify every node of the image. `base_layers`: how many bottom layers
+/// came from the base image (its packages are runtime roots).
+pub fn classify(
+    image: &Image,
+    ruleset: &RuleSet,
+    packages: Packages,
+    base_layers: usize,
+) -> Classes {
     let distros = distro_ids(image);
     let rules: Vec<Rule> = ruleset
         .rules
@@ -207,12 +235,52 @@ pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes
         .cloned()
         .collect();
 
-    // Package globs -> rule per package.
+    // Package globs name seeds (a toolchain rule: build tools) and
+    // keep-lists (a runtime rule); the graph decides the rest.
     let (pkg_set, pkg_rule) = build_set(&rules, |r| &r.packages);
-    let package_rule: Vec<u16> = packages
+    let named: Vec<u16> = packages
         .names
         .iter()
         .map(|name| first_match(&pkg_set, &pkg_rule, name))
+        .collect();
+    let category_of = |r: u16| (r != NO_RULE).then(|| rules[r as usize].category);
+    let mut seed: Vec<bool> = named
+        .iter()
+        .map(|&r| category_of(r) == Some(Category::Toolchain))
+        .collect();
+    let keep: Vec<bool> = named
+        .iter()
+        .map(|&r| category_of(r) == Some(Category::Runtime))
+        .collect();
+    // `apk add --virtual .build-deps gcc ...` names its build tools.
+    for (i, p) in packages.db.iter().enumerate() {
+        if p.virtual_group && p.name.contains("build") {
+            seed[i] = true;
+            for name in p.depends.iter().flatten() {
+                if let Some(j) = packages.names.iter().position(|n| n == name) {
+                    seed[j] = true;
+                }
+            }
+        }
+    }
+    let build = verdict::sweep(image, &packages, seed, &keep, base_layers);
+    let build_deps = rules
+        .iter()
+        .position(|r| r.id == BUILD_DEPS)
+        .map_or(NO_RULE, |i| i as u16);
+    let package_rule: Vec<u16> = named
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let toolchain = category_of(r) == Some(Category::Toolchain);
+            match (build.is_build_only(i), toolchain) {
+                (true, true) => r,
+                (true, false) => build_deps,
+                // A build tool the runtime needs: its files are what they are.
+                (false, true) => NO_RULE,
+                (false, false) => r,
+            }
+        })
         .collect();
     let (path_set, path_rule) = build_set(&rules, |r| &r.paths);
     let markers: Vec<(u16, &str)> = rules
@@ -244,18 +312,19 @@ pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes
             path.push_str(&dir_path);
             path.push('/');
             path.push_str(image.tree.name(child));
-            let by_package = match packages.owner.get(child as usize) {
-                Some(&o) if o != super::packages::NONE => package_rule[o as usize],
-                _ => NO_RULE,
-            };
+            let owner = packages.owner_index(child);
+            let by_package = owner.map_or(NO_RULE, |o| package_rule[o]);
             let rule = if by_package != NO_RULE {
                 by_package
             } else {
+                // A kept package's files are not toolchain by path alone.
+                let kept = owner.is_some_and(|o| !build.is_build_only(o));
                 path_set.matches_into(path.as_str(), &mut candidates);
                 candidates
                     .iter()
                     .map(|&g| path_rule[g])
                     .chain(std::iter::once(marker_rule))
+                    .filter(|&r| !(kept && category_of(r) == Some(Category::Toolchain)))
                     .min()
                     .unwrap_or(NO_RULE)
             };
@@ -265,10 +334,31 @@ pub fn classify(image: &Image, ruleset: &RuleSet, packages: Packages) -> Classes
             }
         }
     }
+    // What language package managers recorded: their own files, and
+    // devDependencies. Residue rules (caches) inside stay as they are.
+    let rule_of = |id: &str| rules.iter().position(|r| r.id == id).map(|i| i as u16);
+    let overridable = |r: u16| category_of(r).is_none_or(|c| !c.is_build_residue());
+    if let Some(lpm) = rule_of(LANGUAGE_PACKAGE_MANAGERS) {
+        for n in langpm::pip_tool_files(image) {
+            if overridable(node_rule[n as usize]) && packages.owner_index(n).is_none() {
+                node_rule[n as usize] = lpm;
+            }
+        }
+    }
+    let modules = langpm::node_modules(image);
+    if let Some(dev) = rule_of(NPM_DEV_DEPENDENCIES) {
+        for &n in &modules.dev {
+            if overridable(node_rule[n as usize]) {
+                node_rule[n as usize] = dev;
+            }
+        }
+    }
     Classes {
         rules,
         node_rule,
         packages,
+        build,
+        unlocked_node_modules: modules.unlocked,
     }
 }
 

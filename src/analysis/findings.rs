@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::classify::{Category, Classes};
 use super::waste::{Waste, WasteKind};
-use crate::image::{HideReason, Image, Loc};
+use crate::image::{Image, Loc};
 use crate::index::tree::NodeId;
 
 /// How many paths a finding lists.
@@ -43,21 +43,49 @@ pub struct Finding {
     pub hidden_by: Vec<u16>,
     /// Top owning packages, when a package database attributed the files.
     pub packages: Vec<String>,
+    /// Every package of the finding with its bytes and why it is there,
+    /// largest first (build-only packages say why nothing needs them).
+    pub notes: Vec<PackageNote>,
+    /// Of `bytes`, those that came with the base image's layers.
+    pub base_bytes: u64,
     pub fix: String,
+}
+
+/// One package of a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageNote {
+    pub name: String,
+    pub bytes: u64,
+    pub files: u64,
+    pub reason: String,
+}
+
+impl Finding {
+    /// Most of the bytes came with the base: the advice is about the base.
+    pub fn from_base(&self) -> bool {
+        self.bytes > 0 && self.base_bytes * 2 > self.bytes
+    }
 }
 
 /// Depth at which residue paths are summarised (`/usr/lib/go-1.19`).
 const SUMMARY_DEPTH: usize = 3;
 
-/// Compute all findings, largest first (advice last).
-pub fn compute(image: &Image, classes: &Classes, waste: &Waste) -> Vec<Finding> {
-    let mut out = residue(image, classes);
-    out.extend(hidden(image));
+/// Compute all findings, largest first (advice last). `base_layers`: how
+/// many bottom layers the base image gave.
+pub fn compute(
+    image: &Image,
+    classes: &Classes,
+    waste: &Waste,
+    base_layers: usize,
+) -> Vec<Finding> {
+    let mut out = residue(image, classes, base_layers);
+    out.extend(hidden(image, base_layers));
     if waste.duplicate_bytes > 0 {
-        out.push(duplicates(image, waste));
+        out.push(duplicates(image, waste, base_layers));
     }
     out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.id.cmp(&b.id)));
     out.extend(advice(image));
+    out.extend(unlocked(image, classes));
     out
 }
 
@@ -77,6 +105,14 @@ impl Acc {
         self.files += 1;
         *self.dirs.entry(summary_node(image, node)).or_default() += bytes;
         *self.layers.entry(layer).or_default() += bytes;
+    }
+
+    fn base_bytes(&self, base_layers: usize) -> u64 {
+        self.layers
+            .iter()
+            .filter(|(l, _)| (**l as usize) < base_layers)
+            .map(|(_, b)| b)
+            .sum()
     }
 
     /// The largest summarised directories, as paths.
@@ -104,8 +140,9 @@ fn top_by_bytes<K: Clone + Ord>(m: &HashMap<K, u64>, n: usize) -> Vec<(K, u64)> 
 }
 
 /// Residue: visible files matched by a rule, one finding per rule.
-fn residue(image: &Image, classes: &Classes) -> Vec<Finding> {
+fn residue(image: &Image, classes: &Classes, base_layers: usize) -> Vec<Finding> {
     let mut by_rule: HashMap<u16, Acc> = HashMap::new();
+    let mut files_of: HashMap<(u16, usize), u64> = HashMap::new();
     for (node, loc) in image.fs.iter().enumerate() {
         let Some(loc) = loc else { continue };
         let r = classes.node_rule[node];
@@ -118,15 +155,47 @@ fn residue(image: &Image, classes: &Classes) -> Vec<Finding> {
         }
         let acc = by_rule.entry(r).or_default();
         acc.add(image, node as NodeId, e.disk_bytes(), loc.layer);
-        if let Some(p) = classes.packages.owner_of(node as NodeId) {
-            *acc.packages.entry(p.to_string()).or_default() += e.disk_bytes();
+        if let Some(i) = classes.packages.owner_index(node as NodeId) {
+            *acc.packages
+                .entry(classes.packages.names[i].clone())
+                .or_default() += e.disk_bytes();
+            *files_of.entry((r, i)).or_default() += 1;
         }
     }
+    let pk = &classes.packages;
     by_rule
         .into_iter()
         .filter(|(_, acc)| acc.bytes > 0)
         .map(|(r, acc)| {
             let rule = &classes.rules[r as usize];
+            let mut notes: Vec<PackageNote> = acc
+                .packages
+                .iter()
+                .filter_map(|(name, &bytes)| {
+                    let i = pk.names.iter().position(|n| n == name)?;
+                    let reason = if classes.build.is_build_only(i) {
+                        classes.build.reason(pk, i)
+                    } else {
+                        String::new()
+                    };
+                    Some(PackageNote {
+                        name: name.clone(),
+                        bytes,
+                        files: files_of.get(&(r, i)).copied().unwrap_or(0),
+                        reason,
+                    })
+                })
+                .collect();
+            notes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+            let build_only = notes.iter().any(|n| !n.reason.is_empty());
+            let base_bytes = acc.base_bytes(base_layers);
+            let fix = if base_bytes * 2 > acc.bytes && rule.category.is_build_residue() {
+                base_fix(base_layers, &rule.fix)
+            } else if build_only {
+                remove_fix(classes, &rule.fix)
+            } else {
+                rule.fix.clone()
+            };
             Finding {
                 id: rule.id.clone(),
                 kind: FindingKind::Residue,
@@ -141,19 +210,90 @@ fn residue(image: &Image, classes: &Classes) -> Vec<Finding> {
                     .map(|x| x.0)
                     .collect(),
                 hidden_by: Vec::new(),
-                packages: top_by_bytes(&acc.packages, TOP)
-                    .into_iter()
-                    .map(|x| x.0)
-                    .collect(),
-                fix: rule.fix.clone(),
+                packages: notes.iter().take(TOP).map(|n| n.name.clone()).collect(),
+                notes,
+                base_bytes,
+                fix,
             }
         })
         .collect()
 }
 
+/// Advice for residue the base image brought: the user did not write
+/// those RUN lines, so the fix is the choice of base.
+fn base_fix(base_layers: usize, rule_fix: &str) -> String {
+    let layers = if base_layers == 1 {
+        "layer 1".to_string()
+    } else {
+        format!("layers 1-{base_layers}")
+    };
+    format!(
+        "This came with the base image ({layers}), not with your RUN lines: use that base only in a \
+         builder stage and run on a -slim, distroless or scratch base. {rule_fix}"
+    )
+}
+
+/// The commands that remove exactly the build-only packages, in the RUN
+/// that installed their build tools.
+fn remove_fix(classes: &Classes, rule_fix: &str) -> String {
+    let pk = &classes.packages;
+    let targets = classes.build.purge_targets(pk);
+    if targets.is_empty() {
+        return rule_fix.to_string();
+    }
+    let steps: Vec<String> = targets
+        .iter()
+        .map(|(layer, names)| {
+            let cmd = if pk.manager == Some("apk") {
+                format!("apk del {}", names.join(" "))
+            } else {
+                format!(
+                    "apt-get purge -y --auto-remove -o APT::AutoRemove::SuggestsImportant=false {}",
+                    names.join(" ")
+                )
+            };
+            match layer {
+                Some(l) => format!("`{cmd}` at the end of layer {}'s RUN", l + 1),
+                None => format!("`{cmd}`"),
+            }
+        })
+        .collect();
+    format!(
+        "Remove the build tools and what only they needed with {}; or install them only in a builder stage (multi-stage build)",
+        steps.join(", and ")
+    )
+}
+
+/// node_modules without a lock file: say so rather than guess.
+fn unlocked(image: &Image, classes: &Classes) -> Vec<Finding> {
+    classes
+        .unlocked_node_modules
+        .iter()
+        .map(|&n| Finding {
+            id: "node-modules-unlocked".into(),
+            kind: FindingKind::Advice,
+            category: None,
+            waste: None,
+            title: format!(
+                "{} has no lock file (package-lock.json or node_modules/.package-lock.json): devDependencies cannot be told apart",
+                image.tree.path(n)
+            ),
+            bytes: 0,
+            files: 0,
+            top_paths: Vec::new(),
+            layers: image.fs[n as usize].map(|l| vec![l.layer]).unwrap_or_default(),
+            hidden_by: Vec::new(),
+            packages: Vec::new(),
+            notes: Vec::new(),
+            base_bytes: 0,
+            fix: "Ship the lock file and install with npm ci --omit=dev".into(),
+        })
+        .collect()
+}
+
 /// Hidden bytes, one finding per (reason, shipping layer, hiding layer).
-fn hidden(image: &Image) -> Vec<Finding> {
-    let mut groups: HashMap<(HideReason, u16, u16), Acc> = HashMap::new();
+fn hidden(image: &Image, base_layers: usize) -> Vec<Finding> {
+    let mut groups: HashMap<(WasteKind, u16, u16), Acc> = HashMap::new();
     for h in &image.hidden {
         let e = image.entry(Loc {
             layer: h.layer,
@@ -163,29 +303,34 @@ fn hidden(image: &Image) -> Vec<Finding> {
         if bytes == 0 {
             continue;
         }
-        let acc = groups.entry((h.reason, h.layer, h.by)).or_default();
+        let acc = groups
+            .entry((WasteKind::of(image, h), h.layer, h.by))
+            .or_default();
         acc.add(image, e.node, bytes, h.layer);
         *acc.hidden_by.entry(h.by).or_default() += bytes;
     }
     groups
         .into_iter()
-        .map(|((reason, layer, by), acc)| {
-            let kind = WasteKind::from(reason);
+        .map(|((kind, layer, by), acc)| {
             let (l, b) = (layer as usize + 1, by as usize + 1);
-            let (title, fix) = match reason {
-                HideReason::Overwritten => (
+            let (title, fix) = match kind {
+                WasteKind::Overwritten => (
                     format!("Files written in layer {l} are overwritten in layer {b}"),
                     format!("Produce the final version once: merge layer {l}'s and layer {b}'s steps into one RUN, or build in a builder stage"),
                 ),
-                HideReason::MetadataOnly => (
+                WasteKind::Recopied => (
+                    format!("Layer {b} copies files of layer {l} again with the same content (a re-copy)"),
+                    format!("Expected from the dependency-caching pattern (COPY the manifests, install, then COPY the rest): the bytes ship twice, so keep large files out of layer {l}'s COPY"),
+                ),
+                WasteKind::MetadataOnly => (
                     format!("Layer {b} copies files of layer {l} again only to change their metadata"),
                     "Set ownership and modes when the files are added (COPY --chown/--chmod) or in the same RUN that creates them".to_string(),
                 ),
-                HideReason::Deleted => (
+                WasteKind::Deleted => (
                     format!("Files added in layer {l} are deleted in layer {b}, but still shipped"),
                     format!("Delete them in the same RUN that creates them (layer {l}), or keep them in a builder stage"),
                 ),
-                HideReason::Opaque => (
+                WasteKind::Opaque | WasteKind::Duplicate => (
                     format!("Layer {b} replaces directories that layer {l} filled"),
                     format!("Create the final directory content in one step instead of replacing layer {l}'s"),
                 ),
@@ -202,13 +347,15 @@ fn hidden(image: &Image) -> Vec<Finding> {
                 layers: vec![layer],
                 hidden_by: vec![by],
                 packages: Vec::new(),
+                notes: Vec::new(),
+                base_bytes: if (layer as usize) < base_layers { acc.bytes } else { 0 },
                 fix,
             }
         })
         .collect()
 }
 
-fn duplicates(image: &Image, waste: &Waste) -> Finding {
+fn duplicates(image: &Image, waste: &Waste, base_layers: usize) -> Finding {
     let mut layers: HashMap<u16, u64> = HashMap::new();
     let mut files = 0;
     for set in &waste.duplicate_sets {
@@ -236,9 +383,15 @@ fn duplicates(image: &Image, waste: &Waste) -> Finding {
             .take(TOP)
             .map(|s| (s.paths[1..].join(" = "), s.extra_bytes()))
             .collect(),
+        base_bytes: layers
+            .iter()
+            .filter(|(l, _)| (**l as usize) < base_layers)
+            .map(|(_, b)| b)
+            .sum(),
         layers: top_by_bytes(&layers, usize::MAX).into_iter().map(|x| x.0).collect(),
         hidden_by: Vec::new(),
         packages: Vec::new(),
+        notes: Vec::new(),
         fix: "Copy each file once (COPY --from a builder stage rather than cp -r), or hardlink/symlink identical files".into(),
     }
 }
@@ -295,6 +448,8 @@ fn advice(image: &Image) -> Vec<Finding> {
                 layers: vec![c as u16, i as u16],
                 hidden_by: Vec::new(),
                 packages: Vec::new(),
+                notes: Vec::new(),
+                base_bytes: 0,
                 fix: "COPY the dependency manifests (go.mod/go.sum, package*.json, requirements.txt, Cargo.toml/Cargo.lock) and install first, then COPY the sources; keep a .dockerignore".into(),
             });
             break;

@@ -3,6 +3,7 @@ pub mod base;
 pub mod classify;
 pub mod compare;
 pub mod findings;
+pub mod langpm;
 pub mod os;
 pub mod packages;
 pub mod waste;
@@ -20,15 +21,23 @@ pub struct Analysis {
     pub waste: waste::Waste,
     pub classes: Classes,
     /// Visible bytes per category, in `Category::ALL` order.
-    pub category_bytes: [u64; 8],
+    pub category_bytes: [u64; Category::COUNT],
     /// Hidden (shipped but invisible) bytes per category.
-    pub category_hidden_bytes: [u64; 8],
+    pub category_hidden_bytes: [u64; Category::COUNT],
     pub findings: Vec<findings::Finding>,
     pub base: base::Base,
     /// What the image would weigh without build residue (toolchains,
     /// caches, sources) and waste: about what a multi-stage build ships.
     /// `None` when there is no residue.
     pub projected_runtime_bytes: Option<u64>,
+    /// Visible build residue, base layers included: the headline.
+    pub residue_bytes: u64,
+    /// What the image's own layers (above the base) add that is not
+    /// residue, one copy of each duplicate: the floor for a scratch or
+    /// distroless runtime stage.
+    pub app_bytes: u64,
+    /// Size of the base image's layers.
+    pub base_bytes: u64,
 }
 
 impl Analysis {
@@ -43,21 +52,22 @@ impl Analysis {
 
     /// `base_diff_ids`: the layers of the base image the user named.
     pub fn with_options(image: Image, rules: &RuleSet, base_diff_ids: Option<&[String]>) -> Self {
+        let base = base::detect(&image, base_diff_ids);
         // Waste and classification are independent: one core each.
         let (waste, classes) = std::thread::scope(|s| {
             let w = s.spawn(|| waste::compute(&image, TOP_PATHS));
-            let classes = classify::classify(&image, rules, packages::read(&image));
+            let classes = classify::classify(&image, rules, packages::read(&image), base.layers);
             let waste = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             (waste, classes)
         });
-        let mut category_bytes = [0u64; 8];
+        let mut category_bytes = [0u64; Category::COUNT];
         for (node, loc) in image.fs.iter().enumerate() {
             if let Some(loc) = loc {
                 let c = classes.category(node as u32);
                 category_bytes[c as usize] += image.entry(*loc).disk_bytes();
             }
         }
-        let mut category_hidden_bytes = [0u64; 8];
+        let mut category_hidden_bytes = [0u64; Category::COUNT];
         for h in &image.hidden {
             let e = image.entry(crate::image::Loc {
                 layer: h.layer,
@@ -65,9 +75,15 @@ impl Analysis {
             });
             category_hidden_bytes[classes.category(e.node) as usize] += e.disk_bytes();
         }
-        let findings = findings::compute(&image, &classes, &waste);
-        let base = base::detect(&image, base_diff_ids);
+        let findings = findings::compute(&image, &classes, &waste, base.layers);
         let projected_runtime_bytes = projected(&image, &classes, &waste, &category_bytes);
+        let residue_bytes = Category::ALL
+            .iter()
+            .filter(|c| c.is_build_residue())
+            .map(|&c| category_bytes[c as usize])
+            .sum();
+        let app_bytes = app_bytes(&image, &classes, &waste, base.layers);
+        let base_bytes = image.layers.iter().take(base.layers).map(|l| l.size).sum();
         Analysis {
             image,
             waste,
@@ -77,6 +93,18 @@ impl Analysis {
             findings,
             base,
             projected_runtime_bytes,
+            residue_bytes,
+            app_bytes,
+            base_bytes,
+        }
+    }
+
+    /// Build residue as a share of the image's size.
+    pub fn residue_share(&self) -> f64 {
+        if self.waste.total_bytes == 0 {
+            0.0
+        } else {
+            self.residue_bytes as f64 / self.waste.total_bytes as f64
         }
     }
 
@@ -91,7 +119,7 @@ fn projected(
     image: &Image,
     classes: &Classes,
     waste: &waste::Waste,
-    category_bytes: &[u64; 8],
+    category_bytes: &[u64; Category::COUNT],
 ) -> Option<u64> {
     let residue: u64 = Category::ALL
         .iter()
@@ -120,4 +148,27 @@ fn projected(
         })
         .sum();
     Some(kept.saturating_sub(dup_kept))
+}
+
+/// Visible non-residue bytes the image's own layers wrote, minus extra
+/// duplicate copies among them.
+fn app_bytes(image: &Image, classes: &Classes, waste: &waste::Waste, base_layers: usize) -> u64 {
+    let own = |node: crate::index::tree::NodeId| {
+        image.fs[node as usize].is_some_and(|l| l.layer as usize >= base_layers)
+            && !classes.category(node).is_build_residue()
+    };
+    let mut bytes = 0u64;
+    for (node, loc) in image.fs.iter().enumerate() {
+        if let Some(loc) = loc
+            && own(node as crate::index::tree::NodeId)
+        {
+            bytes += image.entry(*loc).disk_bytes();
+        }
+    }
+    let dup: u64 = waste
+        .duplicate_sets
+        .iter()
+        .map(|set| set.extra_bytes_among(|p| image.tree.lookup(p).is_some_and(own)))
+        .sum();
+    bytes.saturating_sub(dup)
 }

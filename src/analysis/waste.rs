@@ -25,6 +25,9 @@ pub struct WastedPath {
 pub enum WasteKind {
     Overwritten,
     MetadataOnly,
+    /// Rewritten with identical content by a COPY/ADD layer: `COPY go.mod ./`
+    /// then `COPY . .`, the dependency-caching pattern. Not a copy-up.
+    Recopied,
     Deleted,
     Opaque,
     Duplicate,
@@ -35,6 +38,7 @@ impl WasteKind {
         match self {
             WasteKind::Overwritten => "overwritten",
             WasteKind::MetadataOnly => "metadata-only",
+            WasteKind::Recopied => "re-copied",
             WasteKind::Deleted => "deleted",
             WasteKind::Opaque => "opaque",
             WasteKind::Duplicate => "duplicate",
@@ -49,6 +53,24 @@ impl From<HideReason> for WasteKind {
             HideReason::MetadataOnly => WasteKind::MetadataOnly,
             HideReason::Deleted => WasteKind::Deleted,
             HideReason::Opaque => WasteKind::Opaque,
+        }
+    }
+}
+
+impl WasteKind {
+    /// How a hidden entry counts: a same-content rewrite is a metadata-only
+    /// copy-up when a RUN made it (`chmod -R`), a re-copy when COPY/ADD did.
+    pub fn of(image: &Image, h: &crate::image::Hidden) -> WasteKind {
+        let by_copy = || {
+            let ins = image
+                .layers
+                .get(h.by as usize)
+                .map_or("", |l| l.instruction.as_str());
+            ins.starts_with("COPY") || ins.starts_with("ADD")
+        };
+        match h.reason {
+            HideReason::MetadataOnly if by_copy() => WasteKind::Recopied,
+            r => WasteKind::from(r),
         }
     }
 }
@@ -82,7 +104,10 @@ pub struct Waste {
     /// Bytes visible in the final file system.
     pub final_bytes: u64,
     pub overwritten_bytes: u64,
+    /// Same content written again by a RUN (chmod/chown copy-ups).
     pub metadata_only_bytes: u64,
+    /// Same content written again by COPY/ADD.
+    pub recopied_bytes: u64,
     pub deleted_bytes: u64,
     pub opaque_bytes: u64,
     /// Extra copies of identical files in the final file system.
@@ -95,7 +120,11 @@ pub struct Waste {
 impl Waste {
     /// Everything shipped but not visible.
     pub fn hidden_bytes(&self) -> u64 {
-        self.overwritten_bytes + self.metadata_only_bytes + self.deleted_bytes + self.opaque_bytes
+        self.overwritten_bytes
+            + self.metadata_only_bytes
+            + self.recopied_bytes
+            + self.deleted_bytes
+            + self.opaque_bytes
     }
 
     /// Hidden bytes plus extra duplicate copies.
@@ -129,18 +158,19 @@ pub fn compute(image: &Image, top: usize) -> Waste {
             entry: h.entry,
         });
         let bytes = e.disk_bytes();
-        match h.reason {
-            HideReason::Overwritten => w.overwritten_bytes += bytes,
-            HideReason::MetadataOnly => w.metadata_only_bytes += bytes,
-            HideReason::Deleted => w.deleted_bytes += bytes,
-            HideReason::Opaque => w.opaque_bytes += bytes,
+        let kind = WasteKind::of(image, h);
+        match kind {
+            WasteKind::Overwritten => w.overwritten_bytes += bytes,
+            WasteKind::MetadataOnly => w.metadata_only_bytes += bytes,
+            WasteKind::Recopied => w.recopied_bytes += bytes,
+            WasteKind::Deleted => w.deleted_bytes += bytes,
+            WasteKind::Opaque => w.opaque_bytes += bytes,
+            WasteKind::Duplicate => {}
         }
         if bytes == 0 {
             continue;
         }
-        let slot = per_path
-            .entry((e.node, WasteKind::from(h.reason)))
-            .or_default();
+        let slot = per_path.entry((e.node, kind)).or_default();
         slot.0 += bytes;
         slot.1 += 1;
     }
@@ -184,7 +214,7 @@ pub fn compute(image: &Image, top: usize) -> Waste {
             layer: h.layer,
             entry: h.entry,
         });
-        if let Some(&i) = slot.get(&(e.node, WasteKind::from(h.reason)))
+        if let Some(&i) = slot.get(&(e.node, WasteKind::of(image, h)))
             && e.disk_bytes() > 0
         {
             push_unique(&mut top_paths[i].layers, h.layer);

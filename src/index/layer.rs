@@ -126,11 +126,31 @@ pub fn wants_capture(path: &str, size: u64) -> bool {
             | "usr/lib/os-release"
             | "var/lib/dpkg/status"
             | "lib/apk/db/installed"
+            | "etc/apk/world"
             | "etc/alpine-release"
             | "etc/debian_version"
+            | "var/lib/apt/extended_states"
     ) || (path.starts_with("var/lib/dpkg/info/") && path.ends_with(".list"))
         || path.starts_with("var/lib/dpkg/status.d/")
         || (path.ends_with("/release") && path.starts_with("opt/java/"))
+        || is_language_record(path)
+}
+
+/// The records language package managers keep of what they installed:
+/// pip's `*.dist-info/RECORD` for its own tools, npm's lock files.
+fn is_language_record(path: &str) -> bool {
+    if let Some(dir) = path.strip_suffix(".dist-info/RECORD") {
+        let name = dir.rsplit('/').next().unwrap_or(dir);
+        let project = name.split('-').next().unwrap_or(name).to_ascii_lowercase();
+        return matches!(project.as_str(), "pip" | "setuptools" | "wheel");
+    }
+    // The app's own lock files, not those of its dependencies.
+    let depth = path.matches("node_modules/").count();
+    if path.ends_with("node_modules/.package-lock.json") {
+        depth == 1
+    } else {
+        (path == "package-lock.json" || path.ends_with("/package-lock.json")) && depth == 0
+    }
 }
 
 /// Normalize a tar path: no leading `./` or `/`, no trailing `/`.

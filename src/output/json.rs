@@ -11,19 +11,25 @@ use crate::report::Report;
 pub fn write_report(report: &Report, dest: &str) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
+    write_output(&bytes, dest)
+}
+
+/// Write `bytes` to `dest` (`-` is stdout): atomically to a file, straight
+/// to a device or pipe. Shared by the JSON and HTML reports.
+pub fn write_output(bytes: &[u8], dest: &str) -> std::io::Result<()> {
     if dest == "-" {
         let mut out = std::io::stdout().lock();
-        out.write_all(&bytes)?;
+        out.write_all(bytes)?;
         return out.flush();
     }
     let path = Path::new(dest);
     // A device or pipe (/dev/null, a FIFO) cannot be replaced by rename.
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         return f.flush();
     }
-    write_atomic(path, &bytes)
+    write_atomic(path, bytes)
 }
 
 /// Temp file in the same directory, fsync, rename.

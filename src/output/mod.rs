@@ -1,5 +1,6 @@
-//! Headless views of a report: text summary and JSON file.
+//! Headless views of a report: text summary, JSON and HTML files.
 pub mod ci;
+pub mod html;
 pub mod json;
 pub mod text;
 

@@ -12,6 +12,41 @@ use crate::image::short_id;
 /// Widest instruction shown before it is cut.
 const INSTRUCTION_WIDTH: usize = 90;
 
+/// The lines every view leads with: the build residue, and what a
+/// multi-stage build would ship.
+pub fn write_headline(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
+    let total = a.waste.total_bytes;
+    if a.residue_bytes == 0 {
+        writeln!(out, "build residue: none found in {}", size(total))?;
+        return Ok(());
+    }
+    let parts: Vec<String> = Category::ALL
+        .iter()
+        .filter(|c| c.is_build_residue() && a.bytes_of(**c) > 0)
+        .map(|&c| format!("{} {}", c.as_str(), size(a.bytes_of(c))))
+        .collect();
+    writeln!(
+        out,
+        "build residue {} ({}) of {}: {}",
+        size(a.residue_bytes),
+        percent(a.residue_share()),
+        size(total),
+        parts.join(", ")
+    )?;
+    if let Some(p) = a.projected_runtime_bytes {
+        writeln!(
+            out,
+            "  same base without it: about {} (this base, without toolchains, caches, sources and waste)",
+            size(p)
+        )?;
+    }
+    writeln!(
+        out,
+        "  the app's own files: about {} (what its layers add beyond the residue: the floor on scratch or distroless)",
+        size(a.app_bytes)
+    )
+}
+
 /// One image: layers, totals, waste, top wasted paths.
 pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     let img = &a.image;
@@ -26,6 +61,7 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         f.architecture,
         f.base_os
     )?;
+    write_headline(out, a)?;
     writeln!(
         out,
         "size {} ({} bytes) in {} layers; efficiency {} ({} wasted)",
@@ -49,13 +85,6 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         .map(|&c| format!("{} {}", c.as_str(), size(a.bytes_of(c))))
         .collect();
     writeln!(out, "by category: {}", by_cat.join(", "))?;
-    if let Some(p) = a.projected_runtime_bytes {
-        writeln!(
-            out,
-            "without build residue and waste (what a multi-stage build would ship): about {}",
-            size(p)
-        )?;
-    }
     writeln!(out)?;
     // The pull column only where the compressed sizes are known.
     let pulls = img.layers.iter().any(|l| l.pull_size.is_some());
@@ -88,10 +117,11 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "waste: {} hidden ({} overwritten, {} metadata-only copies, {} deleted, {} under opaque dirs), {} duplicate copies",
+        "waste: {} hidden ({} overwritten, {} metadata-only copies, {} re-copied, {} deleted, {} under opaque dirs), {} duplicate copies",
         size(w.hidden_bytes()),
         size(w.overwritten_bytes),
         size(w.metadata_only_bytes),
+        size(w.recopied_bytes),
         size(w.deleted_bytes),
         size(w.opaque_bytes),
         size(w.duplicate_bytes)
@@ -118,18 +148,26 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     Ok(())
 }
 
-/// The findings, largest first, each with its layer and fix.
+/// Findings below this are collapsed into one line (never dropped).
+const SMALL_FINDING: u64 = 1_000_000;
+
+/// The findings, largest first, each with its layer and fix; those past
+/// `limit` or under 1 MB are summed up in one line.
 pub fn write_findings(out: &mut dyn Write, a: &Analysis, limit: usize) -> io::Result<()> {
-    let shown: Vec<_> = a
-        .findings
-        .iter()
-        .filter(|f| f.bytes >= 1_000_000 || f.kind == FindingKind::Advice)
-        .take(limit)
-        .collect();
-    if shown.is_empty() {
-        return writeln!(out, "findings: none above 1 MB");
+    let (mut shown, mut rest) = (Vec::new(), Vec::new());
+    for f in &a.findings {
+        let big = f.bytes >= SMALL_FINDING || f.kind == FindingKind::Advice;
+        if big && shown.len() < limit {
+            shown.push(f);
+        } else {
+            rest.push(f);
+        }
+    }
+    if a.findings.is_empty() {
+        return writeln!(out, "findings: none");
     }
     writeln!(out, "findings:")?;
+    let pad = "";
     for f in shown {
         let what = f
             .category
@@ -137,7 +175,6 @@ pub fn write_findings(out: &mut dyn Write, a: &Analysis, limit: usize) -> io::Re
             .or_else(|| f.waste.map(|w| format!("waste/{}", w.as_str())))
             .unwrap_or_else(|| "advice".to_string());
         writeln!(out, "  {:>10}  {:<20} {}", size(f.bytes), what, f.title)?;
-        let pad = "";
         if let Some((p, b)) = f.top_paths.first() {
             writeln!(
                 out,
@@ -146,16 +183,53 @@ pub fn write_findings(out: &mut dyn Write, a: &Analysis, limit: usize) -> io::Re
                 size(*b)
             )?;
         }
-        if let Some(&l) = f.layers.first() {
-            let layer = &a.image.layers[l as usize];
+        for n in f.notes.iter().filter(|n| !n.reason.is_empty()).take(3) {
             writeln!(
                 out,
-                "  {pad:>10}  {pad:<20} layer {}: {}",
+                "  {pad:>10}  {pad:<20} {} {}: {}",
+                n.name,
+                size(n.bytes),
+                n.reason
+            )?;
+        }
+        let more = f.notes.iter().filter(|n| !n.reason.is_empty()).count();
+        if more > 3 {
+            writeln!(
+                out,
+                "  {pad:>10}  {pad:<20} ... and {} more packages",
+                more - 3
+            )?;
+        }
+        if let Some(&l) = f.layers.first() {
+            let layer = &a.image.layers[l as usize];
+            let base = if (l as usize) < a.base.layers {
+                " (base)"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "  {pad:>10}  {pad:<20} layer {}{base}: {}",
                 l + 1,
                 cut(&layer.instruction, 60)
             )?;
         }
         writeln!(out, "  {pad:>10}  {pad:<20} fix: {}", f.fix)?;
+    }
+    if !rest.is_empty() {
+        let bytes: u64 = rest.iter().map(|f| f.bytes).sum();
+        let items: Vec<String> = rest
+            .iter()
+            .map(|f| format!("{} {}", f.id, size(f.bytes)))
+            .collect();
+        writeln!(
+            out,
+            "  {:>10}  {} smaller finding{}: {}",
+            size(bytes),
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" },
+            items.join(", ")
+        )?;
     }
     Ok(())
 }
@@ -184,6 +258,16 @@ pub fn write_comparison(
     if let (Some(x), Some(y)) = (a.image.pull_size(), b.image.pull_size()) {
         sizes(out, "pull size", x, y)?;
     }
+    let residue =
+        |x: &Analysis| format!("{} ({})", size(x.residue_bytes), percent(x.residue_share()));
+    row(
+        out,
+        "build residue",
+        &residue(a),
+        &residue(b),
+        &delta(b.residue_bytes as i128 - a.residue_bytes as i128),
+    )?;
+    sizes(out, "app's own", a.app_bytes, b.app_bytes)?;
     row(
         out,
         "layers",
@@ -254,8 +338,9 @@ pub fn write_comparison(
 
 fn base_text(a: &Analysis) -> String {
     let n = a.base.layers;
+    // Short, so that two cells never read as one.
     format!(
-        "{}, {n} base layer{}",
+        "{} ({n} layer{})",
         a.base.kind,
         if n == 1 { "" } else { "s" }
     )

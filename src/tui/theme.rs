@@ -82,6 +82,7 @@ impl Theme {
             Category::Docs => ("docs", Color::DarkGray),
             Category::Tests => ("test", Color::DarkGray),
             Category::LogsTemp => ("tmp", Color::DarkGray),
+            Category::PackageManager => ("pm", Color::Yellow),
             Category::Runtime => ("", Color::Reset),
         };
         (mark, self.fg(color))

@@ -1002,7 +1002,7 @@ pub const MAIN_INSTRUCTIONS: [&str; 5] = [
 
 /// Check a parsed JSON report against the model.
 pub fn check_report(v: &Value, fx: &Image, model: &Model) {
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let img = &v["images"][0];
     assert_eq!(img["id"], fx.id());
     let t = &img["totals"];
