@@ -185,6 +185,7 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
         verify: s.load.verify,
         threads: s.load.threads,
         cache: cache.clone(),
+        platform: s.load.platform.clone(),
         ..LoadOptions::default()
     };
     let how = Analyse {

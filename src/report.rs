@@ -181,6 +181,11 @@ pub struct ComparisonReport {
     pub findings_resolved: Vec<FindingDeltaReport>,
     pub findings_remaining: Vec<FindingDeltaReport>,
     pub findings_new: Vec<FindingDeltaReport>,
+    /// What pulling each downloads; absent where unknown (engine images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a_pull_size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub b_pull_size_bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -235,6 +240,12 @@ pub struct Totals {
     pub duplicate_bytes: u64,
     pub wasted_bytes: u64,
     pub efficiency: f64,
+    /// Compressed bytes a pull downloads; absent when unknown (engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_size_bytes: Option<u64>,
+    /// Some layers were named but not read (foreign layers).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -257,6 +268,12 @@ pub struct LayerReport {
     pub opaque_dirs: u64,
     pub hidden_later_bytes: u64,
     pub hides_bytes: u64,
+    /// The compressed blob's size; absent when unknown (engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_size_bytes: Option<u64>,
+    /// Why the layer was not read (a foreign layer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_fetched: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -302,7 +319,12 @@ impl Report {
     }
 
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
-        self.comparison = Some(ComparisonReport::new(c));
+        let mut r = ComparisonReport::new(c);
+        if let [a, b, ..] = self.images.as_slice() {
+            r.a_pull_size_bytes = a.totals.pull_size_bytes;
+            r.b_pull_size_bytes = b.totals.pull_size_bytes;
+        }
+        self.comparison = Some(r);
         self
     }
 }
@@ -365,6 +387,8 @@ impl ComparisonReport {
             findings_resolved: flist(&c.resolved),
             findings_remaining: flist(&c.remaining),
             findings_new: flist(&c.new),
+            a_pull_size_bytes: None,
+            b_pull_size_bytes: None,
         }
     }
 }
@@ -404,6 +428,8 @@ impl ImageReport {
                 duplicate_bytes: w.duplicate_bytes,
                 wasted_bytes: w.wasted_bytes(),
                 efficiency: (w.efficiency() * 10000.0).round() / 10000.0,
+                pull_size_bytes: img.pull_size(),
+                incomplete: img.is_incomplete(),
             },
             layers: img
                 .layers
@@ -427,6 +453,8 @@ impl ImageReport {
                     opaque_dirs: l.counts.opaque_dirs,
                     hidden_later_bytes: l.hidden_bytes,
                     hides_bytes: l.hides_bytes,
+                    pull_size_bytes: l.pull_size,
+                    not_fetched: l.not_fetched.clone(),
                 })
                 .collect(),
             top_wasted: w

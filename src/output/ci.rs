@@ -57,6 +57,44 @@ fn verdict(name: &str, c: &Check) -> Verdict {
             let message = format!("{name} is {} ({total} bytes), {verdict}", size(total));
             ("max-size".to_string(), size(total), size(limit), message)
         }
+        &Measure::PullSize { pull, limit } => {
+            let message = match pull {
+                None => format!(
+                    "{name}: the pull size is unknown for this source (the engine keeps layers uncompressed); check the image in its registry with docker://"
+                ),
+                Some(p) if c.passed => {
+                    format!(
+                        "{name} pulls {} ({p} bytes), within {}",
+                        size(p),
+                        size(limit)
+                    )
+                }
+                Some(p) => format!(
+                    "{name} pulls {} ({p} bytes), {} over the {} limit",
+                    size(p),
+                    size(p.saturating_sub(limit)),
+                    size(limit)
+                ),
+            };
+            (
+                "max-pull-size".to_string(),
+                pull.map_or_else(|| "unknown".into(), size),
+                size(limit),
+                message,
+            )
+        }
+        Measure::Incomplete { missing } => {
+            let list: Vec<String> = missing.iter().map(usize::to_string).collect();
+            (
+                "complete".to_string(),
+                format!("{} layers not read", missing.len()),
+                "0".to_string(),
+                format!(
+                    "{name} was not read whole: layer {} not fetched (foreign or non-distributable); the other rules saw only the rest (--allow-incomplete passes anyway)",
+                    list.join(", ")
+                ),
+            )
+        }
         &Measure::Layers { n, limit } => {
             let message = if c.passed {
                 format!("{name} has {n} layers, within {limit}")

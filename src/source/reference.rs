@@ -20,9 +20,9 @@ pub enum ImageRef {
     OciArchive(PathBuf, Option<String>),
     /// An image in the Docker engine.
     Engine(String),
-    /// An image in a registry: what follows `docker://`, as written
-    /// (`HOST/REPO[:TAG|@DIGEST]`, or a Docker Hub short name).
-    Registry(String),
+    /// An image in a registry (`docker://HOST/REPO[:TAG|@DIGEST]`, or a
+    /// Docker Hub short name), parsed by the registry source's grammar.
+    Registry(crate::source::registry::RegistryRef),
 }
 
 /// A reference as given on the command line, and what it names.
@@ -69,10 +69,7 @@ impl ImageRef {
             return Err(Error::Usage("empty image reference".into()));
         }
         if let Some(rest) = s.strip_prefix("docker://") {
-            if rest.is_empty() || rest.starts_with('/') {
-                return Err(bad("a registry reference is docker://HOST/REPO[:TAG|@DIGEST] (e.g. docker://docker.io/library/alpine:3.19)".into()));
-            }
-            return Ok(ImageRef::Registry(rest.to_string()));
+            return crate::source::registry::parse_reference(rest).map(ImageRef::Registry);
         }
         for prefix in ["docker-daemon:", "docker:"] {
             if let Some(rest) = s.strip_prefix(prefix) {
@@ -232,13 +229,16 @@ mod tests {
         std::fs::write(&tar, b"x").unwrap();
         let t = tar.display().to_string();
         let d = dir.path().display().to_string();
+        let reg =
+            |s: &str| ImageRef::Registry(crate::source::registry::parse_reference(s).unwrap());
         assert_eq!(
             ImageRef::parse("docker://localhost:5000/app:1").unwrap(),
-            ImageRef::Registry("localhost:5000/app:1".into())
+            reg("localhost:5000/app:1")
         );
+        // Docker Hub short names as docker resolves them.
         assert_eq!(
-            ImageRef::parse("docker://alpine").unwrap(),
-            ImageRef::Registry("alpine".into())
+            ImageRef::parse("docker://alpine").unwrap().to_string(),
+            "docker://docker.io/library/alpine:latest"
         );
         for s in ["docker-daemon:app:1", "docker:app:1", "app:1"] {
             assert_eq!(
@@ -273,7 +273,7 @@ mod tests {
         );
         // The canonical spelling reads back as itself.
         for r in [
-            ImageRef::Registry("h:1/r@sha256:0".into()),
+            reg(&format!("h:1/r@sha256:{}", "0".repeat(64))),
             ImageRef::Engine("a:b".into()),
             ImageRef::DockerArchive(tar.clone(), Some("x:y".into())),
             ImageRef::OciDir(dir.path().to_path_buf(), None),
@@ -300,8 +300,9 @@ mod tests {
             ("docker-daemon:", "write docker-daemon:NAME[:TAG]"),
             ("docker:", "write docker:NAME[:TAG]"),
             ("oci-archive://tmp/x", "write oci-archive:tmp/x"),
-            ("docker://", "docker://HOST/REPO"),
-            ("docker:///x", "docker://HOST/REPO"),
+            ("docker://", "no image named (docker://[HOST[:PORT]/]REPO"),
+            ("docker:///x", "does not start with '/': write docker://x"),
+            ("docker://Alpine", "repository names are lowercase"),
             ("http://host/x", "for a registry write docker://host/x"),
             ("Docker://x", "lower case: write docker://x"),
             ("OCI:x", "lower case: write oci:x"),
