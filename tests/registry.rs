@@ -910,3 +910,128 @@ fn oci_index_zstd_foreign_layers_and_bad_blobs() {
         "a blob that fails its digest is not cached"
     );
 }
+
+/// Set in the child run of the progress test: the reference to load.
+const PROGRESS_CHILD: &str = "LAYERSCOPE_TEST_PROGRESS_REF";
+
+/// The last progress event of each image.
+#[derive(Default)]
+struct LastEvents(Vec<layerscope::source::progress::ProgressEvent>);
+
+impl layerscope::pipeline::ProgressView for LastEvents {
+    fn event(&mut self, ev: layerscope::source::progress::ProgressEvent) {
+        self.0.retain(|e| e.index != ev.index);
+        self.0.push(ev);
+    }
+}
+
+/// The child: load through the pipeline (the one load path) and print the
+/// last progress event, one line per layer.
+fn progress_child(reference: &str) {
+    use layerscope::analysis::classify::RuleSet;
+    use layerscope::pipeline::{Analyse, load};
+    use layerscope::source::{LoadOptions, Reference};
+    let refs = [Reference::parse(reference).expect("reference")];
+    let how = Analyse {
+        rules: std::sync::Arc::new(RuleSet::builtin()),
+        base: None,
+    };
+    let mut view = LastEvents::default();
+    let a = load(&refs, &LoadOptions::default(), &how, &mut view).expect("load");
+    assert_eq!(a.len(), 1);
+    let ev = view.0.pop().expect("a progress event");
+    println!(
+        "image stage={} expected={} received={}",
+        ev.stage.as_str(),
+        ev.expected,
+        ev.received
+    );
+    for l in &ev.layers {
+        println!(
+            "layer={} expected={} received={} done={}",
+            l.layer, l.expected, l.received, l.done
+        );
+    }
+}
+
+#[test]
+fn registry_downloads_report_progress_per_layer_through_the_pipeline() {
+    if let Some(r) = std::env::var_os(PROGRESS_CHILD) {
+        return progress_child(&r.to_string_lossy());
+    }
+    let test = "registry_downloads_report_progress_per_layer_through_the_pipeline";
+    if !tools_available(test) {
+        return;
+    }
+    let reg = Registry::start();
+    let env = Env::new();
+    let host = reg.host();
+    env.write_config(&format!(r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#, {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    }));
+    let repo = format!("{PREFIX}/{}-progress", std::process::id());
+    let p = Pusher::new(&reg, &repo);
+    let tars = [
+        tar_of(&[Item::File("a.bin", noise(40_000, 11), 0o644)]),
+        tar_of(&[Item::File("b.bin", noise(70_000, 12), 0o644)]),
+        tar_of(&[Item::File("c.bin", noise(10_000, 13), 0o644)]),
+    ];
+    let layers: Vec<Value> = tars
+        .iter()
+        .map(|t| p.blob("application/vnd.oci.image.layer.v1.tar+gzip", &gzip(t)))
+        .collect();
+    let diff_ids: Vec<String> = tars.iter().map(|t| sha256(t)).collect();
+    p.manifest(
+        "v1",
+        OCI_MANIFEST,
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": p.config(OCI_CONFIG, "amd64", None, &diff_ids),
+            "layers": layers}),
+    );
+    // The oracle: the blob sizes in the registry's own manifest.
+    let m = reg.stored_manifest(&repo, "v1");
+    let sizes: Vec<u64> = m["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["size"].as_u64().expect("size"))
+        .collect();
+    assert_eq!(sizes.len(), 3);
+    // The loader reads credentials from DOCKER_CONFIG: the in-process part
+    // runs in a child of this test binary with the test's config.
+    let out = Std::new(std::env::current_exe().expect("test binary"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(PROGRESS_CHILD, format!("docker://{host}/{repo}:v1"))
+        .env("DOCKER_CONFIG", env.docker_config())
+        .env("HOME", env.dir.path())
+        .env("XDG_CACHE_HOME", env.cache())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let total: u64 = sizes.iter().sum();
+    assert!(
+        stdout.contains(&format!(
+            "image stage=done expected={total} received={total}"
+        )),
+        "{stdout}"
+    );
+    for (i, s) in sizes.iter().enumerate() {
+        assert!(
+            stdout.contains(&format!("layer={i} expected={s} received={s} done=true")),
+            "layer {i}: {stdout}"
+        );
+    }
+    assert_eq!(
+        reg.blob_gets(&layer_digests(&m)),
+        3,
+        "each layer downloaded once"
+    );
+}
