@@ -2,7 +2,7 @@
 
 use globset::GlobSet;
 
-use super::{DEFAULT_DENY_THRESHOLD, GateRules, Limit, Offender, RULES, RuleId};
+use super::{DEFAULT_DENY_THRESHOLD, GateRules, Headline, Limit, Offender, RULES, RuleId};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
 use crate::analysis::findings::{Finding, FindingKind};
@@ -72,6 +72,7 @@ fn offender(a: &Analysis, f: &Finding, ignore: &GlobSet) -> Option<Offender> {
         bytes: f.bytes,
         path: path.clone(),
         layer: layer.map(|l| l + 1),
+        base: layer.is_some_and(|l| l < a.base.layers),
         instruction: layer
             .map(|l| a.image.layers[l].instruction.clone())
             .unwrap_or_default(),
@@ -153,6 +154,7 @@ pub struct Check {
 pub struct Evaluation {
     pub image: String,
     pub baseline: Option<String>,
+    pub headline: Headline,
     pub checks: Vec<Check>,
 }
 
@@ -204,6 +206,7 @@ pub fn evaluate(
     Ok(Evaluation {
         image: candidate.image.facts.name(),
         baseline: baseline.map(|b| b.image.facts.name()),
+        headline: Headline::of(candidate),
         checks,
     })
 }
@@ -397,6 +400,7 @@ pub fn check_growth(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
                 bytes: d.delta() as u64,
                 path: d.path.clone(),
                 layer: None,
+                base: false,
                 instruction: String::new(),
                 fix: "See what the candidate added under this directory".into(),
             })

@@ -395,6 +395,9 @@ pub struct Offender {
     pub bytes: u64,
     pub path: String,
     pub layer: Option<usize>,
+    /// The layer is one of the base image's: the fix is the choice of
+    /// base, not a RUN line of this Dockerfile.
+    pub base: bool,
     pub instruction: String,
     pub fix: String,
 }
@@ -413,12 +416,41 @@ pub struct Verdict {
     pub offenders: Vec<Offender>,
 }
 
+/// What a failure leads with: the candidate's build residue and what a
+/// multi-stage build would ship (the analysis's numbers, unchanged).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Headline {
+    pub size_bytes: u64,
+    /// `Analysis::residue_bytes`: visible build residue, base included.
+    pub residue_bytes: u64,
+    /// `residue_bytes / size_bytes`, rounded to 4 decimals.
+    pub residue_share: f64,
+    /// The same base without the residue (`None` without residue).
+    pub projected_runtime_bytes: Option<u64>,
+    /// What the image's own layers add beyond the residue.
+    pub app_bytes: u64,
+}
+
+impl Headline {
+    pub fn of(a: &crate::analysis::Analysis) -> Headline {
+        Headline {
+            size_bytes: a.waste.total_bytes,
+            residue_bytes: a.residue_bytes,
+            residue_share: (a.residue_share() * 10000.0).round() / 10000.0,
+            projected_runtime_bytes: a.projected_runtime_bytes,
+            app_bytes: a.app_bytes,
+        }
+    }
+}
+
 /// All verdicts for one candidate image.
 #[derive(Debug, Clone, Serialize)]
 pub struct GateResult {
     pub image: String,
     pub baseline: Option<String>,
     pub passed: bool,
+    /// The candidate's residue and projections.
+    pub headline: Headline,
     pub verdicts: Vec<Verdict>,
 }
 

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use super::{cut, delta, percent, size};
-use crate::ci::{Check, Evaluation, GateResult, Measure, Verdict};
+use crate::ci::{Check, Evaluation, GateResult, Headline, Measure, Offender, Verdict};
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -24,8 +24,39 @@ pub fn verdicts(e: &Evaluation) -> GateResult {
         image: e.image.clone(),
         baseline: e.baseline.clone(),
         passed: verdicts.iter().all(|v| v.passed),
+        headline: e.headline.clone(),
         verdicts,
     }
+}
+
+/// What a failure leads with, in one line: the build residue (bytes and
+/// share) and what a multi-stage build would ship.
+pub fn headline(h: &Headline) -> String {
+    if h.residue_bytes == 0 {
+        return format!("build residue: none found in {}", size(h.size_bytes));
+    }
+    let same = h
+        .projected_runtime_bytes
+        .map(|p| format!("; same base without it: about {}", size(p)))
+        .unwrap_or_default();
+    format!(
+        "build residue {} ({}) of {}{same}; the app's own files: about {}",
+        size(h.residue_bytes),
+        percent(h.residue_share),
+        size(h.size_bytes),
+        size(h.app_bytes)
+    )
+}
+
+/// `layer 3`, or `layer 1 (base)` for a base image's layer.
+fn layer_label(o: &Offender) -> Option<String> {
+    o.layer.map(|l| {
+        if o.base {
+            format!("layer {l} (base)")
+        } else {
+            format!("layer {l}")
+        }
+    })
 }
 
 fn verdict(name: &str, c: &Check) -> Verdict {
@@ -207,6 +238,9 @@ pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Resul
             s.to_string()
         }
     };
+    if !r.passed {
+        writeln!(out, "{}", headline(&r.headline))?;
+    }
     for v in &r.verdicts {
         let mark = if v.passed {
             paint("PASS", "32")
@@ -226,10 +260,10 @@ pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Resul
                 o.what,
                 o.path
             )?;
-            if let Some(l) = o.layer {
+            if let Some(l) = layer_label(o) {
                 writeln!(
                     out,
-                    "      {:>10}  {:<22} layer {l}: {}",
+                    "      {:>10}  {:<22} {l}: {}",
                     "",
                     "",
                     cut(&o.instruction, 70)
@@ -281,9 +315,8 @@ fn offender_lines(v: &crate::ci::Verdict) -> String {
     v.offenders
         .iter()
         .map(|o| {
-            let layer = o
-                .layer
-                .map(|l| format!(" (layer {l}: {})", o.instruction))
+            let layer = layer_label(o)
+                .map(|l| format!(" ({l}: {})", o.instruction))
                 .unwrap_or_default();
             format!(
                 "{} {} {}{layer}; fix: {}",
@@ -319,11 +352,13 @@ pub fn write_junit(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
             writeln!(out, r#"    <testcase classname="{class}" name="{name}"/>"#)?;
         } else {
             writeln!(out, r#"    <testcase classname="{class}" name="{name}">"#)?;
+            // The body leads with the residue, then the offenders.
+            let body = [headline(&r.headline), offender_lines(v)];
             writeln!(
                 out,
                 r#"      <failure message="{}" type="{name}">{}</failure>"#,
                 xml(&v.message),
-                xml(&offender_lines(v))
+                xml(body.join("\n").trim_end())
             )?;
             writeln!(out, "    </testcase>")?;
         }
@@ -337,6 +372,10 @@ pub fn write_markdown(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
     let status = if r.passed { "passed" } else { "failed" };
     writeln!(out, "### layerscope: `{}` {status}", r.image)?;
     writeln!(out)?;
+    if !r.passed {
+        writeln!(out, "**{}**", headline(&r.headline))?;
+        writeln!(out)?;
+    }
     writeln!(out, "| Rule | Result | Measured | Limit |")?;
     writeln!(out, "|---|---|---|---|")?;
     for v in &r.verdicts {
@@ -351,9 +390,8 @@ pub fn write_markdown(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "**{}**: {}", v.rule, v.message)?;
         for o in &v.offenders {
-            let layer = o
-                .layer
-                .map(|l| format!(" — layer {l}: `{}`", cut(&o.instruction, 80)))
+            let layer = layer_label(o)
+                .map(|l| format!(" — {l}: `{}`", cut(&o.instruction, 80)))
                 .unwrap_or_default();
             writeln!(
                 out,
@@ -377,6 +415,19 @@ pub fn write_github(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
             .replace('\r', "%0D")
             .replace('\n', "%0A")
     };
+    // A failure leads with the residue (an error only when there is some).
+    if !r.passed {
+        let level = if r.headline.residue_bytes > 0 {
+            "error"
+        } else {
+            "notice"
+        };
+        writeln!(
+            out,
+            "::{level} title=layerscope build residue::{}",
+            esc(&headline(&r.headline))
+        )?;
+    }
     for v in &r.verdicts {
         if v.passed {
             writeln!(
