@@ -92,6 +92,8 @@ pub struct Outputs {
     pub format: Format,
     /// Colour in the text verdicts.
     pub color: bool,
+    /// Stdout is a terminal: a report written to a file is announced there.
+    pub terminal: bool,
 }
 
 impl Outputs {
@@ -231,6 +233,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
                 json_tree: cli.json_tree,
                 format,
                 color: env.stdout_tty && !env.no_color,
+                terminal: env.stdout_tty,
             },
         },
     })))

@@ -240,12 +240,18 @@ fn summary_says(r: &Run, failed: usize, of: usize) {
     let last = r.stdout.lines().last().unwrap();
     if failed == 0 {
         assert!(
-            last.starts_with(&format!("PASS: {of} rules passed")),
+            last.starts_with(&format!(
+                "PASS: {of} rule{} passed",
+                if of == 1 { "" } else { "s" }
+            )),
             "{last}"
         );
     } else {
         assert!(
-            last.starts_with(&format!("FAIL: {failed} of {of} rules failed")),
+            last.starts_with(&format!(
+                "FAIL: {failed} of {of} rule{} failed",
+                if of == 1 { "" } else { "s" }
+            )),
             "{last}"
         );
     }
@@ -1604,4 +1610,27 @@ fn a_failure_leads_with_the_residue_and_labels_base_offenders_in_every_format() 
     // A passing run says nothing of it.
     let r = fx.run(&["--max-layers", "2"]).code(0);
     assert!(!r.stdout.contains("build residue"), "{}", r.stdout);
+}
+
+#[test]
+fn one_rule_and_one_layer_are_singular() {
+    let fx = Fx::new(plain_image(1000, 5), "one:v1");
+    let r = fx.run(&["--max-layers", "1"]).code(0);
+    assert!(
+        r.passes("max-layers").contains("has 1 layer, within 1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("PASS: 1 rule passed for one:v1\n"),
+        "{}",
+        r.stdout
+    );
+    let r = fx.run(&["--max-layers", "0"]).code(1);
+    assert!(r.fails("max-layers").contains("has 1 layer, more than 0"));
+    assert!(
+        r.stdout.ends_with("FAIL: 1 of 1 rule failed for one:v1\n"),
+        "{}",
+        r.stdout
+    );
 }

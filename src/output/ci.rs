@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use super::{cut, delta, percent, size};
 use crate::ci::{Check, Evaluation, GateResult, Headline, Measure, Offender, Verdict};
+use crate::units::plural;
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -118,7 +119,7 @@ fn verdict(name: &str, c: &Check) -> Verdict {
             let list: Vec<String> = missing.iter().map(usize::to_string).collect();
             (
                 "complete".to_string(),
-                format!("{} layers not read", missing.len()),
+                format!("{} not read", plural(missing.len() as u64, "layer")),
                 "0".to_string(),
                 format!(
                     "{name} was not read whole: layer {} not fetched (foreign or non-distributable); the other rules saw only the rest (--allow-incomplete passes anyway)",
@@ -128,10 +129,11 @@ fn verdict(name: &str, c: &Check) -> Verdict {
         }
         &Measure::Layers { n, limit } => {
             let message = if c.passed {
-                format!("{name} has {n} layers, within {limit}")
+                format!("{name} has {}, within {limit}", plural(n, "layer"))
             } else {
                 format!(
-                    "{name} has {n} layers, more than {limit}: combine consecutive RUN steps, or copy the result of a builder stage in one layer"
+                    "{name} has {}, more than {limit}: combine consecutive RUN steps, or copy the result of a builder stage in one layer",
+                    plural(n, "layer")
                 )
             };
             (
@@ -278,17 +280,17 @@ pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Resul
     } else if failed == 0 {
         writeln!(
             out,
-            "{}: {} rules passed for {}",
+            "{}: {} passed for {}",
             paint("PASS", "32"),
-            r.verdicts.len(),
+            plural(r.verdicts.len() as u64, "rule"),
             r.image
         )?;
     } else {
         writeln!(
             out,
-            "{}: {failed} of {} rules failed for {}",
+            "{}: {failed} of {} failed for {}",
             paint("FAIL", "1;31"),
-            r.verdicts.len(),
+            plural(r.verdicts.len() as u64, "rule"),
             r.image
         )?;
     }

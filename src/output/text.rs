@@ -64,10 +64,10 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     write_headline(out, a)?;
     writeln!(
         out,
-        "size {} ({} bytes) in {} layers; efficiency {} ({} wasted)",
+        "size {} ({} bytes) in {}; efficiency {} ({} wasted)",
         size(w.total_bytes),
         w.total_bytes,
-        img.layers.len(),
+        crate::units::plural(img.layers.len() as u64, "layer"),
         percent(w.efficiency()),
         size(w.wasted_bytes())
     )?;

@@ -118,7 +118,7 @@ impl ImageRef {
         if looks_like_path {
             return Err(Error::input(s, "no such file or directory"));
         }
-        Ok(ImageRef::Engine(s.to_string()))
+        engine_name(s, "").map_err(bad)
     }
 
     /// Does loading it contact a registry?
@@ -140,6 +140,25 @@ fn engine_name(rest: &str, prefix: &str) -> Result<ImageRef, String> {
     }
     if rest.is_empty() {
         return Err(format!("write {prefix}NAME[:TAG]"));
+    }
+    // Docker's repository names are lower case (tags may not be): the
+    // engine would only say "invalid reference format".
+    let name = rest.split('@').next().unwrap_or(rest);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    let repo_end = name[slash..].rfind(':').map_or(name.len(), |i| slash + i);
+    let repo = &name[..repo_end];
+    // A registry host may be written in any case.
+    let path = match repo.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => path,
+        _ => repo,
+    };
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "image names are lower case: write {prefix}{}{}{}",
+            &repo[..repo.len() - path.len()],
+            path.to_ascii_lowercase(),
+            &rest[repo_end..]
+        ));
     }
     Ok(ImageRef::Engine(rest.to_string()))
 }
@@ -306,11 +325,27 @@ mod tests {
             ("http://host/x", "for a registry write docker://host/x"),
             ("Docker://x", "lower case: write docker://x"),
             ("OCI:x", "lower case: write oci:x"),
+            (
+                "Go-App-Single",
+                "image names are lower case: write go-app-single",
+            ),
+            (
+                "docker-daemon:Org/App:V1",
+                "image names are lower case: write docker-daemon:org/app:V1",
+            ),
+            (
+                "localhost:5000/App@sha256:ab",
+                "write localhost:5000/app@sha256:ab",
+            ),
         ] {
             let e = err(s);
             assert!(e.contains(want), "{s}: {e}");
             assert_eq!(e.lines().count(), 1, "{e}");
         }
+        assert_eq!(
+            ImageRef::parse("Registry.Example:5000/app:V2").unwrap(),
+            ImageRef::Engine("Registry.Example:5000/app:V2".into())
+        );
         assert!(err("oci:/nonexistent/x").contains("no such file"));
         assert!(err("./missing.tar").contains("no such file"));
         assert_eq!(err(""), "empty image reference");
