@@ -38,7 +38,7 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// One image to explore, or two to compare (A B).
-    #[arg(value_name = "IMAGE", num_args = 1..=2)]
+    #[arg(value_name = "IMAGE", num_args = 1..)]
     pub images: Vec<String>,
 
     /// Write the JSON report to FILE (`-` for stdout); works with --ci.

@@ -323,6 +323,76 @@ pub fn clean_instruction(created_by: &str) -> String {
     }
 }
 
+/// What a layer did, for the layer lists: a cleaned instruction with the
+/// content hashes of the classic builder named away (`COPY file:de15… in
+/// /app/go-app` is `COPY → /app/go-app`, `COPY dir:… in /app/static` is
+/// `COPY dir → /app/static`) and any other run of 12 or more hex digits
+/// cut to 8. The full instruction, hashes and all, stays in
+/// [`Layer::instruction`] for the details and the JSON.
+pub fn layer_name(instruction: &str) -> String {
+    let s = instruction.trim();
+    let mut words = s.splitn(2, ' ');
+    let verb = words.next().unwrap_or("");
+    let rest = words.next().unwrap_or("").trim_start();
+    if matches!(verb, "COPY" | "ADD")
+        && let Some((src, dest)) = rest.split_once(" in ")
+        && let Some((kind, hash)) = src.split_once(':')
+        && !hash.is_empty()
+        && hash.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        let what = match kind {
+            "file" => "",
+            "dir" => " dir",
+            "multi" => " files",
+            _ => " ?",
+        };
+        if what != " ?" {
+            return shorten_hex(&format!("{verb}{what} \u{2192} {}", dest.trim()), 8);
+        }
+    }
+    shorten_hex(s, 8)
+}
+
+/// Runs of 12 or more hex digits (content hashes) cut to their first
+/// `keep` digits and an ellipsis: `keep` 8 leaves no hash-like run, 12
+/// leaves a short id as `docker history` prints it.
+pub fn shorten_hex(s: &str, keep: usize) -> String {
+    const RUN: usize = 12;
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= RUN.max(keep + 1) {
+            out.push_str(&run[..keep]);
+            out.push('\u{2026}');
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// Does `s` hold a run of 12 or more hex digits (a content hash)?
+pub fn has_hash_run(s: &str) -> bool {
+    let mut n = 0;
+    for c in s.chars() {
+        n = if c.is_ascii_hexdigit() { n + 1 } else { 0 };
+        if n >= 12 {
+            return true;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::clean_instruction as c;
@@ -352,5 +422,33 @@ mod tests {
         assert_eq!(c("COPY . . # buildkit"), "COPY . .");
         assert_eq!(c("WORKDIR /app"), "WORKDIR /app");
         assert_eq!(c("bash"), "bash");
+    }
+
+    #[test]
+    fn layers_are_named_by_what_they_did() {
+        use super::{has_hash_run, layer_name as n};
+        let h = "de15d81d61c0a3b3e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+        assert_eq!(
+            n(&format!("COPY file:{h} in /app/go-app")),
+            "COPY \u{2192} /app/go-app"
+        );
+        assert_eq!(
+            n(&format!("COPY dir:{h} in /app/static ")),
+            "COPY dir \u{2192} /app/static"
+        );
+        assert_eq!(
+            n(&format!("ADD multi:{h} in /etc/")),
+            "ADD files \u{2192} /etc/"
+        );
+        assert_eq!(n("ADD file:9a1b in /"), "ADD \u{2192} /");
+        assert_eq!(
+            n("COPY /out/server /app/server"),
+            "COPY /out/server /app/server"
+        );
+        assert_eq!(n("RUN go build ."), "RUN go build .");
+        let other = n(&format!("RUN curl -o x https://h/{h}.tgz"));
+        assert_eq!(other, "RUN curl -o x https://h/de15d81d\u{2026}.tgz");
+        assert!(!has_hash_run(&other));
+        assert!(has_hash_run(h));
     }
 }

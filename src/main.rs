@@ -221,7 +221,9 @@ fn written_note(what: &str, dest: &str, images: usize) -> String {
 
 /// The headless views: the verdicts (CI mode), the JSON report, the text.
 fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Result<ExitCode> {
-    let comparison = (analyses.len() == 2).then(|| compare::compare(&analyses[0], &analyses[1]));
+    let refs: Vec<&Analysis> = analyses.iter().collect();
+    // Every image after the first against the first.
+    let comparisons = compare::compare_all(&refs);
     let gate_result = match mode {
         Mode::Ci { gate, .. } => {
             let (candidate, baseline) = match analyses {
@@ -234,12 +236,8 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
         }
         _ => None,
     };
-    let refs: Vec<&Analysis> = analyses.iter().collect();
     let report = || {
-        let mut r = Report::new(&refs);
-        if let Some(c) = &comparison {
-            r = r.with_comparison(c);
-        }
+        let mut r = Report::new(&refs).with_comparisons(&comparisons);
         r.ci = gate_result.clone();
         if o.json_tree {
             r = r.with_trees(&refs);
@@ -310,8 +308,8 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
         json::write_report(&report(), "-")?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(c) = &comparison {
-        text::write_comparison(&mut out, &analyses[0], &analyses[1], c)?;
+    if !comparisons.is_empty() {
+        text::write_comparisons(&mut out, &refs, &comparisons)?;
     } else {
         for a in analyses {
             text::write_summary(&mut out, a)?;

@@ -23,9 +23,10 @@ pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
     pub images: Vec<ImageReport>,
-    /// Present when two images were given: the first is A, the second B.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<ComparisonReport>,
+    /// Present when two images or more were given: one entry per image
+    /// after the first, each against the first (A is always the first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comparison: Vec<ComparisonReport>,
     /// Present in CI mode: the verdict of every rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<crate::ci::GateResult>,
@@ -305,7 +306,7 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION"),
             },
             images: analyses.iter().map(|a| ImageReport::new(a)).collect(),
-            comparison: None,
+            comparison: Vec::new(),
             ci: None,
         }
     }
@@ -318,14 +319,29 @@ impl Report {
         self
     }
 
+    /// Add one comparison (of a list: see [`Report::with_comparisons`]).
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
-        let mut r = ComparisonReport::new(c);
-        if let [a, b, ..] = self.images.as_slice() {
-            r.a_pull_size_bytes = a.totals.pull_size_bytes;
-            r.b_pull_size_bytes = b.totals.pull_size_bytes;
-        }
-        self.comparison = Some(r);
+        let r = self.with_pull_sizes(ComparisonReport::new(c), 0, 1);
+        self.comparison.push(r);
         self
+    }
+
+    /// Add the comparisons of every image after the first against the
+    /// first ([`crate::analysis::compare::compare_all`]).
+    pub fn with_comparisons(mut self, cs: &[Comparison]) -> Self {
+        for (i, c) in cs.iter().enumerate() {
+            let r = self.with_pull_sizes(ComparisonReport::new(c), 0, i + 1);
+            self.comparison.push(r);
+        }
+        self
+    }
+
+    /// Each side's pull size, from images `a` and `b` of the report.
+    fn with_pull_sizes(&self, mut r: ComparisonReport, a: usize, b: usize) -> ComparisonReport {
+        let pull = |i: usize| self.images.get(i).and_then(|x| x.totals.pull_size_bytes);
+        r.a_pull_size_bytes = pull(a);
+        r.b_pull_size_bytes = pull(b);
+        r
     }
 }
 

@@ -81,7 +81,9 @@ fn text_summary_has_a_row_per_layer_and_the_totals() {
             .lines()
             .find(|l| l.trim_start().starts_with(&format!("{} ", i + 1)))
             .unwrap_or_else(|| panic!("no row for layer {}: {text}", i + 1));
-        assert!(row.ends_with(instruction), "{row}");
+        // Named by what it did (`ADD → /`); the JSON keeps the instruction.
+        let name = layerscope::image::layer_name(instruction);
+        assert!(row.ends_with(&name), "{row}");
     }
     assert!(text.contains("/data/big.log"), "top wasted paths: {text}");
 }
@@ -480,5 +482,116 @@ fn a_name_in_the_wrong_case_suggests_the_right_one() {
     fails(
         &["docker-daemon:Go-App-Single:Latest"],
         &["write docker-daemon:go-app-single:Latest"],
+    );
+}
+
+/// Three archives: a base-sized `big`, a `slim` on the same base layer,
+/// and a one-layer `tiny`.
+fn three_images(dir: &TempDir) -> ([Image; 3], [PathBuf; 3]) {
+    let base = Layer::new().file("usr/lib/libbase.so", content(1, 50_000), 0o644);
+    let mut big = Image::simple(vec![
+        base.clone(),
+        Layer::new().file("usr/lib/libtool.so", content(2, 120_000), 0o644),
+        Layer::new().file("app/server", content(3, 9_000), 0o755),
+    ]);
+    big.history[2] = hist(
+        "/bin/sh -c #(nop) COPY file:de15d81d61c0a3b3e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7 in /app/server ",
+        false,
+    );
+    let slim = Image::simple(vec![
+        base,
+        Layer::new().file("app/server", content(3, 9_000), 0o755),
+    ]);
+    let tiny = Image::simple(vec![Layer::new().file("server", content(3, 9_000), 0o755)]);
+    let paths = [("big", &big), ("slim", &slim), ("tiny", &tiny)].map(|(n, img)| {
+        write(
+            dir,
+            &format!("{n}.tar"),
+            &legacy_archive(&[(img, &[&format!("{n}:v1")])]),
+        )
+    });
+    ([big, slim, tiny], paths)
+}
+
+#[test]
+fn three_images_compare_each_against_the_first() {
+    let dir = TempDir::new().unwrap();
+    let (imgs, paths) = three_images(&dir);
+    let args: Vec<String> = paths.iter().map(|x| p(x)).collect();
+    // JSON: one comparison per image after the first, each against the first.
+    let out = layerscope()
+        .args(&args)
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let comps = v["comparison"].as_array().unwrap();
+    assert_eq!(comps.len(), 2);
+    let sizes: Vec<u64> = imgs
+        .iter()
+        .map(|i| Model::build(&i.layers).total())
+        .collect();
+    for (k, c) in comps.iter().enumerate() {
+        assert_eq!(c["a"], "big:v1");
+        assert_eq!(c["b"], ["slim:v1", "tiny:v1"][k]);
+        assert_eq!(c["a_size_bytes"], sizes[0]);
+        assert_eq!(c["b_size_bytes"], sizes[k + 1]);
+        assert_eq!(
+            c["reduction_bytes"].as_i64().unwrap(),
+            sizes[0] as i64 - sizes[k + 1] as i64
+        );
+    }
+    // slim shares the base layer with big; tiny shares nothing.
+    assert_eq!(comps[0]["shared_layers"], 1);
+    assert_eq!(comps[1]["shared_layers"], 0);
+
+    // Text: a row per image, then each against the first with its layers
+    // side by side.
+    let out = layerscope().args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let table: Vec<&str> = text.lines().take(4).collect();
+    assert!(table[0].starts_with("IMAGE"), "{text}");
+    for (i, (name, img)) in ["big:v1", "slim:v1", "tiny:v1"]
+        .iter()
+        .zip(&imgs)
+        .enumerate()
+    {
+        let row = table[i + 1];
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[0], *name, "{row}");
+        let size = layerscope::output::size(sizes[i]);
+        assert!(row.contains(&format!(" {size} ")), "{row}");
+        assert!(row.contains(" n/a "), "pull size column: {row}");
+        // LAYERS and FINDINGS columns, then the size against the first.
+        let n = img.layers.len().to_string();
+        assert!(cols.contains(&n.as_str()), "{row}");
+    }
+    assert!(table[1].ends_with("baseline"), "{text}");
+    assert!(
+        table[3].contains(&layerscope::output::delta(
+            sizes[2] as i128 - sizes[0] as i128
+        )),
+        "{text}"
+    );
+    assert!(text.contains("== slim:v1 against big:v1 =="), "{text}");
+    assert!(text.contains("== tiny:v1 against big:v1 =="), "{text}");
+    // The layers side by side, named by what they did: no content hash.
+    let listing = text
+        .lines()
+        .skip_while(|l| !l.starts_with("layers, bottom first"))
+        .take(5)
+        .collect::<Vec<_>>();
+    assert_eq!(listing.len(), 5, "{text}");
+    assert!(
+        listing[1].contains("A big:v1") && listing[1].contains("B slim:v1"),
+        "{text}"
+    );
+    assert!(listing[2].starts_with(" 1="), "the shared base: {text}");
+    assert!(listing[4].contains("COPY → /app/server"), "{text}");
+    assert!(
+        !text.lines().any(layerscope::image::has_hash_run),
+        "no 12-hex-digit run in the text: {text}"
     );
 }

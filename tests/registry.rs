@@ -393,7 +393,8 @@ fn pull_sizes_totals_and_warm_runs_against_a_real_registry() {
         .args([&ref1, &ref2, "--json", "-"])
         .output()
         .expect("run");
-    let c = &json_of(&out.stdout)["comparison"];
+    // One comparison (B against A) in the list.
+    let c = &json_of(&out.stdout)["comparison"][0];
     assert_eq!(c["a_pull_size_bytes"].as_u64(), Some(total_pull));
     assert_eq!(c["b_pull_size_bytes"].as_u64(), Some(pull2));
 

@@ -468,8 +468,8 @@ fn compare_shows_the_shared_layers_the_json_reports() {
     let json: serde_json::Value =
         serde_json::to_value(layerscope::report::Report::new(&refs).with_comparison(&c)).unwrap();
     let want = (
-        json["comparison"]["shared_layers"].as_u64().unwrap(),
-        json["comparison"]["layers_in_common"].as_u64().unwrap(),
+        json["comparison"][0]["shared_layers"].as_u64().unwrap(),
+        json["comparison"][0]["layers_in_common"].as_u64().unwrap(),
     );
     // The same base (layer 1), and B's layer 2 is A's layer 3.
     assert_eq!(want, (1, 2));
@@ -484,13 +484,52 @@ fn compare_shows_the_shared_layers_the_json_reports() {
 }
 
 #[test]
-fn esc_quits_the_first_screen_and_ctrl_c_always() {
+fn esc_clears_the_filter_then_goes_back_and_never_quits() {
+    // Explore: `/ *.a Enter` then Esc clears the filter, and never quits.
     let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    let all = rows(&a).len();
+    keys(&mut a, "/ g c c Enter");
+    assert_eq!(explore(&a).filter.text, "gcc");
+    assert!(rows(&a).len() < all);
     keys(&mut a, "Esc");
+    assert!(!a.quit);
+    assert!(explore(&a).filter.is_trivial(), "Esc cleared the filter");
+    keys(&mut a, "Esc Esc");
+    assert!(!a.quit, "Esc never quits");
+    // Toggles count as a filter too.
+    keys(&mut a, "C-u");
+    assert!(!explore(&a).filter.unmodified);
+    keys(&mut a, "Esc");
+    assert!(explore(&a).filter.is_trivial());
+    // The help overlay closes on Esc.
+    keys(&mut a, "? Esc");
+    assert!(!a.help && !a.quit);
+    // On a short terminal the findings take the tree's place; Esc closes them.
+    keys(&mut a, "f");
+    assert_eq!(explore(&a).focus, Pane::Findings);
+    keys(&mut a, "Esc");
+    assert_eq!(explore(&a).focus, Pane::Tree);
+    assert!(!a.quit);
+    keys(&mut a, "q");
     assert!(a.quit);
     let mut a = app(vec![tui_fixtures::single()], 80, 24);
     keys(&mut a, "/ x C-c");
     assert!(a.quit);
+
+    // Compare → explore with the filter carried over: Esc clears it there,
+    // the next Esc returns to compare, whose filter stays.
+    let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    keys(&mut a, "/ g c c Enter 1");
+    assert_eq!(explore(&a).filter.text, "gcc");
+    keys(&mut a, "Esc");
+    assert!(explore(&a).filter.is_trivial());
+    keys(&mut a, "Esc");
+    assert_eq!(compare(&a).filter.text, "gcc");
+    keys(&mut a, "Esc");
+    assert!(compare(&a).filter.is_trivial());
+    keys(&mut a, "Esc Esc");
+    assert!(matches!(a.screens.last(), Some(Screen::Compare(_))));
+    assert!(!a.quit);
 }
 
 #[test]
@@ -523,14 +562,42 @@ fn category_marks_and_filter() {
 }
 
 #[test]
-fn summary_shows_findings_and_the_multi_stage_size() {
+fn summary_shows_findings_and_the_headline() {
     let a = app(vec![tui_fixtures::single()], 80, 24);
     let s = screen(&a);
-    let n = a.analysis(0).unwrap().findings.len();
+    let an = a.analysis(0).unwrap();
+    let n = an.findings.len();
     assert!(s.contains(&format!("Findings    {n} ·")), "{s}");
-    assert!(s.contains("Multi-stage about"), "{s}");
+    // The header's second line leads with the residue and the projections.
+    let second = s.lines().nth(1).unwrap();
+    let size = layerscope::output::size;
+    let percent = layerscope::output::percent;
+    assert!(
+        second.starts_with(&format!(
+            " residue {} ({})",
+            size(an.residue_bytes),
+            percent(an.residue_share())
+        )),
+        "{second}"
+    );
+    assert!(
+        second.contains(&format!(
+            "without it ~{}",
+            size(an.projected_runtime_bytes.unwrap())
+        )),
+        "{second}"
+    );
+    assert!(
+        second.contains(&format!("app ~{}", size(an.app_bytes))),
+        "{second}"
+    );
+    assert!(!s.lines().take(2).any(|l| l.contains("efficiency")), "{s}");
     let wide = app(vec![tui_fixtures::single()], 160, 48);
-    assert!(screen(&wide).contains("A multi-stage build could ship about"));
+    let w = screen(&wide);
+    let second = w.lines().nth(1).unwrap();
+    assert!(second.contains("build residue "), "{second}");
+    assert!(second.contains("same base without it ~"), "{second}");
+    assert!(second.contains("app's own files ~"), "{second}");
 }
 
 #[test]
@@ -540,12 +607,13 @@ fn findings_list_jumps_to_the_files() {
     keys(&mut a, "/ g c c Enter f");
     assert_eq!(explore(&a).focus, Pane::Findings);
     let s = screen(&a);
-    assert!(s.contains("Findings: 4"), "{s}");
+    let n = a.analysis(0).unwrap().findings.len();
+    assert!(s.contains(&format!("Findings: {n}")), "{s}");
     assert!(s.contains("fix:"), "{s}");
-    // The largest finding: the apt lists added in layer 2, deleted in 3.
-    let f = &a.analysis(0).unwrap().findings[0];
+    // The second finding: the apt lists added in layer 2, deleted in 3.
+    let f = &a.analysis(0).unwrap().findings[1];
     assert_eq!(f.top_paths[0].0, "/var/lib/apt");
-    keys(&mut a, "Enter");
+    keys(&mut a, "j Enter");
     let e = explore(&a);
     assert_eq!(
         (e.layer, e.mode, e.focus),
@@ -593,14 +661,14 @@ fn revisited_layers_reuse_their_built_tree() {
 fn compare_lists_findings_resolved_remaining_new() {
     let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 160, 48);
     let c = compare(&a);
-    assert_eq!(c.cmp.resolved.len(), 3);
+    assert_eq!(c.cmp.resolved.len(), 4);
     assert_eq!(c.cmp.remaining.len(), 1);
     assert!(c.cmp.new.is_empty());
     let s = screen(&a);
     assert!(s.contains("✓ resolved"), "{s}");
     assert!(s.contains("= remaining"), "{s}");
     // Enter on a resolved finding explores A at that finding's files.
-    keys(&mut a, "f Enter");
+    keys(&mut a, "f j Enter");
     let e = explore(&a);
     assert_eq!((e.image, e.layer, e.focus), (0, 1, Pane::Tree));
     let img = &a.analysis(0).unwrap().image;
@@ -621,7 +689,12 @@ fn compare_applies_the_filters() {
     let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, ["lib", "bin"]);
     assert!(screen(&a).contains("[gcc]"));
+    // Esc clears the filter first, then goes up a directory.
     keys(&mut a, "Esc");
+    assert!(compare(&a).filter.text.is_empty());
+    assert_eq!(compare(&a).path(), "/usr");
+    keys(&mut a, "Esc");
+    assert_eq!(compare(&a).path(), "/");
     // Size and category: only the docs pass @docs.
     keys(&mut a, "/ C-u @ d o c s Enter");
     let names: Vec<String> = compare(&a).entries.iter().map(|e| e.name.clone()).collect();
@@ -637,7 +710,10 @@ fn compare_applies_the_filters() {
     // Explore from here carries the filter over.
     keys(&mut a, "2");
     assert_eq!(explore(&a).filter.min_size, 5_000_000);
-    keys(&mut a, "Esc / C-u Enter");
+    // Esc clears it there, then returns to compare, whose filter stays.
+    keys(&mut a, "Esc Esc");
+    assert_eq!(compare(&a).filter.text, ">5M");
+    keys(&mut a, "/ C-u Enter");
     assert_eq!(compare(&a).entries.len(), 5);
 }
 
@@ -965,4 +1041,305 @@ fn compare_hiding_toggles_in_the_pane() {
     let mut a = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
     keys(&mut a, "C-u / > 1 M Enter");
     insta::assert_snapshot!(screen(&a));
+}
+
+/// The app's rows from `top` to `bottom` (inclusive) of the screen.
+fn screen_lines(a: &App) -> Vec<String> {
+    screen(a).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn at_80x24_headline_three_layers_and_the_top_finding_come_first() {
+    use layerscope::tui::compare::Pane as CPane;
+    use layerscope::tui::compare::areas as compare_areas;
+    use layerscope::tui::explore::areas as explore_areas;
+    // Explore: the headline, every layer (at least three), the top finding.
+    let a = app(vec![tui_fixtures::single()], 80, 24);
+    let an = a.analysis(0).unwrap();
+    let s = screen_lines(&a);
+    assert!(s[1].contains("residue"), "{s:#?}");
+    for i in 1..=3 {
+        assert!(
+            s.iter().any(|l| l.starts_with(&format!("│ {i} "))),
+            "layer {i} shown: {s:#?}"
+        );
+    }
+    let top = &an.findings[0];
+    let line = s
+        .iter()
+        .find(|l| l.contains("top: "))
+        .unwrap_or_else(|| panic!("a top finding line: {s:#?}"));
+    assert!(
+        line.contains(&layerscope::output::size(top.bytes)),
+        "{line}"
+    );
+    // Compare: the same, and the categories as a line.
+    let c = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    let s = screen_lines(&c);
+    assert!(
+        s[1].contains("residue") && s[2].contains("residue"),
+        "{s:#?}"
+    );
+    assert!(s.iter().any(|l| l.starts_with(" findings (f): ")), "{s:#?}");
+    assert!(s.iter().any(|l| l.starts_with(" bytes A → B: ")), "{s:#?}");
+    assert!(s.iter().any(|l| l.starts_with("│ 1=")), "{s:#?}");
+    for i in 2..=3 {
+        assert!(
+            s.iter().any(|l| l.starts_with(&format!("│ {i} "))),
+            "{s:#?}"
+        );
+    }
+    // No pane with zero rows at any size from the smallest up; layers get
+    // a border and three rows wherever there is room for them.
+    for w in (60..=200).step_by(7) {
+        for h in 16..=60 {
+            let area = Rect::new(0, 0, w, h);
+            for focus in [Pane::Layers, Pane::Tree, Pane::Findings] {
+                let e = explore_areas(area, 5, 4, focus);
+                let mut panes = vec![e.header, e.layers, e.details, e.summary, e.footer];
+                if e.show_tree {
+                    panes.push(e.tree);
+                }
+                panes.extend(e.findings);
+                assert!(panes.iter().all(|r| r.height > 0), "{w}x{h} {focus:?}");
+                assert!(e.layers.height >= 5, "{w}x{h}: {:?}", e.layers);
+            }
+            for focus in [CPane::Files, CPane::Findings] {
+                let c = compare_areas(area, 4, focus);
+                let mut panes = vec![c.header, c.files, c.categories, c.footer];
+                if c.show_layers {
+                    panes.extend([c.layers_a, c.layers_b]);
+                    assert!(c.layers_a.height >= 5, "{w}x{h}");
+                }
+                panes.extend(c.findings);
+                assert!(panes.iter().all(|r| r.height > 0), "{w}x{h} {focus:?}");
+            }
+        }
+    }
+}
+
+/// An image whose layers the classic builder named by content hashes, on
+/// a base given as `--base` would.
+fn hashed() -> layerscope::analysis::Analysis {
+    use layerscope::analysis::classify::RuleSet;
+    use tui_fixtures::{E, base_layer, facts, layer};
+    let h = "de15d81d61c0a3b3e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+    let layers = vec![
+        base_layer(),
+        layer(
+            &format!("/bin/sh -c #(nop) COPY file:{h} in /app/go-app "),
+            "e1",
+            &[E::Dir("app"), E::File("app/go-app", 4_000_000)],
+        ),
+        layer(
+            &format!("/bin/sh -c #(nop) COPY dir:{h} in /app/static "),
+            "e2",
+            &[E::Dir("app/static"), E::File("app/static/index.html", 150)],
+        ),
+    ];
+    let base = vec![layers[0].0.diff_id.clone()];
+    let img = layerscope::index::merge::build_image(facts("app:hashed", "a3"), layers).unwrap();
+    layerscope::analysis::Analysis::with_options(img, &RuleSet::builtin(), Some(&base))
+}
+
+#[test]
+fn layers_are_named_by_what_they_did_with_the_hash_in_the_details() {
+    use layerscope::image::has_hash_run;
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut a = app(vec![hashed()], w, h);
+        let s = screen(&a);
+        // The details name the selected layer in full, destination and all.
+        assert!(s.contains("│#3 COPY dir → /app/static"), "{s}");
+        assert!(s.contains("COPY → /app/go"), "{s}");
+        if w >= 160 {
+            assert!(s.contains("COPY → /app/go-app"), "{s}");
+            assert!(s.contains("COPY dir → /app/static "), "{s}");
+        }
+        assert!(s.contains("base ADD → /"), "the base is labelled: {s}");
+        // The layer list (the left column above the details) has no hash.
+        let list: Vec<String> = s
+            .lines()
+            .skip(2)
+            .take_while(|l| !l.contains("Layer details"))
+            .map(|l| l.split('│').nth(1).unwrap_or("").to_string())
+            .collect();
+        assert!(list.len() >= 3, "{s}");
+        assert!(!list.iter().any(|l| has_hash_run(l)), "{list:#?}");
+        // The details keep the hash: the instruction as history has it.
+        keys(&mut a, "Up");
+        let s = screen(&a);
+        assert!(s.contains("COPY file:de15d81d61c0…"), "{s}");
+        // Compare's lists too, with base marked.
+        let c = app(vec![hashed(), tui_fixtures::multi()], w, h);
+        let s = screen(&c);
+        assert!(s.contains("base ADD → /"), "{s}");
+        let layers: Vec<&str> = s.lines().skip_while(|l| !l.contains("Layers A")).collect();
+        assert!(!layers.iter().any(|l| has_hash_run(l)), "{s}");
+    }
+    // And the text summary's list.
+    let mut out = Vec::new();
+    layerscope::output::text::write_summary(&mut out, &hashed()).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("INSTRUCTION"))
+        .skip(1)
+        .take(3)
+        .collect();
+    assert!(rows[0].contains("base ADD → /"), "{text}");
+    assert!(rows[1].ends_with("COPY → /app/go-app"), "{text}");
+    assert!(rows[2].ends_with("COPY dir → /app/static"), "{text}");
+    assert!(!rows.iter().any(|l| has_hash_run(l)), "{text}");
+}
+
+/// Per kept directory row: the size explore shows, and the sum computed
+/// here over the same image's visible files that pass `keep`.
+fn dir_sums_under(a: &App, keep: impl Fn(&str, u64, Category) -> bool) -> Vec<(String, u64, u64)> {
+    let e = explore(a);
+    let an = a.analysis(e.image).unwrap();
+    let img = &an.image;
+    let shown = e.filtered_sizes().expect("a filter is active");
+    // Independent: every visible non-directory of the final file system.
+    let files: Vec<(String, u64)> = img
+        .fs
+        .iter()
+        .enumerate()
+        .filter_map(|(n, loc)| {
+            let e = img.entry((*loc)?);
+            (e.kind != layerscope::index::layer::EntryKind::Dir).then(|| {
+                let node = n as u32;
+                (
+                    img.tree.path(node),
+                    e.disk_bytes(),
+                    an.classes.category(node),
+                )
+            })
+        })
+        .filter(|(p, b, c)| keep(p, *b, *c))
+        .map(|(p, b, _)| (p, b))
+        .collect();
+    e.visible
+        .iter()
+        .map(|&ri| e.model.rows[ri as usize])
+        .filter(|r| r.is_dir)
+        .map(|r| {
+            let path = img.tree.path(r.node);
+            let want: u64 = files
+                .iter()
+                .filter(|(p, _)| p.starts_with(&format!("{path}/")))
+                .map(|(_, b)| b)
+                .sum();
+            let ri = e.model.rows.iter().position(|x| x.node == r.node).unwrap();
+            (path, shown[ri], want)
+        })
+        .collect()
+}
+
+use layerscope::analysis::classify::Category;
+
+#[test]
+fn explore_sums_directories_over_the_files_a_filter_keeps() {
+    let mut a = app(vec![tui_fixtures::single()], 160, 48);
+    keys(&mut a, "/ @ t o o l c h a i n Enter");
+    let sums = dir_sums_under(&a, |_, _, c| c == Category::Toolchain);
+    assert!(!sums.is_empty());
+    for (p, shown, want) in &sums {
+        assert_eq!(shown, want, "{p}");
+    }
+    let usr = sums.iter().find(|(p, ..)| p == "/usr").unwrap();
+    assert_eq!(usr.1, 55_900_000, "usr counts the toolchain only");
+    assert!(
+        screen(&a).contains("55.90 MB"),
+        "the screen shows the filtered size"
+    );
+    // A size.
+    keys(&mut a, "/ C-u > 1 M Enter");
+    for (p, shown, want) in dir_sums_under(&a, |_, b, _| b >= 1_000_000) {
+        assert_eq!(shown, want, "{p}");
+    }
+    // A regex: a path, or a directory above it, matches.
+    keys(&mut a, "/ C-u g c c Enter");
+    let re = regex::Regex::new("gcc").unwrap();
+    let sums = dir_sums_under(&a, |p, _, _| {
+        let mut q = String::new();
+        p.split('/').skip(1).any(|part| {
+            q.push('/');
+            q.push_str(part);
+            re.is_match(&q)
+        })
+    });
+    for (p, shown, want) in &sums {
+        assert_eq!(shown, want, "{p}");
+    }
+    // Cleared: the model's sizes again.
+    keys(&mut a, "Esc");
+    assert!(explore(&a).filtered_sizes().is_none());
+}
+
+#[test]
+fn help_spells_the_keys_and_the_tags_read_as_words() {
+    let mut a = app(vec![tui_fixtures::single()], 80, 24);
+    keys(&mut a, "?");
+    let s = screen(&a);
+    for k in ["Ctrl+A", "Ctrl+R", "Ctrl+M", "Ctrl+U", "Ctrl+F", "Ctrl+L"] {
+        assert!(s.contains(k), "{k}: {s}");
+    }
+    assert!(!s.contains("Ctrl+A R M U"), "{s}");
+    // The legend of the short tags, the new category among them.
+    assert!(s.contains("tool toolchain"), "{s}");
+    assert!(s.contains("bldc build-cache"), "{s}");
+    assert!(s.contains("pm package-manager"), "{s}");
+    // A wide tree writes the categories in words.
+    let wide = app(vec![tui_fixtures::single()], 160, 48);
+    let s = screen(&wide);
+    let bin = s
+        .lines()
+        .find(|l| l.contains("▸ bin "))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(bin.contains(" toolchain "), "{bin}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("main.go") && l.contains("source")),
+        "{s}"
+    );
+}
+
+#[test]
+fn three_images_compare_a_pair_and_n_switches_pairs() {
+    let mut a = app(
+        vec![tui_fixtures::single(), tui_fixtures::multi(), hashed()],
+        80,
+        24,
+    );
+    let name = |a: &App| {
+        let c = compare(a);
+        (c.cmp.a_name.clone(), c.cmp.b_name.clone(), c.pair)
+    };
+    assert_eq!(name(&a), ("app:single".into(), "app:multi".into(), (0, 1)));
+    assert!(screen(&a).contains("pair 1 of 3"));
+    keys(&mut a, "n");
+    assert_eq!(name(&a), ("app:single".into(), "app:hashed".into(), (0, 2)));
+    let s = screen(&a);
+    assert!(
+        s.contains("pair 2 of 3") && s.contains(" B app:hashed"),
+        "{s}"
+    );
+    keys(&mut a, "n");
+    assert_eq!(name(&a).2, (1, 2));
+    keys(&mut a, "n");
+    assert_eq!(name(&a).2, (0, 1), "wraps around");
+    keys(&mut a, "N");
+    assert_eq!(name(&a).2, (1, 2));
+    // The filter is kept across pairs; 1 and 2 explore the pair's images.
+    keys(&mut a, "/ g c c Enter n");
+    assert_eq!(compare(&a).filter.text, "gcc");
+    keys(&mut a, "N 2");
+    assert_eq!(explore(&a).image, 2);
+    keys(&mut a, "Esc Esc 1");
+    assert_eq!(explore(&a).image, 1);
+    // Two images: n does nothing.
+    let mut two = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 80, 24);
+    keys(&mut two, "n");
+    assert_eq!(compare(&two).pair, (0, 1));
+    assert!(!screen(&two).contains("pair "));
 }

@@ -26,6 +26,11 @@ fn tui_child() {
     let analyses: Vec<Analysis> = match mode.as_str() {
         "explore" => vec![tui_fixtures::single()],
         "compare" => vec![tui_fixtures::single(), tui_fixtures::multi()],
+        "three" => vec![
+            tui_fixtures::single(),
+            tui_fixtures::multi(),
+            tui_fixtures::single(),
+        ],
         _ => {
             let names: Vec<String> = std::env::var("LAYERSCOPE_TUI_IMAGES")
                 .unwrap()
@@ -143,7 +148,11 @@ fn compare_explore_filter_and_quit_in_a_real_terminal() {
     assert!(!s.contains("main.go"), "filtered out: {s}");
     t.keys(&["?"]);
     t.wait_for("any key closes");
+    // A key closes the help; Esc clears the filter, the next goes back.
     t.keys(&["x", "Escape"]);
+    let s = t.wait_for("main.go");
+    assert!(!s.contains("[gcc]"), "filter cleared: {s}");
+    t.keys(&["Escape"]);
     t.wait_for("Files /usr");
     // Ctrl+C quits from anywhere and leaves the terminal as it was.
     t.keys(&["C-c"]);
@@ -151,6 +160,45 @@ fn compare_explore_filter_and_quit_in_a_real_terminal() {
     assert!(!s.contains("Layers A"), "alternate screen left: {s}");
     let mode = t.tmux(&["display", "-p", "#{alternate_on}"]);
     assert_eq!(mode.trim(), "0");
+}
+
+/// The first minute at 80x24 in a real terminal (issue 12): the headline,
+/// the layers and the top finding on the first screen; Esc clears a
+/// filter and never quits; with three images, n switches the pair.
+#[test]
+fn the_first_minute_at_80x24() {
+    if !have_tmux() {
+        return;
+    }
+    let t = Tmux::start("first", "LAYERSCOPE_TUI_CHILD=explore", 80, 24);
+    let s = t.wait_for("Files after layer 5");
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(lines[1].starts_with(" residue 55.91 MB (74.5%)"), "{s}");
+    for l in ["│ 1 ", "│ 2 ", "│ 3 "] {
+        assert!(s.contains(l), "{l}: {s}");
+    }
+    assert!(s.contains("top: toolchain 55.90 MB"), "{s}");
+    assert!(s.contains("ADD → /"), "{s}");
+    t.keys(&["/", "*", ".", "a", "Enter"]);
+    t.wait_for("[*.a]");
+    t.keys(&["Escape"]);
+    let s = t.wait_for("main.go");
+    assert!(!s.contains("[*.a]"), "{s}");
+    t.keys(&["Escape", "Escape"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let s = t.wait_for("Files after layer 5");
+    assert!(!s.contains("EXIT="), "Esc never quits: {s}");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+
+    let t = Tmux::start("three", "LAYERSCOPE_TUI_CHILD=three", 80, 24);
+    t.wait_for("pair 1 of 3");
+    t.keys(&["n"]);
+    let s = t.wait_for("pair 2 of 3");
+    assert!(s.contains(" B app:single"), "{s}");
+    assert!(s.contains(" findings (f): "), "{s}");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
 }
 
 #[test]

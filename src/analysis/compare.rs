@@ -1,5 +1,6 @@
 //! Comparing images: totals, categories, files by path, findings, shared
-//! layers ([`Comparison`], two images), and the images' final file systems
+//! layers ([`Comparison`], two images; [`compare_all`], each image against
+//! the first), and the images' final file systems
 //! side by side, path by path ([`Union`], any number of images against the
 //! first). Views draw these; they compute none of it.
 
@@ -260,6 +261,15 @@ pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
         });
     }
     c
+}
+
+/// Every image after the first against the first (the baseline): one
+/// comparison per image, in order; empty for fewer than two images.
+pub fn compare_all(analyses: &[&Analysis]) -> Vec<Comparison> {
+    match analyses {
+        [first, rest @ ..] => rest.iter().map(|b| compare(first, b)).collect(),
+        [] => Vec::new(),
+    }
 }
 
 fn top(mut v: Vec<PathDelta>, key: impl Fn(&PathDelta) -> i128) -> Vec<PathDelta> {

@@ -114,7 +114,7 @@ mod tests {
                 version: "0",
             },
             images: Vec::new(),
-            comparison: None,
+            comparison: Vec::new(),
             ci: None,
         }
     }

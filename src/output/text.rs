@@ -7,7 +7,7 @@ use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
 use crate::analysis::compare::{Comparison, FindingDelta};
 use crate::analysis::findings::FindingKind;
-use crate::image::short_id;
+use crate::image::{layer_name, short_id};
 
 /// Widest instruction shown before it is cut.
 const INSTRUCTION_WIDTH: usize = 90;
@@ -99,7 +99,7 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         "#", "SIZE", "HIDDEN"
     )?;
     for (i, l) in img.layers.iter().enumerate() {
-        let mark = if i < a.base.layers { "(base) " } else { "" };
+        let mark = if i < a.base.layers { "base " } else { "" };
         let pull = match (pulls, l.pull_size) {
             (false, _) => String::new(),
             (true, Some(p)) => format!("  {:>10}", size(p)),
@@ -111,7 +111,7 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
             i + 1,
             size(l.size),
             size(l.hidden_bytes),
-            cut(&l.instruction, INSTRUCTION_WIDTH)
+            cut(&layer_name(&l.instruction), INSTRUCTION_WIDTH)
         )?;
     }
     writeln!(out)?;
@@ -211,7 +211,7 @@ pub fn write_findings(out: &mut dyn Write, a: &Analysis, limit: usize) -> io::Re
                 out,
                 "  {pad:>10}  {pad:<20} layer {}{base}: {}",
                 l + 1,
-                cut(&layer.instruction, 60)
+                cut(&layer_name(&layer.instruction), 60)
             )?;
         }
         writeln!(out, "  {pad:>10}  {pad:<20} fix: {}", f.fix)?;
@@ -333,7 +333,127 @@ pub fn write_comparison(
     }
     write_finding_deltas(out, "findings resolved in B", &c.resolved)?;
     write_finding_deltas(out, "findings still in B", &c.remaining)?;
-    write_finding_deltas(out, "findings new in B", &c.new)
+    write_finding_deltas(out, "findings new in B", &c.new)?;
+    writeln!(out)?;
+    write_layers_side_by_side(out, a, b, c)
+}
+
+/// Width of an instruction in the side-by-side layer listing.
+const SIDE_WIDTH: usize = 44;
+
+/// The two images' layers side by side, bottom first, as `docker history`
+/// lists them (newest last here): `=` marks the shared base, `base` a
+/// layer of an image's base.
+fn write_layers_side_by_side(
+    out: &mut dyn Write,
+    a: &Analysis,
+    b: &Analysis,
+    c: &Comparison,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "layers, bottom first (= the same layer in both, at the same place):"
+    )?;
+    let head =
+        |x: &Analysis, tag: &str| cut(&format!("{tag} {}", x.image.facts.name()), SIDE_WIDTH);
+    writeln!(
+        out,
+        "{:>3}  {:<SIDE_WIDTH$} {:>10}  |  {:<SIDE_WIDTH$} {:>10}",
+        "#",
+        head(a, "A"),
+        "SIZE",
+        head(b, "B"),
+        "SIZE"
+    )?;
+    let cell = |x: &Analysis, i: usize| -> (String, String) {
+        match x.image.layers.get(i) {
+            Some(l) => {
+                let base = if i < x.base.layers { "base " } else { "" };
+                (
+                    cut(&format!("{base}{}", layer_name(&l.instruction)), SIDE_WIDTH),
+                    size(l.size),
+                )
+            }
+            None => (String::new(), String::new()),
+        }
+    };
+    let n = a.image.layers.len().max(b.image.layers.len());
+    for i in 0..n {
+        let mark = if i < c.shared_layers { '=' } else { ' ' };
+        let (xa, sa) = cell(a, i);
+        let (xb, sb) = cell(b, i);
+        writeln!(
+            out,
+            "{:>2}{mark}  {xa:<SIDE_WIDTH$} {sa:>10}  |  {xb:<SIDE_WIDTH$} {sb:>10}",
+            i + 1
+        )?;
+    }
+    Ok(())
+}
+
+/// Two images or more: with two, their comparison; with more, a table
+/// with a row per image, then each image against the first.
+/// `cs` is [`crate::analysis::compare::compare_all`] of `analyses`.
+pub fn write_comparisons(
+    out: &mut dyn Write,
+    analyses: &[&Analysis],
+    cs: &[Comparison],
+) -> io::Result<()> {
+    let Some(&first) = analyses.first() else {
+        return Ok(());
+    };
+    if let ([_, b], [c]) = (analyses, cs) {
+        return write_comparison(out, first, b, c);
+    }
+    write_table(out, analyses, cs)?;
+    for (b, c) in analyses.iter().skip(1).zip(cs) {
+        writeln!(out)?;
+        writeln!(out, "== {} against {} ==", c.b_name, c.a_name)?;
+        write_comparison(out, first, b, c)?;
+    }
+    Ok(())
+}
+
+/// A row per image: size, pull size, build residue, layers, findings, and
+/// the size against the first.
+pub fn write_table(
+    out: &mut dyn Write,
+    analyses: &[&Analysis],
+    cs: &[Comparison],
+) -> io::Result<()> {
+    let name_w = analyses
+        .iter()
+        .map(|a| a.image.facts.name().chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(5, 40);
+    writeln!(
+        out,
+        "{:<name_w$}  {:>10}  {:>9}  {:>20}  {:>6}  {:>8}  AGAINST THE FIRST",
+        "IMAGE", "SIZE", "PULL", "BUILD RESIDUE", "LAYERS", "FINDINGS"
+    )?;
+    for (i, a) in analyses.iter().enumerate() {
+        let against = match i.checked_sub(1).and_then(|k| cs.get(k)) {
+            None => "baseline".to_string(),
+            Some(c) => format!(
+                "{} ({:+.1}%)",
+                delta(-c.reduction()),
+                -c.reduction_ratio() * 100.0
+            ),
+        };
+        writeln!(
+            out,
+            "{:<name_w$}  {:>10}  {:>9}  {:>20}  {:>6}  {:>8}  {against}",
+            cut(&a.image.facts.name(), name_w),
+            size(a.waste.total_bytes),
+            // The compressed (pull) size is not read from the sources yet.
+            "n/a",
+            format!("{} ({})", size(a.residue_bytes), percent(a.residue_share())),
+            a.image.layers.len(),
+            a.findings.len(),
+        )?;
+    }
+    Ok(())
 }
 
 fn base_text(a: &Analysis) -> String {

@@ -38,6 +38,9 @@ pub enum Action {
     /// Open image A's / B's explore view from compare.
     OpenA,
     OpenB,
+    /// Compare the next / previous pair of images (three or more).
+    NextPair,
+    PrevPair,
     // While the filter line is being edited:
     Input(char),
     Backspace,
@@ -57,10 +60,8 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("- / + (Ctrl+Space)", "collapse all / expand all"),
     ("Ctrl+L  v", "layer's own changes / file system after it"),
     ("s", "sort by size / name"),
-    (
-        "Ctrl+A R M U",
-        "show added / removed / modified / unmodified",
-    ),
+    ("Ctrl+A / Ctrl+R", "added / removed files on or off"),
+    ("Ctrl+M / Ctrl+U", "modified / unmodified files on or off"),
     ("", "  compare: added only in B, removed only in A"),
     ("Ctrl+F  /", "filter: glob, regex, >10M, @toolchain"),
     ("f", "findings list / back to the files"),
@@ -69,9 +70,9 @@ pub const KEY_HELP: &[(&str, &str)] = &[
         "finding: show in tree; dir: drill in; layer: explore",
     ),
     ("1 / 2", "explore image A / B (compare)"),
-    ("Esc", "back: filter, help, drill level, compare"),
+    ("n / N", "next / previous pair of images (compare)"),
+    ("Esc", "clear the filter, else close or go back"),
     ("q  Ctrl+C", "quit"),
-    ("?", "this help"),
 ];
 
 /// Map a key to an action. `editing` is true while the filter line has focus.
@@ -131,6 +132,8 @@ pub fn map_key(key: KeyEvent, editing: bool) -> Option<Action> {
         KeyCode::Char('f') => Action::Findings,
         KeyCode::Char('1') => Action::OpenA,
         KeyCode::Char('2') => Action::OpenB,
+        KeyCode::Char('n') => Action::NextPair,
+        KeyCode::Char('N') => Action::PrevPair,
         _ => return None,
     })
 }

@@ -18,6 +18,45 @@ use super::load::{LoadEvent, Loading, Slot};
 use super::theme::Theme;
 use super::{bar, cut, size};
 use crate::analysis::Analysis;
+use crate::analysis::classify::Category;
+
+/// The pairs of ready images a compare screen can show, A before B:
+/// (0,1), (0,2) ... (1,2) ...
+pub fn ready_pairs(slots: &[Slot]) -> Vec<(usize, usize)> {
+    let ready: Vec<usize> = (0..slots.len())
+        .filter(|&i| matches!(slots[i], Slot::Ready(_)))
+        .collect();
+    let mut v = Vec::new();
+    for (k, &i) in ready.iter().enumerate() {
+        for &j in &ready[k + 1..] {
+            v.push((i, j));
+        }
+    }
+    v
+}
+
+/// The pair after (or before) `now` among the ready pairs, wrapping;
+/// `None` when there is no other.
+fn next_pair(slots: &[Slot], now: (usize, usize), forward: bool) -> Option<(usize, usize)> {
+    let pairs = ready_pairs(slots);
+    if pairs.len() < 2 {
+        return None;
+    }
+    let n = pairs.len();
+    let at = pairs.iter().position(|p| *p == now).unwrap_or(0);
+    Some(
+        pairs[if forward {
+            (at + 1) % n
+        } else {
+            (at + n - 1) % n
+        }],
+    )
+}
+
+/// Image `i`'s letter on the loading screen: A, B, C ...
+pub fn image_letter(i: usize) -> char {
+    char::from(b'A' + (i % 26) as u8)
+}
 
 /// Smallest usable terminal.
 pub const MIN_W: u16 = 60;
@@ -204,14 +243,40 @@ impl App {
                 Some(Slot::Ready(a)) => e.step(action, a, area),
                 _ => false,
             },
-            Some(Screen::Compare(c)) => match self.slots.as_slice() {
-                [Slot::Ready(a), Slot::Ready(b), ..] => {
-                    let (used, o) = c.step(action, a, b, area);
-                    open = o.map(|o| (o, c.filter_text()));
-                    used
+            Some(Screen::Compare(c)) if matches!(action, Action::NextPair | Action::PrevPair) => {
+                let now = c.pair;
+                if let Some(p) = next_pair(&self.slots, now, action == Action::NextPair) {
+                    let (Some(Slot::Ready(a)), Some(Slot::Ready(b))) =
+                        (self.slots.get(p.0), self.slots.get(p.1))
+                    else {
+                        return;
+                    };
+                    let mut next = Compare::new(a, b);
+                    next.pair = p;
+                    if let Some(text) = c.filter_text() {
+                        next.set_filter(&text, a, b);
+                    }
+                    next.focus = c.focus;
+                    **c = next;
                 }
-                _ => false,
-            },
+                true
+            }
+            Some(Screen::Compare(c)) => {
+                let (i, j) = c.pair;
+                match (self.slots.get(i), self.slots.get(j)) {
+                    (Some(Slot::Ready(a)), Some(Slot::Ready(b))) => {
+                        let (used, o) = c.step(action, a, b, area);
+                        // The screen says A and B; the app's images are
+                        // numbered.
+                        open = o.map(|mut o| {
+                            o.image = if o.image == 0 { i } else { j };
+                            (o, c.filter_text())
+                        });
+                        used
+                    }
+                    _ => false,
+                }
+            }
             Some(Screen::Loading) => match action {
                 Action::OpenA | Action::OpenB => {
                     let image = usize::from(action == Action::OpenB);
@@ -245,12 +310,9 @@ impl App {
             }
             self.screens.push(Screen::Explore(Box::new(e)));
         }
-        if !used && action == Action::Back {
-            if self.screens.len() > 1 {
-                self.screens.pop();
-            } else {
-                self.quit = true;
-            }
+        // Esc goes back a screen; it never quits (q and Ctrl+C do).
+        if !used && action == Action::Back && self.screens.len() > 1 {
+            self.screens.pop();
         }
     }
 
@@ -276,8 +338,10 @@ impl App {
                 }
             }
             Some(Screen::Compare(c)) => {
-                if let (Some(a), Some(b)) = (self.analysis(0), self.analysis(1)) {
-                    c.draw(f, area, a, b, &self.theme);
+                if let (Some(a), Some(b)) = (self.analysis(c.pair.0), self.analysis(c.pair.1)) {
+                    let pairs = ready_pairs(&self.slots);
+                    let at = pairs.iter().position(|p| *p == c.pair).unwrap_or(0);
+                    c.draw(f, area, a, b, &self.theme, (at, pairs.len()));
                 }
             }
             Some(Screen::Loading) | None => self.draw_loading(f, area),
@@ -312,9 +376,9 @@ impl App {
         let mut lines = vec![Line::raw("")];
         for (i, (name, slot)) in self.names.iter().zip(&self.slots).enumerate() {
             let tag = if self.slots.len() > 1 {
-                [" A ", " B "].get(i).copied().unwrap_or(" ? ")
+                format!(" {} ", image_letter(i))
             } else {
-                " "
+                " ".to_string()
             };
             let tag_st = if i == 0 { t.only_a() } else { t.only_b() };
             lines.push(Line::from(vec![
@@ -347,10 +411,11 @@ impl App {
                 }
                 Slot::Ready(a) => {
                     let mut s = format!(
-                        "   ready: {} in {} layers, efficiency {}, {} findings",
+                        "   ready: {} in {} layers, build residue {} ({}), {} findings",
                         size(a.waste.total_bytes),
                         a.image.layers.len(),
-                        crate::output::percent(a.waste.efficiency()),
+                        size(a.residue_bytes),
+                        crate::output::percent(a.residue_share()),
                         a.findings.len()
                     );
                     if self.slots.len() > 1 {
@@ -395,7 +460,18 @@ impl App {
             .max()
             .unwrap_or(0);
         let w = ((kw + dw + 4) as u16 + 2).min(area.width);
-        let h = (KEY_HELP.len() as u16 + 3).min(area.height);
+        // What the file tree's short category tags stand for.
+        let legend: Vec<String> = Category::ALL
+            .into_iter()
+            .filter_map(|c| {
+                let (tag, _) = self.theme.category(c);
+                (!tag.is_empty() && tag != c.as_str()).then(|| format!("{tag} {}", c.as_str()))
+            })
+            .collect();
+        let legend = format!(" tags: {}", legend.join(" \u{b7} "));
+        let inner_w = w.saturating_sub(2).max(1) as usize;
+        let legend_h = legend.chars().count().div_ceil(inner_w) as u16;
+        let h = (KEY_HELP.len() as u16 + 3 + legend_h).min(area.height);
         let [r] = Layout::horizontal([Constraint::Length(w)])
             .flex(Flex::Center)
             .areas(area);
@@ -411,14 +487,17 @@ impl App {
                 ])
             })
             .collect();
+        lines.push(Line::styled(legend, self.theme.dim()));
         lines.push(Line::styled(" any key closes", self.theme.dim()));
         f.render_widget(Clear, r);
         f.render_widget(
-            Paragraph::new(lines).block(
-                Block::bordered()
-                    .title(Span::styled(" Keys ", self.theme.title()))
-                    .border_style(self.theme.border(true)),
-            ),
+            Paragraph::new(lines)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .block(
+                    Block::bordered()
+                        .title(Span::styled(" Keys ", self.theme.title()))
+                        .border_style(self.theme.border(true)),
+                ),
             r,
         );
     }

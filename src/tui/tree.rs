@@ -555,32 +555,55 @@ impl Filter {
 
     /// Which rows pass: a row passes if it matches, or if any row below it does.
     pub fn keep(&self, model: &TreeModel, img: &Image) -> Vec<bool> {
+        self.keep_sized(model, img).0
+    }
+
+    /// Which rows pass, and each row's bytes counting only the files that
+    /// pass (`None` for the trivial filter: the model's sizes stand). A
+    /// file passes when its change kind is toggled on, it is at least
+    /// `min_size`, of the category, and its path or a directory above it
+    /// matches the pattern. An empty directory passes the same way when no
+    /// size or category is asked for; other directories are kept when
+    /// something below them passes, and weigh what passes below them (as
+    /// compare sums them).
+    pub fn keep_sized(&self, model: &TreeModel, img: &Image) -> (Vec<bool>, Option<Vec<u64>>) {
         let n = model.rows.len();
         if self.is_trivial() {
-            return vec![true; n];
+            return (vec![true; n], None);
+        }
+        let mut matched = vec![self.pattern.is_none(); n];
+        if let Some(p) = &self.pattern {
+            model.for_each_path(img, |i, path| {
+                let r = &model.rows[i];
+                // Preorder: the parent's row came first.
+                let above = r.parent != u32::MAX && matched[r.parent as usize];
+                matched[i] = above || p.is_match(path);
+            });
         }
         let mut keep = vec![false; n];
-        let check = |i: usize, path: &str| {
-            let r = &model.rows[i];
-            self.status_ok(r.status)
-                && r.size >= self.min_size
-                && self.category.is_none_or(|c| r.cat == Some(c))
-                && self.pattern.as_ref().is_none_or(|p| p.is_match(path))
-        };
-        if self.pattern.is_some() {
-            model.for_each_path(img, |i, path| keep[i] = check(i, path));
-        } else {
-            for (i, k) in keep.iter_mut().enumerate() {
-                *k = check(i, "");
+        let mut size = vec![0u64; n];
+        for (i, r) in model.rows.iter().enumerate() {
+            let leaf = !r.is_dir || r.end as usize == i + 1;
+            let wanted = if r.is_dir {
+                self.min_size == 0 && self.category.is_none()
+            } else {
+                r.size >= self.min_size && self.category.is_none_or(|c| r.cat == Some(c))
+            };
+            if leaf && matched[i] && wanted && self.status_ok(r.status) {
+                keep[i] = true;
+                if !r.is_dir {
+                    size[i] = r.size;
+                }
             }
         }
         for i in (0..n).rev() {
             let p = model.rows[i].parent;
-            if keep[i] && p != u32::MAX {
-                keep[p as usize] = true;
+            if p != u32::MAX {
+                keep[p as usize] |= keep[i];
+                size[p as usize] += size[i];
             }
         }
-        keep
+        (keep, Some(size))
     }
 }
 

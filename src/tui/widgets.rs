@@ -13,8 +13,10 @@ use ratatui::widgets::{Block, Paragraph};
 use super::action::Action;
 use super::theme::Theme;
 use super::tree::Filter;
-use super::{cut, size_col};
-use crate::image::Layer;
+use super::{cut, size, size_col};
+use crate::analysis::Analysis;
+use crate::image::{Layer, layer_name};
+use crate::output::percent;
 
 /// The line being typed into the filter, and the filter before it.
 #[derive(Debug, Clone)]
@@ -259,11 +261,14 @@ pub fn draw_rows<'a, T>(
 
 /// One layer in a layer list, `w` cells wide: its number, a mark (`=`
 /// for a layer the other image has too), its size, a bar of `bar` cells
-/// for its share of the largest layer when asked, and what made it.
+/// for its share of the largest layer when asked, `base` for a layer of
+/// the base image, and what it did ([`layer_name`]: no content hashes).
+#[allow(clippy::too_many_arguments)]
 pub fn layer_line<'a>(
     i: usize,
     l: &Layer,
     mark: char,
+    base: bool,
     bar: Option<(f64, usize)>,
     w: usize,
     style: Style,
@@ -271,13 +276,17 @@ pub fn layer_line<'a>(
 ) -> Line<'a> {
     let prefix = format!("{:>2}{mark}{} ", i + 1, size_col(l.size));
     let bar_w = bar.map_or(0, |(_, bw)| bw + 1);
-    let rest = w.saturating_sub(prefix.chars().count() + bar_w);
+    let base_w = if base { 5 } else { 0 };
+    let rest = w.saturating_sub(prefix.chars().count() + bar_w + base_w);
     let mut spans = vec![Span::styled(prefix, style)];
     if let Some((frac, bw)) = bar {
         spans.push(Span::styled(self::bar(frac, bw), theme.bar()));
         spans.push(Span::raw(" "));
     }
-    spans.push(Span::raw(cut(&l.instruction, rest)));
+    if base {
+        spans.push(Span::styled("base ", theme.dim()));
+    }
+    spans.push(Span::styled(cut(&layer_name(&l.instruction), rest), style));
     Line::from(spans)
 }
 
@@ -309,4 +318,64 @@ pub fn navigate(selected: &mut usize, action: Action, len: usize, page: usize) -
         _ => return false,
     };
     true
+}
+
+/// The headline every view leads with (issue 18): the build residue in
+/// bytes and as a share, and the two projections (the same base without
+/// it; the app's own files, the floor on scratch or distroless), in the
+/// longest wording that fits `w` cells.
+pub fn headline<'a>(a: &Analysis, w: usize, theme: &Theme) -> Vec<Span<'a>> {
+    let app = size(a.app_bytes);
+    let variants: Vec<Vec<(String, Style)>> = if a.residue_bytes == 0 {
+        vec![
+            vec![
+                ("build residue: none found".into(), theme.good()),
+                (format!(" \u{b7} app's own files ~{app}"), Style::new()),
+            ],
+            vec![
+                ("no residue".into(), theme.good()),
+                (format!(" \u{b7} app ~{app}"), Style::new()),
+            ],
+            vec![("no residue".into(), theme.good())],
+        ]
+    } else {
+        let res = (
+            format!("{} ({})", size(a.residue_bytes), percent(a.residue_share())),
+            theme.warn().add_modifier(ratatui::style::Modifier::BOLD),
+        );
+        let proj = a.projected_runtime_bytes.map(size).unwrap_or_default();
+        let plain = |s: String| (s, Style::new());
+        vec![
+            vec![
+                plain("build residue ".into()),
+                res.clone(),
+                plain(format!(" \u{b7} same base without it ~{proj}")),
+                plain(format!(" \u{b7} app's own files ~{app}")),
+            ],
+            vec![
+                plain("residue ".into()),
+                res.clone(),
+                plain(format!(" \u{b7} without it ~{proj}")),
+                plain(format!(" \u{b7} app ~{app}")),
+            ],
+            vec![
+                plain("residue ".into()),
+                res.clone(),
+                plain(format!(" \u{2192} ~{proj} \u{b7} app {app}")),
+            ],
+            vec![plain("residue ".into()), res],
+        ]
+    };
+    let len = |v: &[(String, Style)]| v.iter().map(|(s, _)| s.chars().count()).sum::<usize>();
+    let n = variants.len();
+    let pick = variants.iter().position(|v| len(v) <= w).unwrap_or(n - 1);
+    let mut left = w;
+    variants[pick]
+        .iter()
+        .map(|(s, st)| {
+            let t = cut(s, left);
+            left = left.saturating_sub(t.chars().count());
+            Span::styled(t, *st)
+        })
+        .collect()
 }

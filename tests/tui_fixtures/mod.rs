@@ -132,6 +132,17 @@ pub fn single_layers() -> Vec<(LayerMeta, LayerIndex)> {
                 E::Dir("var/lib/apt/lists"),
                 E::File("var/lib/apt/lists/deb_main_Packages", 9_000_000),
                 E::File("etc/passwd", 1_100),
+                // dpkg's record of them: cpp-12 is a build tool nothing needs.
+                E::Dir("var/lib/dpkg"),
+                E::Text(
+                    "var/lib/dpkg/status",
+                    "Package: cpp-12\nStatus: install ok installed\nVersion: 12.2.0-14\n",
+                ),
+                E::Dir("var/lib/dpkg/info"),
+                E::Text(
+                    "var/lib/dpkg/info/cpp-12.list",
+                    "/usr/bin/gcc\n/usr/lib/gcc/cc1\n/usr/lib/gcc/lto1\n",
+                ),
             ],
         ),
         layer(

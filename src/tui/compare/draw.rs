@@ -9,38 +9,94 @@ use ratatui::widgets::Paragraph;
 use super::{Compare, Fate, Pane, areas};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
-use crate::output::{delta, percent};
+use crate::output::delta;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{Scroll, draw_pane, draw_rows, layer_line, pane};
+use crate::tui::widgets::{Scroll, draw_pane, draw_rows, headline, layer_line, pane};
 use crate::tui::{bar, cut, size, size_col};
 
 impl Compare {
-    pub fn draw(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
+    /// Draw the screen; `pair` is this pair's place among the pairs of
+    /// images and their number (more than one with three images or more).
+    pub fn draw(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        a: &Analysis,
+        b: &Analysis,
+        theme: &Theme,
+        pair: (usize, usize),
+    ) {
         let ar = areas(area, self.findings_len(), self.focus);
-        self.draw_header(f, ar.header, a, b, theme);
+        self.draw_header(f, ar.header, a, b, theme, pair);
         self.draw_files(f, ar.files, theme);
         if ar.show_layers {
             for (side, (r, img)) in [(ar.layers_a, a), (ar.layers_b, b)].into_iter().enumerate() {
                 self.draw_layers(f, r, side, img, theme);
             }
         }
-        if let Some(r) = ar.findings {
-            self.draw_findings(f, r, theme);
+        match ar.findings {
+            Some(r) if ar.findings_line => self.draw_top_finding(f, r, theme),
+            Some(r) => self.draw_findings(f, r, theme),
+            None => {}
         }
-        if let Some(r) = ar.categories {
-            draw_categories(f, r, a, b, theme);
+        if ar.categories_line {
+            draw_categories_line(f, ar.categories, a, b, theme);
+        } else {
+            draw_categories(f, ar.categories, a, b, theme);
         }
-        let keys = [
+        let mut keys = vec![
             ("Tab", "pane"),
             ("Enter", "open"),
-            ("←", "up"),
+            ("\u{2190}", "up"),
             ("f", "findings"),
             ("/", "filter"),
             ("1/2", "explore"),
-            ("?", "help"),
-            ("q", "quit"),
         ];
+        if pair.1 > 1 {
+            keys.push(("n", "next pair"));
+        }
+        keys.extend([("?", "help"), ("q", "quit")]);
         f.render_widget(Paragraph::new(self.filter.footer(&keys, theme)), ar.footer);
+    }
+
+    /// The findings shrunk to one line: the counts and the largest.
+    fn draw_top_finding(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let c = &self.cmp;
+        let mut spans = vec![
+            Span::styled(" findings (f): ", theme.dim()),
+            Span::styled(format!("{} resolved", c.resolved.len()), theme.good()),
+            Span::raw(format!(", {} left, ", c.remaining.len())),
+            Span::styled(
+                format!("{} new", c.new.len()),
+                if c.new.is_empty() {
+                    Style::new()
+                } else {
+                    theme.bad()
+                },
+            ),
+        ];
+        if let Some((fate, d)) = self
+            .findings()
+            .max_by_key(|(_, d)| d.a_bytes.unwrap_or(0).max(d.b_bytes.unwrap_or(0)))
+        {
+            let what = match fate {
+                Fate::Resolved => "resolved",
+                Fate::Remaining => "left",
+                Fate::New => "new",
+            };
+            let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+            let top = format!(
+                " \u{b7} top: {} {} \u{2192} {} ({what})",
+                d.id,
+                d.a_bytes.map_or("-".into(), size),
+                d.b_bytes.map_or("-".into(), size)
+            );
+            spans.push(Span::raw(cut(
+                &top,
+                (area.width as usize).saturating_sub(used),
+            )));
+        }
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
     }
 
     fn draw_findings(&self, f: &mut Frame, area: Rect, theme: &Theme) {
@@ -75,61 +131,97 @@ impl Compare {
         });
     }
 
-    fn draw_header(&self, f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
+    fn draw_header(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        a: &Analysis,
+        b: &Analysis,
+        theme: &Theme,
+        pair: (usize, usize),
+    ) {
         let (ta, tb) = (a.waste.total_bytes, b.waste.total_bytes);
         let d = tb as i128 - ta as i128;
         let pct = if ta > 0 { d as f64 / ta as f64 } else { 0.0 };
         let d_style = if d <= 0 { theme.good() } else { theme.bad() };
         let w = area.width as usize;
+        // Each image leads with its build residue and the projections.
         let img_line = |tag: &str, x: &Analysis, st: Style| {
-            Line::from(vec![
+            let name = cut(&x.image.facts.name(), w / 4);
+            let total = format!("  {}  ", size(x.waste.total_bytes));
+            let used = tag.len() + 2 + name.chars().count() + total.chars().count();
+            let mut spans = vec![
                 Span::styled(format!(" {tag} "), st),
-                Span::styled(cut(&x.image.facts.name(), w / 3), theme.title()),
-                Span::raw(format!(
-                    "  {}  {} layers  efficiency {}",
-                    size(x.waste.total_bytes),
-                    x.image.layers.len(),
-                    percent(x.waste.efficiency())
-                )),
-            ])
+                Span::styled(name, theme.title()),
+                Span::raw(total),
+            ];
+            spans.extend(headline(x, w.saturating_sub(used), theme));
+            Line::from(spans)
         };
+        let mut title = vec![
+            Span::styled(" layerscope ", theme.key()),
+            Span::raw("compare"),
+        ];
+        if pair.1 > 1 {
+            title.push(Span::styled(
+                format!("  pair {} of {} (n: next)", pair.0 + 1, pair.1),
+                theme.dim(),
+            ));
+        }
         let lines = vec![
-            Line::from(vec![
-                Span::styled(" layerscope ", theme.key()),
-                Span::raw("compare"),
-            ]),
+            Line::from(title),
             img_line("A", a, theme.only_a()),
             img_line("B", b, theme.only_b()),
-            Line::from(vec![
-                Span::raw("   B vs A: "),
-                Span::styled(format!("{} ({:+.1}%)", delta(d), pct * 100.0), d_style),
-                // The shared layers, both ways, are in the Layers B title
-                // when the line is short.
-                Span::raw(if w >= 100 {
-                    format!("  · shared layers: {}  · findings: ", self.shared_layers())
-                } else {
-                    "  · findings: ".to_string()
-                }),
-                Span::styled(
-                    format!("{} resolved", self.cmp.resolved.len()),
-                    theme.good(),
-                ),
-                Span::raw(format!(
-                    ", {} {}, ",
-                    self.cmp.remaining.len(),
-                    if w >= 100 { "remaining" } else { "left" }
-                )),
-                Span::styled(
-                    format!("{} new", self.cmp.new.len()),
-                    if self.cmp.new.is_empty() {
-                        Style::new()
-                    } else {
-                        theme.bad()
-                    },
-                ),
-            ]),
+            Line::from(self.versus_line(a, b, d, pct, d_style, w, theme)),
         ];
         f.render_widget(Paragraph::new(lines), area);
+    }
+
+    /// B against A: the size and residue deltas; on wide terminals also
+    /// the shared layers and the findings (narrow ones show those in the
+    /// Layers B title and the findings line).
+    #[allow(clippy::too_many_arguments)]
+    fn versus_line<'a>(
+        &self,
+        a: &Analysis,
+        b: &Analysis,
+        d: i128,
+        pct: f64,
+        d_style: Style,
+        w: usize,
+        theme: &Theme,
+    ) -> Vec<Span<'a>> {
+        let mut spans = vec![
+            Span::raw("   B vs A: "),
+            Span::styled(format!("{} ({:+.1}%)", delta(d), pct * 100.0), d_style),
+            Span::raw(format!(
+                "  \u{b7} residue {}",
+                delta(b.residue_bytes as i128 - a.residue_bytes as i128)
+            )),
+        ];
+        if w < 110 {
+            return spans;
+        }
+        spans.extend([
+            Span::raw(format!(
+                "  \u{b7} shared layers: {}  \u{b7} findings: ",
+                self.shared_layers()
+            )),
+            Span::styled(
+                format!("{} resolved", self.cmp.resolved.len()),
+                theme.good(),
+            ),
+            Span::raw(format!(", {} remaining, ", self.cmp.remaining.len())),
+            Span::styled(
+                format!("{} new", self.cmp.new.len()),
+                if self.cmp.new.is_empty() {
+                    Style::new()
+                } else {
+                    theme.bad()
+                },
+            ),
+        ]);
+        spans
     }
 
     fn draw_files(&self, f: &mut Frame, area: Rect, theme: &Theme) {
@@ -225,13 +317,42 @@ impl Compare {
             focused,
         };
         draw_rows(f, inner, x.image.layers.iter(), at, theme, |i, l| {
+            let base = i < x.base.layers;
             if self.is_shared(&l.diff_id) {
-                layer_line(i, l, '=', None, w, theme.dim(), theme)
+                layer_line(i, l, '=', base, None, w, theme.dim(), theme)
             } else {
-                layer_line(i, l, ' ', None, w, Style::new(), theme)
+                layer_line(i, l, ' ', base, None, w, Style::new(), theme)
             }
         });
     }
+}
+
+/// The categories shrunk to one line: the largest changes, A → B.
+fn draw_categories_line(f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme: &Theme) {
+    let mut rows: Vec<(Category, u64, u64)> = Category::ALL
+        .into_iter()
+        .map(|c| (c, a.bytes_of(c), b.bytes_of(c)))
+        .filter(|(_, x, y)| x != y)
+        .collect();
+    rows.sort_by_key(|(_, x, y)| std::cmp::Reverse((*y as i128 - *x as i128).unsigned_abs()));
+    let mut spans = vec![Span::styled(" bytes A \u{2192} B: ", theme.dim())];
+    let mut left = (area.width as usize).saturating_sub(17);
+    for (i, (c, x, y)) in rows.into_iter().enumerate() {
+        let text = format!(
+            "{}{} {} \u{2192} {}",
+            if i > 0 { " \u{b7} " } else { "" },
+            c.as_str(),
+            size(x),
+            size(y)
+        );
+        let n = text.chars().count();
+        if n > left {
+            break;
+        }
+        left -= n;
+        spans.push(Span::styled(text, theme.category(c).1));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 /// Bytes per category in A and B with bars on one scale, and the delta.
@@ -251,7 +372,7 @@ fn draw_categories(f: &mut Frame, area: Rect, a: &Analysis, b: &Analysis, theme:
             let (_, st) = theme.category(c);
             let d = y as i128 - x as i128;
             Line::from(vec![
-                Span::styled(format!("{:<14}", c.as_str()), st),
+                Span::styled(format!("{:<16}", c.as_str()), st),
                 Span::styled(bar(x as f64 / max as f64, bar_w), theme.only_a()),
                 Span::raw(size_col(x)),
                 Span::raw(" "),

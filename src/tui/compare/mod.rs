@@ -173,6 +173,8 @@ struct Level {
 /// State of the compare screen.
 #[derive(Debug)]
 pub struct Compare {
+    /// The images compared, A and B, as indices of the app's images.
+    pub pair: (usize, usize),
     pub focus: Pane,
     /// Totals, files and findings compared, computed once.
     pub cmp: Comparison,
@@ -193,19 +195,28 @@ pub struct Compare {
     layer_off: [usize; 2],
 }
 
+/// Where each part of the compare screen goes. A pane that does not fit
+/// shrinks to one line (`*_line`) rather than vanish; none gets zero rows.
 pub struct Areas {
     pub header: Rect,
     pub files: Rect,
     pub layers_a: Rect,
     pub layers_b: Rect,
     /// Findings resolved / remaining / new: beside the layers on wide
-    /// terminals, else in their place while focused.
+    /// terminals, else in their place while focused, else one line with
+    /// the counts and the top one (`findings_line`).
     pub findings: Option<Rect>,
+    pub findings_line: bool,
     pub show_layers: bool,
-    /// Bytes per category, A vs B (only when there is room).
-    pub categories: Option<Rect>,
+    /// Bytes per category, A vs B: a pane when there is room, else one
+    /// line (`categories_line`).
+    pub categories: Rect,
+    pub categories_line: bool,
     pub footer: Rect,
 }
+
+/// The layer lists' rows: a border and at least three layers.
+const LAYERS_MIN: u16 = 5;
 
 pub fn areas(area: Rect, findings: usize, focus: Pane) -> Areas {
     let [header, body, footer] = Layout::vertical([
@@ -214,32 +225,62 @@ pub fn areas(area: Rect, findings: usize, focus: Pane) -> Areas {
         Constraint::Length(1),
     ])
     .areas(area);
-    let (files, mut layers, categories, mut found) = if body.width >= 140 {
+    // One line at the bottom of `r`, and the rest.
+    let line = |r: Rect| {
+        let [x, y] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(r);
+        (x, y)
+    };
+    let (files, mut layers, categories, categories_line, mut found, mut findings_line);
+    if body.width >= 140 {
         let [f, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Min(0)]).areas(body);
-        let (right, c) = if right.height >= 24 {
+        files = f;
+        let (right, c, c_line) = if right.height >= 24 {
             let [l, c] =
                 Layout::vertical([Constraint::Min(0), Constraint::Length(10)]).areas(right);
-            (l, Some(c))
+            (l, c, false)
         } else {
-            (right, None)
+            let (rest, c) = line(right);
+            (rest, c, true)
         };
+        categories = c;
+        categories_line = c_line;
         if findings > 0 && right.height >= 16 {
             let fh = (findings as u16 + 2).min(right.height / 2);
             let [l, g] =
                 Layout::vertical([Constraint::Min(0), Constraint::Length(fh)]).areas(right);
-            (f, l, c, Some(g))
+            (layers, found, findings_line) = (l, Some(g), false);
+        } else if findings > 0 {
+            let (rest, g) = line(right);
+            (layers, found, findings_line) = (rest, Some(g), true);
         } else {
-            (f, right, c, None)
+            (layers, found, findings_line) = (right, None, false);
         }
     } else {
-        let lh = (body.height * 2 / 5).max(4);
-        let [f, l] = Layout::vertical([Constraint::Min(0), Constraint::Length(lh)]).areas(body);
-        (f, l, None, None)
-    };
+        let lh = (body.height * 2 / 5).max(LAYERS_MIN);
+        let extra = 1 + u16::from(findings > 0);
+        let [f, lines, l] = Layout::vertical([
+            Constraint::Min(0),
+            Constraint::Length(extra),
+            Constraint::Length(lh),
+        ])
+        .areas(body);
+        files = f;
+        layers = l;
+        // The top finding first, then the categories.
+        categories_line = true;
+        (found, findings_line, categories) = if findings > 0 {
+            let [g, c] = Layout::vertical([Constraint::Length(1); 2]).areas(lines);
+            (Some(g), true, c)
+        } else {
+            (None, false, lines)
+        };
+    }
     let mut show_layers = true;
-    if found.is_none() && focus == Pane::Findings {
+    if findings_line && focus == Pane::Findings {
+        // The findings list takes the layers' place while it has the focus.
         found = Some(layers);
+        findings_line = false;
         show_layers = false;
     }
     if !show_layers {
@@ -253,8 +294,10 @@ pub fn areas(area: Rect, findings: usize, focus: Pane) -> Areas {
         layers_a,
         layers_b,
         findings: found,
+        findings_line,
         show_layers,
         categories,
+        categories_line,
         footer,
     }
 }
@@ -262,6 +305,7 @@ pub fn areas(area: Rect, findings: usize, focus: Pane) -> Areas {
 impl Compare {
     pub fn new(a: &Analysis, b: &Analysis) -> Compare {
         let mut c = Compare {
+            pair: (0, 1),
             focus: Pane::Files,
             cmp: compare(a, b),
             filter: FilterLine::default(),
@@ -433,7 +477,7 @@ impl Compare {
                 r.height.saturating_sub(2) as usize,
             );
         }
-        if let Some(r) = ar.findings {
+        if let Some(r) = ar.findings.filter(|_| !ar.findings_line) {
             self.finding_off = fit_offset(
                 self.finding,
                 self.finding_off,
@@ -481,6 +525,17 @@ impl Compare {
                 } else {
                     Pane::Findings
                 };
+                true
+            }
+            // Esc clears a filter first, then closes the findings list
+            // that took the layers' place, then goes up a directory.
+            Action::Back if !self.filter.is_trivial() || self.filter.error.is_some() => {
+                self.filter.clear();
+                self.filter_changed(a, b);
+                true
+            }
+            Action::Back if self.focus == Pane::Findings && !ar.show_layers => {
+                self.focus = Pane::Files;
                 true
             }
             Action::StartFilter => {

@@ -10,10 +10,11 @@ use super::{Explore, Pane, areas, findings_split};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
 use crate::analysis::findings::{Finding, FindingKind};
-use crate::image::short_id;
+use crate::image::{layer_name, short_id, shorten_hex};
+use crate::output::percent;
 use crate::tui::theme::Theme;
 use crate::tui::tree::{SortBy, Status, TreeMode};
-use crate::tui::widgets::{Scroll, draw_pane, draw_rows, layer_line, pane};
+use crate::tui::widgets::{Scroll, draw_pane, draw_rows, headline, layer_line, pane};
 use crate::tui::{cut, size, size_col};
 
 impl Explore {
@@ -22,30 +23,44 @@ impl Explore {
         let ar = areas(area, a.image.layers.len(), a.findings.len(), self.focus);
         self.draw_header(f, ar.header, a, theme);
         self.draw_layers(f, ar.layers, a, theme);
-        self.draw_details(f, ar.details, a, theme);
-        draw_summary(f, ar.summary, a, theme);
+        if ar.details_line {
+            self.draw_details_line(f, ar.details, a, theme);
+        } else {
+            self.draw_details(f, ar.details, a, theme);
+        }
+        if ar.summary_line {
+            draw_summary_line(f, ar.summary, a, theme);
+        } else {
+            draw_summary(f, ar.summary, a, theme);
+        }
         if ar.show_tree {
             self.draw_tree(f, ar.tree, a, theme);
         }
-        if let Some(r) = ar.findings {
-            self.draw_findings(f, r, a, theme);
+        match ar.findings {
+            Some(r) if ar.findings_line => draw_top_finding(f, r, a, theme),
+            Some(r) => self.draw_findings(f, r, a, theme),
+            None => {}
         }
         self.draw_footer(f, ar.footer, theme, nested);
     }
 
     fn draw_header(&self, f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
         let img = &a.image;
-        let line = Line::from(vec![
+        let n = img.layers.len();
+        let first = Line::from(vec![
             Span::styled(" layerscope ", theme.key()),
             Span::styled(img.facts.name(), theme.title()),
             Span::raw(format!(
-                "  {}  {} layers  efficiency {}",
+                "  {}  {n} layer{}  {} finding{}",
                 size(a.waste.total_bytes),
-                img.layers.len(),
-                crate::output::percent(a.waste.efficiency())
+                if n == 1 { "" } else { "s" },
+                a.findings.len(),
+                if a.findings.len() == 1 { "" } else { "s" },
             )),
         ]);
-        f.render_widget(Paragraph::new(line), area);
+        let mut second = vec![Span::raw(" ")];
+        second.extend(headline(a, (area.width as usize).saturating_sub(1), theme));
+        f.render_widget(Paragraph::new(vec![first, Line::from(second)]), area);
     }
 
     fn draw_layers(&self, f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
@@ -62,7 +77,16 @@ impl Explore {
         };
         draw_rows(f, inner, layers.iter(), at, theme, |i, l| {
             let frac = l.size as f64 / max as f64;
-            layer_line(i, l, ' ', Some((frac, bar_w)), w, Style::new(), theme)
+            layer_line(
+                i,
+                l,
+                ' ',
+                i < a.base.layers,
+                Some((frac, bar_w)),
+                w,
+                Style::new(),
+                theme,
+            )
         });
     }
 
@@ -75,18 +99,14 @@ impl Explore {
             return;
         };
         let c = &l.counts;
-        let lines = vec![
-            Line::from(vec![
-                Span::styled(format!("#{} ", self.layer + 1), theme.title()),
-                Span::raw(format!(
-                    "{}  {}",
-                    short_id(&l.diff_id),
-                    l.created
-                        .as_deref()
-                        .map(|c| c.chars().take(16).collect::<String>().replace('T', " "))
-                        .unwrap_or_default()
-                )),
-            ]),
+        let name = layer_name(&l.instruction);
+        let mut first = vec![Span::styled(format!("#{} ", self.layer + 1), theme.title())];
+        if self.layer < a.base.layers {
+            first.push(Span::styled("base ", theme.dim()));
+        }
+        first.push(Span::raw(name.clone()));
+        let mut lines = vec![
+            Line::from(first),
             Line::from(vec![
                 Span::styled(format!("+{}", c.added), theme.status(Status::Added)),
                 Span::raw(" "),
@@ -105,14 +125,50 @@ impl Explore {
                         Style::new()
                     },
                 ),
-                Span::raw(format!(" · hides {}", size(l.hides_bytes))),
+                Span::raw(format!(" \u{b7} hides {}", size(l.hides_bytes))),
             ]),
-            Line::from(l.instruction.clone()),
         ];
+        // The instruction as the history has it, with its hashes as short
+        // ids (the JSON has them whole).
+        if name != l.instruction {
+            lines.push(Line::styled(shorten_hex(&l.instruction, 12), theme.dim()));
+        }
+        lines.push(Line::styled(
+            format!(
+                "{}  {}",
+                short_id(&l.diff_id),
+                l.created
+                    .as_deref()
+                    .map(|c| c.chars().take(16).collect::<String>().replace('T', " "))
+                    .unwrap_or_default()
+            ),
+            theme.dim(),
+        ));
         f.render_widget(
             Paragraph::new(lines)
                 .block(block)
                 .wrap(Wrap { trim: false }),
+            area,
+        );
+    }
+
+    /// The layer details shrunk to one line.
+    fn draw_details_line(&self, f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
+        let Some(l) = a.image.layers.get(self.layer) else {
+            return;
+        };
+        let c = &l.counts;
+        let text = format!(
+            "#{} {} +{} ~{} -{} wastes {}",
+            self.layer + 1,
+            layer_name(&l.instruction),
+            c.added,
+            c.modified,
+            c.removed,
+            size(l.hidden_bytes)
+        );
+        f.render_widget(
+            Paragraph::new(Line::styled(cut(&text, area.width as usize), theme.dim())),
             area,
         );
     }
@@ -127,15 +183,36 @@ impl Explore {
             SortBy::Size => "by size",
             SortBy::Name => "by name",
         };
-        let block = pane(mode, focused, theme).title_bottom(Line::from(format!(
-            " {} of {} rows · {} ",
+        let w = area.width.saturating_sub(2) as usize;
+        let tags = Tags::new(a, w);
+        let mut block = pane(mode, focused, theme).title_bottom(Line::from(format!(
+            " {} of {} rows \u{b7} {} ",
             self.visible.len(),
             self.model.rows.len(),
             sort
         )));
+        if !tags.words && self.filter.hidden().is_empty() {
+            // What the short tags on screen stand for, where it fits.
+            let h = area.height.saturating_sub(2) as usize;
+            let mut on_screen: Vec<Category> = self
+                .visible
+                .iter()
+                .skip(self.offset)
+                .take(h)
+                .filter_map(|&ri| self.model.rows[ri as usize].cat)
+                .filter(|&c| c != Category::Runtime)
+                .collect();
+            on_screen.sort_by_key(|&c| c as usize);
+            on_screen.dedup();
+            let legend = Tags::legend(&on_screen);
+            if !legend.is_empty() && legend.chars().count() + 30 <= w {
+                block = block
+                    .title_bottom(Line::styled(format!(" {legend} "), theme.dim()).right_aligned());
+            }
+        }
         let inner = draw_pane(f, area, self.filter.hiding(block, theme));
         let img = &a.image;
-        let w = inner.width as usize;
+        let sizes = self.filtered_sizes();
         let at = Scroll {
             selected: self.selected,
             offset: self.offset,
@@ -155,9 +232,16 @@ impl Explore {
                 "  "
             };
             let name = img.tree.name(r.node);
-            let sz = size_col(r.size);
-            let (cat, cat_st) = r.cat.map_or(("", Style::new()), |c| theme.category(c));
-            let cat = format!(" {cat:<4} ");
+            let sz = size_col(sizes.map_or(r.size, |v| v[ri as usize]));
+            let (cat, cat_st) = r.cat.map_or(("", Style::new()), |c| {
+                let (tag, st) = theme.category(c);
+                (if tags.words { c.as_str() } else { tag }, st)
+            });
+            let cat = if c_runtime(r.cat) {
+                " ".repeat(tags.width + 2)
+            } else {
+                format!(" {cat:<tw$} ", tw = tags.width)
+            };
             let left = 2 + indent.chars().count() + 2;
             let right = cat.len() + sz.len();
             let name_w = w.saturating_sub(left + right + 1);
@@ -254,6 +338,58 @@ impl Explore {
     }
 }
 
+/// Is a row's category runtime (no tag)?
+fn c_runtime(c: Option<Category>) -> bool {
+    c.is_none_or(|c| c == Category::Runtime)
+}
+
+/// The tree's category tags: whole words when the pane is wide enough,
+/// else the short tags with a legend.
+struct Tags {
+    words: bool,
+    width: usize,
+}
+
+/// Tree panes at least this wide show whole-word tags.
+const WORD_TAGS_W: usize = 64;
+
+impl Tags {
+    fn new(a: &Analysis, w: usize) -> Tags {
+        let present = Self::present(a);
+        let words = w >= WORD_TAGS_W;
+        let width = if words {
+            present.iter().map(|c| c.as_str().len()).max().unwrap_or(0)
+        } else {
+            SHORT_TAG_W
+        };
+        Tags { words, width }
+    }
+
+    /// The categories with bytes in the image, runtime aside.
+    fn present(a: &Analysis) -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|&c| {
+                c != Category::Runtime
+                    && (a.bytes_of(c) > 0 || a.category_hidden_bytes[c as usize] > 0)
+            })
+            .collect()
+    }
+
+    /// `tool toolchain · src source`, for the short tags of `cats`.
+    fn legend(cats: &[Category]) -> String {
+        let theme = Theme { color: false };
+        cats.iter()
+            .filter(|&&c| theme.category(c).0 != c.as_str())
+            .map(|&c| format!("{} {}", theme.category(c).0, c.as_str()))
+            .collect::<Vec<_>>()
+            .join(" \u{b7} ")
+    }
+}
+
+/// Width of the short category tags.
+const SHORT_TAG_W: usize = 4;
+
 /// What kind of finding: its category, its kind of waste, or advice.
 pub fn finding_label(x: &Finding, theme: &Theme) -> (String, Style) {
     match (x.kind, x.category, x.waste) {
@@ -264,36 +400,43 @@ pub fn finding_label(x: &Finding, theme: &Theme) -> (String, Style) {
     }
 }
 
-/// Image totals: shipped, visible, wasted, efficiency.
+/// The base's kind and layer count, `debian (1 layer)`.
+fn base_text(a: &Analysis) -> String {
+    let kind = if a.base.kind.is_empty() {
+        "unknown"
+    } else {
+        &a.base.kind
+    };
+    let n = a.base.layers;
+    format!("{kind} ({n} layer{})", if n == 1 { "" } else { "s" })
+}
+
+/// Image totals: size, build residue, waste, findings, base, bytes per
+/// category; efficiency last (kept for dive's readers, not a headline).
 fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
     let w = &a.waste;
-    let facts = &a.image.facts;
     let eff = w.efficiency();
-    let eff_style = if eff >= 0.95 {
-        theme.good()
-    } else if eff >= 0.8 {
-        theme.warn()
-    } else {
-        theme.bad()
-    };
     let row = |k: &str, v: String, s: Style| {
         Line::from(vec![
             Span::styled(format!("{k:<12}"), theme.dim()),
             Span::styled(v, s),
         ])
     };
-    let base = if facts.base_os.is_empty() {
-        "unknown".to_string()
-    } else {
-        facts.base_os.clone()
-    };
-    let lines = vec![
+    let mut lines = vec![
         row(
             "Total",
             format!("{} in {} layers", size(w.total_bytes), a.image.layers.len()),
             Style::new(),
         ),
-        row("Visible", size(w.final_bytes), Style::new()),
+        row(
+            "Residue",
+            format!("{} ({})", size(a.residue_bytes), percent(a.residue_share())),
+            if a.residue_bytes > 0 {
+                theme.warn()
+            } else {
+                theme.good()
+            },
+        ),
         row(
             "Wasted",
             if w.duplicate_bytes > 0 {
@@ -311,32 +454,16 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
                 Style::new()
             },
         ),
-        row("Efficiency", crate::output::percent(eff), eff_style),
     ];
-    let mut lines = lines;
     if !a.findings.is_empty() {
         let bytes: u64 = a.findings.iter().map(|f| f.bytes).sum();
         lines.push(row(
             "Findings",
-            format!("{} · {} (f)", a.findings.len(), size(bytes)),
+            format!("{} \u{b7} {} (f)", a.findings.len(), size(bytes)),
             theme.warn(),
         ));
     }
-    if let Some(p) = a.projected_runtime_bytes {
-        if area.width >= 50 {
-            lines.push(Line::styled(
-                format!("A multi-stage build could ship about {}", size(p)),
-                theme.good(),
-            ));
-        } else {
-            lines.push(row(
-                "Multi-stage",
-                format!("about {}", size(p)),
-                theme.good(),
-            ));
-        }
-    }
-    lines.push(row("Base", base, Style::new()));
+    lines.push(row("Base", base_text(a), Style::new()));
     let mut cats: Vec<(Category, u64)> = Category::ALL
         .into_iter()
         .map(|c| (c, a.bytes_of(c)))
@@ -347,7 +474,7 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
     for (c, b) in cats {
         let (_, st) = theme.category(c);
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<14}", c.as_str()), st),
+            Span::styled(format!("{:<16}", c.as_str()), st),
             Span::raw(format!(
                 "{} {:>5.1}%",
                 size_col(b),
@@ -355,11 +482,53 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
             )),
         ]));
     }
+    lines.push(row("Efficiency", percent(eff), theme.dim()));
     let block = Block::bordered()
         .title(Span::styled(" Image ", theme.title()))
         .border_style(theme.border(false));
     f.render_widget(
         Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+/// The image summary shrunk to one line.
+fn draw_summary_line(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
+    let text = format!(
+        "{} \u{b7} residue {} \u{b7} wasted {} \u{b7} base {}",
+        size(a.waste.total_bytes),
+        size(a.residue_bytes),
+        size(a.waste.wasted_bytes()),
+        base_text(a)
+    );
+    f.render_widget(
+        Paragraph::new(Line::styled(cut(&text, area.width as usize), theme.dim())),
+        area,
+    );
+}
+
+/// The findings shrunk to one line: their count and bytes, and the top one.
+fn draw_top_finding(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
+    let Some(top) = a.findings.first() else {
+        return;
+    };
+    let bytes: u64 = a.findings.iter().map(|f| f.bytes).sum();
+    let (label, st) = finding_label(top, theme);
+    let head = format!(
+        " {} finding{} \u{b7} {} (f) \u{b7} top: ",
+        a.findings.len(),
+        if a.findings.len() == 1 { "" } else { "s" },
+        size(bytes)
+    );
+    let what = format!("{label} {} ", size(top.bytes));
+    let w = area.width as usize;
+    let rest = w.saturating_sub(head.chars().count() + what.chars().count());
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(head, theme.warn()),
+            Span::styled(what, st),
+            Span::raw(cut(&top.title, rest)),
+        ])),
         area,
     );
 }

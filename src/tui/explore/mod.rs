@@ -20,61 +20,99 @@ pub enum Pane {
     Findings,
 }
 
-/// Where each part of the explore screen goes.
+/// Where each part of the explore screen goes. A pane that does not fit
+/// shrinks to one line (`*_line`) rather than vanish; none gets zero rows.
 pub struct Areas {
+    /// Two lines: the image, then the headline (residue, projections).
     pub header: Rect,
     pub layers: Rect,
     pub details: Rect,
+    /// The layer details in one line, without a border.
+    pub details_line: bool,
     pub summary: Rect,
+    /// The image summary in one line, without a border.
+    pub summary_line: bool,
     /// The file tree; not drawn when `findings` took its place.
     pub tree: Rect,
     pub show_tree: bool,
     /// The findings list: below the tree on tall terminals, else in the
-    /// tree's place while it has the focus.
+    /// tree's place while it has the focus, else one line with the top
+    /// finding below the tree (`findings_line`).
     pub findings: Option<Rect>,
+    pub findings_line: bool,
     pub footer: Rect,
 }
 
 /// Terminal rows from which findings get their own pane below the tree.
 const SPLIT_H: u16 = 36;
+/// The layer details pane's rows.
+const DETAILS_H: u16 = 7;
+/// The fewest rows of the image summary before it shrinks to a line (it
+/// takes what the layers and details leave).
+const SUMMARY_MIN: u16 = 5;
 
 pub fn areas(area: Rect, layer_count: usize, findings: usize, focus: Pane) -> Areas {
     let [header, body, footer] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(2),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(area);
+    // Findings that get no pane of their own shrink to one line across
+    // the bottom: the top finding, unless the list has the focus.
+    let findings_line = findings > 0 && body.height < SPLIT_H && focus != Pane::Findings;
+    let (body, line) = if findings_line {
+        let [b, l] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(body);
+        (b, Some(l))
+    } else {
+        (body, None)
+    };
     let left_w = (body.width * 9 / 20).clamp(20, 72);
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(body);
-    let details_h = 7u16;
-    let summary_h = 9u16;
-    let layers_max = left.height.saturating_sub(details_h + summary_h).max(3);
-    let layers_h = (layer_count as u16 + 2).min(layers_max);
+    // The layers first (all, or at least three), then the details, then
+    // the summary; what does not fit shrinks to a line.
+    let avail = left.height;
+    let n = (layer_count as u16).max(1);
+    let (want, least) = (n + 2, n.min(3) + 2);
+    let mut details_h = DETAILS_H;
+    let mut summary_h = SUMMARY_MIN;
+    if avail < least + details_h + SUMMARY_MIN {
+        summary_h = 1;
+    }
+    if avail < least + details_h + summary_h {
+        details_h = 1;
+    }
+    let room = avail.saturating_sub(details_h + summary_h.min(SUMMARY_MIN));
+    let layers_h = want.min(room).max(least.min(room)).max(1);
     let [layers, details, summary] = Layout::vertical([
         Constraint::Length(layers_h),
         Constraint::Length(details_h),
-        Constraint::Min(0),
+        Constraint::Min(1),
     ])
     .areas(left);
-    let (tree, show_tree, findings) = if findings > 0 && right.height >= SPLIT_H {
+    let (tree, show_tree, found) = if findings == 0 {
+        (right, true, None)
+    } else if line.is_some() {
+        (right, true, line)
+    } else if right.height >= SPLIT_H {
         let fh = (findings as u16 + 2 + DETAIL_H).min(right.height * 2 / 5);
         let [t, f] = Layout::vertical([Constraint::Min(0), Constraint::Length(fh)]).areas(right);
         (t, true, Some(f))
-    } else if focus == Pane::Findings {
-        (right, false, Some(right))
     } else {
-        (right, true, None)
+        (right, false, Some(right))
     };
     Areas {
         header,
         layers,
         details,
+        details_line: details_h == 1,
         summary,
+        summary_line: summary.height <= 1,
         tree,
         show_tree,
-        findings,
+        findings: found,
+        findings_line,
         footer,
     }
 }
@@ -104,6 +142,9 @@ pub struct Explore {
     /// Recently built models, least recently used first.
     cache: Vec<(ModelKey, Rc<TreeModel>)>,
     keep: Vec<bool>,
+    /// Per row, its bytes counting only what the filter keeps (`None`
+    /// without a filter: the model's sizes).
+    sizes: Option<Vec<u64>>,
     /// Open directories, by node id.
     pub open: Vec<bool>,
     /// Visible rows (indices into `model.rows`).
@@ -132,6 +173,7 @@ impl Explore {
             model: Rc::new(TreeModel::default()),
             cache: Vec::new(),
             keep: Vec::new(),
+            sizes: None,
             open: vec![false; a.image.tree.len()],
             visible: Vec::new(),
             selected: 0,
@@ -156,6 +198,12 @@ impl Explore {
         self.fix_offsets(a, area);
     }
 
+    /// Per row of the model, its bytes under the filter: the sum over
+    /// the files the filter keeps; `None` without a filter.
+    pub fn filtered_sizes(&self) -> Option<&[u64]> {
+        self.sizes.as_deref()
+    }
+
     pub fn selected_node(&self) -> Option<u32> {
         let r = *self.visible.get(self.selected)?;
         Some(self.model.rows[r as usize].node)
@@ -171,7 +219,7 @@ impl Explore {
     fn rebuild(&mut self, a: &Analysis) {
         let sel = self.selected_node();
         self.model = self.model_for(a, (self.layer, self.mode, self.sort));
-        self.keep = self.filter.keep(&self.model, &a.image);
+        (self.keep, self.sizes) = self.filter.keep_sized(&self.model, &a.image);
         self.refresh_visible();
         self.reselect(sel);
     }
@@ -233,7 +281,7 @@ impl Explore {
 
     fn refilter(&mut self, a: &Analysis) {
         let sel = self.selected_node();
-        self.keep = self.filter.keep(&self.model, &a.image);
+        (self.keep, self.sizes) = self.filter.keep_sized(&self.model, &a.image);
         self.refresh_visible();
         self.reselect(sel);
     }
@@ -364,6 +412,15 @@ impl Explore {
             Action::StartFilter => {
                 self.focus = Pane::Tree;
                 self.filter.start();
+            }
+            // Esc clears a filter first, then closes the findings list
+            // that took the tree's place; after that it is the app's.
+            Action::Back if !self.filter.is_trivial() || self.filter.error.is_some() => {
+                self.filter.clear();
+                self.refilter(a);
+            }
+            Action::Back if self.focus == Pane::Findings && !ar.show_tree => {
+                self.focus = Pane::Tree;
             }
             Action::CollapseAll => {
                 self.open.fill(false);
@@ -523,7 +580,7 @@ impl Explore {
         }
         if !self.filter.is_trivial() {
             self.filter.clear();
-            self.keep = self.filter.keep(&self.model, &a.image);
+            (self.keep, self.sizes) = self.filter.keep_sized(&self.model, &a.image);
             self.refresh_visible();
             if let Some(i) = find(self) {
                 self.selected = i;
@@ -533,7 +590,7 @@ impl Explore {
 
     fn fix_offsets(&mut self, a: &Analysis, area: Rect) {
         let ar = areas(area, a.image.layers.len(), a.findings.len(), self.focus);
-        if let Some(r) = ar.findings {
+        if let Some(r) = ar.findings.filter(|_| !ar.findings_line) {
             let list_h = findings_split(r).0.height as usize;
             self.finding_offset = fit_offset(self.finding, self.finding_offset, list_h);
         }
