@@ -93,6 +93,15 @@ pub struct Cli {
     #[command(flatten)]
     pub rules: RuleFlags,
 
+    /// Pass CI even when layers were not read (foreign layers).
+    #[arg(long, help_heading = "CI rules", display_order = 10)]
+    pub allow_incomplete: bool,
+
+    /// The platform to pick from a registry's multi-platform image
+    /// (OS/ARCH[/VARIANT], e.g. linux/arm64; default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
     /// Output format of CI mode (junit, github and markdown imply --ci).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
@@ -138,7 +147,7 @@ impl FromArgMatches for RuleFlags {
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        for def in &RULES {
+        for def in RULES.iter().filter(|d| d.kind.is_written()) {
             let values: Vec<String> = if def.kind == Kind::Count {
                 m.get_many::<u64>(def.name)
                     .map(|v| v.map(u64::to_string).collect())
@@ -159,21 +168,24 @@ impl FromArgMatches for RuleFlags {
 
 impl Args for RuleFlags {
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        RULES.iter().fold(cmd, |cmd, def| {
-            let arg = Arg::new(def.name)
-                .long(def.name)
-                .value_name(def.value_name)
-                .help(def.help)
-                .help_heading("CI rules")
-                .display_order(def.help_order);
-            let arg = match def.kind {
-                Kind::Count => arg.value_parser(clap::value_parser!(u64)),
-                Kind::Categories => arg.action(ArgAction::Append).value_delimiter(','),
-                Kind::Globs => arg.action(ArgAction::Append),
-                _ => arg.allow_hyphen_values(true),
-            };
-            cmd.arg(arg)
-        })
+        RULES
+            .iter()
+            .filter(|d| d.kind.is_written())
+            .fold(cmd, |cmd, def| {
+                let arg = Arg::new(def.name)
+                    .long(def.name)
+                    .value_name(def.value_name)
+                    .help(def.help)
+                    .help_heading("CI rules")
+                    .display_order(def.help_order);
+                let arg = match def.kind {
+                    Kind::Count => arg.value_parser(clap::value_parser!(u64)),
+                    Kind::Categories => arg.action(ArgAction::Append).value_delimiter(','),
+                    Kind::Globs => arg.action(ArgAction::Append),
+                    _ => arg.allow_hyphen_values(true),
+                };
+                cmd.arg(arg)
+            })
     }
 
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {

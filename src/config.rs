@@ -82,8 +82,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
     let mut gate = GateRules::default();
     for (key, v) in raw.ci.unwrap_or_default() {
         let at = |m: String| at(v.span().start, m);
-        let Some(def) = RULES.iter().find(|d| d.name == key) else {
-            let all: Vec<String> = RULES.iter().map(|d| format!("`{}`", d.name)).collect();
+        let written = || RULES.iter().filter(|d| d.kind.is_written());
+        let Some(def) = written().find(|d| d.name == key) else {
+            let all: Vec<String> = written().map(|d| format!("`{}`", d.name)).collect();
             return Err(at(format!(
                 "unknown field `{key}`, expected one of {}",
                 all.join(", ")

@@ -210,6 +210,12 @@ pub struct Layer {
     pub hidden_bytes: u64,
     /// Lower layers' bytes this layer hid.
     pub hides_bytes: u64,
+    /// Compressed blob size, what a pull downloads (registry manifests and
+    /// OCI descriptors; unknown for engine images).
+    pub pull_size: Option<u64>,
+    /// Why the layer's content is absent (a foreign layer not fetched):
+    /// the image is then incomplete.
+    pub not_fetched: Option<String>,
 }
 
 /// Where a final entry lives: layer index and entry index.
@@ -254,6 +260,17 @@ impl Image {
     /// Sum of the layers' sizes: what `docker image inspect` reports.
     pub fn total_size(&self) -> u64 {
         self.layers.iter().map(|l| l.size).sum()
+    }
+
+    /// What a pull downloads: the layers' compressed sizes, when every one
+    /// is known.
+    pub fn pull_size(&self) -> Option<u64> {
+        self.layers.iter().map(|l| l.pull_size).sum()
+    }
+
+    /// Layers named but not read (foreign layers): the analysis misses them.
+    pub fn is_incomplete(&self) -> bool {
+        self.layers.iter().any(|l| l.not_fetched.is_some())
     }
 }
 

@@ -189,6 +189,7 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
         // Images compared are loaded on threads of their own: their files
         // must all carry a content hash to be matched across them.
         hash_all: s.images.len() > 1,
+        platform: s.load.platform.clone(),
         ..LoadOptions::default()
     };
     let how = Analyse {
@@ -210,6 +211,16 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     report_cache_notes(cache.as_deref());
     let analyses = loaded.map_err(anyhow::Error::msg)?;
     write_outputs(&analyses, &s.view.mode, &s.view.outputs)
+}
+
+/// `wrote the JSON report on 2 images to out.json (48.2 kB)`.
+fn written_note(what: &str, dest: &str, images: usize) -> String {
+    let bytes = std::fs::metadata(dest).map_or(0, |m| m.len());
+    format!(
+        "wrote the {what} report on {} to {dest} ({})",
+        layerscope::units::plural(images as u64, "image"),
+        layerscope::units::size(bytes)
+    )
 }
 
 /// The headless views: the verdicts (CI mode), the JSON report, the text.
@@ -284,8 +295,17 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
             ExitCode::from(1)
         });
     }
-    // A report was asked for: that is the output (as with dive's --json).
+    // A report was asked for: that is the output (as with dive's --json);
+    // on a terminal, one line says what was written where.
     if o.json.is_some() || o.html.is_some() {
+        if o.terminal {
+            let files = [("JSON", &o.json), ("HTML", &o.html)];
+            for (what, dest) in files {
+                if let Some(dest) = dest.as_deref().filter(|d| *d != "-") {
+                    writeln!(out, "{}", written_note(what, dest, analyses.len()))?;
+                }
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if o.format == Format::Json {

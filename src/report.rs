@@ -184,6 +184,11 @@ pub struct ComparisonReport {
     pub findings_resolved: Vec<FindingDeltaReport>,
     pub findings_remaining: Vec<FindingDeltaReport>,
     pub findings_new: Vec<FindingDeltaReport>,
+    /// What pulling each downloads; absent where unknown (engine images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a_pull_size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub b_pull_size_bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -238,6 +243,12 @@ pub struct Totals {
     pub duplicate_bytes: u64,
     pub wasted_bytes: u64,
     pub efficiency: f64,
+    /// Compressed bytes a pull downloads; absent when unknown (engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_size_bytes: Option<u64>,
+    /// Some layers were named but not read (foreign layers).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -260,6 +271,12 @@ pub struct LayerReport {
     pub opaque_dirs: u64,
     pub hidden_later_bytes: u64,
     pub hides_bytes: u64,
+    /// The compressed blob's size; absent when unknown (engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_size_bytes: Option<u64>,
+    /// Why the layer was not read (a foreign layer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_fetched: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -306,15 +323,27 @@ impl Report {
 
     /// Add one comparison (of a list: see [`Report::with_comparisons`]).
     pub fn with_comparison(mut self, c: &Comparison) -> Self {
-        self.comparison.push(ComparisonReport::new(c));
+        let r = self.with_pull_sizes(ComparisonReport::new(c), 0, 1);
+        self.comparison.push(r);
         self
     }
 
     /// Add the comparisons of every image after the first against the
     /// first ([`crate::analysis::compare::compare_all`]).
     pub fn with_comparisons(mut self, cs: &[Comparison]) -> Self {
-        self.comparison.extend(cs.iter().map(ComparisonReport::new));
+        for (i, c) in cs.iter().enumerate() {
+            let r = self.with_pull_sizes(ComparisonReport::new(c), 0, i + 1);
+            self.comparison.push(r);
+        }
         self
+    }
+
+    /// Each side's pull size, from images `a` and `b` of the report.
+    fn with_pull_sizes(&self, mut r: ComparisonReport, a: usize, b: usize) -> ComparisonReport {
+        let pull = |i: usize| self.images.get(i).and_then(|x| x.totals.pull_size_bytes);
+        r.a_pull_size_bytes = pull(a);
+        r.b_pull_size_bytes = pull(b);
+        r
     }
 }
 
@@ -376,6 +405,8 @@ impl ComparisonReport {
             findings_resolved: flist(&c.resolved),
             findings_remaining: flist(&c.remaining),
             findings_new: flist(&c.new),
+            a_pull_size_bytes: None,
+            b_pull_size_bytes: None,
         }
     }
 }
@@ -417,6 +448,8 @@ impl ImageReport {
                 duplicate_bytes: w.duplicate_bytes,
                 wasted_bytes: w.wasted_bytes(),
                 efficiency: (w.efficiency() * 10000.0).round() / 10000.0,
+                pull_size_bytes: img.pull_size(),
+                incomplete: img.is_incomplete(),
             },
             layers: img
                 .layers
@@ -440,6 +473,8 @@ impl ImageReport {
                     opaque_dirs: l.counts.opaque_dirs,
                     hidden_later_bytes: l.hidden_bytes,
                     hides_bytes: l.hides_bytes,
+                    pull_size_bytes: l.pull_size,
+                    not_fetched: l.not_fetched.clone(),
                 })
                 .collect(),
             top_wasted: w

@@ -11,10 +11,11 @@ use crate::cli::{CacheAction, Cli, Command, RuleFlags};
 use crate::config;
 use crate::error::Error;
 use crate::output::ci::Format;
+use crate::source::registry::manifest::Platform;
 use crate::source::{ImageRef, Reference};
 
 /// How to load.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Load {
     /// Check each layer against its diff_id.
     pub verify: bool,
@@ -24,6 +25,9 @@ pub struct Load {
     pub threads: Option<usize>,
     /// How engine layers are read (`--via`).
     pub via: crate::source::storage::Via,
+    /// The platform picked from a registry's image index (`None`: the
+    /// host's).
+    pub platform: Option<Platform>,
 }
 
 /// What to do.
@@ -90,6 +94,8 @@ pub struct Outputs {
     pub format: Format,
     /// Colour in the text verdicts.
     pub color: bool,
+    /// Stdout is a terminal: a report written to a file is announced there.
+    pub terminal: bool,
 }
 
 impl Outputs {
@@ -142,7 +148,13 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
     }
     let flags = rule_flags(&cli.rules)?;
     let cfg = config::load(cli.config.as_deref(), &env.cwd)?;
-    let gate = cfg.gate.clone().overridden_by(flags.clone());
+    let mut gate = cfg.gate.clone().overridden_by(flags.clone());
+    let platform = cli
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(Error::Usage)?;
     let format = cli.format.unwrap_or(Format::Text);
     // A rule on the command line asks for a verdict; rules from a config
     // file only apply with --ci (or CI=true without a terminal), so the
@@ -179,6 +191,11 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
                 or_list(&names)
             )));
         }
+        // Layers named but not read (foreign ones) fail the run, unless
+        // allowed: the other rules saw only the rest.
+        if !cli.allow_incomplete {
+            gate.set(RuleId::Complete, crate::ci::Limit::Count(0));
+        }
         Mode::Ci {
             gate,
             note: cfg.note.clone(),
@@ -208,6 +225,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
             use_cache: !cli.no_cache,
             threads: cli.threads,
             via: cli.via,
+            platform,
         },
         view: View {
             rules: RuleSet::with_user(&cfg.rules),
@@ -218,6 +236,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
                 json_tree: cli.json_tree,
                 format,
                 color: env.stdout_tty && !env.no_color,
+                terminal: env.stdout_tty,
             },
         },
     })))
@@ -303,13 +322,17 @@ mod tests {
             ),
             (
                 &["app", "--ci"],
-                "CI mode needs at least one rule: --max-size, --max-layers",
+                "CI mode needs at least one rule: --max-size, --max-pull-size, --max-layers",
             ),
             (
                 &["app", "--max-growth", "1MB"],
                 "--max-growth needs two images",
             ),
             (&["docker:/app"], "write docker://app for a registry"),
+            (
+                &["app", "--platform", "linux"],
+                "--platform \"linux\": expected OS/ARCH[/VARIANT]",
+            ),
             (
                 &["app", "--base", "docker-daemon://x"],
                 "write docker-daemon:x",
@@ -331,6 +354,25 @@ mod tests {
             Some(crate::units::SizeOrPercent::Ratio(0.05))
         );
         assert_eq!(gate.categories().len(), 2);
+    }
+
+    #[test]
+    fn the_complete_check_is_on_in_ci_unless_allowed() {
+        let gate = |args: &[&str]| match show(args, false).unwrap().view.mode {
+            Mode::Ci { gate, .. } => gate,
+            m => panic!("{m:?}"),
+        };
+        let on = gate(&["app", "--max-pull-size", "5MB"]);
+        assert_eq!(on.size(RuleId::Complete), Some(0));
+        assert_eq!(on.size(RuleId::MaxPullSize), Some(5_000_000));
+        let off = gate(&["app", "--max-size", "5MB", "--allow-incomplete"]);
+        assert_eq!(off.get(RuleId::Complete), None);
+        let s = show(&["docker://r/b", "--platform", "linux/arm64/v8"], false).unwrap();
+        let p = s.load.platform.unwrap();
+        assert_eq!(
+            (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()),
+            ("linux", "arm64", Some("v8"))
+        );
     }
 
     #[test]

@@ -6,6 +6,15 @@ pub fn size(bytes: u64) -> String {
     humansize::format_size(bytes, humansize::DECIMAL)
 }
 
+/// A count and its noun, singular for one: `1 layer`, `3 layers`
+/// (`noun` takes an `s`).
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// A signed size delta.
 pub fn delta(d: i128) -> String {
     let s = size(d.unsigned_abs() as u64);
@@ -173,6 +182,13 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1u64, "layer"), "1 layer");
+        assert_eq!(plural(0u64, "rule"), "0 rules");
+        assert_eq!(plural(2u32, "image"), "2 images");
+    }
 
     #[test]
     fn sizes() {

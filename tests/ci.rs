@@ -240,12 +240,18 @@ fn summary_says(r: &Run, failed: usize, of: usize) {
     let last = r.stdout.lines().last().unwrap();
     if failed == 0 {
         assert!(
-            last.starts_with(&format!("PASS: {of} rules passed")),
+            last.starts_with(&format!(
+                "PASS: {of} rule{} passed",
+                if of == 1 { "" } else { "s" }
+            )),
             "{last}"
         );
     } else {
         assert!(
-            last.starts_with(&format!("FAIL: {failed} of {of} rules failed")),
+            last.starts_with(&format!(
+                "FAIL: {failed} of {of} rule{} failed",
+                if of == 1 { "" } else { "s" }
+            )),
             "{last}"
         );
     }
@@ -1322,10 +1328,21 @@ fn github_format_annotates_and_appends_the_step_summary() {
         "2",
     ];
     let r = run(fx.cmd(&args).env("GITHUB_STEP_SUMMARY", &summary)).code(1);
+    // The failure leads with the residue (none in this fixture: a notice).
+    assert!(
+        r.stdout.starts_with(&format!(
+            "::notice title=layerscope build residue::build residue: none found in {}\n",
+            "100 kB"
+        )),
+        "{}",
+        r.stdout
+    );
+    let rule = |l: &&str| !l.contains("layerscope build residue::");
     let errors: Vec<&str> = r
         .stdout
         .lines()
         .filter(|l| l.starts_with("::error "))
+        .filter(rule)
         .collect();
     assert_eq!(errors.len(), 1, "{}", r.stdout);
     assert!(errors[0].starts_with("::error title=layerscope max-size::"));
@@ -1341,6 +1358,7 @@ fn github_format_annotates_and_appends_the_step_summary() {
         .stdout
         .lines()
         .filter(|l| l.starts_with("::notice "))
+        .filter(rule)
         .collect();
     assert_eq!(notices.len(), 1);
     assert!(notices[0].starts_with("::notice title=layerscope max-layers::"));
@@ -1459,4 +1477,160 @@ fn ci_env_values_with_config_rules() {
     run(fx.cmd(&[]).env("CI", "1")).code(1).fails("max-size");
     let r = run(fx.cmd(&[]).env("CI", "false")).code(0);
     assert_eq!(r.verdict_lines(), 0, "{}", r.stdout);
+}
+
+// ---- issue 18: a failure leads with the residue; base offenders ---------------
+
+/// A Debian base layer holding a Go toolchain of 30,000 bytes, and the
+/// user's layer: 5,000 bytes of data and 8,000 bytes of apt lists.
+fn base_and_app() -> (Layer, Image) {
+    let base = Layer::new()
+        .dir("etc", 0o755)
+        .file("etc/os-release", OS_RELEASE, 0o644)
+        .dir("bin", 0o755)
+        .file("bin/sh", content(30, 1000), 0o755)
+        .dir("usr", 0o755)
+        .dir("usr/local", 0o755)
+        .dir("usr/local/go", 0o755)
+        .dir("usr/local/go/bin", 0o755)
+        .file("usr/local/go/bin/go", content(31, 30_000), 0o755);
+    let app = Layer::new()
+        .dir("srv", 0o755)
+        .file("srv/data.bin", content(32, 5_000), 0o644)
+        .dir("var", 0o755)
+        .dir("var/lib", 0o755)
+        .dir("var/lib/apt", 0o755)
+        .dir("var/lib/apt/lists", 0o755)
+        .file(
+            "var/lib/apt/lists/deb.debian.org_Packages",
+            content(33, 8_000),
+            0o644,
+        );
+    (base.clone(), Image::simple(vec![base, app]))
+}
+
+#[test]
+fn a_failure_leads_with_the_residue_and_labels_base_offenders_in_every_format() {
+    let (base_layer, image) = base_and_app();
+    let fx = Fx::new(image, "app:v1");
+    let base = fx.add("base.tar", &Image::simple(vec![base_layer]), "base:v1");
+    // The oracle: the fixture's own file list.
+    let total: u64 = fx.model.fs.values().map(|e| e.bytes()).sum();
+    let bytes_under = |prefix: &str| -> u64 {
+        fx.model
+            .fs
+            .iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .map(|(_, e)| e.bytes())
+            .sum()
+    };
+    let go = bytes_under("usr/local/go/");
+    let apt = bytes_under("var/lib/apt/lists/");
+    let app = bytes_under("srv/");
+    assert_eq!((go, apt, app), (30_000, 8_000, 5_000));
+    let residue = go + apt;
+    let rules = [
+        "--base",
+        &p(&base),
+        "--deny",
+        "toolchain,package-cache",
+        "--deny-threshold",
+        "0",
+    ];
+    fn with<'a>(rules: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [rules, extra].concat()
+    }
+
+    // JSON: the numbers, and which offender is the base's.
+    let v = fx.run(&with(&rules, &["--format", "json"])).code(1).json();
+    let h = &v["ci"]["headline"];
+    assert_eq!(h["size_bytes"], total);
+    assert_eq!(h["residue_bytes"], residue);
+    let share = (residue as f64 / total as f64 * 10000.0).round() / 10000.0;
+    assert_eq!(h["residue_share"].as_f64().unwrap(), share);
+    assert_eq!(h["projected_runtime_bytes"], total - residue);
+    assert_eq!(h["app_bytes"], app);
+    let tool = &verdict(&v, "deny toolchain")["offenders"][0];
+    assert_eq!(
+        (tool["layer"].as_u64(), tool["base"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let cache = &verdict(&v, "deny package-cache")["offenders"][0];
+    assert_eq!(
+        (cache["layer"].as_u64(), cache["base"].as_bool()),
+        (Some(2), Some(false))
+    );
+
+    // Text: the first line is the residue and both projections.
+    // Written out by hand from the numbers above (44,079 bytes in all).
+    assert_eq!(total, 44_079);
+    let lead = "build residue 38 kB (86.2%) of 44.08 kB; same base without it: about 6.08 kB; the app's own files: about 5 kB";
+    let r = fx.run(&with(&rules, &[])).code(1);
+    assert_eq!(r.stdout.lines().next(), Some(lead), "{}", r.stdout);
+    assert!(r.stdout.contains("layer 1 (base): "), "{}", r.stdout);
+    assert!(r.stdout.contains("layer 2: "), "{}", r.stdout);
+    assert!(!r.stdout.contains("layer 2 (base)"), "{}", r.stdout);
+
+    // Markdown: after the title.
+    let r = fx.run(&with(&rules, &["--format", "markdown"])).code(1);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[2], format!("**{lead}**"), "{}", r.stdout);
+    assert!(r.stdout.contains("— layer 1 (base): `"), "{}", r.stdout);
+
+    // GitHub: the first annotation.
+    let r = fx.run(&with(&rules, &["--format", "github"])).code(1);
+    assert_eq!(
+        r.stdout.lines().next(),
+        // Annotation data escapes '%'.
+        Some(
+            format!(
+                "::error title=layerscope build residue::{}",
+                lead.replace('%', "%25")
+            )
+            .as_str()
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("(layer 1 (base): "), "{}", r.stdout);
+
+    // JUnit: each failure's text starts with it.
+    let r = fx.run(&with(&rules, &["--format", "junit"])).code(1);
+    let doc = roxmltree::Document::parse(&r.stdout).unwrap();
+    let failures: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{}", r.stdout);
+    for f in &failures {
+        assert!(f.text().unwrap().starts_with(lead), "{}", r.stdout);
+    }
+    assert!(r.stdout.contains("(layer 1 (base): "), "{}", r.stdout);
+
+    // A passing run says nothing of it.
+    let r = fx.run(&["--max-layers", "2"]).code(0);
+    assert!(!r.stdout.contains("build residue"), "{}", r.stdout);
+}
+
+#[test]
+fn one_rule_and_one_layer_are_singular() {
+    let fx = Fx::new(plain_image(1000, 5), "one:v1");
+    let r = fx.run(&["--max-layers", "1"]).code(0);
+    assert!(
+        r.passes("max-layers").contains("has 1 layer, within 1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("PASS: 1 rule passed for one:v1\n"),
+        "{}",
+        r.stdout
+    );
+    let r = fx.run(&["--max-layers", "0"]).code(1);
+    assert!(r.fails("max-layers").contains("has 1 layer, more than 0"));
+    assert!(
+        r.stdout.ends_with("FAIL: 1 of 1 rule failed for one:v1\n"),
+        "{}",
+        r.stdout
+    );
 }

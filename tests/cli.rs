@@ -424,6 +424,67 @@ fn without_a_cache_directory_a_run_goes_on_uncached() {
     serde_json::from_slice::<Value>(&out.stdout).unwrap();
 }
 
+/// `script` (util-linux) runs the command on a pseudo-terminal: the way to
+/// see what a user at a terminal sees.
+fn on_a_terminal(args: &[String]) -> String {
+    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_layerscope").to_string())
+        .chain(args.iter().cloned())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let out = std::process::Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs the binary on a pseudo-terminal");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn json_file_on_a_terminal_says_in_one_line_what_was_written() {
+    let dir = TempDir::new().unwrap();
+    let (_, path) = main_legacy(&dir);
+    let report = dir.path().join("report.json");
+    let shown = on_a_terminal(&[p(&path), "--json".into(), p(&report)]);
+    let bytes = std::fs::metadata(&report).unwrap().len();
+    // The size as `docker images` prints it (decimal kB, two decimals).
+    assert!(bytes > 1000 && bytes < 1_000_000, "{bytes}");
+    let kb = format!("{:.2} kB", bytes as f64 / 1000.0);
+    assert_eq!(
+        shown,
+        format!(
+            "wrote the JSON report on 1 image to {} ({})\n",
+            p(&report),
+            kb.replace(".00 kB", " kB")
+        )
+    );
+    // Not on a pipe: the file is the output, stdout stays empty.
+    let out = layerscope()
+        .arg(&path)
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+}
+
+#[test]
+fn a_name_in_the_wrong_case_suggests_the_right_one() {
+    fails(
+        &["Go-App-Single"],
+        &[
+            "\"Go-App-Single\"",
+            "image names are lower case: write go-app-single",
+        ],
+    );
+    fails(
+        &["docker-daemon:Go-App-Single:Latest"],
+        &["write docker-daemon:go-app-single:Latest"],
+    );
+}
+
 /// Three archives: a base-sized `big`, a `slim` on the same base layer,
 /// and a one-layer `tiny`.
 fn three_images(dir: &TempDir) -> ([Image; 3], [PathBuf; 3]) {

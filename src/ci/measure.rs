@@ -2,7 +2,7 @@
 
 use globset::GlobSet;
 
-use super::{DEFAULT_DENY_THRESHOLD, GateRules, Limit, Offender, RULES, RuleId};
+use super::{DEFAULT_DENY_THRESHOLD, GateRules, Headline, Limit, Offender, RULES, RuleId};
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
 use crate::analysis::findings::{Finding, FindingKind};
@@ -72,6 +72,7 @@ fn offender(a: &Analysis, f: &Finding, ignore: &GlobSet) -> Option<Offender> {
         bytes: f.bytes,
         path: path.clone(),
         layer: layer.map(|l| l + 1),
+        base: layer.is_some_and(|l| l < a.base.layers),
         instruction: layer
             .map(|l| a.image.layers[l].instruction.clone())
             .unwrap_or_default(),
@@ -96,6 +97,15 @@ pub enum Measure {
         limit: u64,
         /// The size without build residue, when the analysis knows it.
         projected: Option<u64>,
+    },
+    /// What a pull downloads; `None` where unknown (an engine image).
+    PullSize {
+        pull: Option<u64>,
+        limit: u64,
+    },
+    /// Layers named but not read (1-based), foreign or non-distributable.
+    Incomplete {
+        missing: Vec<usize>,
     },
     Layers {
         n: u64,
@@ -144,6 +154,7 @@ pub struct Check {
 pub struct Evaluation {
     pub image: String,
     pub baseline: Option<String>,
+    pub headline: Headline,
     pub checks: Vec<Check>,
 }
 
@@ -195,6 +206,7 @@ pub fn evaluate(
     Ok(Evaluation {
         image: candidate.image.facts.name(),
         baseline: baseline.map(|b| b.image.facts.name()),
+        headline: Headline::of(candidate),
         checks,
     })
 }
@@ -229,6 +241,46 @@ pub fn check_size(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
         limit as f64,
         measure,
         c.offenders(!passed, |_| true),
+    )
+}
+
+/// `max-pull-size`: the compressed bytes a pull downloads. Unknown (an
+/// engine image) fails: the rule cannot vouch for it.
+pub fn check_pull_size(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.number().ok_or(WRONG_KIND)?;
+    let pull = c.candidate.image.pull_size();
+    one(
+        pull.is_some_and(|p| p <= limit),
+        // NaN serializes as null: unknown.
+        pull.map_or(f64::NAN, |p| p as f64),
+        limit as f64,
+        Measure::PullSize { pull, limit },
+        Vec::new(),
+    )
+}
+
+/// `complete`: every layer was read. Only an incomplete image has a
+/// verdict (a failing one); `--allow-incomplete` leaves the check off.
+pub fn check_complete(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
+    let limit = limit.number().ok_or(WRONG_KIND)?;
+    let missing: Vec<usize> = c
+        .candidate
+        .image
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.not_fetched.is_some())
+        .map(|(i, _)| i + 1)
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    one(
+        missing.len() as u64 <= limit,
+        missing.len() as f64,
+        limit as f64,
+        Measure::Incomplete { missing },
+        Vec::new(),
     )
 }
 
@@ -348,6 +400,7 @@ pub fn check_growth(c: &Ctx, limit: &Limit, _: &GateRules) -> Checks {
                 bytes: d.delta() as u64,
                 path: d.path.clone(),
                 layer: None,
+                base: false,
                 instruction: String::new(),
                 fix: "See what the candidate added under this directory".into(),
             })

@@ -14,8 +14,8 @@ use crate::analysis::classify::Category;
 use crate::units::{SizeOrPercent, parse_ratio, parse_share, parse_size};
 pub use measure::{Check, Checks, Ctx, Evaluation, Measure, evaluate};
 use measure::{
-    check_deny, check_efficiency, check_growth, check_layers, check_size, check_user_waste,
-    check_waste,
+    check_complete, check_deny, check_efficiency, check_growth, check_layers, check_pull_size,
+    check_size, check_user_waste, check_waste,
 };
 
 /// Bytes of a denied category tolerated when no threshold is given.
@@ -25,6 +25,8 @@ pub const DEFAULT_DENY_THRESHOLD: u64 = 1_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuleId {
     MaxSize,
+    MaxPullSize,
+    Complete,
     MaxLayers,
     MaxWaste,
     MinEfficiency,
@@ -54,6 +56,9 @@ pub enum Kind {
     Categories,
     /// Path globs, a list.
     Globs,
+    /// Not written: `settings` turns the check on (the `complete` check,
+    /// on in CI mode unless `--allow-incomplete`). No flag, no `[ci]` key.
+    Implied,
 }
 
 /// Measures one rule (the limit is the rule's own value; some rules read
@@ -80,7 +85,7 @@ pub struct RuleDef {
 }
 
 /// The table, in the order verdicts are reported.
-pub const RULES: [RuleDef; 9] = [
+pub const RULES: [RuleDef; 11] = [
     RuleDef {
         id: RuleId::MaxSize,
         name: "max-size",
@@ -93,6 +98,28 @@ pub const RULES: [RuleDef; 9] = [
         check: Some(check_size),
     },
     RuleDef {
+        id: RuleId::MaxPullSize,
+        name: "max-pull-size",
+        value_name: "SIZE",
+        help: "Fail when a pull downloads more than SIZE (the layers' compressed sizes; known for registry images).",
+        kind: Kind::Size,
+        dive: None,
+        is_rule: true,
+        help_order: 1,
+        check: Some(check_pull_size),
+    },
+    RuleDef {
+        id: RuleId::Complete,
+        name: "complete",
+        value_name: "",
+        help: "Every layer was read (foreign layers are named, not fetched).",
+        kind: Kind::Implied,
+        dive: None,
+        is_rule: false,
+        help_order: 10,
+        check: Some(check_complete),
+    },
+    RuleDef {
         id: RuleId::MaxLayers,
         name: "max-layers",
         value_name: "N",
@@ -100,7 +127,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Count,
         dive: None,
         is_rule: true,
-        help_order: 1,
+        help_order: 2,
         check: Some(check_layers),
     },
     RuleDef {
@@ -111,7 +138,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Amount,
         dive: Some(("highestWastedBytes", Kind::AmountBytes)),
         is_rule: true,
-        help_order: 2,
+        help_order: 3,
         check: Some(check_waste),
     },
     RuleDef {
@@ -122,7 +149,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Ratio,
         dive: Some(("lowestEfficiency", Kind::Ratio)),
         is_rule: true,
-        help_order: 3,
+        help_order: 4,
         check: Some(check_efficiency),
     },
     RuleDef {
@@ -133,7 +160,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Share,
         dive: Some(("highestUserWastedPercent", Kind::Share)),
         is_rule: true,
-        help_order: 8,
+        help_order: 9,
         check: Some(check_user_waste),
     },
     RuleDef {
@@ -144,7 +171,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Categories,
         dive: None,
         is_rule: true,
-        help_order: 4,
+        help_order: 5,
         check: Some(check_deny),
     },
     RuleDef {
@@ -155,7 +182,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Size,
         dive: None,
         is_rule: false,
-        help_order: 5,
+        help_order: 6,
         check: None,
     },
     RuleDef {
@@ -166,7 +193,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Globs,
         dive: None,
         is_rule: false,
-        help_order: 6,
+        help_order: 7,
         check: None,
     },
     RuleDef {
@@ -177,7 +204,7 @@ pub const RULES: [RuleDef; 9] = [
         kind: Kind::Amount,
         dive: None,
         is_rule: true,
-        help_order: 7,
+        help_order: 8,
         check: Some(check_growth),
     },
 ];
@@ -263,7 +290,13 @@ impl Kind {
                 patterns: items.to_vec(),
                 set: compile_ignore(items)?,
             }),
+            Kind::Implied => return Err("not a setting that is written".into()),
         })
+    }
+
+    /// Is it written (a flag and a `[ci]` key)?
+    pub fn is_written(self) -> bool {
+        self != Kind::Implied
     }
 
     /// Does a value of this kind come as several items?
@@ -362,6 +395,9 @@ pub struct Offender {
     pub bytes: u64,
     pub path: String,
     pub layer: Option<usize>,
+    /// The layer is one of the base image's: the fix is the choice of
+    /// base, not a RUN line of this Dockerfile.
+    pub base: bool,
     pub instruction: String,
     pub fix: String,
 }
@@ -380,12 +416,41 @@ pub struct Verdict {
     pub offenders: Vec<Offender>,
 }
 
+/// What a failure leads with: the candidate's build residue and what a
+/// multi-stage build would ship (the analysis's numbers, unchanged).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Headline {
+    pub size_bytes: u64,
+    /// `Analysis::residue_bytes`: visible build residue, base included.
+    pub residue_bytes: u64,
+    /// `residue_bytes / size_bytes`, rounded to 4 decimals.
+    pub residue_share: f64,
+    /// The same base without the residue (`None` without residue).
+    pub projected_runtime_bytes: Option<u64>,
+    /// What the image's own layers add beyond the residue.
+    pub app_bytes: u64,
+}
+
+impl Headline {
+    pub fn of(a: &crate::analysis::Analysis) -> Headline {
+        Headline {
+            size_bytes: a.waste.total_bytes,
+            residue_bytes: a.residue_bytes,
+            residue_share: (a.residue_share() * 10000.0).round() / 10000.0,
+            projected_runtime_bytes: a.projected_runtime_bytes,
+            app_bytes: a.app_bytes,
+        }
+    }
+}
+
 /// All verdicts for one candidate image.
 #[derive(Debug, Clone, Serialize)]
 pub struct GateResult {
     pub image: String,
     pub baseline: Option<String>,
     pub passed: bool,
+    /// The candidate's residue and projections.
+    pub headline: Headline,
     pub verdicts: Vec<Verdict>,
 }
 

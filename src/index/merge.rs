@@ -19,6 +19,16 @@ pub struct LayerMeta {
     pub comment: Option<String>,
 }
 
+/// What `docker import` did, from the comment it leaves: `Imported from -`
+/// (a tarball on standard input) or `Imported from URL`.
+fn imported(comment: &str) -> Option<String> {
+    match comment.trim().strip_prefix("Imported from ")?.trim() {
+        "" => None,
+        "-" => Some("docker import - (a tarball from standard input)".into()),
+        src => Some(format!("docker import {src}")),
+    }
+}
+
 /// Merge indexed layers (bottom first) into an [`Image`]. Fails on a
 /// hardlink whose target exists neither in its layer nor below it, which
 /// Docker cannot apply either.
@@ -49,10 +59,15 @@ pub fn build_image(
                 e.node = map(e.node);
             }
         }
-        let instruction = match meta.created_by.as_deref() {
-            Some(by) if !by.trim().is_empty() => crate::image::clean_instruction(by),
-            // `docker import` leaves created_by empty and says so in the comment.
-            _ => meta.comment.clone().unwrap_or_default(),
+        let created_by = match meta.created_by {
+            Some(by) if !by.trim().is_empty() => Some(by),
+            // `docker import` leaves created_by empty and says so in the
+            // comment ("Imported from -"): the command, rather than nothing.
+            _ => meta.comment.as_deref().and_then(imported),
+        };
+        let instruction = match created_by.as_deref() {
+            Some(by) => crate::image::clean_instruction(by),
+            None => meta.comment.clone().unwrap_or_default(),
         };
         captured_by_layer.push(
             idx.captured
@@ -64,7 +79,7 @@ pub fn build_image(
             diff_id: meta.diff_id,
             blob: meta.blob,
             created: meta.created,
-            created_by: meta.created_by,
+            created_by,
             instruction,
             comment: meta.comment,
             changes: Vec::with_capacity(entries.len()),
@@ -242,4 +257,37 @@ fn remap(from: &PathTree, into: &mut PathTree) -> Vec<NodeId> {
         map[id as usize] = into.child(map[parent as usize], from.name(id));
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_imported_layer_says_what_docker_import_did() {
+        let meta = |comment: &str| LayerMeta {
+            comment: Some(comment.into()),
+            ..LayerMeta::default()
+        };
+        let img = build_image(
+            ImageFacts::default(),
+            vec![
+                (meta("Imported from -"), LayerIndex::default()),
+                (meta("Imported from https://x/r.tar"), LayerIndex::default()),
+                (meta("a note"), LayerIndex::default()),
+            ],
+        )
+        .unwrap();
+        let by: Vec<_> = img.layers.iter().map(|l| l.created_by.as_deref()).collect();
+        assert_eq!(
+            by,
+            [
+                Some("docker import - (a tarball from standard input)"),
+                Some("docker import https://x/r.tar"),
+                None
+            ]
+        );
+        assert_eq!(img.layers[0].instruction, by[0].unwrap_or_default());
+        assert_eq!(img.layers[2].instruction, "a note");
+    }
 }

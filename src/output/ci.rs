@@ -5,7 +5,8 @@
 use std::io::{self, Write};
 
 use super::{cut, delta, percent, size};
-use crate::ci::{Check, Evaluation, GateResult, Measure, Verdict};
+use crate::ci::{Check, Evaluation, GateResult, Headline, Measure, Offender, Verdict};
+use crate::units::plural;
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -24,8 +25,39 @@ pub fn verdicts(e: &Evaluation) -> GateResult {
         image: e.image.clone(),
         baseline: e.baseline.clone(),
         passed: verdicts.iter().all(|v| v.passed),
+        headline: e.headline.clone(),
         verdicts,
     }
+}
+
+/// What a failure leads with, in one line: the build residue (bytes and
+/// share) and what a multi-stage build would ship.
+pub fn headline(h: &Headline) -> String {
+    if h.residue_bytes == 0 {
+        return format!("build residue: none found in {}", size(h.size_bytes));
+    }
+    let same = h
+        .projected_runtime_bytes
+        .map(|p| format!("; same base without it: about {}", size(p)))
+        .unwrap_or_default();
+    format!(
+        "build residue {} ({}) of {}{same}; the app's own files: about {}",
+        size(h.residue_bytes),
+        percent(h.residue_share),
+        size(h.size_bytes),
+        size(h.app_bytes)
+    )
+}
+
+/// `layer 3`, or `layer 1 (base)` for a base image's layer.
+fn layer_label(o: &Offender) -> Option<String> {
+    o.layer.map(|l| {
+        if o.base {
+            format!("layer {l} (base)")
+        } else {
+            format!("layer {l}")
+        }
+    })
 }
 
 fn verdict(name: &str, c: &Check) -> Verdict {
@@ -57,12 +89,51 @@ fn verdict(name: &str, c: &Check) -> Verdict {
             let message = format!("{name} is {} ({total} bytes), {verdict}", size(total));
             ("max-size".to_string(), size(total), size(limit), message)
         }
+        &Measure::PullSize { pull, limit } => {
+            let message = match pull {
+                None => format!(
+                    "{name}: the pull size is unknown for this source (the engine keeps layers uncompressed); check the image in its registry with docker://"
+                ),
+                Some(p) if c.passed => {
+                    format!(
+                        "{name} pulls {} ({p} bytes), within {}",
+                        size(p),
+                        size(limit)
+                    )
+                }
+                Some(p) => format!(
+                    "{name} pulls {} ({p} bytes), {} over the {} limit",
+                    size(p),
+                    size(p.saturating_sub(limit)),
+                    size(limit)
+                ),
+            };
+            (
+                "max-pull-size".to_string(),
+                pull.map_or_else(|| "unknown".into(), size),
+                size(limit),
+                message,
+            )
+        }
+        Measure::Incomplete { missing } => {
+            let list: Vec<String> = missing.iter().map(usize::to_string).collect();
+            (
+                "complete".to_string(),
+                format!("{} not read", plural(missing.len() as u64, "layer")),
+                "0".to_string(),
+                format!(
+                    "{name} was not read whole: layer {} not fetched (foreign or non-distributable); the other rules saw only the rest (--allow-incomplete passes anyway)",
+                    list.join(", ")
+                ),
+            )
+        }
         &Measure::Layers { n, limit } => {
             let message = if c.passed {
-                format!("{name} has {n} layers, within {limit}")
+                format!("{name} has {}, within {limit}", plural(n, "layer"))
             } else {
                 format!(
-                    "{name} has {n} layers, more than {limit}: combine consecutive RUN steps, or copy the result of a builder stage in one layer"
+                    "{name} has {}, more than {limit}: combine consecutive RUN steps, or copy the result of a builder stage in one layer",
+                    plural(n, "layer")
                 )
             };
             (
@@ -169,6 +240,9 @@ pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Resul
             s.to_string()
         }
     };
+    if !r.passed {
+        writeln!(out, "{}", headline(&r.headline))?;
+    }
     for v in &r.verdicts {
         let mark = if v.passed {
             paint("PASS", "32")
@@ -188,10 +262,10 @@ pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Resul
                 o.what,
                 o.path
             )?;
-            if let Some(l) = o.layer {
+            if let Some(l) = layer_label(o) {
                 writeln!(
                     out,
-                    "      {:>10}  {:<22} layer {l}: {}",
+                    "      {:>10}  {:<22} {l}: {}",
                     "",
                     "",
                     cut(&o.instruction, 70)
@@ -206,17 +280,17 @@ pub fn write_text(out: &mut dyn Write, r: &GateResult, color: bool) -> io::Resul
     } else if failed == 0 {
         writeln!(
             out,
-            "{}: {} rules passed for {}",
+            "{}: {} passed for {}",
             paint("PASS", "32"),
-            r.verdicts.len(),
+            plural(r.verdicts.len() as u64, "rule"),
             r.image
         )?;
     } else {
         writeln!(
             out,
-            "{}: {failed} of {} rules failed for {}",
+            "{}: {failed} of {} failed for {}",
             paint("FAIL", "1;31"),
-            r.verdicts.len(),
+            plural(r.verdicts.len() as u64, "rule"),
             r.image
         )?;
     }
@@ -243,9 +317,8 @@ fn offender_lines(v: &crate::ci::Verdict) -> String {
     v.offenders
         .iter()
         .map(|o| {
-            let layer = o
-                .layer
-                .map(|l| format!(" (layer {l}: {})", o.instruction))
+            let layer = layer_label(o)
+                .map(|l| format!(" ({l}: {})", o.instruction))
                 .unwrap_or_default();
             format!(
                 "{} {} {}{layer}; fix: {}",
@@ -281,11 +354,13 @@ pub fn write_junit(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
             writeln!(out, r#"    <testcase classname="{class}" name="{name}"/>"#)?;
         } else {
             writeln!(out, r#"    <testcase classname="{class}" name="{name}">"#)?;
+            // The body leads with the residue, then the offenders.
+            let body = [headline(&r.headline), offender_lines(v)];
             writeln!(
                 out,
                 r#"      <failure message="{}" type="{name}">{}</failure>"#,
                 xml(&v.message),
-                xml(&offender_lines(v))
+                xml(body.join("\n").trim_end())
             )?;
             writeln!(out, "    </testcase>")?;
         }
@@ -299,6 +374,10 @@ pub fn write_markdown(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
     let status = if r.passed { "passed" } else { "failed" };
     writeln!(out, "### layerscope: `{}` {status}", r.image)?;
     writeln!(out)?;
+    if !r.passed {
+        writeln!(out, "**{}**", headline(&r.headline))?;
+        writeln!(out)?;
+    }
     writeln!(out, "| Rule | Result | Measured | Limit |")?;
     writeln!(out, "|---|---|---|---|")?;
     for v in &r.verdicts {
@@ -313,9 +392,8 @@ pub fn write_markdown(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "**{}**: {}", v.rule, v.message)?;
         for o in &v.offenders {
-            let layer = o
-                .layer
-                .map(|l| format!(" — layer {l}: `{}`", cut(&o.instruction, 80)))
+            let layer = layer_label(o)
+                .map(|l| format!(" — {l}: `{}`", cut(&o.instruction, 80)))
                 .unwrap_or_default();
             writeln!(
                 out,
@@ -339,6 +417,19 @@ pub fn write_github(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
             .replace('\r', "%0D")
             .replace('\n', "%0A")
     };
+    // A failure leads with the residue (an error only when there is some).
+    if !r.passed {
+        let level = if r.headline.residue_bytes > 0 {
+            "error"
+        } else {
+            "notice"
+        };
+        writeln!(
+            out,
+            "::{level} title=layerscope build residue::{}",
+            esc(&headline(&r.headline))
+        )?;
+    }
     for v in &r.verdicts {
         if v.passed {
             writeln!(

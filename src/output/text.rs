@@ -64,13 +64,21 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     write_headline(out, a)?;
     writeln!(
         out,
-        "size {} ({} bytes) in {} layers; efficiency {} ({} wasted)",
+        "size {} ({} bytes) in {}; efficiency {} ({} wasted)",
         size(w.total_bytes),
         w.total_bytes,
-        img.layers.len(),
+        crate::units::plural(img.layers.len() as u64, "layer"),
         percent(w.efficiency()),
         size(w.wasted_bytes())
     )?;
+    if let Some(p) = img.pull_size() {
+        writeln!(out, "pull size {} ({p} bytes, compressed)", size(p))?;
+    }
+    for (i, l) in img.layers.iter().enumerate() {
+        if let Some(why) = &l.not_fetched {
+            writeln!(out, "incomplete: layer {} is a {why}", i + 1)?;
+        }
+    }
     let by_cat: Vec<String> = Category::ALL
         .iter()
         .filter(|&&c| a.bytes_of(c) > 0)
@@ -78,16 +86,28 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         .collect();
     writeln!(out, "by category: {}", by_cat.join(", "))?;
     writeln!(out)?;
+    // The pull column only where the compressed sizes are known.
+    let pulls = img.layers.iter().any(|l| l.pull_size.is_some());
+    let pull_head = if pulls {
+        format!("  {:>10}", "PULL")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{:>3}  {:>10}  {:>10}  INSTRUCTION",
+        "{:>3}  {:>10}{pull_head}  {:>10}  INSTRUCTION",
         "#", "SIZE", "HIDDEN"
     )?;
     for (i, l) in img.layers.iter().enumerate() {
         let mark = if i < a.base.layers { "base " } else { "" };
+        let pull = match (pulls, l.pull_size) {
+            (false, _) => String::new(),
+            (true, Some(p)) => format!("  {:>10}", size(p)),
+            (true, None) => format!("  {:>10}", "-"),
+        };
         writeln!(
             out,
-            "{:>3}  {:>10}  {:>10}  {mark}{}",
+            "{:>3}  {:>10}{pull}  {:>10}  {mark}{}",
             i + 1,
             size(l.size),
             size(l.hidden_bytes),
@@ -235,6 +255,9 @@ pub fn write_comparison(
     };
     row(out, "", &cut(&c.a_name, 22), &cut(&c.b_name, 22), "B - A")?;
     sizes(out, "size", c.a_total, c.b_total)?;
+    if let (Some(x), Some(y)) = (a.image.pull_size(), b.image.pull_size()) {
+        sizes(out, "pull size", x, y)?;
+    }
     let residue =
         |x: &Analysis| format!("{} ({})", size(x.residue_bytes), percent(x.residue_share()));
     row(

@@ -1,11 +1,12 @@
-//! Where image bytes come from: saved archives, OCI layouts, the engine
-//! (and, parsed but not loaded yet, registries).
+//! Where image bytes come from: saved archives, OCI layouts, the engine,
+//! registries.
 
 pub mod archive;
 pub mod blob;
 pub mod engine;
 pub mod progress;
 pub mod reference;
+pub mod registry;
 pub mod storage;
 
 use std::sync::Arc;
@@ -15,10 +16,6 @@ use crate::error::Error;
 use crate::image::Image;
 use progress::{ImageProgress, Stage};
 pub use reference::{ImageRef, Reference};
-
-/// What loading a registry reference says until the registry source lands.
-pub const NO_REGISTRY: &str =
-    "registry references (docker://...) are not supported by this build yet";
 
 /// Bytes read so far, shared with whoever shows progress.
 pub type Counter = Arc<AtomicU64>;
@@ -43,6 +40,9 @@ pub struct LoadOptions {
     /// duplicates: for images compared with each other, where a file known
     /// only by its CRC in one could not be matched with its copy in the other.
     pub hash_all: bool,
+    /// `os/arch[/variant]` chosen from a registry's image index (default:
+    /// the host's).
+    pub platform: Option<registry::manifest::Platform>,
 }
 
 impl LoadOptions {
@@ -55,7 +55,8 @@ impl LoadOptions {
     }
 }
 
-/// Load an image from a saved source (no engine).
+/// Load an image without the engine: a saved source or a registry (no
+/// progress shown).
 pub fn load_saved(r: &ImageRef, opts: &LoadOptions) -> Result<Image, Error> {
     match r {
         ImageRef::DockerArchive(p, tag) | ImageRef::OciArchive(p, tag) => {
@@ -65,7 +66,7 @@ pub fn load_saved(r: &ImageRef, opts: &LoadOptions) -> Result<Image, Error> {
         ImageRef::Engine(name) => Err(Error::Usage(format!(
             "{name}: an engine reference, not a saved image (load it with load_all)"
         ))),
-        ImageRef::Registry(_) => Err(Error::Usage(NO_REGISTRY.into())),
+        ImageRef::Registry(r) => registry::load(r, opts),
     }
 }
 
@@ -84,7 +85,17 @@ pub fn load(
         )?
         .pop()
         .ok_or_else(|| Error::Engine(format!("{name}: not loaded"))),
-        ImageRef::Registry(_) => Err(Error::Usage(NO_REGISTRY.into())),
+        // The registry source sets what it expects once the manifest is
+        // read, and counts each layer's download on its own.
+        ImageRef::Registry(reg) => {
+            progress.set_stage(Stage::Inspecting);
+            let opts = LoadOptions {
+                progress: Some(progress.counter()),
+                layers: Some(progress.clone()),
+                ..opts.clone()
+            };
+            registry::load(reg, &opts)
+        }
         saved => {
             progress.set_expected(saved_size(saved));
             progress.set_stage(Stage::Waiting);

@@ -20,9 +20,9 @@ pub enum ImageRef {
     OciArchive(PathBuf, Option<String>),
     /// An image in the Docker engine.
     Engine(String),
-    /// An image in a registry: what follows `docker://`, as written
-    /// (`HOST/REPO[:TAG|@DIGEST]`, or a Docker Hub short name).
-    Registry(String),
+    /// An image in a registry (`docker://HOST/REPO[:TAG|@DIGEST]`, or a
+    /// Docker Hub short name), parsed by the registry source's grammar.
+    Registry(crate::source::registry::RegistryRef),
 }
 
 /// A reference as given on the command line, and what it names.
@@ -69,10 +69,7 @@ impl ImageRef {
             return Err(Error::Usage("empty image reference".into()));
         }
         if let Some(rest) = s.strip_prefix("docker://") {
-            if rest.is_empty() || rest.starts_with('/') {
-                return Err(bad("a registry reference is docker://HOST/REPO[:TAG|@DIGEST] (e.g. docker://docker.io/library/alpine:3.19)".into()));
-            }
-            return Ok(ImageRef::Registry(rest.to_string()));
+            return crate::source::registry::parse_reference(rest).map(ImageRef::Registry);
         }
         for prefix in ["docker-daemon:", "docker:"] {
             if let Some(rest) = s.strip_prefix(prefix) {
@@ -121,7 +118,7 @@ impl ImageRef {
         if looks_like_path {
             return Err(Error::input(s, "no such file or directory"));
         }
-        Ok(ImageRef::Engine(s.to_string()))
+        engine_name(s, "").map_err(bad)
     }
 
     /// Does loading it contact a registry?
@@ -143,6 +140,25 @@ fn engine_name(rest: &str, prefix: &str) -> Result<ImageRef, String> {
     }
     if rest.is_empty() {
         return Err(format!("write {prefix}NAME[:TAG]"));
+    }
+    // Docker's repository names are lower case (tags may not be): the
+    // engine would only say "invalid reference format".
+    let name = rest.split('@').next().unwrap_or(rest);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    let repo_end = name[slash..].rfind(':').map_or(name.len(), |i| slash + i);
+    let repo = &name[..repo_end];
+    // A registry host may be written in any case.
+    let path = match repo.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => path,
+        _ => repo,
+    };
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "image names are lower case: write {prefix}{}{}{}",
+            &repo[..repo.len() - path.len()],
+            path.to_ascii_lowercase(),
+            &rest[repo_end..]
+        ));
     }
     Ok(ImageRef::Engine(rest.to_string()))
 }
@@ -232,13 +248,16 @@ mod tests {
         std::fs::write(&tar, b"x").unwrap();
         let t = tar.display().to_string();
         let d = dir.path().display().to_string();
+        let reg =
+            |s: &str| ImageRef::Registry(crate::source::registry::parse_reference(s).unwrap());
         assert_eq!(
             ImageRef::parse("docker://localhost:5000/app:1").unwrap(),
-            ImageRef::Registry("localhost:5000/app:1".into())
+            reg("localhost:5000/app:1")
         );
+        // Docker Hub short names as docker resolves them.
         assert_eq!(
-            ImageRef::parse("docker://alpine").unwrap(),
-            ImageRef::Registry("alpine".into())
+            ImageRef::parse("docker://alpine").unwrap().to_string(),
+            "docker://docker.io/library/alpine:latest"
         );
         for s in ["docker-daemon:app:1", "docker:app:1", "app:1"] {
             assert_eq!(
@@ -273,7 +292,7 @@ mod tests {
         );
         // The canonical spelling reads back as itself.
         for r in [
-            ImageRef::Registry("h:1/r@sha256:0".into()),
+            reg(&format!("h:1/r@sha256:{}", "0".repeat(64))),
             ImageRef::Engine("a:b".into()),
             ImageRef::DockerArchive(tar.clone(), Some("x:y".into())),
             ImageRef::OciDir(dir.path().to_path_buf(), None),
@@ -300,16 +319,33 @@ mod tests {
             ("docker-daemon:", "write docker-daemon:NAME[:TAG]"),
             ("docker:", "write docker:NAME[:TAG]"),
             ("oci-archive://tmp/x", "write oci-archive:tmp/x"),
-            ("docker://", "docker://HOST/REPO"),
-            ("docker:///x", "docker://HOST/REPO"),
+            ("docker://", "no image named (docker://[HOST[:PORT]/]REPO"),
+            ("docker:///x", "does not start with '/': write docker://x"),
+            ("docker://Alpine", "repository names are lowercase"),
             ("http://host/x", "for a registry write docker://host/x"),
             ("Docker://x", "lower case: write docker://x"),
             ("OCI:x", "lower case: write oci:x"),
+            (
+                "Go-App-Single",
+                "image names are lower case: write go-app-single",
+            ),
+            (
+                "docker-daemon:Org/App:V1",
+                "image names are lower case: write docker-daemon:org/app:V1",
+            ),
+            (
+                "localhost:5000/App@sha256:ab",
+                "write localhost:5000/app@sha256:ab",
+            ),
         ] {
             let e = err(s);
             assert!(e.contains(want), "{s}: {e}");
             assert_eq!(e.lines().count(), 1, "{e}");
         }
+        assert_eq!(
+            ImageRef::parse("Registry.Example:5000/app:V2").unwrap(),
+            ImageRef::Engine("Registry.Example:5000/app:V2".into())
+        );
         assert!(err("oci:/nonexistent/x").contains("no such file"));
         assert!(err("./missing.tar").contains("no such file"));
         assert_eq!(err(""), "empty image reference");
