@@ -78,14 +78,17 @@ fn dpkg_layer(before: &[&Pkg], new: &[&Pkg]) -> Layer {
     l
 }
 
-fn analyse(img: &Image, base_layers: usize) -> Analysis {
+fn load(img: &Image) -> layerscope::image::Image {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("img.tar");
     std::fs::write(&path, legacy_archive(&[(img, &[])])).unwrap();
     let r = ImageRef::parse(&path.display().to_string()).unwrap();
-    let image = load_saved(&r, &LoadOptions::default()).unwrap();
+    load_saved(&r, &LoadOptions::default()).unwrap()
+}
+
+fn analyse(img: &Image, base_layers: usize) -> Analysis {
     let base: Vec<String> = img.diff_ids().into_iter().take(base_layers).collect();
-    Analysis::with_options(image, &RuleSet::builtin(), Some(&base))
+    Analysis::with_options(load(img), &RuleSet::builtin(), Some(&base))
 }
 
 fn build_only(a: &Analysis) -> BTreeSet<String> {
@@ -735,15 +738,7 @@ fn a_keep_rule_wins_over_a_build_group() {
         .file("etc/apk/world", ".build-deps\n", 0o644)
         .file("usr/bin/curl", content(1, 100), 0o755)
         .file("usr/bin/gcc", content(2, 200), 0o755);
-    let img = Image::simple(vec![l]);
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("img.tar");
-    std::fs::write(&path, legacy_archive(&[(&img, &[])])).unwrap();
-    let image = load_saved(
-        &ImageRef::parse(&path.display().to_string()).unwrap(),
-        &LoadOptions::default(),
-    )
-    .unwrap();
+    let image = load(&Image::simple(vec![l]));
     let cfg = layerscope::config::parse(
         "[[rule]]\nid = \"keep-curl\"\ncategory = \"runtime\"\npackages = [\"curl\"]\n",
         std::path::Path::new(".layerscope.toml"),
