@@ -13,7 +13,6 @@ use crate::index::tree::NodeId;
 pub struct BuildOnly {
     pub verdict: Verdict,
     pub seed: Vec<bool>,
-    pub roots: Vec<Option<Root>>,
     /// How many bottom layers the base image gave.
     pub base_layers: usize,
 }
@@ -131,7 +130,6 @@ pub fn sweep(
     BuildOnly {
         verdict,
         seed,
-        roots,
         base_layers,
     }
 }
