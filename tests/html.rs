@@ -65,10 +65,15 @@ fn url(page: &Path, fragment: &str) -> String {
 
 /// The DOM after the scripts ran, and the browser's log.
 fn dump(bin: &Path, page: &Path) -> (String, String) {
+    dump_at(bin, page, "")
+}
+
+/// [`dump`] of the page opened with a URL fragment (`#selftest;...`).
+fn dump_at(bin: &Path, page: &Path, fragment: &str) -> (String, String) {
     let profile = TempDir::new().unwrap();
     let out = browser(bin, profile.path())
         .args(["--virtual-time-budget=20000", "--dump-dom"])
-        .arg(url(page, ""))
+        .arg(url(page, fragment))
         .output()
         .unwrap();
     assert!(
@@ -660,19 +665,7 @@ fn unescape(s: &str) -> String {
 /// The page with `#selftest;theme=...`: its DOM, the browser's log, and
 /// what the self-test recorded.
 fn selftest(bin: &Path, page: &Path, theme: &str) -> (String, String, Value) {
-    let profile = TempDir::new().unwrap();
-    let out = browser(bin, profile.path())
-        .args(["--virtual-time-budget=20000", "--dump-dom"])
-        .arg(url(page, &format!("#selftest;theme={theme}")))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (dom, log) = dump_at(bin, page, &format!("#selftest;theme={theme}"));
     check_clean(&dom, &log);
     assert!(
         dom.contains("data-selftest=\"done\""),

@@ -156,6 +156,12 @@ impl Env {
     fn write_config(&self, json: &str) {
         std::fs::write(self.docker_config().join("config.json"), json).expect("config.json");
     }
+    /// What `docker login` writes: the test user's basic credentials for `host`.
+    fn store_credentials(&self, host: &str) {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+        self.write_config(&format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#));
+    }
     fn layerscope(&self) -> Command {
         let mut c = Command::cargo_bin("layerscope").expect("binary");
         c.env("DOCKER_CONFIG", self.docker_config())
@@ -683,10 +689,7 @@ fn oci_index_zstd_foreign_layers_and_bad_blobs() {
     let reg = Registry::start();
     let env = Env::new();
     let host = reg.host();
-    env.write_config(&format!(r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#, {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    }));
+    env.store_credentials(&host);
     let repo = format!("{PREFIX}/{}-hand", std::process::id());
     let p = Pusher::new(&reg, &repo);
     let run = |args: &[&str]| env.layerscope().args(args).output().expect("run");
@@ -967,10 +970,7 @@ fn registry_downloads_report_progress_per_layer_through_the_pipeline() {
     let reg = Registry::start();
     let env = Env::new();
     let host = reg.host();
-    env.write_config(&format!(r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#, {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    }));
+    env.store_credentials(&host);
     let repo = format!("{PREFIX}/{}-progress", std::process::id());
     let p = Pusher::new(&reg, &repo);
     let tars = [

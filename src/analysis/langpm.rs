@@ -13,11 +13,13 @@ use crate::index::tree::{NodeId, ROOT};
 pub fn pip_tool_files(image: &Image) -> Vec<NodeId> {
     let mut out = Vec::new();
     for (&node, data) in &image.captured {
-        let path = image.tree.path(node);
-        if !path.ends_with(".dist-info/RECORD") {
+        let Some(info) = image.tree.parent(node) else {
+            continue;
+        };
+        if image.tree.name(node) != "RECORD" || !image.tree.name(info).ends_with(".dist-info") {
             continue;
         }
-        let Some(site) = image.tree.parent(node).and_then(|d| image.tree.parent(d)) else {
+        let Some(site) = image.tree.parent(info) else {
             continue;
         };
         for line in String::from_utf8_lossy(data).lines() {

@@ -224,10 +224,9 @@ pub fn write_findings(out: &mut dyn Write, a: &Analysis, limit: usize) -> io::Re
             .collect();
         writeln!(
             out,
-            "  {:>10}  {} smaller finding{}: {}",
+            "  {:>10}  {}: {}",
             size(bytes),
-            rest.len(),
-            if rest.len() == 1 { "" } else { "s" },
+            crate::units::plural(rest.len() as u64, "smaller finding"),
             items.join(", ")
         )?;
     }
@@ -460,9 +459,9 @@ fn base_text(a: &Analysis) -> String {
     let n = a.base.layers;
     // Short, so that two cells never read as one.
     format!(
-        "{} ({n} layer{})",
+        "{} ({})",
         a.base.kind,
-        if n == 1 { "" } else { "s" }
+        crate::units::plural(n as u64, "layer")
     )
 }
 

@@ -78,14 +78,18 @@ pub fn read(image: &Image) -> Packages {
     };
     let text = |path: &str| image.captured_file(path).map(String::from_utf8_lossy);
     // Captured files under a directory, as (file name, node, content).
+    // Captured files directly in a directory, as (file name, node,
+    // content), by name.
     let under = |dir: &str| -> Vec<(String, NodeId, &[u8])> {
+        let Some(d) = image.tree.lookup(dir) else {
+            return Vec::new();
+        };
         let mut v: Vec<(String, NodeId, &[u8])> = image
-            .captured
-            .iter()
-            .filter_map(|(&node, data)| {
-                let path = image.tree.path(node);
-                let file = path.strip_prefix(dir)?.to_string();
-                (!file.contains('/')).then_some((file, node, &data[..]))
+            .tree
+            .children(d)
+            .filter_map(|c| {
+                let data = image.captured.get(&c)?;
+                Some((image.tree.name(c).to_string(), c, &data[..]))
             })
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));

@@ -51,11 +51,10 @@ impl Explore {
             Span::styled(" layerscope ", theme.key()),
             Span::styled(img.facts.name(), theme.title()),
             Span::raw(format!(
-                "  {}  {n} layer{}  {} finding{}",
+                "  {}  {}  {}",
                 size(a.waste.total_bytes),
-                if n == 1 { "" } else { "s" },
-                a.findings.len(),
-                if a.findings.len() == 1 { "" } else { "s" },
+                crate::units::plural(n as u64, "layer"),
+                crate::units::plural(a.findings.len() as u64, "finding"),
             )),
         ]);
         let mut second = vec![Span::raw(" ")];
@@ -408,7 +407,7 @@ fn base_text(a: &Analysis) -> String {
         &a.base.kind
     };
     let n = a.base.layers;
-    format!("{kind} ({n} layer{})", if n == 1 { "" } else { "s" })
+    format!("{kind} ({})", crate::units::plural(n as u64, "layer"))
 }
 
 /// Image totals: size, build residue, waste, findings, base, bytes per
@@ -515,9 +514,8 @@ fn draw_top_finding(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
     let bytes: u64 = a.findings.iter().map(|f| f.bytes).sum();
     let (label, st) = finding_label(top, theme);
     let head = format!(
-        " {} finding{} \u{b7} {} (f) \u{b7} top: ",
-        a.findings.len(),
-        if a.findings.len() == 1 { "" } else { "s" },
+        " {} \u{b7} {} (f) \u{b7} top: ",
+        crate::units::plural(a.findings.len() as u64, "finding"),
         size(bytes)
     );
     let what = format!("{label} {} ", size(top.bytes));
