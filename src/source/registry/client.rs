@@ -181,10 +181,7 @@ impl Registry {
             }
             None => None,
         };
-        *self
-            .authorization
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = value;
+        *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = value;
         Ok(())
     }
 

@@ -120,7 +120,7 @@ pub fn tls_trouble(e: &(dyn std::error::Error + 'static)) -> Option<Tls> {
 pub async fn speaks_tls(http: &reqwest::Client, host: &str) -> bool {
     match http
         .get(format!("https://{host}/v2/"))
-        .timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(5))
         .send()
         .await
     {
@@ -263,7 +263,9 @@ impl Registry {
         if !digest.starts_with("sha256:") {
             return Err(Error::input(
                 &self.shown,
-                format!("{doing}: {digest} is not a sha256 digest, the only kind layerscope checks"),
+                format!(
+                    "{doing}: {digest} is not a sha256 digest, the only kind layerscope checks"
+                ),
             ));
         }
         let resp = self
