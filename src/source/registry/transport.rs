@@ -95,12 +95,12 @@ pub enum Tls {
 /// (An `io::Error`'s `source()` skips the error it wraps: look inside.)
 pub fn tls_trouble(e: &(dyn std::error::Error + 'static)) -> Option<Tls> {
     let mut cur = Some(e);
-    while let Some(x) = cur {
-        let inner = x
-            .downcast_ref::<io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|i| i.downcast_ref::<rustls::Error>());
-        if let Some(r) = x.downcast_ref::<rustls::Error>().or(inner) {
+    while let Some(mut x) = cur {
+        // io::Errors may nest (hyper's wraps tokio-rustls's).
+        while let Some(inner) = x.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            x = inner;
+        }
+        if let Some(r) = x.downcast_ref::<rustls::Error>() {
             use rustls::AlertDescription as A;
             return match r {
                 rustls::Error::InvalidCertificate(c) => Some(Tls::Untrusted(format!("{c:?}"))),
