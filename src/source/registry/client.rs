@@ -282,6 +282,9 @@ pub fn explain(doing: &str, e: &OciDistributionError, who: &Who<'_>) -> String {
             429 => format!(
                 "{doing}: the registry {host} says too many requests (429); try again later"
             ),
+            c if cut(message).is_empty() => {
+                format!("{doing}: the registry {host} answered HTTP {c}")
+            }
             c => format!(
                 "{doing}: the registry {host} answered HTTP {c} ({})",
                 cut(message)

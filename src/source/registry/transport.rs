@@ -8,7 +8,8 @@
 //!   during a long pull).
 //! - A blob whose connection breaks resumes with `Range: bytes=N-` (a
 //!   registry that answers 200 instead of 206 is read from the start and
-//!   the first N bytes skipped), [`MAX_RESUMES`] times at most.
+//!   the first N bytes skipped), [`MAX_RESUMES`] times at most, 0.25 s
+//!   more after each break.
 //! - Redirects are followed (blobs are often served from object storage);
 //!   reqwest drops `Authorization` when a redirect leaves the host, port or
 //!   scheme.
@@ -210,10 +211,22 @@ impl Registry {
         let code = resp.status().as_u16();
         let url = resp.url().to_string();
         let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
-        let e = match serde_json::from_slice::<OciEnvelope>(&body) {
-            Ok(envelope) if !envelope.errors.is_empty() => {
-                OciDistributionError::RegistryError { envelope, url }
-            }
+        let envelope = serde_json::from_slice::<OciEnvelope>(&body)
+            .ok()
+            .filter(|e| !e.errors.is_empty());
+        let e = match envelope {
+            // A server error says what it is by its status; its words follow.
+            Some(envelope) if code >= 500 => OciDistributionError::ServerError {
+                code,
+                url,
+                message: envelope
+                    .errors
+                    .iter()
+                    .map(|x| x.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            Some(envelope) => OciDistributionError::RegistryError { envelope, url },
             _ if code == 401 => OciDistributionError::UnauthorizedError { url },
             // A HEAD has no body to say which.
             _ if code == 404 && manifest => OciDistributionError::ImageManifestNotFoundError(url),
@@ -449,7 +462,8 @@ impl Pull {
                     self.doing
                 ));
             }
-            tokio::time::sleep(backoff(self.resumes - 1)).await;
+            // A broken connection is usually the network's: resume soon.
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(self.resumes))).await;
         }
     }
 }
