@@ -288,3 +288,54 @@ fn a_registry_stopped_mid_blob_is_one_line() {
     failed_with(&out, &["layer 1", "downloading", "HTTP 502"]);
     assert_eq!(cached_layers(&env), 0);
 }
+
+#[test]
+fn proxy_variables_are_honoured() {
+    let test = "proxy_variables_are_honoured";
+    if !tools_available(test) {
+        return;
+    }
+    let s = setup("via-proxy");
+    // The fault proxy passes an absolute-form request on as it is: it is an
+    // HTTP proxy with no faults set.
+    let direct = format!("docker://{}/{}:v1", s.reg.host(), s.repo);
+    let env = Env::new();
+    env.store_credentials(&s.reg.host());
+    let proxy_url = format!("http://{}", s.proxy.host());
+    let out = env
+        .layerscope()
+        .env("HTTP_PROXY", &proxy_url)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .args([&direct, "--json", "-"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via = s.proxy.matching(&[&format!("http://{}/v2/", s.reg.host())]);
+    assert!(
+        via.iter().any(|x| x.line.contains("/manifests/v1"))
+            && via.iter().any(|x| x.line.contains(&s.blob_path(&s.big))),
+        "manifests and blobs through HTTP_PROXY: {via:?}"
+    );
+    // NO_PROXY names the registry: nothing more through the proxy.
+    let before = s.proxy.seen().len();
+    let env = Env::new();
+    env.store_credentials(&s.reg.host());
+    let out = env
+        .layerscope()
+        .env("HTTP_PROXY", &proxy_url)
+        .env("NO_PROXY", "127.0.0.1")
+        .args([&direct, "--json", "-"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.proxy.seen().len(), before, "NO_PROXY bypasses the proxy");
+}
