@@ -9,17 +9,11 @@
 mod common_engine;
 mod common_registry;
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command as Std, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command as Std;
 
-use assert_cmd::Command;
 use common_engine::*;
 use common_registry::*;
 use serde_json::Value;
-use tempfile::TempDir;
 
 #[test]
 fn pull_sizes_totals_and_warm_runs_against_a_real_registry() {

@@ -231,19 +231,21 @@ fn serve(mut client: TcpStream, upstream: u16, rules: &Mutex<Vec<Rule>>, seen: &
     let _ = server.shutdown(std::net::Shutdown::Both);
 }
 
+/// (request line, the Authorization header if any)
+type Requests = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// Object storage on another host (`ip`, e.g. 127.0.0.2): serves the
 /// registry's stored blobs by the digest that ends the path.
 pub struct ObjectStore {
     pub base: String,
-    /// (request line, the Authorization header if any)
-    pub seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    pub seen: Requests,
 }
 
 impl ObjectStore {
     pub fn start(ip: &str, blobs: PathBuf) -> ObjectStore {
         let listener = TcpListener::bind((ip, 0)).expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let seen: Requests = Arc::default();
         let s = seen.clone();
         std::thread::spawn(move || {
             for c in listener.incoming() {
