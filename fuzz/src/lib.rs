@@ -358,9 +358,12 @@ pub fn challenge(data: &[u8]) -> Result<(), String> {
             break;
         }
     }
-    if let Some(d) = retry_after(retry) {
-        // A number is taken as is; a date is never in the past.
-        assert!(d.as_secs() < u64::MAX);
+    // A number of seconds is taken as it is (the caller refuses to wait
+    // more than a minute); anything else is an HTTP date or nothing.
+    if let Ok(n) = retry.trim().parse::<u64>() {
+        assert_eq!(retry_after(retry), Some(std::time::Duration::from_secs(n)));
+    } else {
+        let _ = retry_after(retry);
     }
     bearer
         .map(|_| ())
@@ -400,14 +403,16 @@ pub fn platform(data: &[u8]) -> Result<(), String> {
                 assert!(want.accepts(have), "chose {have} for {want}");
                 Ok(())
             }
+            // Both may quote what the registry sent; the loader shows them
+            // through `Error::input`, which escapes control characters.
             Err(e) => {
-                check_error("choose", &e);
+                check_inner_error("choose", &e);
                 Err(e)
             }
         },
         Ok(Manifest::Image(_)) => Ok(()),
         Err(e) => {
-            check_error("manifest", &e);
+            check_inner_error("manifest", &e);
             Err(e)
         }
     }
