@@ -20,12 +20,14 @@ docker-daemon:NAME or docker:NAME forces the engine), docker-archive:PATH[:TAG]
 file or directory, or docker://HOST/REPO[:TAG] (a registry; nothing else goes
 to the network).
 
-With one IMAGE, layerscope explores it; with two (A B), it compares them. On a
-terminal it opens the interactive view; otherwise it prints a text summary.
+With one IMAGE, layerscope explores it; with two or more (A B ...), it compares
+each with the first. On a terminal it opens the interactive view; otherwise it
+prints a text summary.
 
 CI mode (--ci, or CI=true without a terminal when rules are configured) checks
-the rules and prints one line per rule. With two images the size rules apply to
-the second (the candidate) and --max-growth compares it with the first.
+the rules and prints one line per rule. With two images or more the rules apply
+to each image after the first (the baseline), and --max-growth compares each
+with the baseline.
 Sizes: B, kB/KB, MB, GB are decimal as in `docker images` (20MB = 20,000,000
 bytes); KiB, MiB, GiB are binary; a bare number is bytes. The size checked by
 --max-size is the image's total as `docker image inspect --format {{.Size}}`

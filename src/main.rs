@@ -228,21 +228,32 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
     let refs: Vec<&Analysis> = analyses.iter().collect();
     // Every image after the first against the first.
     let comparisons = compare::compare_all(&refs);
-    let gate_result = match mode {
+    // CI mode judges every image after the first against the first (the
+    // baseline); a single image is judged alone.
+    let gate_results: Option<Vec<_>> = match mode {
         Mode::Ci { gate, .. } => {
-            let (candidate, baseline) = match analyses {
-                [a, b] => (b, Some(a)),
-                [a] => (a, None),
-                _ => anyhow::bail!("CI mode takes one image, or two (BASELINE CANDIDATE)"),
+            let judged: Vec<(&Analysis, Option<&Analysis>)> = match analyses {
+                [a] => vec![(a, None)],
+                [first, rest @ ..] => rest.iter().map(|b| (b, Some(first))).collect(),
+                [] => Vec::new(),
             };
-            let e = ci::evaluate(gate, candidate, baseline).map_err(anyhow::Error::msg)?;
-            Some(ci_out::verdicts(&e))
+            let results = judged
+                .into_iter()
+                .map(|(candidate, baseline)| {
+                    ci::evaluate(gate, candidate, baseline)
+                        .map(|e| ci_out::verdicts(&e))
+                        .map_err(anyhow::Error::msg)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some(results)
         }
         _ => None,
     };
     let report = || {
         let mut r = Report::new(&refs).with_comparisons(&comparisons);
-        r.ci = gate_result.clone();
+        if let Some(g) = &gate_results {
+            r = r.with_ci(g);
+        }
         if o.json_tree {
             r = r.with_trees(&refs);
         }
@@ -257,23 +268,40 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
         html::write_report(&r, dest).with_context(|| format!("cannot write {dest}"))?;
     }
     let mut out = std::io::stdout().lock();
-    if let Some(g) = &gate_result {
+    if let Some(results) = &gate_results {
+        let table = (analyses.len() > 2).then_some((refs.as_slice(), comparisons.as_slice()));
         match o.format {
-            Format::Text if !o.json_on_stdout() => ci_out::write_text(&mut out, g, o.color)?,
+            Format::Text if !o.json_on_stdout() => {
+                if let Some((a, c)) = table {
+                    text::write_table(&mut out, a, c)?;
+                    writeln!(out)?;
+                }
+                for (i, g) in results.iter().enumerate() {
+                    if results.len() > 1 {
+                        if i > 0 {
+                            writeln!(out)?;
+                        }
+                        writeln!(out, "{}", ci_out::candidate_title(g))?;
+                    }
+                    ci_out::write_text(&mut out, g, o.color)?;
+                }
+            }
             Format::Text => {}
             Format::Json => {
                 if !o.json_on_stdout() {
                     json::write_report(&report(), "-")?;
                 }
             }
-            Format::Junit => ci_out::write_junit(&mut out, g)?,
-            Format::Markdown => ci_out::write_markdown(&mut out, g)?,
+            Format::Junit => ci_out::write_junit(&mut out, results)?,
+            Format::Markdown => ci_out::write_markdown(&mut out, results, table)?,
             Format::Github => {
-                ci_out::write_github(&mut out, g)?;
+                for g in results {
+                    ci_out::write_github(&mut out, g)?;
+                }
                 if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
                     // The verdict stands even if the summary cannot be written.
                     let mut md = Vec::new();
-                    ci_out::write_markdown(&mut md, g)?;
+                    ci_out::write_markdown(&mut md, results, table)?;
                     let appended = std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
@@ -289,7 +317,7 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
             }
         }
         out.flush()?;
-        return Ok(if g.passed {
+        return Ok(if results.iter().all(|g| g.passed) {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

@@ -27,9 +27,14 @@ pub struct Report {
     /// after the first, each against the first (A is always the first).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub comparison: Vec<ComparisonReport>,
-    /// Present in CI mode: the verdict of every rule.
+    /// Present in CI mode when one image is judged (one image, or a
+    /// baseline and one candidate): the verdict of every rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<crate::ci::GateResult>,
+    /// Present in CI mode: one result per judged image (every image after
+    /// the first, or the only one), in the order given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ci_results: Vec<crate::ci::GateResult>,
 }
 
 #[derive(Debug, Serialize)]
@@ -310,7 +315,17 @@ impl Report {
             images: analyses.iter().map(|a| ImageReport::new(a)).collect(),
             comparison: Vec::new(),
             ci: None,
+            ci_results: Vec::new(),
         }
+    }
+
+    /// Add the gate's results, one per judged image.
+    pub fn with_ci(mut self, results: &[crate::ci::GateResult]) -> Self {
+        if let [one] = results {
+            self.ci = Some(one.clone());
+        }
+        self.ci_results = results.to_vec();
+        self
     }
 
     /// Add each image's file tree (`analyses` in the order given to `new`).

@@ -172,14 +172,9 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
     let base = cli.base.as_deref().map(Reference::parse).transpose()?;
     let report_asked = cli.json.is_some() || cli.html.is_some() || cli.format.is_some();
     let mode = if ci {
-        if gate.get(RuleId::MaxGrowth).is_some() && images.len() != 2 {
+        if gate.get(RuleId::MaxGrowth).is_some() && images.len() < 2 {
             return Err(Error::Usage(
-                "--max-growth needs two images: BASELINE CANDIDATE".into(),
-            ));
-        }
-        if images.len() > 2 {
-            return Err(Error::Usage(
-                "CI mode takes one image, or two (BASELINE CANDIDATE)".into(),
+                "--max-growth needs a baseline: BASELINE CANDIDATE [CANDIDATE...]".into(),
             ));
         }
         if !gate.any() {
@@ -326,7 +321,7 @@ mod tests {
             ),
             (
                 &["app", "--max-growth", "1MB"],
-                "--max-growth needs two images",
+                "--max-growth needs a baseline",
             ),
             (&["docker:/app"], "write docker://app for a registry"),
             (
