@@ -108,9 +108,47 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
+    /// Print a shell's completion script or the man page, then exit
+    /// (a flag, not a subcommand, so that no image name is hidden).
+    #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
+    pub generate: Option<Generate>,
+
     /// Threads used to index layers of saved images (default: one per core).
     #[arg(long, value_name = "N", hide = true)]
     pub threads: Option<usize>,
+}
+
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generate {
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    CompleteElvish,
+    CompletePowershell,
+    Man,
+}
+
+impl Generate {
+    /// Write the script or page for the command line `cmd` describes.
+    pub fn write(
+        self,
+        mut cmd: clap::Command,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        use clap_complete::Shell;
+        let shell = match self {
+            Generate::Man => return clap_mangen::Man::new(cmd).render(out),
+            Generate::CompleteBash => Shell::Bash,
+            Generate::CompleteZsh => Shell::Zsh,
+            Generate::CompleteFish => Shell::Fish,
+            Generate::CompleteElvish => Shell::Elvish,
+            Generate::CompletePowershell => Shell::PowerShell,
+        };
+        let name = cmd.get_name().to_string();
+        clap_complete::generate(shell, &mut cmd, name, out);
+        Ok(())
+    }
 }
 
 #[derive(Debug, Subcommand)]

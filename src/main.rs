@@ -149,6 +149,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match settings::resolve(cli, &Env::from_process()?)? {
         Settings::Cache(action) => cache_command(action),
+        Settings::Generate(what) => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout().lock();
+            what.write(Cli::command(), &mut out)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Settings::Show(show) => show_images(*show),
     }
 }

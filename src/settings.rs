@@ -35,6 +35,8 @@ pub struct Load {
 pub enum Settings {
     /// `layerscope cache ...`.
     Cache(CacheAction),
+    /// `layerscope --generate WHAT`.
+    Generate(crate::cli::Generate),
     /// Load images and show them.
     Show(Box<Show>),
 }
@@ -132,6 +134,9 @@ impl Env {
 /// Resolve the command line against the config file and the environment.
 pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
     let mut cli = cli;
+    if let Some(what) = cli.generate {
+        return Ok(Settings::Generate(what));
+    }
     let demo = match cli.command.take() {
         Some(Command::Cache { action }) => return Ok(Settings::Cache(action)),
         Some(Command::Demo { base, json }) => {

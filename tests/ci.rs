@@ -877,15 +877,29 @@ fn three_images_judge_each_against_the_first() {
     let r = three(&["--ci", "--max-size", &limit]).code(1);
     assert!(r.stdout.contains("app:b against app:base (the baseline)"));
     assert!(r.stdout.contains("app:c against app:base (the baseline)"));
-    assert_eq!(r.stdout.matches("PASS  max-size").count(), 1, "{}", r.stdout);
-    assert_eq!(r.stdout.matches("FAIL  max-size").count(), 1, "{}", r.stdout);
+    assert_eq!(
+        r.stdout.matches("PASS  max-size").count(),
+        1,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("FAIL  max-size").count(),
+        1,
+        "{}",
+        r.stdout
+    );
     // The table of images leads, a row per image.
     assert!(r.stdout.starts_with("IMAGE "), "{}", r.stdout);
     let limit = c_total.to_string();
     three(&["--ci", "--max-size", &limit]).code(0);
     // Markdown: the table, then a section per judged image.
     let md = three(&["--max-size", &limit, "--format", "markdown"]).code(0);
-    assert!(md.stdout.starts_with("| IMAGE | SIZE | PULL |"), "{}", md.stdout);
+    assert!(
+        md.stdout.starts_with("| IMAGE | SIZE | PULL |"),
+        "{}",
+        md.stdout
+    );
     assert_eq!(md.stdout.matches("### layerscope: `").count(), 2);
     assert!(md.stdout.contains("| app:c | "), "{}", md.stdout);
     // JUnit: one suite per judged image.
