@@ -287,7 +287,7 @@ mod tests {
             Cli::try_parse_from([&["layerscope"], args].concat()).map_err(|e| e.to_string())?;
         match resolve(cli, &env(stdout_tty)).map_err(|e| e.to_string())? {
             Settings::Show(s) => Ok(*s),
-            Settings::Cache(_) => Err("cache".into()),
+            Settings::Cache(_) | Settings::Generate(_) => Err("not a run".into()),
         }
     }
 
