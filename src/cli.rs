@@ -169,6 +169,10 @@ pub enum Command {
         /// Write the comparison's JSON report to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<String>,
+        /// Replace go-app-single/go-app-multi even when the demo did not
+        /// build them (without it, such images are left untouched).
+        #[arg(long)]
+        force: bool,
     },
 }
 

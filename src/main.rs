@@ -175,8 +175,8 @@ fn open_cache(wanted: bool) -> Option<Arc<Cache>> {
 }
 
 fn show_images(s: Show) -> anyhow::Result<ExitCode> {
-    if let Some(base) = &s.prepare.demo {
-        demo::build_demo(base.as_deref(), &mut |line: &str| eprintln!("{line}"))?;
+    if let Some(d) = &s.prepare.demo {
+        demo::build_demo(d, &mut |line: &str| eprintln!("{line}"))?;
     }
     if let Mode::Ci {
         note: Some(note), ..
@@ -184,8 +184,9 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     {
         eprintln!("{note}");
     }
+    let ci = matches!(s.view.mode, Mode::Ci { .. });
     for name in &s.prepare.pull {
-        engine::pull(name)?;
+        pull_or_keep_local(name, ci)?;
     }
     let cache = open_cache(s.load.use_cache);
     let opts = LoadOptions {
@@ -218,6 +219,25 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     report_cache_notes(cache.as_deref());
     let analyses = loaded.map_err(anyhow::Error::msg)?;
     write_outputs(&analyses, &s.view.mode, &s.view.outputs)
+}
+
+/// `--pull`: where the registry cannot be reached, or denies or does not
+/// know the name, a local copy is used with a warning. Under `--ci` the
+/// failure stays an error: the job asked for a fresh image.
+fn pull_or_keep_local(name: &str, ci: bool) -> anyhow::Result<()> {
+    use engine::PullFailure;
+    let Err(e) = engine::pull(name) else {
+        return Ok(());
+    };
+    let recoverable = matches!(e.kind, PullFailure::Offline | PullFailure::Denied);
+    if ci || !recoverable || !engine::exists_locally(name) {
+        return Err(e.error.into());
+    }
+    eprintln!(
+        "layerscope: warning: {}; using the local {name} as it is",
+        e.error
+    );
+    Ok(())
 }
 
 /// `wrote the JSON report on 2 images to out.json (48.2 kB)`.

@@ -56,8 +56,8 @@ pub struct Show {
 /// What is done before loading.
 #[derive(Debug)]
 pub struct Prepare {
-    /// Build the demo images, with this builder image (`None`: the default).
-    pub demo: Option<Option<String>>,
+    /// Build the demo images first.
+    pub demo: Option<crate::demo::DemoOptions>,
     /// Pull these engine images.
     pub pull: Vec<String>,
 }
@@ -139,10 +139,14 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
     }
     let demo = match cli.command.take() {
         Some(Command::Cache { action }) => return Ok(Settings::Cache(action)),
-        Some(Command::Demo { base, json }) => {
+        Some(Command::Demo { base, json, force }) => {
             cli.images = crate::demo::IMAGES.iter().map(|s| s.to_string()).collect();
             cli.json = json;
-            Some(base)
+            Some(crate::demo::DemoOptions {
+                base,
+                force,
+                pull_timeout: None,
+            })
         }
         None => None,
     };
