@@ -46,21 +46,9 @@ pub struct Tool {
 #[derive(Debug, Serialize)]
 pub struct ImageReport {
     pub name: String,
-    pub id: String,
-    pub tags: Vec<String>,
-    pub source: String,
-    pub layers_read_via: String,
-    pub layers_cached: usize,
-    pub os: String,
-    pub architecture: String,
-    pub created: Option<String>,
-    pub base_os: String,
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub user: String,
-    pub workdir: String,
-    pub exposed_ports: Vec<String>,
-    pub env_keys: Vec<String>,
+    /// Its id, tags, source, config and base OS, as the model holds them.
+    #[serde(flatten)]
+    pub facts: crate::image::ImageFacts,
     pub totals: Totals,
     pub layers: Vec<LayerReport>,
     pub top_wasted: Vec<WastedReport>,
@@ -434,21 +422,10 @@ impl ImageReport {
         let one_based = |v: &[u16]| v.iter().map(|&l| l as usize + 1).collect();
         ImageReport {
             name: f.name(),
-            id: f.id.clone(),
-            tags: f.tags.clone(),
-            source: f.source.clone(),
-            layers_read_via: f.layers_read_via.clone(),
-            layers_cached: f.layers_cached,
-            os: f.os.clone(),
-            architecture: f.architecture.clone(),
-            created: f.created.clone(),
-            base_os: f.base_os.clone(),
-            entrypoint: f.entrypoint.clone(),
-            cmd: f.cmd.clone(),
-            user: f.user.clone(),
-            workdir: f.workdir.clone(),
-            exposed_ports: f.exposed_ports.clone(),
-            env_keys: f.env_keys.clone(),
+            facts: crate::image::ImageFacts {
+                history: Vec::new(),
+                ..f.clone()
+            },
             totals: Totals {
                 size_bytes: w.total_bytes,
                 final_bytes: w.final_bytes,
