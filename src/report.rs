@@ -108,15 +108,6 @@ pub struct BuildOnlyReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PackageNoteReport {
-    pub name: String,
-    pub bytes: u64,
-    pub files: u64,
-    /// Why it is build-only; empty for packages that are not.
-    pub reason: String,
-}
-
-#[derive(Debug, Serialize)]
 pub struct BaseReport {
     pub layers: usize,
     pub kind: String,
@@ -147,7 +138,7 @@ pub struct FindingReport {
     pub hidden_by: Vec<usize>,
     pub packages: Vec<String>,
     /// Every package of the finding with bytes and reason.
-    pub package_notes: Vec<PackageNoteReport>,
+    pub package_notes: Vec<crate::analysis::findings::PackageNote>,
     /// Of `bytes`, those the base image's layers brought.
     pub base_bytes: u64,
     pub fix: String,
@@ -521,16 +512,7 @@ impl ImageReport {
                         .collect(),
                     hidden_by: one_based(&f.hidden_by),
                     packages: f.packages.clone(),
-                    package_notes: f
-                        .notes
-                        .iter()
-                        .map(|n| PackageNoteReport {
-                            name: n.name.clone(),
-                            bytes: n.bytes,
-                            files: n.files,
-                            reason: n.reason.clone(),
-                        })
-                        .collect(),
+                    package_notes: f.notes.clone(),
                     base_bytes: f.base_bytes,
                     fix: f.fix.clone(),
                 })

@@ -52,11 +52,13 @@ pub struct Finding {
 }
 
 /// One package of a finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as it is into the report's `package_notes[]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PackageNote {
     pub name: String,
     pub bytes: u64,
     pub files: u64,
+    /// Why it is build-only; empty for packages that are not.
     pub reason: String,
 }
 
