@@ -126,8 +126,20 @@ impl Drop for Podman {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // The store holds no containers, so nothing is mounted: the
-        // temporary directory goes with its images.
+        // Podman's overlay driver bind-mounts its `overlay` directory on
+        // itself: unmount everything under the store, deepest first, so
+        // that the temporary directory can go with its images.
+        let dir = self.dir.path().display().to_string();
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| m.starts_with(&format!("{dir}/")))
+            .collect();
+        points.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in points {
+            let _ = Command::new("umount").arg(m).status();
+        }
     }
 }
 
@@ -169,13 +181,22 @@ fn assert_same(a: &Value, b: &Value, what: &str) {
         .unwrap_or(0);
     let around = |s: &str| {
         s.lines()
-            .skip(first.saturating_sub(8))
-            .take(10)
+            .skip(first.saturating_sub(3))
+            .take(6)
             .collect::<Vec<_>>()
             .join("\n")
     };
+    // Whole, for a look.
+    let dir = std::env::temp_dir();
+    let keep = |side: &str, text: &str| {
+        let path = dir.join(format!("layerscope-podman-{what}-{side}.json"));
+        let _ = std::fs::write(&path, text);
+        path.display().to_string()
+    };
     panic!(
-        "{what}: the reports differ near line {first}:\n{}\n--- and ---\n{}",
+        "{what}: the reports differ near line {first} ({} and {}):\n{}\n--- and ---\n{}",
+        keep("a", &a),
+        keep("b", &b),
         around(&a),
         around(&b)
     );
@@ -305,5 +326,111 @@ fn podman_reads_the_same_through_storage_and_its_api() {
         podman_size(&p, &image),
         tar_sizes.iter().sum::<u64>() + meta,
         "podman's size is its layers' tar sizes plus its metadata"
+    );
+}
+
+/// The tar-splits of `image`'s layers in the store at `root`.
+fn tar_splits(root: &Path, diff_ids: &[String]) -> Vec<PathBuf> {
+    let layers: Value = serde_json::from_slice(
+        &std::fs::read(root.join("overlay-layers/layers.json")).expect("layers.json"),
+    )
+    .expect("JSON");
+    diff_ids
+        .iter()
+        .map(|d| {
+            let id = layers
+                .as_array()
+                .expect("layers")
+                .iter()
+                .find(|l| l["diff-digest"] == *d)
+                .and_then(|l| l["id"].as_str())
+                .expect("the layer's id");
+            root.join(format!("overlay-layers/{id}.tar-split.gz"))
+        })
+        .collect()
+}
+
+#[test]
+fn without_tar_split_the_directories_are_walked() {
+    let Some(p) = Podman::start("podman_walk") else {
+        return;
+    };
+    let mut clean = Cleanup::new();
+    let Some(tag) = kinds_image(&mut clean, "pm-walk") else {
+        return;
+    };
+    let image = p.load_from_docker(&tag);
+    let (export, _) = without_via(report(&p.host, &image, "export"));
+    let diff_ids: Vec<String> = export["images"][0]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["diff_id"].as_str().expect("diff_id").to_string())
+        .collect();
+    // Walking needs CAP_SYS_ADMIN (trusted.* xattrs); reading tar-splits
+    // does not. `setpriv` drops it from the bounding set, so layerscope
+    // runs as root without it.
+    let bin = assert_cmd::cargo::cargo_bin("layerscope");
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let without_cap = |via: &str, name: &str| {
+        let json = out_dir.path().join(name);
+        let out = Command::new("setpriv")
+            .arg("--bounding-set=-sys_admin")
+            .arg(&bin)
+            .env("DOCKER_HOST", &p.host)
+            .args(["--no-cache", "--via", via, "--json"])
+            .arg(&json)
+            .arg(&image)
+            .output()
+            .expect("run layerscope under setpriv");
+        let report = std::fs::read(&json)
+            .ok()
+            .map(|b| serde_json::from_slice::<Value>(&b).expect("JSON"));
+        (out, report)
+    };
+    let (out, auto) = without_cap("auto", "tar-split.json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (auto, via) = without_via(auto.expect("a report"));
+    assert_eq!(via, "storage", "tar-splits are read without CAP_SYS_ADMIN");
+    assert_same(&auto, &export, "tar-split-without-cap");
+
+    // This test's own store: its tar-splits are moved aside (the odd
+    // layers and the top one, so that walks and tar-splits meet in one
+    // image).
+    let splits = tar_splits(&p.root(), &diff_ids);
+    for (i, s) in splits.iter().enumerate() {
+        if i % 2 == 1 || i + 1 == splits.len() {
+            std::fs::rename(s, s.with_extension("aside")).expect("move the tar-split aside");
+        }
+    }
+    let (walked, via) = without_via(report(&p.host, &image, "storage"));
+    assert_eq!(via, "storage");
+    assert_same(&walked, &export, "walked");
+
+    // Without CAP_SYS_ADMIN, --via storage refuses to walk, in one line.
+    let (out, report) = without_cap("storage", "refused.json");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs CAP_SYS_ADMIN"), "{err}");
+    assert!(report.is_none(), "no report after a refusal");
+    // Auto says why once and exports instead. (Podman itself cannot export
+    // an image whose tar-splits are gone: its rebuilt tar does not match
+    // the diff_id, which it reports, as the second line.)
+    let (out, _) = without_cap("auto", "auto.json");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first = err.lines().next().unwrap_or("");
+    assert!(
+        first.contains("through the export") && first.contains("needs CAP_SYS_ADMIN"),
+        "{err}"
+    );
+    assert_eq!(err.matches("CAP_SYS_ADMIN").count(), 1, "{err}");
+    assert!(
+        out.status.success() || err.contains("Digest did not match"),
+        "{err}"
     );
 }

@@ -46,6 +46,12 @@ impl LayerDir {
         })
     }
 
+    /// The directory's descriptor.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd as _;
+        self.fd.as_fd()
+    }
+
     /// Open the regular file `raw` (a tar name, relative to this directory)
     /// for reading, checked to hold `size` bytes.
     pub fn open_file(&self, raw: &[u8], size: u64) -> io::Result<File> {

@@ -15,6 +15,7 @@ pub mod docker;
 pub mod files;
 pub mod settle;
 pub mod tarsplit;
+pub mod walk;
 
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,8 @@ pub struct StoredLayer {
     pub size: u64,
     /// The size of the layer's tar, where the engine records it.
     pub tar_size: Option<u64>,
+    /// The tar-split is missing or unreadable: the directory is walked.
+    pub walk: bool,
 }
 
 impl StoredLayer {
@@ -97,12 +100,27 @@ impl StoredLayer {
     ) -> Self {
         StoredLayer {
             diff_id: diff_id.to_string(),
+            walk: !tar_split_readable(&tar_split),
             tar_split,
             dir,
             size,
             tar_size,
         }
     }
+}
+
+/// Does the tar-split at `path` open, and its first line read as one?
+fn tar_split_readable(path: &Path) -> bool {
+    use std::io::BufRead as _;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut line = String::new();
+    let gz = flate2::read::GzDecoder::new(BufReader::new(f));
+    BufReader::new(io::Read::take(gz, 4 << 20))
+        .read_line(&mut line)
+        .is_ok_and(|n| n > 0)
+        && serde_json::from_str::<serde_json::Value>(line.trim_end()).is_ok()
 }
 
 /// An image's layers and config in the engine's storage.
@@ -165,11 +183,21 @@ pub fn locate(
         return no("the image's diff_ids are not sha256 digests".into());
     }
     let upper = Path::new(upper);
-    if graph.name == "overlay2" {
+    let stored = if graph.name == "overlay2" {
         docker::locate(upper, image_id, diff_ids, graph)
     } else {
         containers::locate(upper, image_id, diff_ids, graph)
+    }?;
+    if let Some((i, l)) = stored.layers.iter().enumerate().find(|(_, l)| l.walk)
+        && !walk::can_walk()
+    {
+        return no(format!(
+            "layer {} has no readable tar-split ({}), and walking its directory needs CAP_SYS_ADMIN, which this process lacks (CapEff bit 21), to read overlayfs's trusted.* attributes (opaque directories): run as root with full capabilities",
+            i + 1,
+            l.tar_split.display()
+        ));
     }
+    Ok(stored)
 }
 
 /// Does inspect name one directory per layer? (Checked by each driver
@@ -243,6 +271,9 @@ pub fn read_layer(
     budget: &AtomicU64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<ReadLayer> {
+    if layer.walk {
+        return walked(layer, budget, progress);
+    }
     let dir = LayerDir::open(&layer.dir).map_err(|e| {
         crate::index::layer::explained(
             e.kind(),
@@ -261,9 +292,35 @@ pub fn read_layer(
     Ok(ReadLayer { index, files })
 }
 
+/// A layer without a tar-split, from its directory: every file hashed.
+pub fn walked(
+    layer: &StoredLayer,
+    budget: &AtomicU64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<ReadLayer> {
+    let index = walk::read_layer(layer, budget, progress).map_err(|e| {
+        crate::index::layer::explained(
+            e.kind(),
+            format!(
+                "walking the layer directory {} (it has no readable tar-split): {}",
+                layer.dir.display(),
+                crate::index::layer::explain(&e)
+            ),
+        )
+    })?;
+    Ok(ReadLayer {
+        index,
+        files: Vec::new(),
+    })
+}
+
 /// The files of a layer with content, from its tar-split alone (for a
-/// layer whose index came from the cache).
+/// layer whose index came from the cache). A walked layer has every file
+/// hashed already: none.
 pub fn layer_files(layer: &StoredLayer) -> io::Result<Vec<FileRec>> {
+    if layer.walk {
+        return Ok(Vec::new());
+    }
     let dir = LayerDir::open(&layer.dir)?;
     let (path, lines) = tar_split(layer)?;
     Rebuilt::new(lines, &dir, path.display().to_string(), None)
