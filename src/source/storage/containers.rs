@@ -56,7 +56,14 @@ pub fn locate(
         return no(format!("unexpected layer directory {}", upper.display()));
     };
     let meta = root.join("overlay-layers");
-    listable(&meta)?;
+    // Docker's legacy `overlay` driver has the same name and no layer list.
+    listable(&meta).map_err(|why| {
+        if meta.parent().is_some_and(|r| r.join("image/overlay").is_dir()) {
+            Unusable("the engine's storage driver is Docker's legacy overlay; only overlay2 is read directly".into())
+        } else {
+            why
+        }
+    })?;
     one_dir_each(graph, diff_ids.len())?;
     let list = meta.join("layers.json");
     let text = read_limited(&list)?;

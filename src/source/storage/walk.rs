@@ -335,3 +335,97 @@ impl Frame {
         Ok(Frame { fd, prefix, names })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::layer::EntryKind;
+
+    fn layer(dir: &std::path::Path) -> StoredLayer {
+        StoredLayer::new(
+            "sha256:x",
+            dir.join("no-tar-split"),
+            dir.to_path_buf(),
+            0,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_walk_reads_the_directory_as_its_tar() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("diff");
+        std::fs::create_dir_all(d.join("b/deep")).unwrap();
+        std::fs::create_dir(d.join("opq")).unwrap();
+        std::fs::write(d.join("a"), b"hello").unwrap();
+        std::fs::write(d.join("b/deep/z"), vec![3u8; 70_000]).unwrap();
+        std::fs::hard_link(d.join("a"), d.join("c")).unwrap();
+        std::os::unix::fs::symlink("../../outside", d.join("link")).unwrap();
+        std::fs::write(d.join("opq/new"), b"n").unwrap();
+        // The rootless spelling (user.*), which any user may set.
+        let opq = rustix::fs::open(d.join("opq"), OFlags::RDONLY, Mode::empty()).unwrap();
+        if rustix::fs::fsetxattr(
+            &opq,
+            "user.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .is_err()
+        {
+            eprintln!("SKIPPED: no user xattrs on {}", tmp.path().display());
+            return;
+        }
+        // A whiteout, where this process may make one (root).
+        let whiteout = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            d.join("gone"),
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .is_ok();
+        let l = layer(&d);
+        assert!(l.walk, "no tar-split: walked");
+        let seen = std::sync::atomic::AtomicU64::new(0);
+        let count = |n: u64| {
+            seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        };
+        let idx = read_layer(&l, &crate::source::storage::budget(), &count).unwrap();
+        let kind = |p: &str| {
+            let n = idx.tree.lookup(p).unwrap_or_else(|| panic!("{p} missing"));
+            idx.entries
+                .iter()
+                .find(|e| e.node == n)
+                .map(|e| (e.kind, e))
+        };
+        let (k, a) = kind("a").unwrap();
+        assert_eq!((k, a.size, a.hashed), (EntryKind::File, 5, true));
+        assert_eq!(a.digest, xxhash_rust::xxh3::xxh3_64(b"hello"));
+        assert_eq!(
+            a.mode & 0o170000,
+            0o100000,
+            "file type bits, as the engines write"
+        );
+        let (k, c) = kind("c").unwrap();
+        assert_eq!(
+            (k, c.link.as_deref(), c.size),
+            (EntryKind::Hardlink, Some("a"), 5)
+        );
+        let (k, s) = kind("link").unwrap();
+        assert_eq!(
+            (k, s.link.as_deref()),
+            (EntryKind::Symlink, Some("../../outside"))
+        );
+        assert_eq!(kind("b/deep/z").unwrap().1.size, 70_000);
+        assert_eq!(kind("b/deep").unwrap().0, EntryKind::Dir);
+        assert_eq!(idx.opaque, vec![idx.tree.lookup("opq").unwrap()]);
+        if whiteout {
+            assert_eq!(idx.whiteouts, vec![idx.tree.lookup("gone").unwrap()]);
+            assert!(kind("gone").is_none(), "a whiteout is no entry");
+        }
+        assert_eq!(seen.into_inner(), 5 + 70_000 + 1, "each file counted once");
+        // The size of the tar written: headers, content padded to 512, end.
+        assert_eq!(idx.tar_bytes % 512, 0);
+        assert!(idx.tar_bytes > 70_000);
+    }
+}
