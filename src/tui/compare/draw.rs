@@ -228,8 +228,11 @@ impl Compare {
         let focused = self.focus == Pane::Files;
         let title = format!(" Files {} ", cut(&self.path(), 40));
         let block = pane(title, focused, theme).title_bottom(Line::from(format!(
-            " {} entries · by delta{} ",
-            self.entries.len(),
+            " {} · by delta{} ",
+            match self.entries.len() {
+                1 => "1 entry".to_string(),
+                n => format!("{n} entries"),
+            },
             if self.filter.text.is_empty() {
                 String::new()
             } else {

@@ -424,7 +424,11 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
     let mut lines = vec![
         row(
             "Total",
-            format!("{} in {} layers", size(w.total_bytes), a.image.layers.len()),
+            format!(
+                "{} in {}",
+                size(w.total_bytes),
+                crate::units::plural(a.image.layers.len() as u64, "layer")
+            ),
             Style::new(),
         ),
         row(
