@@ -498,7 +498,10 @@ if [ -n "$PODMAN" ]; then
     pstore=$tmp/podman
     mkdir -p "$pstore"
     pm() { podman --root "$pstore/root" --runroot "$pstore/run" --storage-driver overlay --events-backend file "$@"; }
-    pm system service --time=0 "unix://$pstore/s.sock" >"$pstore/log" 2>&1 &
+    # Not through pm: a function sent to the background runs in a subshell,
+    # and $! would be the subshell's pid, not podman's.
+    podman --root "$pstore/root" --runroot "$pstore/run" --storage-driver overlay --events-backend file \
+      system service --time=0 "unix://$pstore/s.sock" >"$pstore/log" 2>&1 &
     PODMAN_PID=$!
     for _ in $(seq 100); do [ -S "$pstore/s.sock" ] && break; sleep 0.1; done
     [ -S "$pstore/s.sock" ] || die "podman system service did not start: $(tail -n 3 "$pstore/log")"
