@@ -51,7 +51,7 @@ pub struct ImageReport {
     pub facts: crate::image::ImageFacts,
     pub totals: Totals,
     pub layers: Vec<LayerReport>,
-    pub top_wasted: Vec<WastedReport>,
+    pub top_wasted: Vec<crate::analysis::waste::WastedPath>,
     pub duplicates: Vec<DuplicateReport>,
     pub base: BaseReport,
     pub package_manager: Option<String>,
@@ -273,16 +273,6 @@ pub struct LayerReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct WastedReport {
-    pub path: String,
-    pub bytes: u64,
-    pub copies: u64,
-    pub kind: WasteKind,
-    pub layers: Vec<usize>,
-    pub hidden_by: Vec<usize>,
-}
-
-#[derive(Debug, Serialize)]
 pub struct DuplicateReport {
     pub size_bytes: u64,
     pub extra_bytes: u64,
@@ -469,18 +459,7 @@ impl ImageReport {
                     not_fetched: l.not_fetched.clone(),
                 })
                 .collect(),
-            top_wasted: w
-                .top_paths
-                .iter()
-                .map(|p| WastedReport {
-                    path: p.path.clone(),
-                    bytes: p.bytes,
-                    copies: p.count,
-                    kind: p.reason,
-                    layers: one_based(&p.layers),
-                    hidden_by: one_based(&p.hidden_by),
-                })
-                .collect(),
+            top_wasted: w.top_paths.clone(),
             duplicates: w
                 .duplicate_sets
                 .iter()

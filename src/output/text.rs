@@ -71,8 +71,12 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         percent(w.efficiency()),
         size(w.wasted_bytes())
     )?;
-    if let Some(p) = img.pull_size() {
-        writeln!(out, "pull size {} ({p} bytes, compressed)", size(p))?;
+    match img.pull_size() {
+        Some(p) => writeln!(out, "pull size {} ({p} bytes, compressed)", size(p))?,
+        None => writeln!(
+            out,
+            "pull size unknown (not read from a registry: `docker://` names one)"
+        )?,
     }
     for (i, l) in img.layers.iter().enumerate() {
         if let Some(why) = &l.not_fetched {

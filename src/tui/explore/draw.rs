@@ -458,6 +458,13 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
             },
         ),
     ];
+    // Known for registry images only (the text summary says where not).
+    if let Some(p) = a.image.pull_size() {
+        lines.insert(
+            1,
+            row("Pull", format!("{} compressed", size(p)), Style::new()),
+        );
+    }
     if !a.findings.is_empty() {
         let bytes: u64 = a.findings.iter().map(|f| f.bytes).sum();
         lines.push(row(
