@@ -18,6 +18,10 @@
 #   --synth "N ..." synthetic archive sizes in entries (k, m suffixes)
 #                   [SYNTH_SIZES, default "250k 500k 1m"]
 #   --no-archive / --no-engine / --no-synth   skip a part [NO_ARCHIVE, NO_ENGINE, NO_SYNTH=1]
+#   --podman        also podman rows: the engine images copied into a podman
+#                   store of the benchmark's own (docker save | podman load),
+#                   read through podman's API service [PODMAN=1; images
+#                   PODMAN_IMAGES, default go-app-single]
 #   --synth-compare also run dive and diving on the synthetic archives
 #                   (slow: minutes and gigabytes each) [SYNTH_COMPARE=1]
 #   --archive-warm  archives get a warm-cache row too (layerscope caches the
@@ -63,6 +67,10 @@
 #               layerscope docker:I+1 layer      I rebuilt with one new top layer,
 #                                                the cache holding I's layers
 #               dive I --json OUT                (does its own docker save)
+#   podman I:   podman save I (to a file)        the floor: podman's export
+#               layerscope localhost/I           cold, DOCKER_HOST at podman's
+#                                                service (storage, as root)
+#               layerscope --via export ...      cold, through podman's API
 #               diving docker://I --output-file OUT   cold and warm cache
 #   registry I: skopeo copy docker://R/I oci:DIR   the floor: downloading it
 #               layerscope docker://R/I --json OUT  cold and warm index cache
@@ -110,6 +118,8 @@ NO_ARCHIVE=${NO_ARCHIVE:-}
 NO_ENGINE=${NO_ENGINE:-}
 NO_SYNTH=${NO_SYNTH:-}
 REGISTRY_IMAGES=${REGISTRY_IMAGES:-}
+PODMAN=${PODMAN:-}
+PODMAN_IMAGES=${PODMAN_IMAGES:-go-app-single}
 DIVE=${DIVE:-dive}
 DIVING=${DIVING:-diving}
 MAX_BUSY=${MAX_BUSY:-0.5}
@@ -134,6 +144,7 @@ while [ $# -gt 0 ]; do
     --no-engine) NO_ENGINE=1; shift ;;
     --no-synth) NO_SYNTH=1; shift ;;
     --registry) REGISTRY_IMAGES=$2; shift 2 ;;
+    --podman) PODMAN=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try -h)" >&2; exit 2 ;;
   esac
@@ -234,7 +245,22 @@ if [ -z "$NO_SYNTH" ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/layerscope-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+PODMAN_PID=""
+REGISTRY_PID=""
+cleanup() {
+  if [ -n "$REGISTRY_PID" ]; then
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+  fi
+  if [ -n "$PODMAN_PID" ]; then
+    kill "$PODMAN_PID" 2>/dev/null || true
+    wait "$PODMAN_PID" 2>/dev/null || true
+  fi
+  # podman's overlay driver bind-mounts its store's overlay directory.
+  grep -o " $tmp/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 # ---------------------------------------------------------------- helpers
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -489,8 +515,7 @@ if [ -n "$REGISTRY_IMAGES" ]; then
   printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
     "$tmp/registry/data" "$rhost" >"$tmp/registry/config.yml"
   docker-registry serve "$tmp/registry/config.yml" >"$tmp/registry/log" 2>&1 &
-  registry_pid=$!
-  trap 'kill "$registry_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+  REGISTRY_PID=$!
   for _ in $(seq 100); do curl -fs "http://$rhost/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
   for img in $REGISTRY_IMAGES; do
     docker image inspect "$img" >/dev/null 2>&1 ||
@@ -521,6 +546,50 @@ if [ -n "$REGISTRY_IMAGES" ]; then
     row "registry $img, skopeo copy + layerscope oci:" "$ls_o" - - "$sk" "$entries" real
   done
   note "registry rows: the floor is skopeo copy alone; dive reads no registry and diving's registry reading is not measured"
+fi
+
+# ---------------------------------------------------------------- podman
+if [ -n "$PODMAN" ]; then
+  if ! command -v podman >/dev/null; then
+    note "podman rows skipped: podman is not installed (apt-get install podman)"
+  else
+    pstore=$tmp/podman
+    mkdir -p "$pstore"
+    pm() { podman --root "$pstore/root" --runroot "$pstore/run" --storage-driver overlay --events-backend file "$@"; }
+    # Not through pm: a function sent to the background runs in a subshell,
+    # and $! would be the subshell's pid, not podman's.
+    podman --root "$pstore/root" --runroot "$pstore/run" --storage-driver overlay --events-backend file \
+      system service --time=0 "unix://$pstore/s.sock" >"$pstore/log" 2>&1 &
+    PODMAN_PID=$!
+    for _ in $(seq 100); do [ -S "$pstore/s.sock" ] && break; sleep 0.1; done
+    [ -S "$pstore/s.sock" ] || die "podman system service did not start: $(tail -n 3 "$pstore/log")"
+    phost=unix://$pstore/s.sock
+    for img in $PODMAN_IMAGES; do
+      docker image inspect "$img" >/dev/null 2>&1 || die "image '$img' is not in the Docker engine"
+      echo "== copying $img into podman's store (docker save | podman load)" >&2
+      docker save "$img" | pm load -q >/dev/null || die "podman load of $img failed"
+      k=p_$(printf '%s' "$img" | tr -c 'A-Za-z0-9' _)
+      pi=localhost/$img
+      case $pi in *:*) ;; *) pi=$pi:latest ;; esac
+      qp=$(q "$pi")
+      pmq="podman --root $(q "$pstore/root") --runroot $(q "$pstore/run") --storage-driver overlay --events-backend file"
+      add "podman save $pi" "$pmq save -q -o $(q "$tmp/$k.tar") $qp" "rm -f $(q "$tmp/$k.tar")"
+      ps_id=$ID
+      add "layerscope $pi via podman (cold)" \
+        "env DOCKER_HOST=$(q "$phost") XDG_CACHE_HOME=$tmp/c-$k $(q "$LAYERSCOPE") $qp --json $tmp/ls-$k.json" "$(cold_ls "$tmp/c-$k")"
+      pls_c=$ID
+      add "layerscope --via export $pi via podman (cold)" \
+        "env DOCKER_HOST=$(q "$phost") XDG_CACHE_HOME=$tmp/x-$k $(q "$LAYERSCOPE") --via export $qp --json $tmp/lsx-$k.json" "$(cold_ls "$tmp/x-$k")"
+      pls_x=$ID
+      measure "podman $img"
+      rm -f "$tmp/$k.tar"
+      entries=$(report_entries "$tmp/ls-$k.json")
+      row "podman $img, cold" "$pls_c" - - "$ps_id" "$entries" real
+      row "podman $img, cold, --via export" "$pls_x" - - "$ps_id" "$entries" real
+      via=$(jq -r '.images[0].layers_read_via' "$tmp/ls-$k.json" 2>/dev/null || echo "?")
+      [ "$via" = storage ] || note "podman $img: the cold run read its layers via $via, not storage (not root?)"
+    done
+  fi
 fi
 
 # ---------------------------------------------------------------- synthetic

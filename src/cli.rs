@@ -20,12 +20,14 @@ docker-daemon:NAME or docker:NAME forces the engine), docker-archive:PATH[:TAG]
 file or directory, or docker://HOST/REPO[:TAG] (a registry; nothing else goes
 to the network).
 
-With one IMAGE, layerscope explores it; with two (A B), it compares them. On a
-terminal it opens the interactive view; otherwise it prints a text summary.
+With one IMAGE, layerscope explores it; with two or more (A B ...), it compares
+each with the first. On a terminal it opens the interactive view; otherwise it
+prints a text summary.
 
 CI mode (--ci, or CI=true without a terminal when rules are configured) checks
-the rules and prints one line per rule. With two images the size rules apply to
-the second (the candidate) and --max-growth compares it with the first.
+the rules and prints one line per rule. With two images or more the rules apply
+to each image after the first (the baseline), and --max-growth compares each
+with the baseline.
 Sizes: B, kB/KB, MB, GB are decimal as in `docker images` (20MB = 20,000,000
 bytes); KiB, MiB, GiB are binary; a bare number is bytes. The size checked by
 --max-size is the image's total as `docker image inspect --format {{.Size}}`
@@ -106,9 +108,47 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
+    /// Print a shell's completion script or the man page, then exit
+    /// (a flag, not a subcommand, so that no image name is hidden).
+    #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
+    pub generate: Option<Generate>,
+
     /// Threads used to index layers of saved images (default: one per core).
     #[arg(long, value_name = "N", hide = true)]
     pub threads: Option<usize>,
+}
+
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generate {
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    CompleteElvish,
+    CompletePowershell,
+    Man,
+}
+
+impl Generate {
+    /// Write the script or page for the command line `cmd` describes.
+    pub fn write(
+        self,
+        mut cmd: clap::Command,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        use clap_complete::Shell;
+        let shell = match self {
+            Generate::Man => return clap_mangen::Man::new(cmd).render(out),
+            Generate::CompleteBash => Shell::Bash,
+            Generate::CompleteZsh => Shell::Zsh,
+            Generate::CompleteFish => Shell::Fish,
+            Generate::CompleteElvish => Shell::Elvish,
+            Generate::CompletePowershell => Shell::PowerShell,
+        };
+        let name = cmd.get_name().to_string();
+        clap_complete::generate(shell, &mut cmd, name, out);
+        Ok(())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +169,10 @@ pub enum Command {
         /// Write the comparison's JSON report to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<String>,
+        /// Replace go-app-single/go-app-multi even when the demo did not
+        /// build them (without it, such images are left untouched).
+        #[arg(long)]
+        force: bool,
     },
 }
 

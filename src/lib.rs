@@ -9,8 +9,10 @@ pub mod analysis;
 pub mod cache;
 pub mod demo;
 pub mod error;
-pub mod image;
 pub mod index;
+/// The indexed image, the model every later stage reads (it lives in
+/// `index`, which builds it).
+pub use index::image;
 pub mod source;
 
 pub use error::Error;

@@ -149,6 +149,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match settings::resolve(cli, &Env::from_process()?)? {
         Settings::Cache(action) => cache_command(action),
+        Settings::Generate(what) => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout().lock();
+            what.write(Cli::command(), &mut out)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Settings::Show(show) => show_images(*show),
     }
 }
@@ -168,8 +175,8 @@ fn open_cache(wanted: bool) -> Option<Arc<Cache>> {
 }
 
 fn show_images(s: Show) -> anyhow::Result<ExitCode> {
-    if let Some(base) = &s.prepare.demo {
-        demo::build_demo(base.as_deref(), &mut |line: &str| eprintln!("{line}"))?;
+    if let Some(d) = &s.prepare.demo {
+        demo::build_demo(d, &mut |line: &str| eprintln!("{line}"))?;
     }
     if let Mode::Ci {
         note: Some(note), ..
@@ -177,8 +184,9 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     {
         eprintln!("{note}");
     }
+    let ci = matches!(s.view.mode, Mode::Ci { .. });
     for name in &s.prepare.pull {
-        engine::pull(name)?;
+        pull_or_keep_local(name, ci)?;
     }
     let cache = open_cache(s.load.use_cache);
     let opts = LoadOptions {
@@ -213,6 +221,25 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
     write_outputs(&analyses, &s.view.mode, &s.view.outputs)
 }
 
+/// `--pull`: where the registry cannot be reached, or denies or does not
+/// know the name, a local copy is used with a warning. Under `--ci` the
+/// failure stays an error: the job asked for a fresh image.
+fn pull_or_keep_local(name: &str, ci: bool) -> anyhow::Result<()> {
+    use engine::PullFailure;
+    let Err(e) = engine::pull(name) else {
+        return Ok(());
+    };
+    let recoverable = matches!(e.kind, PullFailure::Offline | PullFailure::Denied);
+    if ci || !recoverable || !engine::exists_locally(name) {
+        return Err(e.error.into());
+    }
+    eprintln!(
+        "layerscope: warning: {}; using the local {name} as it is",
+        e.error
+    );
+    Ok(())
+}
+
 /// `wrote the JSON report on 2 images to out.json (48.2 kB)`.
 fn written_note(what: &str, dest: &str, images: usize) -> String {
     let bytes = std::fs::metadata(dest).map_or(0, |m| m.len());
@@ -228,21 +255,32 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
     let refs: Vec<&Analysis> = analyses.iter().collect();
     // Every image after the first against the first.
     let comparisons = compare::compare_all(&refs);
-    let gate_result = match mode {
+    // CI mode judges every image after the first against the first (the
+    // baseline); a single image is judged alone.
+    let gate_results: Option<Vec<_>> = match mode {
         Mode::Ci { gate, .. } => {
-            let (candidate, baseline) = match analyses {
-                [a, b] => (b, Some(a)),
-                [a] => (a, None),
-                _ => anyhow::bail!("CI mode takes one image, or two (BASELINE CANDIDATE)"),
+            let judged: Vec<(&Analysis, Option<&Analysis>)> = match analyses {
+                [a] => vec![(a, None)],
+                [first, rest @ ..] => rest.iter().map(|b| (b, Some(first))).collect(),
+                [] => Vec::new(),
             };
-            let e = ci::evaluate(gate, candidate, baseline).map_err(anyhow::Error::msg)?;
-            Some(ci_out::verdicts(&e))
+            let results = judged
+                .into_iter()
+                .map(|(candidate, baseline)| {
+                    ci::evaluate(gate, candidate, baseline)
+                        .map(|e| ci_out::verdicts(&e))
+                        .map_err(anyhow::Error::msg)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some(results)
         }
         _ => None,
     };
     let report = || {
         let mut r = Report::new(&refs).with_comparisons(&comparisons);
-        r.ci = gate_result.clone();
+        if let Some(g) = &gate_results {
+            r = r.with_ci(g);
+        }
         if o.json_tree {
             r = r.with_trees(&refs);
         }
@@ -257,23 +295,40 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
         html::write_report(&r, dest).with_context(|| format!("cannot write {dest}"))?;
     }
     let mut out = std::io::stdout().lock();
-    if let Some(g) = &gate_result {
+    if let Some(results) = &gate_results {
+        let table = (analyses.len() > 2).then_some((refs.as_slice(), comparisons.as_slice()));
         match o.format {
-            Format::Text if !o.json_on_stdout() => ci_out::write_text(&mut out, g, o.color)?,
+            Format::Text if !o.json_on_stdout() => {
+                if let Some((a, c)) = table {
+                    text::write_table(&mut out, a, c)?;
+                    writeln!(out)?;
+                }
+                for (i, g) in results.iter().enumerate() {
+                    if results.len() > 1 {
+                        if i > 0 {
+                            writeln!(out)?;
+                        }
+                        writeln!(out, "{}", ci_out::candidate_title(g))?;
+                    }
+                    ci_out::write_text(&mut out, g, o.color)?;
+                }
+            }
             Format::Text => {}
             Format::Json => {
                 if !o.json_on_stdout() {
                     json::write_report(&report(), "-")?;
                 }
             }
-            Format::Junit => ci_out::write_junit(&mut out, g)?,
-            Format::Markdown => ci_out::write_markdown(&mut out, g)?,
+            Format::Junit => ci_out::write_junit(&mut out, results)?,
+            Format::Markdown => ci_out::write_markdown(&mut out, results, table)?,
             Format::Github => {
-                ci_out::write_github(&mut out, g)?;
+                for g in results {
+                    ci_out::write_github(&mut out, g)?;
+                }
                 if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
                     // The verdict stands even if the summary cannot be written.
                     let mut md = Vec::new();
-                    ci_out::write_markdown(&mut md, g)?;
+                    ci_out::write_markdown(&mut md, results, table)?;
                     let appended = std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
@@ -289,7 +344,7 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
             }
         }
         out.flush()?;
-        return Ok(if g.passed {
+        return Ok(if results.iter().all(|g| g.passed) {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

@@ -27,9 +27,14 @@ pub struct Report {
     /// after the first, each against the first (A is always the first).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub comparison: Vec<ComparisonReport>,
-    /// Present in CI mode: the verdict of every rule.
+    /// Present in CI mode when one image is judged (one image, or a
+    /// baseline and one candidate): the verdict of every rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<crate::ci::GateResult>,
+    /// Present in CI mode: one result per judged image (every image after
+    /// the first, or the only one), in the order given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ci_results: Vec<crate::ci::GateResult>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,24 +46,12 @@ pub struct Tool {
 #[derive(Debug, Serialize)]
 pub struct ImageReport {
     pub name: String,
-    pub id: String,
-    pub tags: Vec<String>,
-    pub source: String,
-    pub layers_read_via: String,
-    pub layers_cached: usize,
-    pub os: String,
-    pub architecture: String,
-    pub created: Option<String>,
-    pub base_os: String,
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub user: String,
-    pub workdir: String,
-    pub exposed_ports: Vec<String>,
-    pub env_keys: Vec<String>,
+    /// Its id, tags, source, config and base OS, as the model holds them.
+    #[serde(flatten)]
+    pub facts: crate::image::ImageFacts,
     pub totals: Totals,
     pub layers: Vec<LayerReport>,
-    pub top_wasted: Vec<WastedReport>,
+    pub top_wasted: Vec<crate::analysis::waste::WastedPath>,
     pub duplicates: Vec<DuplicateReport>,
     pub base: BaseReport,
     pub package_manager: Option<String>,
@@ -115,15 +108,6 @@ pub struct BuildOnlyReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PackageNoteReport {
-    pub name: String,
-    pub bytes: u64,
-    pub files: u64,
-    /// Why it is build-only; empty for packages that are not.
-    pub reason: String,
-}
-
-#[derive(Debug, Serialize)]
 pub struct BaseReport {
     pub layers: usize,
     pub kind: String,
@@ -154,7 +138,7 @@ pub struct FindingReport {
     pub hidden_by: Vec<usize>,
     pub packages: Vec<String>,
     /// Every package of the finding with bytes and reason.
-    pub package_notes: Vec<PackageNoteReport>,
+    pub package_notes: Vec<crate::analysis::findings::PackageNote>,
     /// Of `bytes`, those the base image's layers brought.
     pub base_bytes: u64,
     pub fix: String,
@@ -280,16 +264,6 @@ pub struct LayerReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct WastedReport {
-    pub path: String,
-    pub bytes: u64,
-    pub copies: u64,
-    pub kind: WasteKind,
-    pub layers: Vec<usize>,
-    pub hidden_by: Vec<usize>,
-}
-
-#[derive(Debug, Serialize)]
 pub struct DuplicateReport {
     pub size_bytes: u64,
     pub extra_bytes: u64,
@@ -310,7 +284,17 @@ impl Report {
             images: analyses.iter().map(|a| ImageReport::new(a)).collect(),
             comparison: Vec::new(),
             ci: None,
+            ci_results: Vec::new(),
         }
+    }
+
+    /// Add the gate's results, one per judged image.
+    pub fn with_ci(mut self, results: &[crate::ci::GateResult]) -> Self {
+        if let [one] = results {
+            self.ci = Some(one.clone());
+        }
+        self.ci_results = results.to_vec();
+        self
     }
 
     /// Add each image's file tree (`analyses` in the order given to `new`).
@@ -419,21 +403,10 @@ impl ImageReport {
         let one_based = |v: &[u16]| v.iter().map(|&l| l as usize + 1).collect();
         ImageReport {
             name: f.name(),
-            id: f.id.clone(),
-            tags: f.tags.clone(),
-            source: f.source.clone(),
-            layers_read_via: f.layers_read_via.clone(),
-            layers_cached: f.layers_cached,
-            os: f.os.clone(),
-            architecture: f.architecture.clone(),
-            created: f.created.clone(),
-            base_os: f.base_os.clone(),
-            entrypoint: f.entrypoint.clone(),
-            cmd: f.cmd.clone(),
-            user: f.user.clone(),
-            workdir: f.workdir.clone(),
-            exposed_ports: f.exposed_ports.clone(),
-            env_keys: f.env_keys.clone(),
+            facts: crate::image::ImageFacts {
+                history: Vec::new(),
+                ..f.clone()
+            },
             totals: Totals {
                 size_bytes: w.total_bytes,
                 final_bytes: w.final_bytes,
@@ -477,18 +450,7 @@ impl ImageReport {
                     not_fetched: l.not_fetched.clone(),
                 })
                 .collect(),
-            top_wasted: w
-                .top_paths
-                .iter()
-                .map(|p| WastedReport {
-                    path: p.path.clone(),
-                    bytes: p.bytes,
-                    copies: p.count,
-                    kind: p.reason,
-                    layers: one_based(&p.layers),
-                    hidden_by: one_based(&p.hidden_by),
-                })
-                .collect(),
+            top_wasted: w.top_paths.clone(),
             duplicates: w
                 .duplicate_sets
                 .iter()
@@ -550,16 +512,7 @@ impl ImageReport {
                         .collect(),
                     hidden_by: one_based(&f.hidden_by),
                     packages: f.packages.clone(),
-                    package_notes: f
-                        .notes
-                        .iter()
-                        .map(|n| PackageNoteReport {
-                            name: n.name.clone(),
-                            bytes: n.bytes,
-                            files: n.files,
-                            reason: n.reason.clone(),
-                        })
-                        .collect(),
+                    package_notes: f.notes.clone(),
                     base_bytes: f.base_bytes,
                     fix: f.fix.clone(),
                 })

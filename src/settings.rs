@@ -35,6 +35,8 @@ pub struct Load {
 pub enum Settings {
     /// `layerscope cache ...`.
     Cache(CacheAction),
+    /// `layerscope --generate WHAT`.
+    Generate(crate::cli::Generate),
     /// Load images and show them.
     Show(Box<Show>),
 }
@@ -54,8 +56,8 @@ pub struct Show {
 /// What is done before loading.
 #[derive(Debug)]
 pub struct Prepare {
-    /// Build the demo images, with this builder image (`None`: the default).
-    pub demo: Option<Option<String>>,
+    /// Build the demo images first.
+    pub demo: Option<crate::demo::DemoOptions>,
     /// Pull these engine images.
     pub pull: Vec<String>,
 }
@@ -132,12 +134,19 @@ impl Env {
 /// Resolve the command line against the config file and the environment.
 pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
     let mut cli = cli;
+    if let Some(what) = cli.generate {
+        return Ok(Settings::Generate(what));
+    }
     let demo = match cli.command.take() {
         Some(Command::Cache { action }) => return Ok(Settings::Cache(action)),
-        Some(Command::Demo { base, json }) => {
+        Some(Command::Demo { base, json, force }) => {
             cli.images = crate::demo::IMAGES.iter().map(|s| s.to_string()).collect();
             cli.json = json;
-            Some(base)
+            Some(crate::demo::DemoOptions {
+                base,
+                force,
+                pull_timeout: None,
+            })
         }
         None => None,
     };
@@ -172,14 +181,9 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
     let base = cli.base.as_deref().map(Reference::parse).transpose()?;
     let report_asked = cli.json.is_some() || cli.html.is_some() || cli.format.is_some();
     let mode = if ci {
-        if gate.get(RuleId::MaxGrowth).is_some() && images.len() != 2 {
+        if gate.get(RuleId::MaxGrowth).is_some() && images.len() < 2 {
             return Err(Error::Usage(
-                "--max-growth needs two images: BASELINE CANDIDATE".into(),
-            ));
-        }
-        if images.len() > 2 {
-            return Err(Error::Usage(
-                "CI mode takes one image, or two (BASELINE CANDIDATE)".into(),
+                "--max-growth needs a baseline: BASELINE CANDIDATE [CANDIDATE...]".into(),
             ));
         }
         if !gate.any() {
@@ -287,7 +291,7 @@ mod tests {
             Cli::try_parse_from([&["layerscope"], args].concat()).map_err(|e| e.to_string())?;
         match resolve(cli, &env(stdout_tty)).map_err(|e| e.to_string())? {
             Settings::Show(s) => Ok(*s),
-            Settings::Cache(_) => Err("cache".into()),
+            Settings::Cache(_) | Settings::Generate(_) => Err("not a run".into()),
         }
     }
 
@@ -326,7 +330,7 @@ mod tests {
             ),
             (
                 &["app", "--max-growth", "1MB"],
-                "--max-growth needs two images",
+                "--max-growth needs a baseline",
             ),
             (&["docker:/app"], "write docker://app for a registry"),
             (

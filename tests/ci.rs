@@ -817,7 +817,100 @@ fn max_growth_as_size_and_percent() {
 fn max_growth_needs_two_images() {
     let fx = waste_fx();
     fx.run(&["--ci", "--max-growth", "1MB"])
-        .error(&["--max-growth", "two images"]);
+        .error(&["--max-growth", "needs a baseline"]);
+}
+
+#[test]
+fn three_images_judge_each_against_the_first() {
+    // Baseline 100,000 bytes; B grows by 5,000 and C by 20,000.
+    let fx = Fx::new(plain_image(100_000, 40), "app:base");
+    let grown = |extra: usize, seed: u32| {
+        Image::simple(vec![
+            Layer::new()
+                .dir("app", 0o755)
+                .file("app/blob", content(40, 100_000), 0o644),
+            Layer::new()
+                .dir("app", 0o755)
+                .file("app/more", content(seed, extra), 0o644),
+        ])
+    };
+    let (b, c) = (grown(5_000, 41), grown(20_000, 42));
+    let b_total = Model::build(&b.layers).total();
+    let c_total = Model::build(&c.layers).total();
+    assert_eq!(b_total - fx.model.total(), 5_000);
+    assert_eq!(c_total - fx.model.total(), 20_000);
+    let b = fx.add("b.tar", &b, "app:b");
+    let c = fx.add("c.tar", &c, "app:c");
+    let three = |args: &[&str]| {
+        let mut cmd = layerscope();
+        cmd.current_dir(fx.dir.path())
+            .arg(&fx.path)
+            .arg(&b)
+            .arg(&c)
+            .args(args);
+        run(&mut cmd)
+    };
+    // Growth is measured against the first image, for each other image.
+    let v = three(&["--ci", "--max-growth", "10kB", "--format", "json"])
+        .code(1)
+        .json();
+    assert!(v["ci"].is_null(), "several judged images: ci_results only");
+    let results = v["ci_results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for (r, (name, growth, passed)) in results
+        .iter()
+        .zip([("app:b", 5_000.0, true), ("app:c", 20_000.0, false)])
+    {
+        assert_eq!(r["image"], name);
+        assert_eq!(r["baseline"], "app:base");
+        assert_eq!(r["passed"], passed, "{r}");
+        let m = r["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["rule"] == "max-growth")
+            .unwrap();
+        assert_eq!(m["measured_value"].as_f64().unwrap(), growth);
+    }
+    // A size rule applies to every image after the first, not the baseline.
+    let limit = b_total.to_string();
+    let r = three(&["--ci", "--max-size", &limit]).code(1);
+    assert!(r.stdout.contains("app:b against app:base (the baseline)"));
+    assert!(r.stdout.contains("app:c against app:base (the baseline)"));
+    assert_eq!(
+        r.stdout.matches("PASS  max-size").count(),
+        1,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("FAIL  max-size").count(),
+        1,
+        "{}",
+        r.stdout
+    );
+    // The table of images leads, a row per image.
+    assert!(r.stdout.starts_with("IMAGE "), "{}", r.stdout);
+    let limit = c_total.to_string();
+    three(&["--ci", "--max-size", &limit]).code(0);
+    // Markdown: the table, then a section per judged image.
+    let md = three(&["--max-size", &limit, "--format", "markdown"]).code(0);
+    assert!(
+        md.stdout.starts_with("| IMAGE | SIZE | PULL |"),
+        "{}",
+        md.stdout
+    );
+    assert_eq!(md.stdout.matches("### layerscope: `").count(), 2);
+    assert!(md.stdout.contains("| app:c | "), "{}", md.stdout);
+    // JUnit: one suite per judged image.
+    let x = three(&["--max-size", &b_total.to_string(), "--format", "junit"]).code(1);
+    let doc = roxmltree::Document::parse(&x.stdout).unwrap();
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 2);
+    assert_eq!(doc.root_element().attribute("failures"), Some("1"));
 }
 
 // ---- exit codes and errors ----------------------------------------------------

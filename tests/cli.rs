@@ -595,3 +595,118 @@ fn three_images_compare_each_against_the_first() {
         "no 12-hex-digit run in the text: {text}"
     );
 }
+
+// ---- --generate ---------------------------------------------------------------
+
+fn generated(what: &str) -> String {
+    let out = layerscope().args(["--generate", what]).output().unwrap();
+    assert!(out.status.success(), "{what}: {:?}", out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn bash_completion_completes_flags_and_values() {
+    let script = generated("complete-bash");
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "layerscope.bash", script.as_bytes());
+    // Source the script in a real bash and ask its function what it
+    // completes, as readline would.
+    let ask = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let (cur, prev) = (words[words.len() - 1], words[words.len() - 2]);
+        let probe = format!(
+            "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; \
+             _layerscope layerscope '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display(),
+            words
+                .iter()
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            words.len() - 1,
+            line.len()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["--norc", "-c", &probe])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let flags = ask("layerscope --max-");
+    for f in [
+        "--max-size",
+        "--max-layers",
+        "--max-growth",
+        "--max-pull-size",
+    ] {
+        assert!(flags.lines().any(|l| l == f), "{f} in {flags}");
+    }
+    assert!(
+        !flags.contains("--json"),
+        "only what starts --max-: {flags}"
+    );
+    let formats = ask("layerscope --format ");
+    for f in ["text", "json", "junit", "github", "markdown"] {
+        assert!(formats.lines().any(|l| l == f), "{f} in {formats}");
+    }
+}
+
+#[test]
+fn every_generated_script_names_the_rule_flags() {
+    for what in [
+        "complete-bash",
+        "complete-zsh",
+        "complete-fish",
+        "complete-elvish",
+        "complete-powershell",
+    ] {
+        let s = generated(what);
+        for flag in ["max-size", "deny", "generate", "platform"] {
+            assert!(s.contains(flag), "{what} lacks {flag}");
+        }
+    }
+}
+
+#[test]
+fn the_man_page_renders_with_every_option() {
+    let page = generated("man");
+    assert!(page.contains(".TH layerscope 1"), "{}", &page[..200]);
+    // groff renders it without a warning, and the text names the flags.
+    let out = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(page.as_bytes())?;
+            c.wait_with_output()
+        });
+    let Ok(out) = out else {
+        panic!("groff is needed (Debian's groff-base)");
+    };
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for flag in [r"\-\-max\-size", r"\-\-generate", r"\-\-via", r"\-\-ci"] {
+        assert!(page.contains(flag), "{flag}");
+    }
+}
+
+#[test]
+fn generate_takes_no_image() {
+    let out = layerscope()
+        .args(["--generate", "man", "app"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

@@ -390,10 +390,23 @@ fn demo_refuses_a_missing_base_and_names_local_ones() {
         return;
     }
     let missing = format!("{PREFIX}-absent-golang:0");
-    let err = layerscope::demo::build_demo(Some(&missing), &mut |_| {})
+    let opts = layerscope::demo::DemoOptions {
+        base: Some(missing),
+        force: false,
+        pull_timeout: None,
+    };
+    let mut clean = Cleanup::new();
+    let names = [
+        clean.add(&unique("m-single")),
+        clean.add(&unique("m-multi")),
+    ];
+    let err = layerscope::demo::build_demo_as(&opts, [&names[0], &names[1]], &mut |_| {})
         .expect_err("no such base")
         .to_string();
-    assert!(err.contains("not in the local Docker engine"), "{err}");
+    assert!(
+        err.contains("not in the local Docker engine and could not be pulled"),
+        "{err}"
+    );
     assert!(err.contains("--base"), "{err}");
     assert!(!err.contains('\n'));
 }
@@ -421,7 +434,11 @@ fn demo_builds_both_images_from_embedded_files() {
     let mut steps = 0;
     let mut last_id = String::new();
     let mut builder_stage: Vec<String> = Vec::new();
-    let result = layerscope::demo::build_demo_as(Some(&base), [&single, &multi], &mut |l| {
+    let opts = layerscope::demo::DemoOptions {
+        base: Some(base.clone()),
+        ..Default::default()
+    };
+    let result = layerscope::demo::build_demo_as(&opts, [&single, &multi], &mut |l| {
         if l.starts_with("Step ") {
             steps += 1;
             // The classic builder keeps a multi-stage build's first stage
@@ -472,4 +489,52 @@ fn pull_failure_is_one_line() {
         .to_string();
     assert!(err.starts_with("cannot pull "), "{err}");
     assert!(!err.contains('\n'), "{err}");
+}
+
+#[test]
+fn pull_falls_back_to_the_local_copy_except_in_ci() {
+    if !engine_available("pull_fallback") {
+        return;
+    }
+    let Some(rootfs) = busybox_rootfs() else {
+        return;
+    };
+    // A local image whose registry (a closed loopback port) cannot answer.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut clean = Cleanup::new();
+    let name = clean.add(&format!(
+        "127.0.0.1:{port}/{PREFIX}-{}-pulled:1",
+        std::process::id()
+    ));
+    import(&name, rootfs);
+    let (size, _, _) = inspect_size(&name);
+    let out = layerscope()
+        .args([name.as_str(), "--pull", "--format", "json"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warn: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warn.len(), 1, "{stderr}");
+    assert!(warn[0].contains("no registry answered"), "{stderr}");
+    assert!(warn[0].contains("using the local"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["images"][0]["totals"]["size_bytes"], size);
+    // CI asked for a fresh image: the failure stays an error.
+    let out = layerscope()
+        .args([name.as_str(), "--pull", "--ci", "--max-size", "1GB"])
+        .output()
+        .expect("run");
+    let err = one_line_error(&out);
+    assert!(err.contains("cannot pull"), "{err}");
+    // A name that is not local at all fails as before.
+    let absent = format!("127.0.0.1:{port}/{PREFIX}-absent:1");
+    let out = layerscope()
+        .args([absent.as_str(), "--pull"])
+        .output()
+        .expect("run");
+    assert!(one_line_error(&out).contains("cannot pull"));
 }

@@ -247,3 +247,59 @@ fn a_comparison_reads_the_same_both_ways() {
     assert_eq!(storage["comparison"], export["comparison"]);
     assert_eq!(storage, export);
 }
+
+#[test]
+fn an_image_removed_mid_read_fails_cleanly() {
+    if !storage_readable("removed_mid_read") {
+        return;
+    }
+    let Some(rootfs) = busybox_rootfs() else {
+        return;
+    };
+    let mut clean = Cleanup::new();
+    let base = clean.add(&unique("st-rm-busybox"));
+    import(&base, rootfs);
+    let tag = clean.add(&unique("st-rm"));
+    // Three copies of one file: the read must open each to hash it.
+    build(
+        &tag,
+        &format!("FROM {base}\nRUN head -c 3000 /dev/urandom > /a && cp /a /b && cp /a /c\n"),
+        vec![],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let go = dir.path().join("go");
+    let json = dir.path().join("report.json");
+    // Test-only: the read opens one file, then waits for `go`.
+    let child = Command::new(assert_cmd::cargo::cargo_bin("layerscope"))
+        .env("LAYERSCOPE_TEST_PAUSE_AFTER", format!("1:{}", go.display()))
+        .args(["--no-cache", "--via", "storage", "--json"])
+        .arg(&json)
+        .arg(&tag)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run layerscope");
+    let paused = dir.path().join("go.paused");
+    let t0 = std::time::Instant::now();
+    while !paused.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "the read never paused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run_ok(
+        Command::new("docker").args(["rmi", "-f", &tag]),
+        "docker rmi -f",
+    );
+    std::fs::write(&go, b"").expect("release the read");
+    let out = child.wait_with_output().expect("wait for layerscope");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("changed or vanished") && err.contains("was the image removed"),
+        "{err}"
+    );
+    assert!(!json.exists(), "no report from a failed read");
+}

@@ -1343,3 +1343,48 @@ fn three_images_compare_a_pair_and_n_switches_pairs() {
     assert_eq!(compare(&two).pair, (0, 1));
     assert!(!screen(&two).contains("pair "));
 }
+
+/// A fixture as if read from a registry: every layer with a pull size.
+fn pulled(
+    layers: Vec<(
+        layerscope::index::merge::LayerMeta,
+        layerscope::index::layer::LayerIndex,
+    )>,
+    tag: &str,
+    each: u64,
+) -> layerscope::analysis::Analysis {
+    let mut img =
+        layerscope::index::merge::build_image(tui_fixtures::facts(tag, tag), layers).unwrap();
+    for l in &mut img.layers {
+        l.pull_size = Some(each);
+    }
+    layerscope::analysis::Analysis::new(img)
+}
+
+#[test]
+fn pull_sizes_show_where_known() {
+    let size = layerscope::output::size;
+    let a = pulled(tui_fixtures::single_layers(), "reg/app:single", 1_000_000);
+    let b = pulled(tui_fixtures::multi_layers(), "reg/app:multi", 300_000);
+    let (pa, pb) = (a.image.pull_size().unwrap(), b.image.pull_size().unwrap());
+    assert_eq!(pa, 1_000_000 * a.image.layers.len() as u64);
+    // Explore: a Pull row with the compressed total.
+    let e = app(vec![a], 160, 48);
+    assert!(
+        screen(&e).contains(&format!("Pull        {} compressed", size(pa))),
+        "{}",
+        screen(&e)
+    );
+    // Compare: each image's pull size, and what B pulls instead of A.
+    let a = pulled(tui_fixtures::single_layers(), "reg/app:single", 1_000_000);
+    let c = app(vec![a, b], 160, 48);
+    let s = screen(&c);
+    assert!(
+        s.contains(&format!("B pulls {} instead of {}", size(pb), size(pa))),
+        "{s}"
+    );
+    assert!(s.contains(&format!("(pull {})", size(pb))), "{s}");
+    // Without pull sizes (an archive, the engine) neither shows.
+    let plain = app(vec![tui_fixtures::single(), tui_fixtures::multi()], 160, 48);
+    assert!(!screen(&plain).contains("pull"), "{}", screen(&plain));
+}

@@ -52,11 +52,13 @@ pub struct Finding {
 }
 
 /// One package of a finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as it is into the report's `package_notes[]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PackageNote {
     pub name: String,
     pub bytes: u64,
     pub files: u64,
+    /// Why it is build-only; empty for packages that are not.
     pub reason: String,
 }
 
@@ -83,7 +85,15 @@ pub fn compute(
     if waste.duplicate_bytes > 0 {
         out.push(duplicates(image, waste, base_layers));
     }
-    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.id.cmp(&b.id)));
+    // Ties (one kind of waste, as many bytes, in two layers) are ordered by
+    // layer: the groups come out of a HashMap, in no order of their own.
+    out.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.layers.cmp(&b.layers))
+            .then_with(|| a.hidden_by.cmp(&b.hidden_by))
+    });
     out.extend(advice(image));
     out.extend(unlocked(image, classes));
     out

@@ -6,18 +6,28 @@ use crate::image::{HideReason, Image, Loc};
 use crate::index::layer::EntryKind;
 use crate::index::tree::NodeId;
 
-/// One wasted path, for the "top wasted paths" list.
-#[derive(Debug, Clone)]
+/// One wasted path, for the "top wasted paths" list. Serialized as it is
+/// into the report's `top_wasted[]` (layers 1-based there).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct WastedPath {
     pub path: String,
     pub bytes: u64,
     /// Copies shipped (hidden copies, or final duplicates).
+    #[serde(rename = "copies")]
     pub count: u64,
+    #[serde(rename = "kind")]
     pub reason: WasteKind,
     /// Layers that shipped the hidden bytes.
+    #[serde(serialize_with = "one_based")]
     pub layers: Vec<u16>,
     /// Layers that hid them.
+    #[serde(serialize_with = "one_based")]
     pub hidden_by: Vec<u16>,
+}
+
+/// Layer indexes as people count them (and the report shows them).
+fn one_based<S: serde::Serializer>(layers: &[u16], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(layers.iter().map(|&l| l as usize + 1))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

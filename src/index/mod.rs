@@ -1,5 +1,8 @@
-//! From tar streams to an indexed image.
+//! From tar streams to an indexed image: per-layer entries (`layer`), the
+//! path tree (`tree`), the overlay rule (`overlay`), and their merge into
+//! the [`image::Image`] the analysis reads.
 pub mod guard;
+pub mod image;
 pub mod layer;
 pub mod merge;
 pub mod os;

@@ -119,18 +119,23 @@ impl PathTree {
         if let Some(id) = self.find(parent, sym) {
             return id;
         }
+        self.push_child(parent, sym)
+    }
+
+    /// Append a new node, first among `parent`'s children.
+    fn push_child(&mut self, parent: NodeId, name: Sym) -> NodeId {
         let id = self.nodes.len() as NodeId;
         let next = self.nodes[parent as usize].first_child;
         self.nodes.push(Node {
             parent,
-            name: sym,
+            name,
             first_child: 0,
             next_sibling: next,
         });
         self.nodes[parent as usize].first_child = id;
         let nodes = &self.nodes;
         self.children
-            .insert_unique(child_hash(parent, sym), id, |&c| {
+            .insert_unique(child_hash(parent, name), id, |&c| {
                 let n = &nodes[c as usize];
                 child_hash(n.parent, n.name)
             });
@@ -357,20 +362,7 @@ impl PathTree {
             if t.find(parent, name).is_some() {
                 return Err(format!("path tree node {i} is a duplicate"));
             }
-            let next = t.nodes[parent as usize].first_child;
-            t.nodes.push(Node {
-                parent,
-                name,
-                first_child: 0,
-                next_sibling: next,
-            });
-            t.nodes[parent as usize].first_child = id;
-            let nodes = &t.nodes;
-            t.children
-                .insert_unique(child_hash(parent, name), id, |&c| {
-                    let n = &nodes[c as usize];
-                    child_hash(n.parent, n.name)
-                });
+            t.push_child(parent, name);
         }
         Ok(t)
     }

@@ -5,6 +5,8 @@
 use std::io::{self, Write};
 
 use super::{cut, delta, percent, size};
+use crate::analysis::Analysis;
+use crate::analysis::compare::Comparison;
 use crate::ci::{Check, Evaluation, GateResult, Headline, Measure, Offender, Verdict};
 use crate::units::plural;
 
@@ -332,47 +334,94 @@ fn offender_lines(v: &crate::ci::Verdict) -> String {
         .join("\n")
 }
 
-/// JUnit XML: one test case per rule (GitLab, Jenkins).
-pub fn write_junit(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
-    let failures = r.verdicts.iter().filter(|v| !v.passed).count();
+/// `go-app-alpine against go-app-single (the baseline)`: what a block of
+/// verdicts is about when several images are judged.
+pub fn candidate_title(r: &GateResult) -> String {
+    match &r.baseline {
+        Some(b) => format!("{} against {b} (the baseline)", r.image),
+        None => r.image.clone(),
+    }
+}
+
+/// JUnit XML: a test suite per judged image, a test case per rule
+/// (GitLab, Jenkins).
+pub fn write_junit(out: &mut dyn Write, results: &[GateResult]) -> io::Result<()> {
+    let failed = |r: &GateResult| r.verdicts.iter().filter(|v| !v.passed).count();
+    let tests: usize = results.iter().map(|r| r.verdicts.len()).sum();
+    let failures: usize = results.iter().map(failed).sum();
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
-        r#"<testsuites name="layerscope" tests="{}" failures="{failures}">"#,
-        r.verdicts.len()
+        r#"<testsuites name="layerscope" tests="{tests}" failures="{failures}">"#
     )?;
-    writeln!(
-        out,
-        r#"  <testsuite name="layerscope: {}" tests="{}" failures="{failures}" errors="0">"#,
-        xml(&r.image),
-        r.verdicts.len()
-    )?;
-    for v in &r.verdicts {
-        let name = xml(&v.rule);
-        let class = xml(&format!("layerscope.{}", r.image));
-        if v.passed {
-            writeln!(out, r#"    <testcase classname="{class}" name="{name}"/>"#)?;
-        } else {
-            writeln!(out, r#"    <testcase classname="{class}" name="{name}">"#)?;
-            // The body leads with the residue, then the offenders.
-            let body = [headline(&r.headline), offender_lines(v)];
-            writeln!(
-                out,
-                r#"      <failure message="{}" type="{name}">{}</failure>"#,
-                xml(&v.message),
-                xml(body.join("\n").trim_end())
-            )?;
-            writeln!(out, "    </testcase>")?;
+    for r in results {
+        writeln!(
+            out,
+            r#"  <testsuite name="layerscope: {}" tests="{}" failures="{}" errors="0">"#,
+            xml(&r.image),
+            r.verdicts.len(),
+            failed(r)
+        )?;
+        for v in &r.verdicts {
+            let name = xml(&v.rule);
+            let class = xml(&format!("layerscope.{}", r.image));
+            if v.passed {
+                writeln!(out, r#"    <testcase classname="{class}" name="{name}"/>"#)?;
+            } else {
+                writeln!(out, r#"    <testcase classname="{class}" name="{name}">"#)?;
+                // The body leads with the residue, then the offenders.
+                let body = [headline(&r.headline), offender_lines(v)];
+                writeln!(
+                    out,
+                    r#"      <failure message="{}" type="{name}">{}</failure>"#,
+                    xml(&v.message),
+                    xml(body.join("\n").trim_end())
+                )?;
+                writeln!(out, "    </testcase>")?;
+            }
         }
+        writeln!(out, "  </testsuite>")?;
     }
-    writeln!(out, "  </testsuite>")?;
     writeln!(out, "</testsuites>")
 }
 
-/// Markdown for PR comments and GitHub step summaries.
-pub fn write_markdown(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
+/// Markdown for PR comments and GitHub step summaries: with three images
+/// or more, the table of images first, then a section per judged image.
+pub fn write_markdown(
+    out: &mut dyn Write,
+    results: &[GateResult],
+    table: Option<(&[&Analysis], &[Comparison])>,
+) -> io::Result<()> {
+    if let Some((analyses, cs)) = table {
+        let rows = crate::output::text::table_rows(analyses, cs);
+        let mut rows = rows.into_iter();
+        if let Some(head) = rows.next() {
+            writeln!(out, "| {} |", head.join(" | "))?;
+            writeln!(out, "|{}", "---|".repeat(head.len()))?;
+        }
+        for r in rows {
+            let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
+            writeln!(out, "| {} |", cells.join(" | "))?;
+        }
+        writeln!(out)?;
+    }
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        write_markdown_one(out, r)?;
+    }
+    Ok(())
+}
+
+fn write_markdown_one(out: &mut dyn Write, r: &GateResult) -> io::Result<()> {
     let status = if r.passed { "passed" } else { "failed" };
-    writeln!(out, "### layerscope: `{}` {status}", r.image)?;
+    let against = r
+        .baseline
+        .as_deref()
+        .map(|b| format!(" against `{b}`"))
+        .unwrap_or_default();
+    writeln!(out, "### layerscope: `{}`{against} {status}", r.image)?;
     writeln!(out)?;
     if !r.passed {
         writeln!(out, "**{}**", headline(&r.headline))?;

@@ -104,19 +104,10 @@ pub fn write_report(report: &Report, dest: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Report, SCHEMA_VERSION, Tool};
+    use crate::report::Report;
 
     fn empty_report() -> Report {
-        Report {
-            schema_version: SCHEMA_VERSION,
-            tool: Tool {
-                name: "layerscope",
-                version: "0",
-            },
-            images: Vec::new(),
-            comparison: Vec::new(),
-            ci: None,
-        }
+        Report::new(&[])
     }
 
     #[test]

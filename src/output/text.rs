@@ -71,8 +71,12 @@ pub fn write_summary(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
         percent(w.efficiency()),
         size(w.wasted_bytes())
     )?;
-    if let Some(p) = img.pull_size() {
-        writeln!(out, "pull size {} ({p} bytes, compressed)", size(p))?;
+    match img.pull_size() {
+        Some(p) => writeln!(out, "pull size {} ({p} bytes, compressed)", size(p))?,
+        None => writeln!(
+            out,
+            "pull size unknown (not read from a registry: `docker://` names one)"
+        )?,
     }
     for (i, l) in img.layers.iter().enumerate() {
         if let Some(why) = &l.not_fetched {
@@ -420,18 +424,43 @@ pub fn write_table(
     analyses: &[&Analysis],
     cs: &[Comparison],
 ) -> io::Result<()> {
-    let name_w = analyses
+    let rows = table_rows(analyses, cs);
+    let name_w = rows
         .iter()
-        .map(|a| a.image.facts.name().chars().count())
+        .map(|r| r[0].chars().count())
         .max()
         .unwrap_or(0)
         .clamp(5, 40);
-    writeln!(
-        out,
-        "{:<name_w$}  {:>10}  {:>9}  {:>20}  {:>6}  {:>8}  AGAINST THE FIRST",
-        "IMAGE", "SIZE", "PULL", "BUILD RESIDUE", "LAYERS", "FINDINGS"
-    )?;
-    for (i, a) in analyses.iter().enumerate() {
+    for r in &rows {
+        writeln!(
+            out,
+            "{:<name_w$}  {:>10}  {:>9}  {:>20}  {:>6}  {:>8}  {}",
+            cut(&r[0], name_w),
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6]
+        )?;
+    }
+    Ok(())
+}
+
+/// The cells of the table of images, its header first (also the Markdown
+/// table of the CI summary).
+pub fn table_rows(analyses: &[&Analysis], cs: &[Comparison]) -> Vec<[String; 7]> {
+    let head = [
+        "IMAGE",
+        "SIZE",
+        "PULL",
+        "BUILD RESIDUE",
+        "LAYERS",
+        "FINDINGS",
+        "AGAINST THE FIRST",
+    ]
+    .map(String::from);
+    let rows = analyses.iter().enumerate().map(|(i, a)| {
         let against = match i.checked_sub(1).and_then(|k| cs.get(k)) {
             None => "baseline".to_string(),
             Some(c) => format!(
@@ -440,19 +469,19 @@ pub fn write_table(
                 -c.reduction_ratio() * 100.0
             ),
         };
-        writeln!(
-            out,
-            "{:<name_w$}  {:>10}  {:>9}  {:>20}  {:>6}  {:>8}  {against}",
-            cut(&a.image.facts.name(), name_w),
+        [
+            a.image.facts.name(),
             size(a.waste.total_bytes),
-            // The compressed (pull) size is not read from the sources yet.
-            "n/a",
+            // Known for registry images; an engine or archive has no
+            // compressed layers to count.
+            a.image.pull_size().map_or_else(|| "n/a".to_string(), size),
             format!("{} ({})", size(a.residue_bytes), percent(a.residue_share())),
-            a.image.layers.len(),
-            a.findings.len(),
-        )?;
-    }
-    Ok(())
+            a.image.layers.len().to_string(),
+            a.findings.len().to_string(),
+            against,
+        ]
+    });
+    std::iter::once(head).chain(rows).collect()
 }
 
 fn base_text(a: &Analysis) -> String {

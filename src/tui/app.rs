@@ -411,12 +411,12 @@ impl App {
                 }
                 Slot::Ready(a) => {
                     let mut s = format!(
-                        "   ready: {} in {} layers, build residue {} ({}), {} findings",
+                        "   ready: {} in {}, build residue {} ({}), {}",
                         size(a.waste.total_bytes),
-                        a.image.layers.len(),
+                        crate::units::plural(a.image.layers.len() as u64, "layer"),
                         size(a.residue_bytes),
                         crate::output::percent(a.residue_share()),
-                        a.findings.len()
+                        crate::units::plural(a.findings.len() as u64, "finding")
                     );
                     if self.slots.len() > 1 {
                         s.push_str(&format!(" · {} explores it", i + 1));

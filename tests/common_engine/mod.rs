@@ -194,6 +194,11 @@ pub fn import(tag: &str, rootfs: Vec<u8>) {
 /// A tiny base with Debian's static busybox and the applets the test
 /// Dockerfiles use, or None (with a message) when the host has no busybox.
 pub fn busybox_rootfs() -> Option<Vec<u8>> {
+    busybox_rootfs_with(Vec::new())
+}
+
+/// [`busybox_rootfs`] with more files.
+pub fn busybox_rootfs_with(extra: Vec<Item>) -> Option<Vec<u8>> {
     let path = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .find(|p| std::path::Path::new(p).is_file());
@@ -219,6 +224,7 @@ pub fn busybox_rootfs() -> Option<Vec<u8>> {
         items.push(Item::Symlink(n, "busybox"));
     }
     items.push(Item::Dir("tmp", 0o1777));
+    items.extend(extra);
     Some(tar_of(&items))
 }
 

@@ -17,7 +17,10 @@ mod stored;
 pub use connect::{
     MIN_API, cert_dir, check_api_version, connect, connect_error, docker_host, runtime,
 };
-pub use names::{local_tags, pull, pull_error, similar_names, split_tag};
+pub use names::{
+    PullError, PullFailure, exists_locally, local_tags, pull, pull_connect_timeout, pull_error,
+    pull_with, similar_names, split_tag,
+};
 
 use std::io::{self, BufReader};
 use std::sync::{Arc, Mutex};

@@ -109,11 +109,70 @@ pub(super) fn tag_is(name: &str, tag: &str) -> bool {
 }
 
 /// Pull an image from its registry (`--pull`). Quiet; one-line errors.
-pub fn pull(name: &str) -> Result<(), Error> {
-    let rt = runtime()?;
+/// Why a pull failed, as far as the caller may act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullFailure {
+    /// No registry answered (offline, DNS, refused, timed out).
+    Offline,
+    /// The registry answered: no such image, or a login is needed.
+    Denied,
+    /// Anything else (the engine itself failed).
+    Other,
+}
+
+/// A failed pull: its kind and its one-line error.
+#[derive(Debug)]
+pub struct PullError {
+    pub kind: PullFailure,
+    pub error: Error,
+}
+
+impl std::fmt::Display for PullError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl From<PullError> for Error {
+    fn from(e: PullError) -> Error {
+        e.error
+    }
+}
+
+/// How long a pull may wait for the registry's first answer before it
+/// gives up as "no registry answered". `LAYERSCOPE_PULL_TIMEOUT`
+/// (seconds) overrides it.
+pub const PULL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+pub fn pull_connect_timeout() -> std::time::Duration {
+    std::env::var("LAYERSCOPE_PULL_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
+        .map_or(PULL_CONNECT_TIMEOUT, std::time::Duration::from_secs_f64)
+}
+
+/// Pull `name` through the engine (`--pull`).
+pub fn pull(name: &str) -> Result<(), PullError> {
+    let other = |error| PullError {
+        kind: PullFailure::Other,
+        error,
+    };
+    let rt = runtime().map_err(other)?;
     rt.block_on(async {
-        let docker = connect().await?;
-        pull_with(&docker, name).await
+        let docker = connect().await.map_err(other)?;
+        pull_with(&docker, name, pull_connect_timeout(), &mut |_| {}).await
+    })
+}
+
+/// Whether the engine holds an image of that name (or id).
+pub fn exists_locally(name: &str) -> bool {
+    let Ok(rt) = runtime() else { return false };
+    rt.block_on(async {
+        match connect().await {
+            Ok(docker) => docker.inspect_image(name).await.is_ok(),
+            Err(_) => false,
+        }
     })
 }
 
@@ -133,7 +192,16 @@ pub fn split_tag(name: &str) -> (String, String) {
     }
 }
 
-async fn pull_with(docker: &Docker, name: &str) -> Result<(), Error> {
+/// Pull `name`, passing the engine's progress lines (`a1b2c3: Downloading
+/// 12.3MB/40.1MB`, one per layer and state change) to `log`. The first
+/// answer must come within `wait` (e.g. [`pull_connect_timeout`]): where
+/// no registry answers, the engine may otherwise wait for minutes.
+pub async fn pull_with(
+    docker: &Docker,
+    name: &str,
+    wait: std::time::Duration,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), PullError> {
     let host = docker_host();
     let (image, tag) = split_tag(name);
     let opts = CreateImageOptions {
@@ -142,22 +210,70 @@ async fn pull_with(docker: &Docker, name: &str) -> Result<(), Error> {
         ..Default::default()
     };
     let mut stream = docker.create_image(Some(opts), None, None);
-    while let Some(item) = stream.next().await {
-        if let Err(e) = item {
-            let msg = match &e {
-                ApiError::DockerResponseServerError { message, .. } => message.clone(),
-                ApiError::DockerStreamError { error } => error.clone(),
-                _ => return Err(request_error(&e, &host, &format!("pulling {name}"))),
-            };
-            return Err(pull_error(name, &msg));
+    let mut first = true;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let item = if first {
+            match tokio::time::timeout(wait, stream.next()).await {
+                Ok(item) => item,
+                Err(_) => {
+                    let msg = format!("timeout: no answer within {} s", wait.as_secs_f64());
+                    return Err(pull_error(name, &msg));
+                }
+            }
+        } else {
+            stream.next().await
+        };
+        first = false;
+        let Some(item) = item else { return Ok(()) };
+        match item {
+            Ok(info) => {
+                let (Some(id), Some(status)) = (&info.id, &info.status) else {
+                    if let Some(status) = &info.status {
+                        log(status);
+                    }
+                    continue;
+                };
+                // Byte counters change many times a second: a line per
+                // layer and state, and per quarter of a layer's bytes.
+                let detail = info.progress_detail.as_ref();
+                let (cur, total) = detail
+                    .map(|d| (d.current.unwrap_or(0), d.total.unwrap_or(0)))
+                    .unwrap_or((0, 0));
+                let quarter = if total > 0 { cur * 4 / total } else { 0 };
+                let line = if total > 0 {
+                    format!(
+                        "{id}: {status} {}% of {}",
+                        quarter * 25,
+                        crate::units::size(total as u64)
+                    )
+                } else {
+                    format!("{id}: {status}")
+                };
+                if seen.insert(line.clone()) {
+                    log(&line);
+                }
+            }
+            Err(e) => {
+                let msg = match &e {
+                    ApiError::DockerResponseServerError { message, .. } => message.clone(),
+                    ApiError::DockerStreamError { error } => error.clone(),
+                    _ => {
+                        return Err(PullError {
+                            kind: PullFailure::Other,
+                            error: request_error(&e, &host, &format!("pulling {name}")),
+                        });
+                    }
+                };
+                return Err(pull_error(name, &msg));
+            }
         }
     }
-    Ok(())
 }
 
 /// One line for a failed pull, telling "no registry answered" apart from
 /// "the registry has no such image".
-pub fn pull_error(name: &str, msg: &str) -> Error {
+pub fn pull_error(name: &str, msg: &str) -> PullError {
     let lower = msg.to_ascii_lowercase();
     let offline = [
         "dial tcp",
@@ -174,18 +290,29 @@ pub fn pull_error(name: &str, msg: &str) -> Error {
     ];
     let msg = msg.trim();
     if offline.iter().any(|k| lower.contains(k)) {
-        Error::Engine(format!(
-            "cannot pull {name}: no registry answered ({msg}); check the network or the engine's proxy settings, or use a local image"
-        ))
+        PullError {
+            kind: PullFailure::Offline,
+            error: Error::Engine(format!(
+                "cannot pull {name}: no registry answered ({msg}); check the network or the engine's proxy settings, or use a local image"
+            )),
+        }
     } else if lower.contains("not found")
         || lower.contains("manifest unknown")
         || lower.contains("pull access denied")
+        || lower.contains("unauthorized")
+        || lower.contains("denied")
     {
-        Error::Engine(format!(
-            "cannot pull {name}: the registry has no such image, or it needs a login ({msg})"
-        ))
+        PullError {
+            kind: PullFailure::Denied,
+            error: Error::Engine(format!(
+                "cannot pull {name}: the registry has no such image, or it needs a login ({msg})"
+            )),
+        }
     } else {
-        Error::Engine(format!("cannot pull {name}: {msg}"))
+        PullError {
+            kind: PullFailure::Other,
+            error: Error::Engine(format!("cannot pull {name}: {msg}")),
+        }
     }
 }
 
@@ -230,11 +357,19 @@ mod tests {
         let m = pull_error(
             "golang:1.22",
             "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host",
-        )
-        .to_string();
+        );
+        assert_eq!(m.kind, PullFailure::Offline);
+        let m = m.error.to_string();
         assert!(m.contains("no registry answered"), "{m}");
-        let m = pull_error("x/y", "manifest unknown").to_string();
+        let m = pull_error("x/y", "manifest unknown");
+        assert_eq!(m.kind, PullFailure::Denied);
+        let m = m.error.to_string();
         assert!(m.contains("no such image"), "{m}");
+        let m = pull_error(
+            "x/y",
+            "pull access denied for x/y, repository does not exist",
+        );
+        assert_eq!(m.kind, PullFailure::Denied);
     }
 
     #[test]

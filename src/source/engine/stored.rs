@@ -217,6 +217,18 @@ fn whole(
             Ok(n)
         }
     }
+    if layer.walk {
+        if verify {
+            return Err(crate::index::layer::explained(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "--verify: the layer has no readable tar-split ({}), so its tar cannot be rebuilt byte for byte to check its diff_id; use --via export",
+                    layer.tar_split.display()
+                ),
+            ));
+        }
+        return crate::source::storage::walked(layer, budget, progress);
+    }
     let dir = crate::source::storage::files::LayerDir::open(&layer.dir)?;
     let (path, lines) = crate::source::storage::tar_split(layer)?;
     let rebuilt = Rebuilt::new(lines, &dir, path.display().to_string(), Some(progress));

@@ -46,9 +46,16 @@ impl LayerDir {
         })
     }
 
+    /// The directory's descriptor.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd as _;
+        self.fd.as_fd()
+    }
+
     /// Open the regular file `raw` (a tar name, relative to this directory)
     /// for reading, checked to hold `size` bytes.
     pub fn open_file(&self, raw: &[u8], size: u64) -> io::Result<File> {
+        test_pause();
         let rel = relative(raw);
         let name = OsStr::from_bytes(rel);
         let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
@@ -96,6 +103,41 @@ impl LayerDir {
                 self.shown
             ),
         )
+    }
+}
+
+/// The test-only variable that pauses storage reads: `N:FILE` lets N
+/// files be opened, then holds every later open until FILE exists
+/// (announcing the pause by creating `FILE.paused`). A test removes the
+/// image meanwhile, deterministically, to see the run fail cleanly. Not
+/// for users: it only delays a run.
+pub const TEST_PAUSE_ENV: &str = "LAYERSCOPE_TEST_PAUSE_AFTER";
+
+/// How long a paused read waits for its file before going on anyway.
+const TEST_PAUSE_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn test_pause() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PAUSE: OnceLock<Option<(u64, std::path::PathBuf)>> = OnceLock::new();
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let pause = PAUSE.get_or_init(|| {
+        let v = std::env::var(TEST_PAUSE_ENV).ok()?;
+        let (n, file) = v.split_once(':')?;
+        Some((n.trim().parse().ok()?, file.into()))
+    });
+    let Some((after, file)) = pause else {
+        return;
+    };
+    if OPENED.fetch_add(1, Ordering::SeqCst) < *after {
+        return;
+    }
+    let mut marker = file.clone().into_os_string();
+    marker.push(".paused");
+    let _ = std::fs::write(&marker, b"");
+    let t0 = std::time::Instant::now();
+    while !file.exists() && t0.elapsed() < TEST_PAUSE_MAX {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

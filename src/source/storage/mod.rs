@@ -10,15 +10,20 @@
 //! the small files it classifies, and files that may be duplicates or
 //! rewrites of one another ([`settle`]).
 
+pub mod containers;
+pub mod docker;
 pub mod files;
 pub mod settle;
 pub mod tarsplit;
+pub mod walk;
 
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
 use sha2::{Digest as _, Sha256};
+
+pub use self::docker::chain_ids;
 
 use self::files::LayerDir;
 use self::tarsplit::{FileRec, Rebuilt};
@@ -58,16 +63,64 @@ pub struct GraphDriver {
     pub lower: Vec<String>,
 }
 
+impl GraphDriver {
+    /// Every layer directory, top first.
+    pub fn dirs(&self) -> Vec<&str> {
+        std::iter::once(self.upper.as_deref().unwrap_or(""))
+            .chain(self.lower.iter().map(String::as_str))
+            .collect()
+    }
+}
+
 /// One layer of an image, located in the engine's storage.
 #[derive(Debug, Clone)]
 pub struct StoredLayer {
     pub diff_id: String,
-    /// `layerdb/sha256/<chainID>`.
-    pub meta: PathBuf,
-    /// `overlay2/<cache-id>/diff`.
+    /// The layer's tar-split (`layerdb/sha256/<chainID>/tar-split.json.gz`,
+    /// `overlay-layers/<id>.tar-split.gz`).
+    pub tar_split: PathBuf,
+    /// The layer's content (`overlay2/<cache-id>/diff`, `overlay/<id>/diff`).
     pub dir: PathBuf,
-    /// Docker's own size of the layer (its `size` file).
+    /// The engine's own size of the layer (Docker's `size` file, the
+    /// size of its tar for containers/storage), for progress.
     pub size: u64,
+    /// The size of the layer's tar, where the engine records it.
+    pub tar_size: Option<u64>,
+    /// The tar-split is missing or unreadable: the directory is walked.
+    pub walk: bool,
+}
+
+impl StoredLayer {
+    pub fn new(
+        diff_id: &str,
+        tar_split: PathBuf,
+        dir: PathBuf,
+        size: u64,
+        tar_size: Option<u64>,
+    ) -> Self {
+        StoredLayer {
+            diff_id: diff_id.to_string(),
+            walk: !tar_split_readable(&tar_split),
+            tar_split,
+            dir,
+            size,
+            tar_size,
+        }
+    }
+}
+
+/// Does the tar-split at `path` open, and its first line read as one?
+fn tar_split_readable(path: &Path) -> bool {
+    use std::io::BufRead as _;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut line = String::new();
+    let gz = flate2::read::GzDecoder::new(BufReader::new(f));
+    BufReader::new(io::Read::take(gz, 4 << 20))
+        .read_line(&mut line)
+        .is_ok_and(|n| n > 0)
+        && serde_json::from_str::<serde_json::Value>(line.trim_end()).is_ok()
 }
 
 /// An image's layers and config in the engine's storage.
@@ -88,23 +141,6 @@ impl std::fmt::Display for Unusable {
     }
 }
 
-/// The chain ids of a stack of diff_ids (Docker's layerdb keys): the first
-/// layer's is its diff_id, each next one the sha256 of "<parent chain> <diff_id>".
-pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
-    for d in diff_ids {
-        let id = match out.last() {
-            None => d.clone(),
-            Some(parent) => {
-                let h = Sha256::digest(format!("{parent} {d}").as_bytes());
-                format!("sha256:{}", crate::source::blob::hex(&h))
-            }
-        };
-        out.push(id);
-    }
-    out
-}
-
 fn hex_of(id: &str) -> &str {
     id.strip_prefix("sha256:").unwrap_or(id)
 }
@@ -114,9 +150,9 @@ fn valid_digest(id: &str) -> bool {
     id.starts_with("sha256:") && h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Locate an image's layers in the engine's storage, checking every link
-/// of the chain: the layerdb's diff against the config's diff_ids, and its
-/// cache-ids against the directories inspect names. `host` is DOCKER_HOST.
+/// Locate an image's layers in the engine's storage: Docker's overlay2
+/// ([`docker`]) or containers/storage's overlay, podman's ([`containers`]).
+/// `host` is DOCKER_HOST; `graph` what inspect says of the layers.
 pub fn locate(
     host: &str,
     image_id: &str,
@@ -132,9 +168,9 @@ pub fn locate(
     let Some(graph) = graph.filter(|g| !g.name.is_empty()) else {
         return no("the engine's inspect names no storage driver (the containerd image store keeps no layer directories)".into());
     };
-    if graph.name != "overlay2" {
+    if graph.name != "overlay2" && graph.name != "overlay" {
         return no(format!(
-            "the engine's storage driver is {}; only overlay2 is read directly",
+            "the engine's storage driver is {}; only overlay2 (Docker) and overlay (podman) are read directly",
             graph.name
         ));
     }
@@ -143,98 +179,73 @@ pub fn locate(
             "the engine's inspect names no layer directories (no GraphDriver UpperDir)".into(),
         );
     };
-    // <root>/overlay2/<cache-id>/diff
-    let upper = Path::new(upper);
-    let Some(root) = upper.parent().and_then(Path::parent).and_then(Path::parent) else {
-        return no(format!("unexpected layer directory {}", upper.display()));
-    };
     if diff_ids.is_empty() || !diff_ids.iter().all(|d| valid_digest(d)) || !valid_digest(image_id) {
         return no("the image's diff_ids are not sha256 digests".into());
     }
-    let layerdb = root.join("image/overlay2/layerdb/sha256");
-    if let Err(e) = std::fs::read_dir(&layerdb) {
-        let why = match e.kind() {
-            io::ErrorKind::PermissionDenied => format!(
-                "{} is not readable by this user (uid {}): run as root (e.g. with sudo)",
-                layerdb.display(),
-                rustix::process::geteuid().as_raw()
-            ),
-            io::ErrorKind::NotFound => format!(
-                "{} is not on this machine (an engine in a VM, such as Docker Desktop's, or in another mount namespace)",
-                layerdb.display()
-            ),
-            _ => format!("cannot read {}: {e}", layerdb.display()),
-        };
-        return no(why);
-    }
-    if graph.lower.len() + 1 != diff_ids.len() {
+    let upper = Path::new(upper);
+    let stored = if graph.name == "overlay2" {
+        docker::locate(upper, image_id, diff_ids, graph)
+    } else {
+        containers::locate(upper, image_id, diff_ids, graph)
+    }?;
+    if let Some((i, l)) = stored.layers.iter().enumerate().find(|(_, l)| l.walk)
+        && !walk::can_walk()
+    {
         return no(format!(
-            "inspect names {} layer directories for {} layers",
-            graph.lower.len() + 1,
-            diff_ids.len()
+            "layer {} has no readable tar-split ({}), and walking its directory needs CAP_SYS_ADMIN, which this process lacks (CapEff bit 21), to read overlayfs's trusted.* attributes (opaque directories): run as root with full capabilities",
+            i + 1,
+            l.tar_split.display()
         ));
     }
-    let read = |p: &Path| -> Result<String, Unusable> {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| Unusable(format!("cannot read {}: {e}", p.display())))
-    };
-    // Top first, as LowerDir lists them.
-    let dirs: Vec<&str> = std::iter::once(graph.upper.as_deref().unwrap_or(""))
-        .chain(graph.lower.iter().map(String::as_str))
-        .collect();
-    let mut layers = Vec::with_capacity(diff_ids.len());
-    for (i, (diff_id, chain)) in diff_ids.iter().zip(chain_ids(diff_ids)).enumerate() {
-        let meta = layerdb.join(hex_of(&chain));
-        let recorded = read(&meta.join("diff"))?;
-        if recorded != *diff_id {
-            return no(format!(
-                "layer {}: the layerdb entry {} records diff {recorded}, not {diff_id}",
-                i + 1,
-                meta.display()
-            ));
-        }
-        let cache_id = read(&meta.join("cache-id"))?;
-        if cache_id.is_empty() || !cache_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return no(format!(
-                "layer {}: an unexpected cache-id {cache_id:?}",
-                i + 1
-            ));
-        }
-        let dir = root.join("overlay2").join(&cache_id).join("diff");
-        let named = Path::new(dirs[diff_ids.len() - 1 - i]);
-        if named != dir {
-            return no(format!(
-                "layer {}: inspect names {} where the layerdb says {}",
-                i + 1,
-                named.display(),
-                dir.display()
-            ));
-        }
-        let size = read(&meta.join("size"))?.parse().unwrap_or(0);
-        layers.push(StoredLayer {
-            diff_id: diff_id.clone(),
-            meta,
-            dir,
-            size,
-        });
+    Ok(stored)
+}
+
+/// Does inspect name one directory per layer? (Checked by each driver
+/// after its store is found readable, so that an unreadable one is named.)
+fn one_dir_each(graph: &GraphDriver, layers: usize) -> Result<(), Unusable> {
+    if graph.lower.len() + 1 == layers {
+        return Ok(());
     }
-    let config_path = root
-        .join("image/overlay2/imagedb/content/sha256")
-        .join(hex_of(image_id));
-    let config = std::fs::read(&config_path)
-        .map_err(|e| Unusable(format!("cannot read {}: {e}", config_path.display())))?;
+    Err(Unusable(format!(
+        "inspect names {} layer directories for {layers} layers",
+        graph.lower.len() + 1,
+    )))
+}
+
+/// Can `dir` be listed? If not, why, in words a user can act on.
+fn listable(dir: &Path) -> Result<(), Unusable> {
+    let Err(e) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    Err(Unusable(match e.kind() {
+        io::ErrorKind::PermissionDenied => format!(
+            "{} is not readable by this user (uid {}): run as root (e.g. with sudo)",
+            dir.display(),
+            rustix::process::geteuid().as_raw()
+        ),
+        io::ErrorKind::NotFound => format!(
+            "{} is not on this machine (an engine in a VM, such as Docker Desktop's, or in another mount namespace)",
+            dir.display()
+        ),
+        _ => format!("cannot read {}: {e}", dir.display()),
+    }))
+}
+
+/// The image config at `path`, checked to hash to `image_id`.
+fn check_config(path: &Path, image_id: &str) -> Result<Vec<u8>, Unusable> {
+    let config = std::fs::read(path)
+        .map_err(|e| Unusable(format!("cannot read {}: {e}", path.display())))?;
     let got = format!(
         "sha256:{}",
         crate::source::blob::hex(&Sha256::digest(&config))
     );
     if got != image_id {
-        return no(format!(
+        return Err(Unusable(format!(
             "{} does not hash to the image id {image_id}",
-            config_path.display()
-        ));
+            path.display()
+        )));
     }
-    Ok(Stored { layers, config })
+    Ok(config)
 }
 
 /// A layer indexed from storage, with the files whose content it did not
@@ -245,7 +256,7 @@ pub struct ReadLayer {
 }
 
 pub fn tar_split(layer: &StoredLayer) -> io::Result<(PathBuf, impl io::BufRead)> {
-    let path = layer.meta.join("tar-split.json.gz");
+    let path = layer.tar_split.clone();
     let f = std::fs::File::open(&path).map_err(|e| {
         crate::index::layer::explained(e.kind(), format!("cannot open {}: {e}", path.display()))
     })?;
@@ -260,6 +271,9 @@ pub fn read_layer(
     budget: &AtomicU64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<ReadLayer> {
+    if layer.walk {
+        return walked(layer, budget, progress);
+    }
     let dir = LayerDir::open(&layer.dir).map_err(|e| {
         crate::index::layer::explained(
             e.kind(),
@@ -278,9 +292,35 @@ pub fn read_layer(
     Ok(ReadLayer { index, files })
 }
 
+/// A layer without a tar-split, from its directory: every file hashed.
+pub fn walked(
+    layer: &StoredLayer,
+    budget: &AtomicU64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<ReadLayer> {
+    let index = walk::read_layer(layer, budget, progress).map_err(|e| {
+        crate::index::layer::explained(
+            e.kind(),
+            format!(
+                "walking the layer directory {} (it has no readable tar-split): {}",
+                layer.dir.display(),
+                crate::index::layer::explain(&e)
+            ),
+        )
+    })?;
+    Ok(ReadLayer {
+        index,
+        files: Vec::new(),
+    })
+}
+
 /// The files of a layer with content, from its tar-split alone (for a
-/// layer whose index came from the cache).
+/// layer whose index came from the cache). A walked layer has every file
+/// hashed already: none.
 pub fn layer_files(layer: &StoredLayer) -> io::Result<Vec<FileRec>> {
+    if layer.walk {
+        return Ok(Vec::new());
+    }
     let dir = LayerDir::open(&layer.dir)?;
     let (path, lines) = tar_split(layer)?;
     Rebuilt::new(lines, &dir, path.display().to_string(), None)
@@ -308,21 +348,6 @@ mod tests {
     const D: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
     #[test]
-    fn chain_ids_follow_dockers_layerdb() {
-        // go-app-multi's first two layers, as found in the layerdb here.
-        let d = [
-            "sha256:d27698944dd7acacceb084db529adee2d9859dfb556b553d20746e4476e132c8".to_string(),
-            "sha256:9db990956295b3690c194d55263424e7ad2f219603c4b8e23d9b5a9928eb5307".to_string(),
-        ];
-        let c = chain_ids(&d);
-        assert_eq!(c[0], d[0]);
-        assert_eq!(
-            c[1],
-            "sha256:a1669d736ad3756b7a2d4d73ed1866c2eb52187a08c0dccddc347011b241adea"
-        );
-    }
-
-    #[test]
     fn storage_is_refused_with_a_reason() {
         let why = |host: &str, g: Option<&GraphDriver>| {
             locate(host, D, &[D.to_string()], g)
@@ -337,6 +362,15 @@ mod tests {
             ..g.clone()
         };
         assert!(why("unix:///x", Some(&vfs)).contains("only overlay2"));
+        let podman = GraphDriver {
+            name: "overlay".into(),
+            upper: Some("/nowhere/overlay/abc/diff".into()),
+            ..g.clone()
+        };
+        assert!(
+            why("unix:///x", Some(&podman))
+                .contains("/nowhere/overlay-layers is not on this machine")
+        );
         let no_upper = GraphDriver {
             upper: None,
             ..g.clone()

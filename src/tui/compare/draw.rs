@@ -148,7 +148,10 @@ impl Compare {
         // Each image leads with its build residue and the projections.
         let img_line = |tag: &str, x: &Analysis, st: Style| {
             let name = cut(&x.image.facts.name(), w / 4);
-            let total = format!("  {}  ", size(x.waste.total_bytes));
+            let total = match x.image.pull_size() {
+                Some(p) => format!("  {} (pull {})  ", size(x.waste.total_bytes), size(p)),
+                None => format!("  {}  ", size(x.waste.total_bytes)),
+            };
             let used = tag.len() + 2 + name.chars().count() + total.chars().count();
             let mut spans = vec![
                 Span::styled(format!(" {tag} "), st),
@@ -199,6 +202,13 @@ impl Compare {
                 delta(b.residue_bytes as i128 - a.residue_bytes as i128)
             )),
         ];
+        if let (Some(pa), Some(pb)) = (a.image.pull_size(), b.image.pull_size()) {
+            spans.push(Span::raw(format!(
+                "  \u{b7} B pulls {} instead of {}",
+                size(pb),
+                size(pa)
+            )));
+        }
         if w < 110 {
             return spans;
         }
@@ -228,8 +238,11 @@ impl Compare {
         let focused = self.focus == Pane::Files;
         let title = format!(" Files {} ", cut(&self.path(), 40));
         let block = pane(title, focused, theme).title_bottom(Line::from(format!(
-            " {} entries · by delta{} ",
-            self.entries.len(),
+            " {} · by delta{} ",
+            match self.entries.len() {
+                1 => "1 entry".to_string(),
+                n => format!("{n} entries"),
+            },
             if self.filter.text.is_empty() {
                 String::new()
             } else {

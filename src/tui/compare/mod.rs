@@ -465,8 +465,9 @@ impl Compare {
         let used = if self.filter.is_editing() {
             (self.step_editing(action, a, b), None)
         } else {
-            self.step_normal(action, a, b, area)
+            self.step_normal(action, a, b, &areas(area, nf, self.focus))
         };
+        // The action may have moved the focus, and so the panes.
         let ar = areas(area, nf, self.focus);
         let page = ar.files.height.saturating_sub(3).max(1) as usize;
         self.offset = fit_offset(self.selected, self.offset, page);
@@ -487,15 +488,15 @@ impl Compare {
         used
     }
 
+    /// `ar`: the panes as drawn when the action came.
     fn step_normal(
         &mut self,
         action: Action,
         a: &Analysis,
         b: &Analysis,
-        area: Rect,
+        ar: &Areas,
     ) -> (bool, Option<Open>) {
         let nf = self.findings_len();
-        let ar = areas(area, nf, self.focus);
         let page = ar.files.height.saturating_sub(3).max(1) as usize;
         let last_of = |x: &Analysis| x.image.layers.len().saturating_sub(1);
         let mut open = None;

@@ -424,7 +424,11 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
     let mut lines = vec![
         row(
             "Total",
-            format!("{} in {} layers", size(w.total_bytes), a.image.layers.len()),
+            format!(
+                "{} in {}",
+                size(w.total_bytes),
+                crate::units::plural(a.image.layers.len() as u64, "layer")
+            ),
             Style::new(),
         ),
         row(
@@ -454,6 +458,13 @@ fn draw_summary(f: &mut Frame, area: Rect, a: &Analysis, theme: &Theme) {
             },
         ),
     ];
+    // Known for registry images only (the text summary says where not).
+    if let Some(p) = a.image.pull_size() {
+        lines.insert(
+            1,
+            row("Pull", format!("{} compressed", size(p)), Style::new()),
+        );
+    }
     if !a.findings.is_empty() {
         let bytes: u64 = a.findings.iter().map(|f| f.bytes).sum();
         lines.push(row(

@@ -62,15 +62,26 @@ pub struct HistoryEntry {
     pub empty_layer: bool,
 }
 
-/// Facts about an image, from its config and final file system.
-#[derive(Debug, Default, Clone)]
+/// Facts about an image, from its config and final file system. Serialized
+/// as they are into the report's `images[]` (in this order: see
+/// docs/report.md).
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ImageFacts {
     /// Config digest (`sha256:...`), which is Docker's image id.
     pub id: String,
     pub tags: Vec<String>,
+    /// Where the bytes came from (`path` of the archive, `docker` engine...).
+    pub source: String,
+    /// How the layers were read: `storage`, `export`, `archive`, or `cache`
+    /// when every layer came from the layer cache.
+    pub layers_read_via: String,
+    /// Layers taken from the layer cache.
+    pub layers_cached: usize,
     pub os: String,
     pub architecture: String,
     pub created: Option<String>,
+    /// Base OS from `/etc/os-release`, or `scratch`/`distroless`.
+    pub base_os: String,
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
     pub user: String,
@@ -79,17 +90,10 @@ pub struct ImageFacts {
     pub env_keys: Vec<String>,
     /// The config's `PATH`, where it sets one: how ENTRYPOINT/CMD names
     /// resolve to files.
+    #[serde(skip)]
     pub path_env: Option<String>,
-    /// Where the bytes came from (`path` of the archive, `docker` engine...).
-    pub source: String,
-    /// How the layers were read: `storage`, `export`, `archive`, or `cache`
-    /// when every layer came from the layer cache.
-    pub layers_read_via: String,
-    /// Layers taken from the layer cache.
-    pub layers_cached: usize,
-    /// Base OS from `/etc/os-release`, or `scratch`/`distroless`.
-    pub base_os: String,
     /// The config's history, empty layers included.
+    #[serde(skip)]
     pub history: Vec<HistoryEntry>,
 }
 
