@@ -27,6 +27,10 @@
 #   --archive-warm  archives get a warm-cache row too (layerscope caches the
 #                   indexes of engine images only, so by default archives
 #                   get one row, cold) [ARCHIVE_WARM=1]
+#   --registry "IMG ..."  also push these engine images to a registry started
+#                   here (Debian's docker-registry on 127.0.0.1, plain HTTP, no
+#                   auth) and read them from it: an optional part, off by
+#                   default (the push takes minutes) [REGISTRY_IMAGES]
 #   --no-build      do not run `cargo build --release` [NO_BUILD=1]
 #   --rev REV       measure commit REV instead of the working tree: exported
 #                   with `git archive` and built in $TMPDIR (kept for reuse),
@@ -68,6 +72,10 @@
 #                                                service (storage, as root)
 #               layerscope --via export ...      cold, through podman's API
 #               diving docker://I --output-file OUT   cold and warm cache
+#   registry I: skopeo copy docker://R/I oci:DIR   the floor: downloading it
+#               layerscope docker://R/I --json OUT  cold and warm index cache
+#               skopeo copy ... && layerscope oci:DIR  the way without registry
+#                                                support: copy, then read the copy
 #   synthetic:  layerscope S --json OUT          cold, for each size
 # The "floor" column is cat's time for archives, docker save's for the
 # engine rows: what any tool must spend to get the bytes.
@@ -109,6 +117,7 @@ NO_BUILD=${NO_BUILD:-}
 NO_ARCHIVE=${NO_ARCHIVE:-}
 NO_ENGINE=${NO_ENGINE:-}
 NO_SYNTH=${NO_SYNTH:-}
+REGISTRY_IMAGES=${REGISTRY_IMAGES:-}
 PODMAN=${PODMAN:-}
 PODMAN_IMAGES=${PODMAN_IMAGES:-go-app-single}
 DIVE=${DIVE:-dive}
@@ -134,6 +143,7 @@ while [ $# -gt 0 ]; do
     --no-archive) NO_ARCHIVE=1; shift ;;
     --no-engine) NO_ENGINE=1; shift ;;
     --no-synth) NO_SYNTH=1; shift ;;
+    --registry) REGISTRY_IMAGES=$2; shift 2 ;;
     --podman) PODMAN=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try -h)" >&2; exit 2 ;;
@@ -236,7 +246,12 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/layerscope-bench.XXXXXX")
 PODMAN_PID=""
+REGISTRY_PID=""
 cleanup() {
+  if [ -n "$REGISTRY_PID" ]; then
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+  fi
   if [ -n "$PODMAN_PID" ]; then
     kill "$PODMAN_PID" 2>/dev/null || true
     wait "$PODMAN_PID" 2>/dev/null || true
@@ -488,6 +503,49 @@ if [ -z "$NO_ENGINE" ]; then
       fi
     done
   fi
+fi
+
+# ---------------------------------------------------------------- registry
+if [ -n "$REGISTRY_IMAGES" ]; then
+  command -v docker-registry >/dev/null || die "--registry: docker-registry is missing (apt-get install docker-registry)"
+  command -v skopeo >/dev/null || die "--registry: skopeo is missing (apt-get install skopeo)"
+  rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  rhost=127.0.0.1:$rport
+  mkdir -p "$tmp/registry"
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
+    "$tmp/registry/data" "$rhost" >"$tmp/registry/config.yml"
+  docker-registry serve "$tmp/registry/config.yml" >"$tmp/registry/log" 2>&1 &
+  REGISTRY_PID=$!
+  for _ in $(seq 100); do curl -fs "http://$rhost/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  for img in $REGISTRY_IMAGES; do
+    docker image inspect "$img" >/dev/null 2>&1 ||
+      die "image '$img' is not in the engine (../shared/images/build-big-image.sh builds big-app)"
+    k=r_$(printf '%s' "$img" | tr -c 'A-Za-z0-9' _)
+    remote=$rhost/bench/${img%%:*}:latest
+    echo "== pushing $img to $remote (untimed)" >&2
+    docker tag "$img" "$remote" && docker push "$remote" >/dev/null || die "cannot push $img to $remote"
+    docker image rm "$remote" >/dev/null 2>&1 || true
+    qr=$(q "docker://$remote")
+    copy="skopeo copy -q --src-tls-verify=false $qr $(q "oci:$tmp/oci-$k")"
+    add "skopeo copy docker://$remote oci:DIR (floor)" "$copy" "rm -rf $(q "$tmp/oci-$k")"
+    sk=$ID
+    add "layerscope docker://$remote (cold)" \
+      "env XDG_CACHE_HOME=$tmp/c-$k $(q "$LAYERSCOPE") $qr --json $tmp/ls-$k.json" "$(cold_ls "$tmp/c-$k")"
+    ls_c=$ID
+    mkdir -p "$tmp/w-$k"
+    add "layerscope docker://$remote (warm)" "env XDG_CACHE_HOME=$tmp/w-$k $(q "$LAYERSCOPE") $qr --json $tmp/lsw-$k.json"
+    ls_w=$ID
+    add "skopeo copy + layerscope oci:DIR (cold)" \
+      "sh -c $(q "$copy && XDG_CACHE_HOME=$tmp/o-$k $(q "$LAYERSCOPE") $(q "oci:$tmp/oci-$k") --json $tmp/lso-$k.json")" \
+      "rm -rf $(q "$tmp/oci-$k") $(q "$tmp/o-$k") && mkdir -p $(q "$tmp/o-$k")"
+    ls_o=$ID
+    measure "registry $img"
+    entries=$(report_entries "$tmp/ls-$k.json")
+    row "registry $img, cold" "$ls_c" - - "$sk" "$entries" real
+    row "registry $img, warm" "$ls_w" - - "$sk" "$entries" real
+    row "registry $img, skopeo copy + layerscope oci:" "$ls_o" - - "$sk" "$entries" real
+  done
+  note "registry rows: the floor is skopeo copy alone; dive reads no registry and diving's registry reading is not measured"
 fi
 
 # ---------------------------------------------------------------- podman

@@ -86,6 +86,31 @@ fn every_saved_archive_input_is_handled() {
     }
 }
 
+#[test]
+fn every_saved_registry_input_is_handled() {
+    let targets: [(&str, Target); 4] = [
+        ("reference", harness::reference),
+        ("credentials", harness::credentials),
+        ("challenge", harness::challenge),
+        ("platform", harness::platform),
+    ];
+    for (target, f) in targets {
+        for name in inputs(target) {
+            let _ = run(target, &name, f);
+        }
+    }
+}
+
+/// The first find of the `reference` target: a suggestion that quoted NULs
+/// back raw.
+#[test]
+fn a_reference_error_quotes_control_characters_escaped() {
+    let e = layerscope::source::Reference::parse("ghd\0\0\0o/O)rgApp")
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("write ghd\\u{0}\\u{0}\\u{0}o/o)rgapp"), "{e}");
+}
+
 // ---- the seed corpus ---------------------------------------------------------
 
 /// The committed seeds still load (a seed that fails early teaches the

@@ -198,3 +198,222 @@ pub fn archive(data: &[u8]) -> Result<(), String> {
     }
     first_err.map_or(Ok(()), Err)
 }
+
+// ---- the registry's parsing --------------------------------------------
+
+/// `reference`: the bytes (UTF-8) as what follows `docker://`, and as a
+/// whole reference through the one parser the CLI uses. An accepted
+/// registry reference prints as a name that parses back to itself, names
+/// an API host and something to ask the manifest for.
+pub fn reference(data: &[u8]) -> Result<(), String> {
+    use layerscope::source::Reference;
+    use layerscope::source::registry::parse_reference;
+    let Ok(s) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let mut first_err = None;
+    match parse_reference(s) {
+        Ok(r) => {
+            let shown = r.to_string();
+            let again = parse_reference(&shown)
+                .unwrap_or_else(|e| panic!("{s:?} parsed as {shown:?}, which does not: {e}"));
+            assert_eq!(again, r, "{s:?} -> {shown:?} -> another reference");
+            assert!(!r.api_host().is_empty() && !r.reference().is_empty());
+            assert!(!shown.contains(char::is_control), "{shown:?}");
+        }
+        Err(e) => {
+            let e = e.to_string();
+            check_error("docker://", &e);
+            first_err = Some(e);
+        }
+    }
+    if let Err(e) = Reference::parse(s) {
+        check_error("reference", &e.to_string());
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Neutralize credential helpers: a fuzzed file must not run whatever
+/// `docker-credential-*` is on PATH. Every helper name becomes one that
+/// does not exist (the "cannot run the helper" path still runs).
+fn no_helpers(data: &[u8]) -> Vec<u8> {
+    const NONE: &str = "layerscope-fuzz-no-such-helper";
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return data.to_vec();
+    };
+    if let Some(o) = v.as_object_mut() {
+        if o.contains_key("credsStore") {
+            o.insert("credsStore".into(), NONE.into());
+        }
+        if let Some(h) = o.get_mut("credHelpers").and_then(|h| h.as_object_mut()) {
+            for (_, name) in h.iter_mut() {
+                *name = NONE.into();
+            }
+        }
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// The secrets a credentials file holds (values of `auth`, `password`,
+/// `identitytoken`, `registrytoken`), at least 4 characters long.
+fn secrets(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                match x {
+                    serde_json::Value::String(s)
+                        if s.len() >= 4
+                            && ["auth", "password", "identitytoken", "registrytoken"]
+                                .contains(&k.to_ascii_lowercase().as_str()) =>
+                    {
+                        out.push(s.clone())
+                    }
+                    _ => secrets(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| secrets(x, out)),
+        _ => {}
+    }
+}
+
+/// `credentials`: the bytes as a docker config.json and as a podman
+/// auth.json, asked for Docker Hub, a loopback registry and a namespaced
+/// one. An error is one line that names the file and shows none of the
+/// secrets the file holds (nor the password decoded from an `auth`).
+pub fn credentials(data: &[u8]) -> Result<(), String> {
+    use layerscope::source::registry::credentials::{Credential, lookup_in_bytes};
+    use layerscope::source::registry::parse_reference;
+    let data = no_helpers(data);
+    let mut hidden = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {
+        secrets(&v, &mut hidden);
+    }
+    let file = std::path::Path::new("/fuzz/config.json");
+    let mut errors = Vec::new();
+    for name in ["alpine", "localhost:5000/app", "quay.io/team/app"] {
+        let Ok(r) = parse_reference(name) else {
+            panic!("{name} is a reference");
+        };
+        for podman in [false, true] {
+            match lookup_in_bytes(&data, podman, file, &r) {
+                Ok(Some(Credential::Basic { password: s, .. } | Credential::IdentityToken(s))) => {
+                    hidden.push(s)
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let e = e.to_string();
+                    check_error("credentials", &e);
+                    assert!(e.contains("/fuzz/config.json"), "{e}");
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    // What a message may name: the file and the registries. A secret with
+    // a digit, 8 characters or more, cannot be one of the messages' own
+    // words (they have no digits once those names are taken out).
+    for e in &errors {
+        let mut words = e.clone();
+        for name in [
+            "/fuzz/config.json",
+            "localhost:5000",
+            "quay.io",
+            "docker.io",
+        ] {
+            words = words.replace(name, " ");
+        }
+        for h in &hidden {
+            if h.len() >= 8 && h.contains(|c: char| c.is_ascii_digit()) {
+                assert!(!words.contains(h.as_str()), "an error shows a secret: {e}");
+            }
+        }
+    }
+    errors.into_iter().next().map_or(Ok(()), Err)
+}
+
+/// `challenge`: `WWW-AUTHENTICATE \n RETRY-AFTER`. The challenge goes
+/// through http-auth's parser, which oci-client (and so every registry
+/// login) runs on it, then as oci-client reads a Bearer challenge (a realm
+/// is required); the second line through our Retry-After reading, which
+/// never asks for a wait beyond what the date allows.
+pub fn challenge(data: &[u8]) -> Result<(), String> {
+    use layerscope::source::registry::transport::retry_after;
+    let Ok(s) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let (header, retry) = s.split_once('\n').unwrap_or((s, ""));
+    let mut bearer = None;
+    for c in http_auth::ChallengeParser::new(header).flatten() {
+        if !c.scheme.eq_ignore_ascii_case("Bearer") {
+            continue;
+        }
+        let realm = c
+            .params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("realm"))
+            .map(|(_, v)| v.to_unescaped());
+        if let Some(r) = realm {
+            bearer = Some(r);
+            break;
+        }
+    }
+    // A number of seconds is taken as it is (the caller refuses to wait
+    // more than a minute); anything else is an HTTP date or nothing.
+    if let Ok(n) = retry.trim().parse::<u64>() {
+        assert_eq!(retry_after(retry), Some(std::time::Duration::from_secs(n)));
+    } else {
+        let _ = retry_after(retry);
+    }
+    bearer
+        .map(|_| ())
+        .ok_or_else(|| "no Bearer challenge".into())
+}
+
+/// `platform`: `PLATFORM \n MANIFEST-JSON`. An accepted platform prints
+/// as one that parses back to itself; a manifest or index is parsed, and
+/// the entry chosen from an index is one the platform accepts (an error
+/// is one line).
+pub fn platform(data: &[u8]) -> Result<(), String> {
+    use layerscope::source::registry::manifest::{self, Manifest, Platform};
+    let (line, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let Ok(line) = std::str::from_utf8(line) else {
+        return Ok(());
+    };
+    let want = match Platform::parse(line) {
+        Ok(p) => {
+            let again = Platform::parse(&p.to_string())
+                .unwrap_or_else(|e| panic!("{line:?} printed as {p}, which does not parse: {e}"));
+            assert_eq!(again, p);
+            assert!(p.accepts(&p), "{p} does not accept itself");
+            p
+        }
+        Err(e) => {
+            check_error("platform", &e);
+            Platform::host()
+        }
+    };
+    match manifest::parse(None, body) {
+        Ok(Manifest::Index(entries)) => match manifest::choose(&entries, &want) {
+            Ok(d) => {
+                let have = d.platform.as_ref().expect("a chosen entry has a platform");
+                assert!(want.accepts(have), "chose {have} for {want}");
+                Ok(())
+            }
+            // Both may quote what the registry sent; the loader shows them
+            // through `Error::input`, which escapes control characters.
+            Err(e) => {
+                check_inner_error("choose", &e);
+                Err(e)
+            }
+        },
+        Ok(Manifest::Image(_)) => Ok(()),
+        Err(e) => {
+            check_inner_error("manifest", &e);
+            Err(e)
+        }
+    }
+}

@@ -64,7 +64,18 @@ impl ImageRef {
     /// or else an engine reference. Saved sources must exist. An ambiguous
     /// spelling is refused with the right one.
     pub fn parse(s: &str) -> Result<ImageRef, Error> {
-        let bad = |msg: String| Error::Usage(format!("{s:?}: {msg}"));
+        // The message may quote the reference back: escape what a
+        // terminal would act on.
+        let bad = |msg: String| {
+            let msg: String = msg
+                .chars()
+                .map(|c| match c.is_control() {
+                    true => c.escape_default().to_string(),
+                    false => c.to_string(),
+                })
+                .collect();
+            Error::Usage(format!("{s:?}: {msg}"))
+        };
         if s.is_empty() {
             return Err(Error::Usage("empty image reference".into()));
         }

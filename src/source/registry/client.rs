@@ -1,28 +1,46 @@
-//! The distribution protocol, through oci-client: the bearer/basic
-//! challenge from `WWW-Authenticate`, manifests by HEAD then GET, blobs as
-//! streams. Failures become one line naming the image, never a secret.
+//! The distribution protocol. oci-client authenticates (the bearer or
+//! basic challenge from `WWW-Authenticate`, the token request); every other
+//! request (manifests by HEAD then GET, blobs as streams) goes through
+//! [`super::transport`] on a reqwest client of our own, which retries 429
+//! (honouring Retry-After) and 5xx, authenticates again on a 401, and
+//! resumes a broken blob with a Range request. Failures become one line
+//! naming the image, never a secret.
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use std::sync::{Arc, Mutex};
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
+use reqwest::header::HeaderValue;
 
+use super::certs;
 use super::credentials::{Credential, Found};
-use super::manifest::ACCEPT;
 use super::reference::RegistryRef;
+use super::transport::{self, Tls};
 use crate::error::Error;
 
-/// A connection to one repository of one registry.
+/// A connection to one repository of one registry (cheap to clone: the
+/// clients and the current authorization are shared).
+#[derive(Clone)]
 pub struct Registry {
-    pub client: Client,
+    /// For authenticating only.
+    oci: Client,
+    pub(super) http: reqwest::Client,
     /// The reference as oci-client wants it (the API host as registry).
-    pub oref: Reference,
-    pub auth: RegistryAuth,
+    oref: Reference,
+    auth: RegistryAuth,
+    /// The `Authorization` header value for the registry's own requests.
+    authorization: Arc<Mutex<Option<HeaderValue>>>,
+    /// `https://host[:port]/v2/REPO`.
+    pub(super) repo_url: String,
     /// What the user typed, for messages.
     pub shown: String,
     /// Where the credentials came from, for messages.
-    pub cred_file: Option<String>,
-    pub api_host: String,
+    cred_file: Option<String>,
+    api_host: String,
+    /// A client certificate certs.d holds for this registry (not presented).
+    client_cert: Option<String>,
 }
 
 /// The ring provider: rustls is already built with it for bollard, so the
@@ -32,27 +50,56 @@ fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+const USER_AGENT: &str = concat!("layerscope/", env!("CARGO_PKG_VERSION"));
+
 impl Registry {
-    pub fn new(r: &RegistryRef, cred: Option<Found>) -> Result<Registry, Error> {
+    /// Set up the clients: the system's roots plus the registry's certs.d
+    /// CAs. HTTPS, except that a loopback registry that does not speak TLS
+    /// is spoken to in plain HTTP (as docker trusts loopback).
+    pub async fn connect(r: &RegistryRef, cred: Option<Found>) -> Result<Registry, Error> {
         install_crypto();
         let shown = format!("docker://{r}");
         let api_host = r.api_host().to_string();
-        // Plain HTTP only on this machine (docker trusts loopback the same
-        // way); everything else is HTTPS with the system's roots.
-        let protocol = if r.is_loopback() {
-            ClientProtocol::HttpsExcept(vec![api_host.clone()])
-        } else {
+        let found = certs::for_registry(&r.registry)?;
+        let mut roots = Vec::with_capacity(found.roots.len());
+        for (file, pem) in &found.roots {
+            roots.push(reqwest::Certificate::from_pem(pem).map_err(|e| {
+                Error::input(
+                    &file.display().to_string(),
+                    format!("not a usable CA certificate: {e}"),
+                )
+            })?);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .tls_certs_merge(roots)
+            .build()
+            .map_err(|e| Error::input(&shown, format!("cannot set up the HTTP client: {e}")))?;
+        let https = !r.is_loopback() || transport::speaks_tls(&http, &api_host).await;
+        let protocol = if https {
             ClientProtocol::Https
+        } else {
+            ClientProtocol::HttpsExcept(vec![api_host.clone()])
         };
         let config = ClientConfig {
             protocol,
             platform_resolver: None,
+            extra_root_certificates: found
+                .roots
+                .iter()
+                .map(|(_, pem)| Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data: pem.clone(),
+                })
+                .collect(),
             connect_timeout: Some(std::time::Duration::from_secs(15)),
             read_timeout: Some(std::time::Duration::from_secs(60)),
-            user_agent: concat!("layerscope/", env!("CARGO_PKG_VERSION")),
+            user_agent: USER_AGENT,
             ..Default::default()
         };
-        let client = Client::try_from(config)
+        let oci = Client::try_from(config)
             .map_err(|e| Error::input(&shown, format!("cannot set up the HTTP client: {e}")))?;
         let oref = match &r.digest {
             Some(d) => Reference::with_digest(api_host.clone(), r.repository.clone(), d.clone()),
@@ -76,101 +123,106 @@ impl Registry {
                 ));
             }
         };
+        let scheme = if https { "https" } else { "http" };
         Ok(Registry {
-            client,
+            oci,
+            http,
+            repo_url: format!("{scheme}://{api_host}/v2/{}", r.repository),
             oref,
             auth,
+            authorization: Arc::default(),
             shown,
             cred_file,
             api_host,
+            client_cert: found.client_cert.map(|p| p.display().to_string()),
         })
     }
 
     /// Authenticate for pulls: follows the registry's challenge (a bearer
-    /// token, anonymous or with the credentials, or basic auth).
+    /// token, anonymous or with the credentials, or basic auth). Called
+    /// again when the registry answers 401 (an expired token).
     pub async fn login(&self) -> Result<(), Error> {
-        self.client
-            .auth(&self.oref, &self.auth, RegistryOperation::Pull)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error("authenticating", &e))
-    }
-
-    /// The manifest digest of the tag, by HEAD (a GET would count against
-    /// Docker Hub's rate limit).
-    pub async fn resolve(&self) -> Result<String, Error> {
-        self.client
-            .fetch_manifest_digest(&self.oref, &self.auth)
-            .await
-            .map_err(|e| self.error("resolving the tag", &e))
-    }
-
-    /// The manifest with this digest: its bytes (checked against the digest).
-    pub async fn manifest(&self, digest: &str) -> Result<Vec<u8>, Error> {
-        let by_digest = self.oref.clone_with_digest(digest.to_string());
-        let (bytes, got) = self
-            .client
-            .pull_manifest_raw(&by_digest, &self.auth, &ACCEPT)
-            .await
-            .map_err(|e| self.error("reading the manifest", &e))?;
-        if got != digest {
-            return Err(Error::input(
-                &self.shown,
-                format!("the registry sent manifest {got} when asked for {digest}"),
-            ));
-        }
-        Ok(bytes.to_vec())
-    }
-
-    /// A small blob (the config) in memory, at most `max` bytes, checked
-    /// against its digest.
-    pub async fn small_blob(&self, digest: &str, max: u64) -> Result<Vec<u8>, Error> {
-        use futures_util::StreamExt;
-        let mut s = self
-            .client
-            .pull_blob_stream(&self.oref, digest)
-            .await
-            .map_err(|e| self.error("reading the config", &e))?;
-        let mut out = Vec::new();
-        while let Some(chunk) = s.next().await {
-            let chunk =
-                chunk.map_err(|e| Error::input(&self.shown, format!("reading the config: {e}")))?;
-            out.extend_from_slice(&chunk);
-            if out.len() as u64 > max {
-                return Err(Error::input(
-                    &self.shown,
-                    format!("the config {digest} is larger than {max} bytes"),
-                ));
+        let mut attempt = 0;
+        let token = loop {
+            match self
+                .oci
+                .auth(&self.oref, &self.auth, RegistryOperation::Pull)
+                .await
+            {
+                Ok(t) => break t,
+                Err(e) if attempt + 1 < transport::ATTEMPTS && transport::transient_oci(&e) => {
+                    tokio::time::sleep(transport::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.error("authenticating", &e)),
             }
-        }
-        if crate::cache::sha256_id(&out) != digest {
-            return Err(Error::input(
-                &self.shown,
-                format!("the config blob does not match its digest {digest}"),
-            ));
-        }
-        Ok(out)
+        };
+        let value = match (token, &self.auth) {
+            (Some(t), _) => Some(format!("Bearer {t}")),
+            (None, RegistryAuth::Basic(user, password)) => {
+                use base64::Engine;
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                ))
+            }
+            _ => None,
+        };
+        let value = match value {
+            Some(v) => {
+                let mut h = HeaderValue::from_str(&v).map_err(|_| {
+                    Error::input(
+                        &self.shown,
+                        "authenticating: the registry's token is not a valid header value",
+                    )
+                })?;
+                h.set_sensitive(true);
+                Some(h)
+            }
+            None => None,
+        };
+        *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = value;
+        Ok(())
+    }
+
+    /// The current `Authorization` value, if any.
+    pub(super) fn authorization(&self) -> Option<HeaderValue> {
+        self.authorization
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// One line for a failed request.
     pub fn error(&self, doing: &str, e: &OciDistributionError) -> Error {
-        Error::input(
-            &self.shown,
-            explain(doing, e, &self.api_host, self.cred_file.as_deref()),
-        )
+        Error::input(&self.shown, explain(doing, e, &self.who()))
     }
+
+    pub(super) fn who(&self) -> Who<'_> {
+        Who {
+            host: &self.api_host,
+            cred_file: self.cred_file.as_deref(),
+            client_cert: self.client_cert.as_deref(),
+        }
+    }
+}
+
+/// Who a message is about.
+pub struct Who<'a> {
+    /// The API host.
+    pub host: &'a str,
+    /// Where the credentials came from.
+    pub cred_file: Option<&'a str>,
+    /// A client certificate certs.d holds (and layerscope does not present).
+    pub client_cert: Option<&'a str>,
 }
 
 /// What went wrong, for people. Registry bodies are quoted at most in part;
 /// no header or credential is.
-pub fn explain(
-    doing: &str,
-    e: &OciDistributionError,
-    host: &str,
-    cred_file: Option<&str>,
-) -> String {
+pub fn explain(doing: &str, e: &OciDistributionError, who: &Who<'_>) -> String {
     use OciDistributionError as E;
-    let denied = || match cred_file {
+    let host = who.host;
+    let denied = || match who.cred_file {
         Some(f) => format!(
             "{doing}: the registry {host} refused the credentials from {f} (check `docker login {host}`)"
         ),
@@ -230,12 +282,31 @@ pub fn explain(
             429 => format!(
                 "{doing}: the registry {host} says too many requests (429); try again later"
             ),
+            c if cut(message).is_empty() => {
+                format!("{doing}: the registry {host} answered HTTP {c}")
+            }
             c => format!(
                 "{doing}: the registry {host} answered HTTP {c} ({})",
                 cut(message)
             ),
         },
         E::RequestError(r) => {
+            match transport::tls_trouble(r) {
+                Some(Tls::Untrusted(why)) => {
+                    return format!(
+                        "{doing}: the registry {host} has a TLS certificate this machine does not trust ({why}); put its CA in /etc/docker/certs.d/{host}/ca.crt or /etc/containers/certs.d/{host}/ca.crt"
+                    );
+                }
+                Some(Tls::ClientCertWanted) => {
+                    return format!(
+                        "{doing}: the registry {host} asks for a TLS client certificate, which layerscope cannot present{}",
+                        who.client_cert
+                            .map(|c| format!(" ({c} is not used)"))
+                            .unwrap_or_default()
+                    );
+                }
+                None => {}
+            }
             let mut msg = r.to_string();
             let mut src = std::error::Error::source(r);
             while let Some(s) = src {
@@ -273,6 +344,14 @@ fn cut(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn who(host: &str) -> Who<'_> {
+        Who {
+            host,
+            cred_file: None,
+            client_cert: None,
+        }
+    }
+
     fn envelope(code: &str) -> OciDistributionError {
         let body = format!(r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#);
         OciDistributionError::RegistryError {
@@ -289,31 +368,34 @@ mod tests {
         let m = explain(
             "resolving the tag",
             &e,
-            "h:5000",
-            Some("/home/u/.docker/config.json"),
+            &Who {
+                host: "h:5000",
+                cred_file: Some("/home/u/.docker/config.json"),
+                client_cert: None,
+            },
         );
         assert_eq!(
             m,
             "resolving the tag: the registry h:5000 refused the credentials from /home/u/.docker/config.json (check `docker login h:5000`)"
         );
-        let m = explain("x", &envelope("DENIED"), "h:5000", None);
+        let m = explain("x", &envelope("DENIED"), &who("h:5000"));
         assert!(m.contains("run `docker login h:5000`"), "{m}");
     }
 
     #[test]
     fn registry_codes_become_sentences() {
-        let m = explain("x", &envelope("NAME_UNKNOWN"), "h", None);
+        let m = explain("x", &envelope("NAME_UNKNOWN"), &who("h"));
         assert!(m.ends_with("has no such repository"), "{m}");
-        let m = explain("x", &envelope("MANIFEST_UNKNOWN"), "h", None);
+        let m = explain("x", &envelope("MANIFEST_UNKNOWN"), &who("h"));
         assert!(m.contains("has no such image"), "{m}");
-        let m = explain("x", &envelope("TOOMANYREQUESTS"), "h", None);
+        let m = explain("x", &envelope("TOOMANYREQUESTS"), &who("h"));
         assert!(m.contains("rate limited"), "{m}");
         let long = OciDistributionError::ServerError {
             code: 502,
             url: "u".into(),
             message: format!("bad\ngateway {}", "x".repeat(500)),
         };
-        let m = explain("x", &long, "h", None);
+        let m = explain("x", &long, &who("h"));
         assert!(
             m.contains("HTTP 502 (bad gateway") && m.ends_with("...)"),
             "{m}"

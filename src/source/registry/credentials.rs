@@ -110,6 +110,26 @@ fn keys(kind: Kind, r: &RegistryRef) -> Vec<String> {
     }
 }
 
+/// The credential for `r` in the contents of a credentials file (`podman`:
+/// an auth.json, else a docker config.json); `file` names it in errors.
+/// A `credsStore` or `credHelpers` entry runs its helper.
+pub fn lookup_in_bytes(
+    bytes: &[u8],
+    podman: bool,
+    file: &Path,
+    r: &RegistryRef,
+) -> Result<Option<Credential>, Error> {
+    let kind = if podman { Kind::Podman } else { Kind::Docker };
+    for key in keys(kind, r) {
+        match docker_credential::get_credential_from_reader(bytes, &key) {
+            Ok(c) => return Ok(Some(convert(c))),
+            Err(CredentialRetrievalError::NoCredentialConfigured) => {}
+            Err(e) => return explain(file, &r.registry, e),
+        }
+    }
+    Ok(None)
+}
+
 fn lookup_in(file: &Path, kind: Kind, r: &RegistryRef) -> Result<Option<Credential>, Error> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
@@ -121,14 +141,7 @@ fn lookup_in(file: &Path, kind: Kind, r: &RegistryRef) -> Result<Option<Credenti
             ));
         }
     };
-    for key in keys(kind, r) {
-        match docker_credential::get_credential_from_reader(&bytes[..], &key) {
-            Ok(c) => return Ok(Some(convert(c))),
-            Err(CredentialRetrievalError::NoCredentialConfigured) => {}
-            Err(e) => return explain(file, &r.registry, e),
-        }
-    }
-    Ok(None)
+    lookup_in_bytes(&bytes, kind == Kind::Podman, file, r)
 }
 
 fn convert(c: DockerCredential) -> Credential {

@@ -8,17 +8,18 @@
 //! is cached only when its blob digest and its diff_id both check out.
 //! Foreign and non-distributable layers are named, not fetched.
 
+pub mod certs;
 pub mod client;
 pub mod credentials;
 pub mod manifest;
 pub mod reference;
+pub mod transport;
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
-use oci_client::errors::DigestError;
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -48,13 +49,15 @@ pub fn load(r: &RegistryRef, opts: &LoadOptions) -> Result<Image, Error> {
     let shown = format!("docker://{r}");
     let platform = opts.platform.clone().unwrap_or_else(Platform::host);
     let cred = credentials::lookup(r)?;
-    let registry = Registry::new(r, cred)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::input(&shown, format!("cannot start the network runtime: {e}")))?;
-    rt.block_on(load_async(&registry, r, &platform, opts))
+    rt.block_on(async {
+        let registry = Registry::connect(r, cred).await?;
+        load_async(&registry, r, &platform, opts).await
+    })
 }
 
 /// What one layer needs: its descriptor and where its index comes from.
@@ -73,7 +76,7 @@ async fn load_async(
 ) -> Result<Image, Error> {
     let fail = |msg: String| Error::input(&reg.shown, msg);
     reg.login().await?;
-    let mut digest = reg.resolve().await?;
+    let mut digest = reg.resolve(r.reference()).await?;
     let mut nested = 0;
     let image = loop {
         let body = reg.manifest(&digest).await?;
@@ -108,7 +111,7 @@ async fn load_async(
     let config_json = match cached_config {
         Some(j) => j,
         None => {
-            reg.small_blob(&config_digest, image.config.size.min(MAX_CONFIG))
+            reg.small_blob(&config_digest, image.config.size, MAX_CONFIG)
                 .await?
         }
     };
@@ -254,34 +257,43 @@ async fn download_all(
             let named = format!("layer {} ({})", i + 1, desc.digest);
             let layer = |e: String| Error::input(&reg.shown, format!("{named}: {e}"));
             let stream = reg
-                .client
-                .pull_blob_stream(&reg.oref, desc.digest.as_str())
-                .await
-                .map_err(|e| reg.error(&named, &e))?;
-            // oci-client checks the digest as the stream ends and fails the
-            // read; the parser then sees only "an I/O error".
-            let mismatch = Arc::new(AtomicBool::new(false));
-            let seen = mismatch.clone();
-            let stream = stream.map(move |chunk| {
-                match &chunk {
-                    Ok(c) => {
-                        if let Some(n) = &counter {
-                            n.fetch_add(c.len() as u64, Ordering::Relaxed);
-                        }
+                .blob_stream("downloading".into(), desc.digest.clone(), desc.size)
+                .map(move |chunk| {
+                    if let (Ok(c), Some(n)) = (&chunk, &counter) {
+                        n.fetch_add(c.len() as u64, Ordering::Relaxed);
                     }
-                    Err(e) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => {
-                        seen.store(true, Ordering::Relaxed);
-                    }
-                    Err(_) => {}
-                }
-                chunk
-            });
+                    chunk
+                });
             let task = tokio::task::spawn_blocking(move || {
-                let bridge = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
+                let bridge = SyncIoBridge::new(StreamReader::new(stream));
                 let mut r = Hashing::new(io::BufReader::with_capacity(256 * 1024, bridge));
-                let mut idx = index_blob(&mut r, true, &budget)?;
-                // What follows the compressed stream still counts.
-                io::copy(&mut r, &mut io::sink()).map_err(|e| e.to_string())?;
+                let indexed = index_blob(&mut r, true, &budget).and_then(|idx| {
+                    // What follows the compressed stream still counts.
+                    io::copy(&mut r, &mut io::sink()).map_err(|e| e.to_string())?;
+                    Ok(idx)
+                });
+                // A download that failed says so itself; content that does
+                // not parse may be content that does not match its digest:
+                // read the rest (the stream stops at the declared size) to
+                // tell.
+                if let Some(line) = r.failed.take() {
+                    return Err(line);
+                }
+                let mut idx = match indexed {
+                    Ok(idx) => idx,
+                    Err(e) => {
+                        let _ = io::copy(&mut r, &mut io::sink());
+                        if let Some(line) = r.failed.take() {
+                            return Err(line);
+                        }
+                        let (count, blob_digest) = r.finish();
+                        return Err(if count == desc.size && blob_digest != desc.digest {
+                            MISMATCH.to_string()
+                        } else {
+                            e
+                        });
+                    }
+                };
                 let (count, blob_digest) = r.finish();
                 check_layer(&desc, &diff_id, count, &blob_digest, idx.diff_id.as_deref())?;
                 idx.diff_id = Some(diff_id);
@@ -292,13 +304,7 @@ async fn download_all(
             });
             task.await
                 .map_err(|e| layer(format!("indexing failed: {e}")))?
-                .map_err(|e| {
-                    layer(if mismatch.load(Ordering::Relaxed) {
-                        MISMATCH.to_string()
-                    } else {
-                        e
-                    })
-                })
+                .map_err(layer)
         }
     });
     let results: Vec<Result<_, Error>> = futures_util::stream::iter(jobs)
@@ -337,11 +343,13 @@ fn check_layer(
     Ok(())
 }
 
-/// A reader that counts and hashes what passes through.
+/// A reader that counts and hashes what passes through, and keeps the
+/// line a failed download ended with.
 struct Hashing<R> {
     inner: R,
     count: u64,
     hasher: Sha256,
+    failed: Option<String>,
 }
 
 impl<R: Read> Hashing<R> {
@@ -350,6 +358,7 @@ impl<R: Read> Hashing<R> {
             inner,
             count: 0,
             hasher: Sha256::new(),
+            failed: None,
         }
     }
 
@@ -363,7 +372,11 @@ impl<R: Read> Hashing<R> {
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|e| {
+            if let Some(line) = transport::BlobError::of(e) {
+                self.failed.get_or_insert(line);
+            }
+        })?;
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)

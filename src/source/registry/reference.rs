@@ -88,7 +88,18 @@ const MAX_NAME: usize = 255;
 
 /// Parse what follows `docker://`.
 pub fn parse_reference(s: &str) -> Result<RegistryRef, Error> {
-    let bad = |msg: String| Error::Usage(format!("docker://{}: {msg}", one_line(s)));
+    // The message may quote parts of `s` back: escape what a terminal
+    // would act on there too.
+    let bad = |msg: String| {
+        let msg: String = msg
+            .chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            })
+            .collect();
+        Error::Usage(format!("docker://{}: {msg}", one_line(s)))
+    };
     if s.is_empty() {
         return Err(bad(
             "no image named (docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST])".into(),
