@@ -156,6 +156,23 @@ impl Cache {
         ok.then(|| self.version_dir().join(kind.dir()).join(hex))
     }
 
+    /// [`Cache::layer`] for each diff_id, decoded on `threads` threads.
+    pub fn layers(&self, diff_ids: &[&str], threads: usize) -> Vec<Option<LayerIndex>> {
+        let mut slots: Vec<Option<LayerIndex>> = Vec::new();
+        slots.resize_with(diff_ids.len(), || None);
+        let per = diff_ids.len().div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|s| {
+            for (chunk, ids) in slots.chunks_mut(per).zip(diff_ids.chunks(per)) {
+                s.spawn(move || {
+                    for (slot, id) in chunk.iter_mut().zip(ids) {
+                        *slot = self.layer(id);
+                    }
+                });
+            }
+        });
+        slots
+    }
+
     /// The index of the layer with this diff_id, if cached and intact.
     pub fn layer(&self, diff_id: &str) -> Option<LayerIndex> {
         let path = self.path(Kind::Layer, diff_id)?;

@@ -359,20 +359,8 @@ fn load_cached(cache: &Cache, info: &Inspected, source: &str, opts: &LoadOptions
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, diff_ids.len().max(1));
-    let mut slots: Vec<Option<LayerIndex>> = Vec::new();
-    slots.resize_with(diff_ids.len(), || None);
-    std::thread::scope(|s| {
-        let chunks = slots.chunks_mut(diff_ids.len().div_ceil(threads).max(1));
-        for (k, chunk) in chunks.enumerate() {
-            let first = k * diff_ids.len().div_ceil(threads).max(1);
-            let ids = &diff_ids;
-            s.spawn(move || {
-                for (j, slot) in chunk.iter_mut().enumerate() {
-                    *slot = cache.layer(&ids[first + j]);
-                }
-            });
-        }
-    });
+    let ids: Vec<&str> = diff_ids.iter().map(String::as_str).collect();
+    let slots = cache.layers(&ids, threads);
     let indexes: Vec<LayerIndex> = slots.into_iter().collect::<Option<_>>()?;
     // Layers read from storage may hold unread files: in an image read
     // through the export every file is hashed, so these are re-read.

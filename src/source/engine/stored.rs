@@ -51,12 +51,18 @@ pub fn load(
     };
     let n = stored.layers.len();
     let cache = opts.cache.as_ref().filter(|_| !opts.verify);
-    let mut indexes: Vec<Option<LayerIndex>> = stored
-        .layers
-        .iter()
-        .map(|l| cache.and_then(|c| c.layer(&l.diff_id)))
-        .map(|i| i.filter(|i| !opts.hash_all || i.entries.iter().all(|e| e.hashed)))
-        .collect();
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let ids: Vec<&str> = stored.layers.iter().map(|l| l.diff_id.as_str()).collect();
+    let mut indexes: Vec<Option<LayerIndex>> = match cache {
+        Some(c) => c.layers(&ids, threads),
+        None => (0..n).map(|_| None).collect(),
+    }
+    .into_iter()
+    .map(|i| i.filter(|i| !opts.hash_all || i.entries.iter().all(|e| e.hashed)))
+    .collect();
     let cached = indexes.iter().filter(|i| i.is_some()).count();
     let todo: Vec<usize> = (0..n).filter(|&i| indexes[i].is_none()).collect();
     progress.set_expected(todo.iter().map(|&i| stored.layers[i].size).sum());
@@ -68,10 +74,6 @@ pub fn load(
                 .then(|| progress.layer(i, stored.layers[i].size))
         })
         .collect();
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
     // Largest layers first, so that a big one does not start last.
     let mut order = todo.clone();
     order.sort_by_key(|&i| std::cmp::Reverse(stored.layers[i].size));
