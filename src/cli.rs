@@ -99,6 +99,12 @@ pub struct Cli {
     #[arg(long, help_heading = "CI rules", display_order = 10)]
     pub allow_incomplete: bool,
 
+    /// Registries: allow plain HTTP, and TLS whose certificate does not
+    /// verify, for a registry on another host (Docker's insecure-registries;
+    /// a loopback registry needs no flag).
+    #[arg(long)]
+    pub insecure: bool,
+
     /// The platform to pick from a registry's multi-platform image
     /// (OS/ARCH[/VARIANT], e.g. linux/arm64; default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]

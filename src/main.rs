@@ -198,6 +198,7 @@ fn show_images(s: Show) -> anyhow::Result<ExitCode> {
         // must all carry a content hash to be matched across them.
         hash_all: s.images.len() > 1,
         platform: s.load.platform.clone(),
+        insecure: s.load.insecure,
         ..LoadOptions::default()
     };
     let how = Analyse {

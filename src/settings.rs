@@ -28,6 +28,8 @@ pub struct Load {
     /// The platform picked from a registry's image index (`None`: the
     /// host's).
     pub platform: Option<Platform>,
+    /// `--insecure`: registries may speak plain HTTP or unverified TLS.
+    pub insecure: bool,
 }
 
 /// What to do.
@@ -230,6 +232,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
             threads: cli.threads,
             via: cli.via,
             platform,
+            insecure: cli.insecure,
         },
         view: View {
             rules: RuleSet::with_user(&cfg.rules),

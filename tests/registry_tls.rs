@@ -188,6 +188,19 @@ fn tls_registry_trusted_through_certs_d_and_rejected_without() {
         "{e}"
     );
     assert!(!e.contains(PASSWORD));
+    // --insecure: the certificate is not checked, the TLS stays.
+    let out = env
+        .layerscope()
+        .args([&image, "--insecure", "--json", "-"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = &json_of(&out.stdout)["images"][0];
+    assert_eq!(img["totals"]["size_bytes"].as_u64(), Some(50_000));
 
     // podman's per-user certs.d.
     certs_d(
@@ -241,5 +254,61 @@ fn a_registry_that_wants_a_client_certificate_says_so() {
                 dir.join("client.cert").display()
             )),
         "{e}"
+    );
+}
+
+/// This machine's address on its default route (no packet is sent), if it
+/// has one that is not loopback.
+fn outward_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("10.255.255.255:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn plain_http_to_another_host_needs_insecure() {
+    let test = "plain_http_to_another_host_needs_insecure";
+    if !tools_available(test) || !engine_available(test) {
+        return;
+    }
+    let Some(ip) = outward_ip() else {
+        eprintln!("SKIPPED {test}: no address other than loopback");
+        return;
+    };
+    // Pushed through loopback (which the engine trusts), read through the
+    // same registry's other address, where plain HTTP is not trusted.
+    let reg = Registry::start_on("0.0.0.0", &Auth::None, None);
+    let env = Env::new();
+    let repo = format!("{PREFIX}/{}-insecure", std::process::id());
+    let local = format!("{}/{repo}:v1", reg.host());
+    let mut clean = Cleanup::new();
+    clean.add(&local);
+    build(
+        &local,
+        "FROM scratch\nCOPY a.bin /a.bin\n",
+        vec![Item::File("a.bin", noise(50_000, 3), 0o644)],
+    );
+    push(&env, &local);
+    let (size, _, _) = inspect_size(&local);
+    let remote = format!("docker://{ip}:{}/{repo}:v1", reg.port);
+    let out = env.layerscope().arg(&remote).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = one_error_line(&out.stderr);
+    assert!(err.contains("--insecure"), "{err}");
+    let out = env
+        .layerscope()
+        .args([&remote, "--insecure", "--json", "-"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out.stdout);
+    assert_eq!(
+        report["images"][0]["totals"]["size_bytes"].as_u64(),
+        Some(size)
     );
 }

@@ -43,6 +43,9 @@ pub struct LoadOptions {
     /// `os/arch[/variant]` chosen from a registry's image index (default:
     /// the host's).
     pub platform: Option<registry::manifest::Platform>,
+    /// `--insecure`: a registry may speak plain HTTP or present a
+    /// certificate that does not verify.
+    pub insecure: bool,
 }
 
 impl LoadOptions {

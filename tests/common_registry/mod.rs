@@ -57,6 +57,12 @@ impl Registry {
     }
 
     pub fn start_with(auth: &Auth, tls: Option<&TlsFiles>) -> Registry {
+        Registry::start_on("127.0.0.1", auth, tls)
+    }
+
+    /// Listening on `ip` (`0.0.0.0`: every interface, so that it can be
+    /// reached by an address that is not loopback).
+    pub fn start_on(ip: &str, auth: &Auth, tls: Option<&TlsFiles>) -> Registry {
         let dir = TempDir::new().expect("tempdir");
         let port = free_port();
         let auth_yaml = match auth {
@@ -93,7 +99,7 @@ impl Registry {
             }
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_yaml}{auth_yaml}validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n{tls_yaml}{auth_yaml}validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
             root = dir.path().join("data").display(),
         );
         let cfg = dir.path().join("config.yml");

@@ -55,8 +55,14 @@ const USER_AGENT: &str = concat!("layerscope/", env!("CARGO_PKG_VERSION"));
 impl Registry {
     /// Set up the clients: the system's roots plus the registry's certs.d
     /// CAs. HTTPS, except that a loopback registry that does not speak TLS
-    /// is spoken to in plain HTTP (as docker trusts loopback).
-    pub async fn connect(r: &RegistryRef, cred: Option<Found>) -> Result<Registry, Error> {
+    /// is spoken to in plain HTTP (as docker trusts loopback); `insecure`
+    /// treats any registry so, and accepts a certificate that does not
+    /// verify (Docker's insecure-registries).
+    pub async fn connect(
+        r: &RegistryRef,
+        cred: Option<Found>,
+        insecure: bool,
+    ) -> Result<Registry, Error> {
         install_crypto();
         let shown = format!("docker://{r}");
         let api_host = r.api_host().to_string();
@@ -75,9 +81,10 @@ impl Registry {
             .connect_timeout(std::time::Duration::from_secs(15))
             .read_timeout(std::time::Duration::from_secs(60))
             .tls_certs_merge(roots)
+            .danger_accept_invalid_certs(insecure)
             .build()
             .map_err(|e| Error::input(&shown, format!("cannot set up the HTTP client: {e}")))?;
-        let https = !r.is_loopback() || transport::speaks_tls(&http, &api_host).await;
+        let https = !(r.is_loopback() || insecure) || transport::speaks_tls(&http, &api_host).await;
         let protocol = if https {
             ClientProtocol::Https
         } else {
@@ -94,6 +101,7 @@ impl Registry {
                     data: pem.clone(),
                 })
                 .collect(),
+            accept_invalid_certificates: insecure,
             connect_timeout: Some(std::time::Duration::from_secs(15)),
             read_timeout: Some(std::time::Duration::from_secs(60)),
             user_agent: USER_AGENT,
@@ -294,7 +302,12 @@ pub fn explain(doing: &str, e: &OciDistributionError, who: &Who<'_>) -> String {
             match transport::tls_trouble(r) {
                 Some(Tls::Untrusted(why)) => {
                     return format!(
-                        "{doing}: the registry {host} has a TLS certificate this machine does not trust ({why}); put its CA in /etc/docker/certs.d/{host}/ca.crt or /etc/containers/certs.d/{host}/ca.crt"
+                        "{doing}: the registry {host} has a TLS certificate this machine does not trust ({why}); put its CA in /etc/docker/certs.d/{host}/ca.crt or /etc/containers/certs.d/{host}/ca.crt (or pass --insecure on a network you trust)"
+                    );
+                }
+                Some(Tls::NotTls) => {
+                    return format!(
+                        "{doing}: the registry {host} does not speak TLS (plain HTTP, most likely); pass --insecure to talk to it without TLS, on a network you trust"
                     );
                 }
                 Some(Tls::ClientCertWanted) => {

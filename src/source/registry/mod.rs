@@ -55,7 +55,7 @@ pub fn load(r: &RegistryRef, opts: &LoadOptions) -> Result<Image, Error> {
         .build()
         .map_err(|e| Error::input(&shown, format!("cannot start the network runtime: {e}")))?;
     rt.block_on(async {
-        let registry = Registry::connect(r, cred).await?;
+        let registry = Registry::connect(r, cred, opts.insecure).await?;
         load_async(&registry, r, &platform, opts).await
     })
 }

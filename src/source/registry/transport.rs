@@ -90,6 +90,9 @@ pub enum Tls {
     Untrusted(String),
     /// The server wants a client certificate.
     ClientCertWanted,
+    /// The server answered the TLS handshake with something else (plain
+    /// HTTP, most likely).
+    NotTls,
 }
 
 /// Whether `e` is a TLS trust failure, from the rustls error in its chain.
@@ -107,6 +110,9 @@ pub fn tls_trouble(e: &(dyn std::error::Error + 'static)) -> Option<Tls> {
                 rustls::Error::InvalidCertificate(c) => Some(Tls::Untrusted(format!("{c:?}"))),
                 rustls::Error::AlertReceived(A::CertificateRequired | A::BadCertificate) => {
                     Some(Tls::ClientCertWanted)
+                }
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                    Some(Tls::NotTls)
                 }
                 _ => None,
             };
@@ -126,7 +132,10 @@ pub async fn speaks_tls(http: &reqwest::Client, host: &str) -> bool {
         .await
     {
         Ok(_) => true,
-        Err(e) => tls_trouble(&e).is_some(),
+        Err(e) => matches!(
+            tls_trouble(&e),
+            Some(Tls::Untrusted(_) | Tls::ClientCertWanted)
+        ),
     }
 }
 
