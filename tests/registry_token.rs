@@ -254,3 +254,66 @@ fn b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+#[test]
+fn an_identity_token_is_exchanged_for_an_access_token() {
+    let test = "an_identity_token_is_exchanged_for_an_access_token";
+    if !tools_available(test) {
+        return;
+    }
+    // No anonymous pulls: only the exchanged token gets in.
+    let issuer = Issuer::start(false);
+    let reg = Registry::start_with(&issuer.auth(), None);
+    let host = reg.host();
+    let repo = format!("{PREFIX}/{}-refresh", std::process::id());
+    let p = Pusher::new(&reg, &repo);
+    let (layers, files) = push_two_layers(&p, "v1");
+    let image = format!("docker://{host}/{repo}:v1");
+
+    // What `docker login` stores for an OAuth2 registry.
+    let env = Env::new();
+    env.write_config(&format!(
+        r#"{{"auths":{{"{host}":{{"identitytoken":"{}"}}}}}}"#,
+        common_registry::issuer::REFRESH
+    ));
+    let before = issuer.seen().len();
+    let out = env
+        .layerscope()
+        .args([&image, "--json", "-"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = json_of(&out.stdout)["images"][0].clone();
+    assert_eq!(img["totals"]["size_bytes"].as_u64(), Some(files));
+    assert_eq!(
+        img["totals"]["pull_size_bytes"].as_u64(),
+        Some(pull_size(&layers))
+    );
+    let asked = &issuer.seen()[before..];
+    assert!(
+        !asked.is_empty()
+            && asked.iter().all(|r| r.user.as_deref() == Some("<token>")
+                && r.granted
+                && r.scope == format!("repository:{repo}:pull")),
+        "{asked:?}"
+    );
+
+    // A revoked refresh token: one line that says to log in again, and
+    // shows no token.
+    let revoked = "revoked-refresh-token";
+    env.write_config(&format!(
+        r#"{{"auths":{{"{host}":{{"identitytoken":"{revoked}"}}}}}}"#
+    ));
+    let out = env.layerscope().arg(&image).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_error_line(&out.stderr);
+    assert!(
+        e.contains("identity token") && e.contains("log in again"),
+        "{e}"
+    );
+    assert!(!e.contains(revoked), "{e}");
+}

@@ -4,7 +4,10 @@
 //! self-signed certificate the registry's `rootcertbundle` trusts. The
 //! test user's basic credentials get what they ask for; wrong ones get a
 //! 401; no credentials get pull access when anonymous pulls are allowed,
-//! else a 401. Every request is recorded.
+//! else a 401. It also answers the OAuth2 form docker posts for an
+//! `identitytoken` (`POST` with `grant_type=refresh_token`): [`REFRESH`]
+//! gets pull access as the test user, any other token a 401. Every request
+//! is recorded.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,6 +22,9 @@ use tempfile::TempDir;
 
 use super::{Auth, ISSUER, PASSWORD, SERVICE, TokenAuth, USER};
 use crate::common_engine::run_ok;
+
+/// The refresh token the issuer honours.
+pub const REFRESH: &str = "refresh-token-for-tests";
 
 /// One token request as the issuer saw it.
 #[derive(Debug, Clone)]
@@ -178,7 +184,25 @@ fn answer(
         return;
     };
     let target = head.split_whitespace().nth(1).unwrap_or("");
-    let query = target.split_once('?').map_or("", |(_, q)| q);
+    // A POST carries its parameters as a form in the body.
+    let body = if head.starts_with("POST ") {
+        let len: usize = header(&head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+            .min(64 << 10);
+        let mut b = vec![0u8; len];
+        if s.read_exact(&mut b).is_err() {
+            return;
+        }
+        String::from_utf8_lossy(&b).into_owned()
+    } else {
+        String::new()
+    };
+    let query = if head.starts_with("POST ") {
+        body.as_str()
+    } else {
+        target.split_once('?').map_or("", |(_, q)| q)
+    };
     let param = |name: &str| {
         query.split('&').find_map(|kv| {
             let (k, v) = kv.split_once('=')?;
@@ -193,11 +217,16 @@ fn answer(
     let user = basic
         .as_ref()
         .map(|b| b.split_once(':').map_or(b.as_str(), |(u, _)| u).to_string());
-    let granted: Option<Vec<&str>> = match &basic {
-        Some(b) if *b == format!("{USER}:{PASSWORD}") => Some(vec!["pull", "push"]),
-        Some(_) => None,
-        None if anonymous.load(Ordering::SeqCst) => Some(vec!["pull"]),
-        None => None,
+    let refresh = (param("grant_type").as_deref() == Some("refresh_token"))
+        .then(|| param("refresh_token").unwrap_or_default());
+    let user = user.or_else(|| refresh.as_ref().map(|_| "<token>".to_string()));
+    let granted: Option<Vec<&str>> = match (&basic, &refresh) {
+        (_, Some(t)) if t == REFRESH => Some(vec!["pull"]),
+        (_, Some(_)) => None,
+        (Some(b), None) if *b == format!("{USER}:{PASSWORD}") => Some(vec!["pull", "push"]),
+        (Some(_), None) => None,
+        (None, None) if anonymous.load(Ordering::SeqCst) => Some(vec!["pull"]),
+        (None, None) => None,
     };
     requests.lock().expect("lock").push(TokenRequest {
         scope: scope.clone(),
@@ -226,7 +255,7 @@ fn answer(
         .as_secs();
     let life = lifetime.load(Ordering::SeqCst);
     let claims = serde_json::json!({
-        "iss": ISSUER, "sub": basic.as_ref().map_or("", |_| USER), "aud": SERVICE,
+        "iss": ISSUER, "sub": if basic.is_some() || refresh.is_some() { USER } else { "" }, "aud": SERVICE,
         "exp": now + life, "nbf": now - 10, "iat": now,
         "jti": format!("{now}-{}", requests.lock().expect("lock").len()),
         "access": if kind.is_empty() { vec![] } else {

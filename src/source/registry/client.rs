@@ -30,6 +30,9 @@ pub struct Registry {
     /// The reference as oci-client wants it (the API host as registry).
     oref: Reference,
     auth: RegistryAuth,
+    /// An OAuth2 refresh token (`identitytoken`): exchanged for an access
+    /// token at the realm the registry's challenge names.
+    refresh: Option<Arc<str>>,
     /// The `Authorization` header value for the registry's own requests.
     authorization: Arc<Mutex<Option<HeaderValue>>>,
     /// `https://host[:port]/v2/REPO`.
@@ -118,18 +121,12 @@ impl Registry {
             ),
         };
         let cred_file = cred.as_ref().map(|f| f.file.display().to_string());
-        let auth = match cred.map(|f| f.credential) {
-            None => RegistryAuth::Anonymous,
-            Some(Credential::Basic { user, password }) => RegistryAuth::Basic(user, password),
-            Some(Credential::IdentityToken(_)) => {
-                return Err(Error::input(
-                    &shown,
-                    format!(
-                        "the credentials in {} are an OAuth2 identity token, which this build cannot exchange yet; log in with a user name and password or token",
-                        cred_file.unwrap_or_default()
-                    ),
-                ));
+        let (auth, refresh) = match cred.map(|f| f.credential) {
+            None => (RegistryAuth::Anonymous, None),
+            Some(Credential::Basic { user, password }) => {
+                (RegistryAuth::Basic(user, password), None)
             }
+            Some(Credential::IdentityToken(t)) => (RegistryAuth::Anonymous, Some(Arc::from(t))),
         };
         let scheme = if https { "https" } else { "http" };
         Ok(Registry {
@@ -138,6 +135,7 @@ impl Registry {
             repo_url: format!("{scheme}://{api_host}/v2/{}", r.repository),
             oref,
             auth,
+            refresh,
             authorization: Arc::default(),
             shown,
             cred_file,
@@ -150,6 +148,18 @@ impl Registry {
     /// token, anonymous or with the credentials, or basic auth). Called
     /// again when the registry answers 401 (an expired token).
     pub async fn login(&self) -> Result<(), Error> {
+        if let Some(refresh) = &self.refresh {
+            let token = self.exchange(refresh).await?;
+            let mut h = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                Error::input(
+                    &self.shown,
+                    "authenticating: the registry's token is not a valid header value",
+                )
+            })?;
+            h.set_sensitive(true);
+            *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
+            return Ok(());
+        }
         let mut attempt = 0;
         let token = loop {
             match self
@@ -191,6 +201,90 @@ impl Registry {
         };
         *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = value;
         Ok(())
+    }
+
+    /// Trade the refresh token for an access token, as docker does with an
+    /// `identitytoken`: the registry's `/v2/` challenge names the realm and
+    /// service, and the realm is sent the OAuth2 form
+    /// `grant_type=refresh_token` for pulls of this repository.
+    async fn exchange(&self, refresh: &str) -> Result<String, Error> {
+        let fail = |what: String| {
+            Error::input(
+                &self.shown,
+                format!(
+                    "authenticating with the identity token in {}: {what}",
+                    self.cred_file.as_deref().unwrap_or("the credentials")
+                ),
+            )
+        };
+        let base = self.repo_url.split("/v2/").next().unwrap_or_default();
+        let probe = self
+            .http
+            .get(format!("{base}/v2/"))
+            .send()
+            .await
+            .map_err(|e| {
+                fail(format!(
+                    "cannot reach the registry ({})",
+                    transport_line(&e)
+                ))
+            })?;
+        let challenge = probe
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(bearer_realm)
+            .ok_or_else(|| {
+                fail(format!(
+                    "the registry answered /v2/ with HTTP {} and no Bearer challenge, so it takes no OAuth2 tokens",
+                    probe.status().as_u16()
+                ))
+            })?;
+        let (realm, service) = challenge;
+        let scope = format!("repository:{}:pull", self.oref.repository());
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", "layerscope"),
+            ("refresh_token", refresh),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(s) = service.as_deref() {
+            form.push(("service", s));
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let answer = self
+            .http
+            .post(&realm)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| fail(format!("cannot reach {realm} ({})", transport_line(&e))))?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(fail(format!(
+                "{realm} refused it (HTTP {}); log in again",
+                status.as_u16()
+            )));
+        }
+        let json: serde_json::Value = answer
+            .json()
+            .await
+            .map_err(|_| fail(format!("{realm} did not answer with a token")))?;
+        json.get("access_token")
+            .or_else(|| json.get("token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| fail(format!("{realm} answered without an access_token")))
     }
 
     /// The current `Authorization` value, if any.
@@ -338,6 +432,45 @@ pub fn explain(doing: &str, e: &OciDistributionError, who: &Who<'_>) -> String {
         E::DigestError(d) => format!("{doing}: {d}"),
         other => format!("{doing}: {}", cut(&other.to_string())),
     }
+}
+
+/// A Bearer challenge's realm and service, if `header` holds one.
+fn bearer_realm(header: &str) -> Option<(String, Option<String>)> {
+    http_auth::ChallengeParser::new(header)
+        .flatten()
+        .filter(|c| c.scheme.eq_ignore_ascii_case("Bearer"))
+        .find_map(|c| {
+            let param = |name: &str| {
+                c.params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.to_unescaped())
+            };
+            Some((param("realm")?, param("service")))
+        })
+}
+
+/// `application/x-www-form-urlencoded` for one value.
+fn form_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One line for a failed request, without the URL's query.
+fn transport_line(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    cut(&msg)
 }
 
 /// At most a line of a registry's own words.
