@@ -42,17 +42,7 @@ fn pull_sizes_totals_and_warm_runs_against_a_real_registry() {
 
     // Cold: every layer downloaded once; sizes as the engine and the
     // registry's storage say.
-    let out = env
-        .layerscope()
-        .args([&ref1, "--json", "-"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = json_of(&out.stdout);
+    let report = env.report(&[&ref1, "--json", "-"]);
     let img = &report["images"][0];
     let (size, nlayers, _) = inspect_size(&v1);
     assert_eq!(

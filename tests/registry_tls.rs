@@ -296,17 +296,7 @@ fn plain_http_to_another_host_needs_insecure() {
     assert_eq!(out.status.code(), Some(2));
     let err = one_error_line(&out.stderr);
     assert!(err.contains("--insecure"), "{err}");
-    let out = env
-        .layerscope()
-        .args([&remote, "--insecure", "--json", "-"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = json_of(&out.stdout);
+    let report = env.report(&[&remote, "--insecure", "--json", "-"]);
     assert_eq!(
         report["images"][0]["totals"]["size_bytes"].as_u64(),
         Some(size)

@@ -193,21 +193,12 @@ fn redirects_never_carry_authorization_and_a_401_mid_pull_authenticates_again() 
     let env = Env::new();
     env.store_credentials(&proxy.host());
     let before = issuer.seen().len();
-    let out = env
-        .layerscope()
-        .args([
-            &format!("docker://{}/{repo}:v1", proxy.host()),
-            "--json",
-            "-",
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let img = json_of(&out.stdout)["images"][0].clone();
+    let img = env.report(&[
+        &format!("docker://{}/{repo}:v1", proxy.host()),
+        "--json",
+        "-",
+    ])["images"][0]
+        .clone();
     assert_eq!(img["totals"]["size_bytes"].as_u64(), Some(files));
     assert_eq!(
         img["totals"]["pull_size_bytes"].as_u64(),
@@ -277,17 +268,7 @@ fn an_identity_token_is_exchanged_for_an_access_token() {
         common_registry::issuer::REFRESH
     ));
     let before = issuer.seen().len();
-    let out = env
-        .layerscope()
-        .args([&image, "--json", "-"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let img = json_of(&out.stdout)["images"][0].clone();
+    let img = env.report(&[&image, "--json", "-"])["images"][0].clone();
     assert_eq!(img["totals"]["size_bytes"].as_u64(), Some(files));
     assert_eq!(
         img["totals"]["pull_size_bytes"].as_u64(),

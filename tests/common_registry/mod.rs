@@ -262,6 +262,19 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Run layerscope with `args`; it must succeed. Its JSON on stdout.
+    pub fn report(&self, args: &[&str]) -> Value {
+        let out = self.layerscope().args(args).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_of(&out.stdout)
+    }
+}
+
 pub fn docker_cli(env: &Env) -> Std {
     let mut c = Std::new("docker");
     c.arg("--config").arg(env.docker_config());
