@@ -6,74 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common_engine;
+mod common_registry;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command as Std, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::process::Command as Std;
+use std::time::Duration;
 
 use common_engine::*;
+use common_registry::{Auth, Registry, tools_available};
 use layerscope::demo::{DemoOptions, LABEL, build_demo_as};
-use tempfile::TempDir;
-
-/// A plain-HTTP registry on a free loopback port (the engine trusts
-/// loopback registries without TLS), killed when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Registry {
-    fn start() -> Option<Registry> {
-        if !have("docker-registry", "--version") {
-            let msg = "docker-registry missing (apt-get install docker-registry; .ci/ensure-test-tools does)";
-            assert!(std::env::var_os("CI").is_none(), "{msg}");
-            eprintln!("SKIPPED: {msg}");
-            return None;
-        }
-        let dir = TempDir::new().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Std::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "registry did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Registry {
-            child,
-            port,
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A stand-in for `go build [flags] -o OUT .`: writes OUT.
 const FAKE_GO: &str = "#!/bin/sh\nout=\nprev=\nfor a in \"$@\"; do\n  case \"$prev\" in -o) out=\"$a\";; esac\n  prev=\"$a\"\ndone\nmkdir -p /out /app\necho 'a fake go-app' > \"$out\"\n";
@@ -133,9 +74,11 @@ fn demo_pulls_a_missing_builder_with_progress_and_labels_what_it_builds() {
     if !engine_available("demo_pull") {
         return;
     }
-    let Some(reg) = Registry::start() else {
+    if !tools_available("demo_pull") {
         return;
-    };
+    }
+    // Plain HTTP on loopback, no auth: the engine pulls from it as is.
+    let reg = Registry::start_with(&Auth::None, None);
     let go = Item::File("bin/go", FAKE_GO.as_bytes().to_vec(), 0o755);
     let Some(rootfs) = busybox_rootfs_with(vec![go]) else {
         return;

@@ -186,13 +186,7 @@ fn pull_sizes_totals_and_warm_runs_against_a_real_registry() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("max-pull-size"));
 
     // A single-platform image and another platform asked for.
-    let out = env
-        .layerscope()
-        .args([&ref1, "--platform", "linux/s390x", "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = env.fails(&[&ref1, "--platform", "linux/s390x", "--json", "-"]);
     assert!(
         e.contains("linux/amd64 only") && e.contains("linux/s390x"),
         "{e}"
@@ -231,13 +225,7 @@ fn credential_and_name_faults_are_one_line_and_exit_2() {
 
     // No credentials stored.
     let env = Env::new();
-    let out = env
-        .layerscope()
-        .args([&image, "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = env.fails(&[&image, "--json", "-"]);
     assert!(
         e.contains("none are stored") && e.contains(&format!("docker login {host}")),
         "{e}"
@@ -249,19 +237,12 @@ fn credential_and_name_faults_are_one_line_and_exit_2() {
         r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
         b64(&format!("{USER}:{wrong}"))
     ));
-    let out = env
-        .layerscope()
-        .args([&image, "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = env.fails(&[&image, "--json", "-"]);
     assert!(e.contains("refused the credentials from"), "{e}");
     assert!(
         !e.contains(wrong) && !e.contains(&b64(&format!("{USER}:{wrong}"))),
         "{e}"
     );
-    assert!(out.stdout.is_empty());
 
     // Right credentials (a key with a scheme and a path, as older clients
     // wrote), unknown repository and unknown tag.
@@ -287,13 +268,7 @@ fn credential_and_name_faults_are_one_line_and_exit_2() {
 
     // Nothing listening: one line too.
     drop(reg);
-    let out = env
-        .layerscope()
-        .args([&image, "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = env.fails(&[&image, "--json", "-"]);
     assert!(e.contains("cannot connect to the registry"), "{e}");
 
     // A malformed reference never reaches the network.
@@ -491,17 +466,11 @@ fn oci_index_zstd_foreign_layers_and_bad_blobs() {
             "config": p.config(OCI_CONFIG, "amd64", None, &[sha256(b"something else")]),
             "layers": [lc]}),
     );
-    let out = fresh
-        .layerscope()
-        .args([
-            &format!("docker://{host}/{repo}:wrong-diff-id"),
-            "--json",
-            "-",
-        ])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = fresh.fails(&[
+        &format!("docker://{host}/{repo}:wrong-diff-id"),
+        "--json",
+        "-",
+    ]);
     assert!(
         e.contains("layer 1") && e.contains("does not match the config's diff_id"),
         "{e}"
@@ -523,13 +492,7 @@ fn oci_index_zstd_foreign_layers_and_bad_blobs() {
     let at = bytes.len() / 2;
     bytes[at] ^= 0xff;
     std::fs::write(&stored, &bytes).expect("tamper");
-    let out = fresh
-        .layerscope()
-        .args([&format!("docker://{host}/{repo}:tampered"), "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = fresh.fails(&[&format!("docker://{host}/{repo}:tampered"), "--json", "-"]);
     assert!(
         e.contains("layer 1") && e.contains("does not match the digest the manifest names"),
         "{e}"

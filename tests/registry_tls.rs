@@ -175,13 +175,7 @@ fn tls_registry_trusted_through_certs_d_and_rejected_without() {
     // Nothing trusts the CA: refused, and not retried in plain HTTP.
     let env = Env::new();
     env.store_credentials(&host);
-    let out = env
-        .layerscope()
-        .args([&image, "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = env.fails(&[&image, "--json", "-"]);
     assert!(
         e.contains("TLS certificate this machine does not trust")
             && e.contains(&format!("/etc/docker/certs.d/{host}/ca.crt")),
@@ -240,13 +234,7 @@ fn a_registry_that_wants_a_client_certificate_says_so() {
         &pki,
         true,
     );
-    let out = env
-        .layerscope()
-        .args([&format!("docker://{host}/{PREFIX}/any:v1"), "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = env.fails(&[&format!("docker://{host}/{PREFIX}/any:v1"), "--json", "-"]);
     assert!(
         e.contains("asks for a TLS client certificate, which layerscope cannot present")
             && e.contains(&format!(
@@ -292,9 +280,7 @@ fn plain_http_to_another_host_needs_insecure() {
     push(&env, &local);
     let (size, _, _) = inspect_size(&local);
     let remote = format!("docker://{ip}:{}/{repo}:v1", reg.port);
-    let out = env.layerscope().arg(&remote).output().expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = one_error_line(&out.stderr);
+    let err = env.fails(&[&remote]);
     assert!(err.contains("--insecure"), "{err}");
     let report = env.report(&[&remote, "--insecure", "--json", "-"]);
     assert_eq!(

@@ -127,32 +127,19 @@ fn token_auth_anonymous_credentialed_and_refused() {
         r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
         b64(&format!("{USER}:{wrong}"))
     ));
-    let out = bad
-        .layerscope()
-        .args([&image, "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = bad.fails(&[&image, "--json", "-"]);
     assert!(e.contains("refused the credentials from"), "{e}");
     assert!(
         !e.contains(wrong) && !e.contains(&b64(&format!("{USER}:{wrong}"))),
         "{e}"
     );
-    assert!(out.stdout.is_empty());
 
     // No anonymous pulls any more: no credentials is a refusal that says
     // how to log in.
     issuer
         .anonymous
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let out = Env::new()
-        .layerscope()
-        .args([&image, "--json", "-"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = Env::new().fails(&[&image, "--json", "-"]);
     assert!(
         e.contains("none are stored") && e.contains(&format!("docker login {host}")),
         "{e}"
@@ -289,9 +276,7 @@ fn an_identity_token_is_exchanged_for_an_access_token() {
     env.write_config(&format!(
         r#"{{"auths":{{"{host}":{{"identitytoken":"{revoked}"}}}}}}"#
     ));
-    let out = env.layerscope().arg(&image).output().expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let e = one_error_line(&out.stderr);
+    let e = env.fails(&[&image]);
     assert!(
         e.contains("identity token") && e.contains("log in again"),
         "{e}"

@@ -273,6 +273,19 @@ impl Env {
         );
         json_of(&out.stdout)
     }
+
+    /// Run layerscope with `args`; it must fail as bad input does: exit 2,
+    /// nothing on stdout. Its one error line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.layerscope().args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            out.stdout.is_empty(),
+            "stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        one_error_line(&out.stderr)
+    }
 }
 
 pub fn docker_cli(env: &Env) -> Std {
