@@ -403,10 +403,8 @@ impl ImageReport {
         let one_based = |v: &[u16]| v.iter().map(|&l| l as usize + 1).collect();
         ImageReport {
             name: f.name(),
-            facts: crate::image::ImageFacts {
-                history: Vec::new(),
-                ..f.clone()
-            },
+            // The history is not serialized (the layers carry it).
+            facts: f.clone(),
             totals: Totals {
                 size_bytes: w.total_bytes,
                 final_bytes: w.final_bytes,
