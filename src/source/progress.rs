@@ -112,6 +112,9 @@ pub struct ImageProgress {
     received: Counter,
     stage: AtomicU8,
     layers: Mutex<Vec<LayerCounter>>,
+    /// The [`Reporter`] sampling this image, woken when it becomes final
+    /// (else the last event would wait for its next tick).
+    reporter: Mutex<Option<std::thread::Thread>>,
 }
 
 impl ImageProgress {
@@ -122,6 +125,7 @@ impl ImageProgress {
             received: Arc::new(AtomicU64::new(0)),
             stage: AtomicU8::new(0),
             layers: Mutex::new(Vec::new()),
+            reporter: Mutex::new(None),
         }
     }
 
@@ -148,6 +152,12 @@ impl ImageProgress {
 
     pub fn set_stage(&self, s: Stage) {
         self.stage.store(s as u8, Ordering::Relaxed);
+        if s.is_final()
+            && let Ok(r) = self.reporter.lock()
+            && let Some(t) = r.as_ref()
+        {
+            t.unpark();
+        }
     }
 
     pub fn stage(&self) -> Stage {
@@ -257,6 +267,11 @@ impl Reporter {
         let thread = std::thread::Builder::new()
             .name("progress".into())
             .spawn(move || {
+                for p in &tracker.images {
+                    if let Ok(mut r) = p.reporter.lock() {
+                        *r = Some(std::thread::current());
+                    }
+                }
                 let mut last: Vec<Option<ProgressEvent>> = vec![None; tracker.images.len()];
                 loop {
                     let end = stopping.load(Ordering::Relaxed) || tracker.all_final();
