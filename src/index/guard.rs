@@ -184,6 +184,21 @@ impl<R: Read> Guard<R> {
     }
 }
 
+/// The tar crate seeks only over an entry's content and padding, which the
+/// guard has no need to see; a seek anywhere else (it never makes one)
+/// leaves the guard lost, and it stops watching.
+impl<R: Read + io::Seek> io::Seek for Guard<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let at = self.inner.seek(to)?;
+        if !self.done && (at < self.pos || at > self.next || self.filled > 0 || self.pax.is_some())
+        {
+            self.done = true;
+        }
+        self.pos = at;
+        Ok(at)
+    }
+}
+
 impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;

@@ -319,8 +319,9 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
     index_archive(
         tar::Archive::new(Skip::new(Guard::new(reader))),
         budget,
-        true,
+        Content::All,
     )
+    .map(|(idx, _)| idx)
 }
 
 /// Index a layer tar whose headers are at hand but whose content is read
@@ -329,14 +330,72 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
 /// left with `hashed: false` and digest 0, for the caller to fill in. The
 /// reader must seek forward without reading.
 pub fn index_headers<R: Read + io::Seek>(reader: R, budget: &AtomicU64) -> io::Result<LayerIndex> {
-    index_archive(tar::Archive::new(reader), budget, false)
+    index_archive(tar::Archive::new(reader), budget, Content::Headers).map(|(idx, _)| idx)
+}
+
+/// Where [`index_tar_deferred`] sends the content of large files instead of
+/// reading it in line.
+pub struct Defer<'a> {
+    /// Regular files of at least this many bytes are deferred.
+    pub min: u64,
+    /// The layer's length: content that would run past it is read in line,
+    /// so that the error says what it always says.
+    pub len: u64,
+    /// Called with a deferred file's content offset in the layer and its
+    /// size; returns the job id the caller will give its digest under.
+    pub send: &'a mut dyn FnMut(u64, u64) -> u32,
+}
+
+/// A deferred file: the entry (its index in the layer) and its job id.
+pub type Pending = (u32, u32);
+
+/// Index a plain layer tar that can be read at any offset, leaving large
+/// regular files unread: each goes to `defer.send`, to be hashed by whoever
+/// has a core free, and comes back through [`finish_deferred`]. Headers and
+/// small files are read in line, as [`index_tar_within`] reads them.
+pub fn index_tar_deferred<R: Read + io::Seek>(
+    reader: R,
+    budget: &AtomicU64,
+    defer: Defer<'_>,
+) -> io::Result<(LayerIndex, Vec<Pending>)> {
+    index_archive(
+        tar::Archive::new(Guard::new(reader)),
+        budget,
+        Content::Defer(defer),
+    )
+}
+
+/// Give the deferred files their digests (`digest` of each job id), and
+/// the hardlinks to them theirs.
+pub fn finish_deferred(idx: &mut LayerIndex, pending: &[Pending], digest: impl Fn(u32) -> u64) {
+    for &(entry, job) in pending {
+        idx.entries[entry as usize].digest = digest(job);
+    }
+    if !pending.is_empty() && idx.entries.iter().any(|e| e.kind == EntryKind::Hardlink) {
+        let mut by_node = vec![NO_ENTRY; idx.tree.len()];
+        for (i, e) in idx.entries.iter().enumerate() {
+            by_node[e.node as usize] = i as u32;
+        }
+        link_hardlinks(idx, &by_node);
+    }
+}
+
+/// What [`index_archive`] does with regular files' content.
+enum Content<'a> {
+    /// Read and hash it all.
+    All,
+    /// Read only what [`wants_capture`] keeps.
+    Headers,
+    /// Hash small files; hand large ones to the caller.
+    Defer(Defer<'a>),
 }
 
 fn index_archive<R: Read + io::Seek>(
     mut ar: tar::Archive<R>,
     budget: &AtomicU64,
-    hash_all: bool,
-) -> io::Result<LayerIndex> {
+    mut content: Content<'_>,
+) -> io::Result<(LayerIndex, Vec<Pending>)> {
+    let mut pending: Vec<Pending> = Vec::new();
     let mut idx = LayerIndex {
         tree: PathTree::new(),
         ..Default::default()
@@ -455,6 +514,7 @@ fn index_archive<R: Read + io::Seek>(
         };
         let mut digest = 0;
         let mut hashed = true;
+        let mut job = None;
         if kind == EntryKind::File && sparse {
             // A GNU sparse file reads back with its holes filled with zeros:
             // a few hundred bytes can claim terabytes. Count its apparent
@@ -474,12 +534,22 @@ fn index_archive<R: Read + io::Seek>(
                     })
                     .is_ok();
             idx.incomplete |= wanted && !capture;
-            let (d, data) = if hash_all || capture {
-                hash_content(&mut entry, size, &mut buf, capture)
-                    .map_err(|e| at_entry(path, pos, e))?
-            } else {
-                hashed = false;
-                (0, None)
+            let at = entry.raw_file_position();
+            let (d, data) = match &mut content {
+                Content::Defer(d) if !capture && size >= d.min && at + size <= d.len => {
+                    job = Some((d.send)(at, size));
+                    (0, None)
+                }
+                Content::All | Content::Defer(_) => {
+                    hash_content(&mut entry, size, &mut buf, capture)
+                        .map_err(|e| at_entry(path, pos, e))?
+                }
+                Content::Headers if capture => hash_content(&mut entry, size, &mut buf, capture)
+                    .map_err(|e| at_entry(path, pos, e))?,
+                Content::Headers => {
+                    hashed = false;
+                    (0, None)
+                }
             };
             digest = d;
             if let Some(data) = data {
@@ -507,12 +577,21 @@ fn index_archive<R: Read + io::Seek>(
         if by_node.len() <= node as usize {
             by_node.resize(idx.tree.len(), NO_ENTRY);
         }
-        match by_node[node as usize] {
+        let at = match by_node[node as usize] {
             NO_ENTRY => {
                 by_node[node as usize] = idx.entries.len() as u32;
                 idx.entries.push(e);
+                idx.entries.len() as u32 - 1
             }
-            i => idx.entries[i as usize] = e,
+            i => {
+                idx.entries[i as usize] = e;
+                // The path listed again: what it was is not waited for.
+                pending.retain(|&(p, _)| p != i);
+                i
+            }
+        };
+        if let Some(job) = job {
+            pending.push((at, job));
         }
     }
 
@@ -523,7 +602,17 @@ fn index_archive<R: Read + io::Seek>(
         list.retain(|&n| !std::mem::replace(&mut seen[n as usize], true));
     }
 
-    // Hardlinks share their target's content: give them its size and digest.
+    link_hardlinks(&mut idx, &by_node);
+    idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
+    // Every layer stays in memory until the merge: give back what doubling
+    // reserved (up to half the vector; large blocks shrink in place).
+    idx.entries.shrink_to_fit();
+    Ok((idx, pending))
+}
+
+/// Hardlinks share their target's content: give them its size and digest.
+/// `by_node`: each node's entry in the layer.
+fn link_hardlinks(idx: &mut LayerIndex, by_node: &[u32]) {
     for i in 0..idx.entries.len() {
         if idx.entries[i].kind != EntryKind::Hardlink {
             continue;
@@ -541,11 +630,6 @@ fn index_archive<R: Read + io::Seek>(
             (e.size, e.digest, e.hashed, e.crc) = (size, digest, hashed, crc);
         }
     }
-    idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
-    // Every layer stays in memory until the merge: give back what doubling
-    // reserved (up to half the vector; large blocks shrink in place).
-    idx.entries.shrink_to_fit();
-    Ok(idx)
 }
 
 /// A buffered reader whose forward seeks consume the buffer instead of

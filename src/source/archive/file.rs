@@ -5,18 +5,20 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use super::super::LoadOptions;
-use super::super::blob::index_blob;
+use super::super::blob::{Compression, detect, index_blob};
 use super::members::{Member, Outer, outer_error, outer_member, resolve};
+use super::parallel::{Layer, Span, index_parallel};
 use super::plan::{assemble, check_size, plan};
 use super::{Counted, MAX_META};
 use crate::error::Error;
 use crate::image::Image;
-use crate::index::layer::{LayerIndex, MAX_CAPTURED_IMAGE};
+use crate::index::layer::MAX_CAPTURED_IMAGE;
 
 /// Load an image from a tar archive on disk (`docker save` or `oci-archive`).
 pub fn load_archive_file(
@@ -156,22 +158,74 @@ pub fn load_archive_file(
         .collect::<Result<_, _>>()?;
     let sizes: Vec<u64> = jobs.iter().map(|(_, m)| m.size).collect();
     let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
-    let indexes = index_parallel(&sizes, opts, |i| {
-        let (name, m) = &jobs[i];
-        let layer = |e: String| format!("layer {} ({name}): {e}", i + 1);
-        check_size(&plan, i, m.size).map_err(layer)?;
-        let mut f = File::open(path).map_err(|e| layer(e.to_string()))?;
-        f.seek(SeekFrom::Start(m.offset))
-            .map_err(|e| layer(e.to_string()))?;
-        let counter = opts.layer_counter(i, m.size);
-        let r = Counted::new(
-            BufReader::with_capacity(256 * 1024, f.take(m.size)),
-            counter.as_ref(),
-        );
-        index_blob(r, opts.verify, &budget).map_err(layer)
-    })
+    let file = Arc::new(file);
+    let label = |i: usize| format!("layer {} ({})", i + 1, jobs[i].0);
+    let indexes = index_parallel(
+        &sizes,
+        opts,
+        &budget,
+        |i| {
+            let m = &jobs[i].1;
+            let layer = |e: String| format!("{}: {e}", label(i));
+            check_size(&plan, i, m.size).map_err(layer)?;
+            open_span(file.clone(), m.offset, m.size, i, opts, &budget).map_err(layer)
+        },
+        label,
+    )
     .map_err(fail)?;
     assemble(plan, indexes, &shown, opts).map_err(fail)
+}
+
+/// Layer `i`, `len` bytes at `offset` of `file`: a plain tar is left to
+/// [`index_parallel`] to read; any other (compressed, or when its diff_id
+/// is to be verified, which needs every byte in order) is indexed here.
+fn open_span(
+    file: Arc<File>,
+    offset: u64,
+    len: u64,
+    i: usize,
+    opts: &LoadOptions,
+    budget: &AtomicU64,
+) -> Result<Layer, String> {
+    let mut head = [0u8; 512];
+    let n = file
+        .read_at(&mut head[..len.min(512) as usize], offset)
+        .map_err(|e| e.to_string())?;
+    if !opts.verify && detect(&head[..n]) == Ok(Compression::None) {
+        return Ok(Layer::Plain(Span { file, offset, len }));
+    }
+    let counter = opts.layer_counter(i, len);
+    let r = Counted::new(
+        BufReader::with_capacity(
+            256 * 1024,
+            ReadAt {
+                file: &file,
+                at: offset,
+                end: offset + len,
+            },
+        ),
+        counter.as_ref(),
+    );
+    index_blob(r, opts.verify, budget).map(|idx| Layer::Done(Box::new(idx)))
+}
+
+/// A byte range of a file read with positioned reads (so that threads can
+/// share the file).
+struct ReadAt<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf
+            .len()
+            .min((self.end - self.at).try_into().unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Load an image from an OCI image layout directory.
@@ -208,75 +262,29 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
         .map(|l| std::fs::metadata(dir.join(l)).map_or(0, |m| m.len()))
         .collect();
     let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
-    let indexes = index_parallel(&sizes, opts, |i| {
-        let name = &plan.layers[i];
-        let layer = |e: String| format!("layer {} ({name}): {e}", i + 1);
-        let f = File::open(dir.join(name)).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                layer("named by the manifest but missing from the layout".into())
+    let label = |i: usize| format!("layer {} ({})", i + 1, plan.layers[i]);
+    let indexes = index_parallel(
+        &sizes,
+        opts,
+        &budget,
+        |i| {
+            let layer = |e: String| format!("{}: {e}", label(i));
+            let f = File::open(dir.join(&plan.layers[i])).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    layer("named by the manifest but missing from the layout".into())
+                }
+                _ => layer(e.to_string()),
+            })?;
+            // Read no more than the file holds (a blob could be a device).
+            let len = f.metadata().map_err(|e| layer(e.to_string()))?;
+            if !len.is_file() {
+                return Err(layer("not a regular file".into()));
             }
-            _ => layer(e.to_string()),
-        })?;
-        // Read no more than the file holds (a blob could be a device).
-        let len = f.metadata().map_err(|e| layer(e.to_string()))?;
-        if !len.is_file() {
-            return Err(layer("not a regular file".into()));
-        }
-        check_size(&plan, i, len.len()).map_err(layer)?;
-        let counter = opts.layer_counter(i, len.len());
-        let r = Counted::new(
-            BufReader::with_capacity(256 * 1024, f.take(len.len())),
-            counter.as_ref(),
-        );
-        index_blob(r, opts.verify, &budget).map_err(layer)
-    })
+            check_size(&plan, i, len.len()).map_err(layer)?;
+            open_span(Arc::new(f), 0, len.len(), i, opts, &budget).map_err(layer)
+        },
+        label,
+    )
     .map_err(fail)?;
     assemble(plan, indexes, &shown, opts).map_err(fail)
-}
-
-/// Index layers on as many threads as the machine has cores, largest
-/// first (so one big layer does not finish last, alone); `sizes` are the
-/// layers' byte counts. The first error (by layer order) wins.
-fn index_parallel<F>(sizes: &[u64], opts: &LoadOptions, f: F) -> Result<Vec<LayerIndex>, String>
-where
-    F: Fn(usize) -> Result<LayerIndex, String> + Sync,
-{
-    let n = sizes.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, n.max(1));
-    let results: Vec<Mutex<Option<Result<LayerIndex, String>>>> =
-        (0..n).map(|_| Mutex::new(None)).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        loop {
-            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(&i) = order.get(k) else { break };
-            let r = f(i);
-            if let Ok(mut slot) = results[i].lock() {
-                *slot = Some(r);
-            }
-        }
-    };
-    // This thread works too: the layers it indexes are allocated where the
-    // merge (on this thread) allocates, so the memory they free as they are
-    // merged is reused instead of lingering in another thread's arena.
-    std::thread::scope(|s| {
-        for _ in 1..threads {
-            s.spawn(work);
-        }
-        work();
-    });
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err("indexing thread failed".into()))
-        })
-        .collect()
 }

@@ -12,6 +12,7 @@
 mod file;
 mod members;
 mod oci;
+mod parallel;
 mod plan;
 mod stream;
 

@@ -1,0 +1,435 @@
+//! Indexing the layers of a seekable source on every core.
+//!
+//! Layers go to threads largest first. A plain (uncompressed) layer is read
+//! for its headers and small files only: the content of each large file
+//! becomes a job, hashed by positioned reads on whichever thread is free,
+//! so that one big layer keeps every core busy rather than one.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use xxhash_rust::xxh3::Xxh3;
+
+use super::super::{Counter, LoadOptions};
+use crate::index::layer::{
+    Defer, LayerIndex, Pending, explain, finish_deferred, index_tar_deferred,
+};
+
+/// Files at least this large are hashed as jobs of their own: below it,
+/// reading past them costs less than seeking.
+const DEFER_MIN: u64 = 128 * 1024;
+/// Bytes read ahead for headers and small files: what is read ahead of a
+/// deferred file is read twice, so less than `DEFER_MIN`.
+const AHEAD: usize = 64 * 1024;
+/// Bytes read at a time by a job.
+const CHUNK: usize = 256 * 1024;
+
+/// A layer as a byte range of an open file.
+pub struct Span {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// What `open(i)` gives [`index_parallel`]: a plain tar for it to read
+/// (headers in line, large files as jobs), or an index made some other way
+/// (a compressed layer).
+pub enum Layer {
+    Plain(Span),
+    Done(Box<LayerIndex>),
+}
+
+/// One large file to hash.
+struct Job {
+    id: u32,
+    layer: usize,
+    file: Arc<File>,
+    offset: u64,
+    size: u64,
+}
+
+/// Jobs waiting, and how many layers are still being read for theirs.
+struct Queue {
+    jobs: Vec<Job>,
+    reading: usize,
+}
+
+/// Index layers on as many threads as the machine has cores; `sizes` are
+/// the layers' byte counts, `open(i)` gets layer `i` ready and `label(i)`
+/// names it in errors. The first error (by layer order) wins.
+pub fn index_parallel<O, L>(
+    sizes: &[u64],
+    opts: &LoadOptions,
+    budget: &AtomicU64,
+    open: O,
+    label: L,
+) -> Result<Vec<LayerIndex>, String>
+where
+    O: Fn(usize) -> Result<Layer, String> + Sync,
+    L: Fn(usize) -> String + Sync,
+{
+    let n = sizes.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    type Slot = Mutex<Option<Result<(LayerIndex, Vec<Pending>), String>>>;
+    let results: Vec<Slot> = (0..n).map(|_| Mutex::new(None)).collect();
+    let digests: Mutex<Vec<(u32, Result<u64, String>)>> = Mutex::new(Vec::new());
+    let queue = Mutex::new(Queue {
+        jobs: Vec::new(),
+        reading: n,
+    });
+    let ready = Condvar::new();
+    let jobs = AtomicU64::new(0);
+    let next = AtomicUsize::new(0);
+    let counters: Vec<Option<Counter>> = (0..n).map(|i| opts.layer_counter(i, sizes[i])).collect();
+
+    let read_layer = |i: usize| -> Result<(LayerIndex, Vec<Pending>), String> {
+        let span = match open(i)? {
+            Layer::Done(idx) => return Ok((*idx, Vec::new())),
+            Layer::Plain(span) => span,
+        };
+        let uncounted = Cell::new(0u64);
+        let reader = At::new(&span, counters[i].as_ref(), &uncounted);
+        let mut send = |offset: u64, size: u64| {
+            let id = jobs.fetch_add(1, Ordering::Relaxed) as u32;
+            // The seek past this content is counted when the job is done.
+            uncounted.set(size);
+            if let Ok(mut q) = queue.lock() {
+                q.jobs.push(Job {
+                    id,
+                    layer: i,
+                    file: span.file.clone(),
+                    offset: span.offset + offset,
+                    size,
+                });
+            }
+            ready.notify_one();
+            id
+        };
+        let defer = Defer {
+            min: DEFER_MIN,
+            len: span.len,
+            send: &mut send,
+        };
+        let (mut idx, pending) = index_tar_deferred(reader, budget, defer)
+            .map_err(|e| format!("{}: {}", label(i), explain(&e)))?;
+        idx.tar_bytes = span.len;
+        Ok((idx, pending))
+    };
+
+    let work = || {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if let Some(&i) = order.get(k) {
+                let r = read_layer(i);
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(r);
+                }
+                if let Ok(mut q) = queue.lock() {
+                    q.reading -= 1;
+                }
+                ready.notify_all();
+                continue;
+            }
+            let job = {
+                let Ok(mut q) = queue.lock() else { break };
+                loop {
+                    if let Some(j) = q.jobs.pop() {
+                        break Some(j);
+                    }
+                    if q.reading == 0 {
+                        break None;
+                    }
+                    q = match ready.wait(q) {
+                        Ok(q) => q,
+                        Err(_) => return,
+                    };
+                }
+            };
+            let Some(job) = job else { break };
+            let d = hash_at(&job, &mut buf, counters[job.layer].as_ref());
+            if let Ok(mut all) = digests.lock() {
+                all.push((job.id, d.map_err(|e| format!("{}: {e}", label(job.layer)))));
+            }
+        }
+    };
+    // This thread works too: the layers it indexes are allocated where the
+    // merge (on this thread) allocates, so the memory they free as they are
+    // merged is reused instead of lingering in another thread's arena.
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    let mut digest_of: Vec<Option<Result<u64, String>>> =
+        (0..jobs.into_inner()).map(|_| None).collect();
+    for (id, d) in digests.into_inner().unwrap_or_default() {
+        digest_of[id as usize] = Some(d);
+    }
+    let lost = || "indexing thread failed".to_string();
+    let mut out = Vec::with_capacity(n);
+    for slot in results {
+        let (mut idx, pending) = slot
+            .into_inner()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Err(lost()))?;
+        for &(_, job) in &pending {
+            match &digest_of[job as usize] {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.clone()),
+                None => return Err(lost()),
+            }
+        }
+        finish_deferred(&mut idx, &pending, |job| match digest_of[job as usize] {
+            Some(Ok(d)) => d,
+            _ => 0,
+        });
+        out.push(idx);
+    }
+    Ok(out)
+}
+
+/// Hash one deferred file with positioned reads.
+fn hash_at(job: &Job, buf: &mut [u8], counter: Option<&Counter>) -> Result<u64, String> {
+    let mut h = Xxh3::new();
+    let mut at = job.offset;
+    let end = job.offset + job.size;
+    while at < end {
+        let want = buf.len().min((end - at) as usize);
+        let n = job
+            .file
+            .read_at(&mut buf[..want], at)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!(
+                "the file ended {} bytes into content of {} bytes (changed while being read?)",
+                at - job.offset,
+                job.size
+            ));
+        }
+        h.update(&buf[..n]);
+        at += n as u64;
+        if let Some(c) = counter {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(h.digest())
+}
+
+/// A layer's byte range read through a buffer, seeking forward within it
+/// where it can; what it reads or skips is counted, but for the content
+/// of a deferred file (`uncounted`), which its job counts.
+struct At<'a> {
+    file: &'a File,
+    base: u64,
+    len: u64,
+    /// Offset (in the layer) of `buf[start]`.
+    pos: u64,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    counter: Option<&'a Counter>,
+    uncounted: &'a Cell<u64>,
+}
+
+impl<'a> At<'a> {
+    fn new(span: &'a Span, counter: Option<&'a Counter>, uncounted: &'a Cell<u64>) -> Self {
+        At {
+            file: &span.file,
+            base: span.offset,
+            len: span.len,
+            pos: 0,
+            buf: vec![0u8; AHEAD],
+            start: 0,
+            end: 0,
+            counter,
+            uncounted,
+        }
+    }
+
+    fn count(&self, n: u64) {
+        if let Some(c) = self.counter {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            let left = self.len - self.pos;
+            if left == 0 || out.is_empty() {
+                return Ok(0);
+            }
+            if out.len() >= self.buf.len() {
+                let want = out.len().min(left as usize);
+                let n = self.file.read_at(&mut out[..want], self.base + self.pos)?;
+                self.pos += n as u64;
+                self.count(n as u64);
+                return Ok(n);
+            }
+            let want = self.buf.len().min(left as usize);
+            let n = self
+                .file
+                .read_at(&mut self.buf[..want], self.base + self.pos)?;
+            self.start = 0;
+            self.end = n;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        self.pos += n as u64;
+        self.count(n as u64);
+        Ok(n)
+    }
+}
+
+impl Seek for At<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+        };
+        let Some(target) = target.filter(|&t| t >= self.pos) else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer is only read forwards",
+            ));
+        };
+        if target > self.len {
+            return Err(crate::index::layer::explained(
+                io::ErrorKind::UnexpectedEof,
+                "truncated: the layer ends inside the content of an entry",
+            ));
+        }
+        let skip = target - self.pos;
+        let buffered = (self.end - self.start) as u64;
+        if skip <= buffered {
+            self.start += skip as usize;
+        } else {
+            self.start = 0;
+            self.end = 0;
+        }
+        self.pos = target;
+        self.count(skip.saturating_sub(self.uncounted.replace(0)));
+        Ok(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::layer::{LayerIndex, index_tar};
+
+    fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    }
+
+    fn link(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        h.set_cksum();
+        b.append_link(&mut h, path, target).unwrap();
+    }
+
+    /// A layer with large files (deferred), small ones, a hardlink to a
+    /// large one and a large path replaced later in the same layer.
+    fn layer() -> Vec<u8> {
+        let big = |seed: u8, n: usize| (0..n).map(|i| (i as u8) ^ seed).collect::<Vec<u8>>();
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "etc/os-release", b"ID=debian\n");
+        file(&mut b, "usr/bin/big", &big(1, 700_000));
+        link(&mut b, "usr/bin/big-link", "usr/bin/big");
+        file(&mut b, "usr/bin/small", &big(2, 1000));
+        file(&mut b, "usr/bin/again", &big(3, 300_000));
+        file(&mut b, "usr/lib/copy", &big(1, 700_000));
+        file(&mut b, "usr/bin/again", b"now small");
+        file(&mut b, "usr/bin/last", &big(4, 2_000_000));
+        b.into_inner().unwrap()
+    }
+
+    fn read(bytes: &[u8], threads: usize) -> Result<LayerIndex, String> {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, bytes).unwrap();
+        let file = Arc::new(f);
+        let opts = LoadOptions {
+            threads: Some(threads),
+            ..Default::default()
+        };
+        let budget = AtomicU64::new(u64::MAX);
+        let len = bytes.len() as u64;
+        index_parallel(
+            &[len],
+            &opts,
+            &budget,
+            |_| {
+                Ok(Layer::Plain(Span {
+                    file: file.clone(),
+                    offset: 0,
+                    len,
+                }))
+            },
+            |i| format!("layer {}", i + 1),
+        )
+        .map(|mut v| v.remove(0))
+    }
+
+    fn facts(idx: &LayerIndex) -> Vec<(String, u64, u64, bool)> {
+        idx.entries
+            .iter()
+            .map(|e| (idx.tree.path(e.node), e.size, e.digest, e.hashed))
+            .collect()
+    }
+
+    #[test]
+    fn deferred_hashing_gives_the_index_read_in_line() {
+        let tar = layer();
+        let inline = index_tar(&tar[..]).unwrap();
+        for threads in [1, 2, 4] {
+            let idx = read(&tar, threads).unwrap();
+            assert_eq!(facts(&idx), facts(&inline), "{threads} threads");
+            assert_eq!(idx.size, inline.size);
+            assert_eq!(idx.tar_bytes, tar.len() as u64);
+            assert_eq!(idx.captured, inline.captured);
+        }
+        let by_path = |p: &str| {
+            facts(&inline)
+                .into_iter()
+                .find(|f| f.0.trim_start_matches('/') == p)
+                .unwrap()
+        };
+        assert_eq!(by_path("usr/bin/big").2, by_path("usr/lib/copy").2);
+        assert_eq!(by_path("usr/bin/big-link").2, by_path("usr/bin/big").2);
+        assert_ne!(by_path("usr/bin/big").2, 0);
+    }
+
+    #[test]
+    fn a_layer_cut_inside_a_large_file_fails_as_it_does_in_line() {
+        let tar = layer();
+        let cut = &tar[..tar.len() - 1024 - 1_000_000];
+        let inline = crate::index::layer::explain(&index_tar(cut).unwrap_err());
+        let err = read(cut, 2).unwrap_err();
+        assert_eq!(err, format!("layer 1: {inline}"));
+        assert!(err.contains("truncated"), "{err}");
+    }
+}
