@@ -301,7 +301,7 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
         match o.format {
             Format::Text if !o.json_on_stdout() => {
                 if let Some((a, c)) = table {
-                    text::write_table(&mut out, a, c)?;
+                    text::write_table(&mut out, &text::table_rows(a, c))?;
                     writeln!(out)?;
                 }
                 for (i, g) in results.iter().enumerate() {
