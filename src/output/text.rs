@@ -314,12 +314,12 @@ pub fn write_comparison(
     writeln!(
         out,
         "files: {} only in A ({}), {} only in B ({}), {} changed, {} identical",
-        c.only_a_files,
-        size(c.only_a_bytes),
-        c.only_b_files,
-        size(c.only_b_bytes),
-        c.changed_files,
-        c.same_files
+        c.files.only_in_a,
+        size(c.files.only_in_a_bytes),
+        c.files.only_in_b,
+        size(c.files.only_in_b_bytes),
+        c.files.changed,
+        c.files.unchanged
     )?;
     if !c.top_dirs.is_empty() {
         writeln!(out, "largest directory differences:")?;
