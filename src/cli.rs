@@ -43,18 +43,8 @@ pub struct Cli {
     #[arg(value_name = "IMAGE", num_args = 1..)]
     pub images: Vec<String>,
 
-    /// Write the JSON report to FILE (`-` for stdout); works with --ci.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<String>,
-
-    /// Write the HTML report (treemap, layers, findings) to FILE; works with
-    /// --ci and --json.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<String>,
-
-    /// Put the file tree (one row per path) in the JSON report too.
-    #[arg(long)]
-    pub json_tree: bool,
+    #[command(flatten)]
+    pub reports: ReportFiles,
 
     /// Check every layer's content against its diff_id (sha256; slower).
     #[arg(long)]
@@ -122,6 +112,33 @@ pub struct Cli {
     /// Threads used to index layers of saved images (default: one per core).
     #[arg(long, value_name = "N", hide = true)]
     pub threads: Option<usize>,
+}
+
+/// The report files asked for, as given: the run writes them as they are.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportFiles {
+    /// Write the JSON report to FILE (`-` for stdout); works with --ci.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+
+    /// Write the HTML report (treemap, layers, findings) to FILE; works with
+    /// --ci and --json.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+
+    /// Put the file tree (one row per path) in the JSON report too.
+    #[arg(long)]
+    pub json_tree: bool,
+}
+
+impl ReportFiles {
+    pub fn json_on_stdout(&self) -> bool {
+        self.json.as_deref() == Some("-")
+    }
+
+    pub fn any(&self) -> bool {
+        self.json.is_some() || self.html.is_some()
+    }
 }
 
 /// What `--generate` prints.

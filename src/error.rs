@@ -26,8 +26,9 @@ impl Error {
     }
 }
 
-/// `s` with control characters escaped (`\n`, `\u{1b}`).
-fn one_line(s: &str) -> String {
+/// `s` with control characters escaped (`\n`, `\u{1b}`): a message that
+/// quotes input back stays one line and cannot drive the terminal.
+pub(crate) fn one_line(s: &str) -> String {
     if !s.contains(char::is_control) {
         return s.to_string();
     }

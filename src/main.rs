@@ -282,26 +282,31 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
         if let Some(g) = &gate_results {
             r = r.with_ci(g);
         }
-        if o.json_tree {
+        if o.reports.json_tree {
             r = r.with_trees(&refs);
         }
         r
     };
-    if let Some(dest) = &o.json {
+    let files = &o.reports;
+    if let Some(dest) = &files.json {
         json::write_report(&report(), dest).with_context(|| format!("cannot write {dest}"))?;
     }
-    if let Some(dest) = &o.html {
+    if let Some(dest) = &files.html {
         let r = report();
-        let r = if o.json_tree { r } else { r.with_trees(&refs) };
+        let r = if files.json_tree {
+            r
+        } else {
+            r.with_trees(&refs)
+        };
         html::write_report(&r, dest).with_context(|| format!("cannot write {dest}"))?;
     }
     let mut out = std::io::stdout().lock();
     if let Some(results) = &gate_results {
         let table = (analyses.len() > 2).then_some((refs.as_slice(), comparisons.as_slice()));
         match o.format {
-            Format::Text if !o.json_on_stdout() => {
+            Format::Text if !files.json_on_stdout() => {
                 if let Some((a, c)) = table {
-                    text::write_table(&mut out, a, c)?;
+                    text::write_table(&mut out, &text::table_rows(a, c))?;
                     writeln!(out)?;
                 }
                 for (i, g) in results.iter().enumerate() {
@@ -316,7 +321,7 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
             }
             Format::Text => {}
             Format::Json => {
-                if !o.json_on_stdout() {
+                if !files.json_on_stdout() {
                     json::write_report(&report(), "-")?;
                 }
             }
@@ -353,10 +358,9 @@ fn write_outputs(analyses: &[Analysis], mode: &Mode, o: &Outputs) -> anyhow::Res
     }
     // A report was asked for: that is the output (as with dive's --json);
     // on a terminal, one line says what was written where.
-    if o.json.is_some() || o.html.is_some() {
+    if files.any() {
         if o.terminal {
-            let files = [("JSON", &o.json), ("HTML", &o.html)];
-            for (what, dest) in files {
+            for (what, dest) in [("JSON", &files.json), ("HTML", &files.html)] {
                 if let Some(dest) = dest.as_deref().filter(|d| *d != "-") {
                     writeln!(out, "{}", written_note(what, dest, analyses.len()))?;
                 }

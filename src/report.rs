@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::analysis::classify::Category;
-use crate::analysis::compare::{Comparison, FindingDelta, PathDelta};
+use crate::analysis::compare::{Comparison, FileDiff, FindingDelta, PathDelta};
 use crate::analysis::findings::FindingKind;
 use crate::analysis::waste::WasteKind;
 
@@ -164,10 +164,10 @@ pub struct ComparisonReport {
     pub layers_in_common: usize,
     pub categories: Vec<CategoryDelta>,
     pub files: FileDiff,
-    pub top_directories: Vec<PathDeltaReport>,
-    pub findings_resolved: Vec<FindingDeltaReport>,
-    pub findings_remaining: Vec<FindingDeltaReport>,
-    pub findings_new: Vec<FindingDeltaReport>,
+    pub top_directories: Vec<PathDelta>,
+    pub findings_resolved: Vec<FindingDelta>,
+    pub findings_remaining: Vec<FindingDelta>,
+    pub findings_new: Vec<FindingDelta>,
     /// What pulling each downloads; absent where unknown (engine images).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub a_pull_size_bytes: Option<u64>,
@@ -181,35 +181,6 @@ pub struct CategoryDelta {
     pub a_bytes: u64,
     pub b_bytes: u64,
     pub delta_bytes: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FileDiff {
-    pub only_in_a: u64,
-    pub only_in_a_bytes: u64,
-    pub only_in_b: u64,
-    pub only_in_b_bytes: u64,
-    pub changed: u64,
-    pub unchanged: u64,
-    pub top_only_in_a: Vec<PathDeltaReport>,
-    pub top_only_in_b: Vec<PathDeltaReport>,
-    pub top_changed: Vec<PathDeltaReport>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PathDeltaReport {
-    pub path: String,
-    pub a_bytes: Option<u64>,
-    pub b_bytes: Option<u64>,
-    pub delta_bytes: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FindingDeltaReport {
-    pub id: String,
-    pub title: String,
-    pub a_bytes: Option<u64>,
-    pub b_bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -331,28 +302,8 @@ impl Report {
     }
 }
 
-fn path_delta(d: &PathDelta) -> PathDeltaReport {
-    PathDeltaReport {
-        path: d.path.clone(),
-        a_bytes: d.a,
-        b_bytes: d.b,
-        delta_bytes: d.delta() as i64,
-    }
-}
-
-fn finding_delta(d: &FindingDelta) -> FindingDeltaReport {
-    FindingDeltaReport {
-        id: d.id.clone(),
-        title: d.title.clone(),
-        a_bytes: d.a_bytes,
-        b_bytes: d.b_bytes,
-    }
-}
-
 impl ComparisonReport {
     pub fn new(c: &Comparison) -> Self {
-        let list = |v: &[PathDelta]| v.iter().map(path_delta).collect();
-        let flist = |v: &[FindingDelta]| v.iter().map(finding_delta).collect();
         ComparisonReport {
             a: c.a_name.clone(),
             b: c.b_name.clone(),
@@ -374,21 +325,11 @@ impl ComparisonReport {
                     delta_bytes: b as i64 - a as i64,
                 })
                 .collect(),
-            files: FileDiff {
-                only_in_a: c.only_a_files,
-                only_in_a_bytes: c.only_a_bytes,
-                only_in_b: c.only_b_files,
-                only_in_b_bytes: c.only_b_bytes,
-                changed: c.changed_files,
-                unchanged: c.same_files,
-                top_only_in_a: list(&c.top_only_a),
-                top_only_in_b: list(&c.top_only_b),
-                top_changed: list(&c.top_changed),
-            },
-            top_directories: list(&c.top_dirs),
-            findings_resolved: flist(&c.resolved),
-            findings_remaining: flist(&c.remaining),
-            findings_new: flist(&c.new),
+            files: c.files.clone(),
+            top_directories: c.top_dirs.clone(),
+            findings_resolved: c.resolved.clone(),
+            findings_remaining: c.remaining.clone(),
+            findings_new: c.new.clone(),
             a_pull_size_bytes: None,
             b_pull_size_bytes: None,
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::analysis::classify::RuleSet;
 use crate::ci::{GateRules, RULES, RuleId};
-use crate::cli::{CacheAction, Cli, Command, RuleFlags};
+use crate::cli::{CacheAction, Cli, Command, ReportFiles, RuleFlags};
 use crate::config;
 use crate::error::Error;
 use crate::output::ci::Format;
@@ -89,23 +89,13 @@ pub enum Mode {
 /// Where results go.
 #[derive(Debug, Clone)]
 pub struct Outputs {
-    /// `--json FILE` (`-`: stdout).
-    pub json: Option<String>,
-    /// `--html FILE`.
-    pub html: Option<String>,
-    /// The file tree in the JSON report too.
-    pub json_tree: bool,
+    /// `--json`, `--html` and `--json-tree`.
+    pub reports: ReportFiles,
     pub format: Format,
     /// Colour in the text verdicts.
     pub color: bool,
     /// Stdout is a terminal: a report written to a file is announced there.
     pub terminal: bool,
-}
-
-impl Outputs {
-    pub fn json_on_stdout(&self) -> bool {
-        self.json.as_deref() == Some("-")
-    }
 }
 
 /// What the run's environment says, read once.
@@ -143,7 +133,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
         Some(Command::Cache { action }) => return Ok(Settings::Cache(action)),
         Some(Command::Demo { base, json, force }) => {
             cli.images = crate::demo::IMAGES.iter().map(|s| s.to_string()).collect();
-            cli.json = json;
+            cli.reports.json = json;
             Some(crate::demo::DemoOptions {
                 base,
                 force,
@@ -181,7 +171,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
         .map(|s| Reference::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let base = cli.base.as_deref().map(Reference::parse).transpose()?;
-    let report_asked = cli.json.is_some() || cli.html.is_some() || cli.format.is_some();
+    let report_asked = cli.reports.any() || cli.format.is_some();
     let mode = if ci {
         if gate.get(RuleId::MaxGrowth).is_some() && images.len() < 2 {
             return Err(Error::Usage(
@@ -238,9 +228,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Error> {
             rules: RuleSet::with_user(&cfg.rules),
             mode,
             outputs: Outputs {
-                json: cli.json,
-                html: cli.html,
-                json_tree: cli.json_tree,
+                reports: cli.reports,
                 format,
                 color: env.stdout_tty && !env.no_color,
                 terminal: env.stdout_tty,

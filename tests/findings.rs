@@ -462,15 +462,18 @@ fn comparison_of_single_and_multi_stage() {
         .iter()
         .filter(|(p, v)| fb.get(*p).is_some_and(|w| w != *v))
         .collect();
-    assert_eq!(c.only_a_files, only_a.len() as u64);
-    assert_eq!(c.only_a_bytes, only_a.iter().map(|p| fa[*p].0).sum::<u64>());
-    assert_eq!(c.only_b_files, only_b.len() as u64);
-    assert_eq!(c.changed_files, changed.len() as u64);
-    assert_eq!(c.changed_files, 1, "app/server was rebuilt");
-    assert_eq!(c.same_files, 1, "index.html is identical");
-    assert_eq!(c.top_changed[0].path, "/app/server");
+    assert_eq!(c.files.only_in_a, only_a.len() as u64);
     assert_eq!(
-        (c.top_changed[0].a, c.top_changed[0].b),
+        c.files.only_in_a_bytes,
+        only_a.iter().map(|p| fa[*p].0).sum::<u64>()
+    );
+    assert_eq!(c.files.only_in_b, only_b.len() as u64);
+    assert_eq!(c.files.changed, changed.len() as u64);
+    assert_eq!(c.files.changed, 1, "app/server was rebuilt");
+    assert_eq!(c.files.unchanged, 1, "index.html is identical");
+    assert_eq!(c.files.top_changed[0].path, "/app/server");
+    assert_eq!(
+        (c.files.top_changed[0].a, c.files.top_changed[0].b),
         (Some(5000), Some(4000))
     );
 

@@ -77,7 +77,7 @@ fn a_re_pointed_symlink_is_a_change() {
     let a = Analysis::new(load(&archive(&dir, "a.tar", &a)).unwrap());
     let b = Analysis::new(load(&archive(&dir, "b.tar", &b)).unwrap());
     let c = compare(&a, &b);
-    assert_eq!((c.changed_files, c.same_files), (1, 0));
+    assert_eq!((c.files.changed, c.files.unchanged), (1, 0));
 }
 
 #[test]

@@ -29,8 +29,23 @@ impl PathDelta {
     }
 }
 
-/// A finding id with its bytes in A and in B.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// As the report has it: `path`, `a_bytes`, `b_bytes` and `delta_bytes`.
+impl serde::Serialize for PathDelta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PathDelta", 4)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("a_bytes", &self.a)?;
+        st.serialize_field("b_bytes", &self.b)?;
+        st.serialize_field("delta_bytes", &(self.delta() as i64))?;
+        st.end()
+    }
+}
+
+/// A finding id with its bytes in A and in B. Serialized as it is into the
+/// report's `findings_resolved[]`, `findings_remaining[]` and
+/// `findings_new[]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FindingDelta {
     pub id: String,
     pub title: String,
@@ -56,16 +71,8 @@ pub struct Comparison {
     pub common_diff_ids: HashSet<String>,
     /// Per category, in `Category::ALL` order: bytes in A, bytes in B.
     pub categories: Vec<(Category, u64, u64)>,
-    pub only_a_files: u64,
-    pub only_a_bytes: u64,
-    pub only_b_files: u64,
-    pub only_b_bytes: u64,
-    pub changed_files: u64,
-    pub same_files: u64,
-    /// Largest files only in A / only in B / changed.
-    pub top_only_a: Vec<PathDelta>,
-    pub top_only_b: Vec<PathDelta>,
-    pub top_changed: Vec<PathDelta>,
+    /// The files of the two final file systems, path by path.
+    pub files: FileDiff,
     /// The directories that explain the difference (largest |delta|, not
     /// merely the parents of one that does).
     pub top_dirs: Vec<PathDelta>,
@@ -73,6 +80,25 @@ pub struct Comparison {
     pub resolved: Vec<FindingDelta>,
     pub remaining: Vec<FindingDelta>,
     pub new: Vec<FindingDelta>,
+}
+
+/// The files (not directories) of two final file systems, path by path.
+/// Serialized as it is into the report's `comparison[].files`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FileDiff {
+    /// Files only in A, and their bytes.
+    pub only_in_a: u64,
+    pub only_in_a_bytes: u64,
+    /// Files only in B, and their bytes.
+    pub only_in_b: u64,
+    pub only_in_b_bytes: u64,
+    /// Files in both with other content, and with the same.
+    pub changed: u64,
+    pub unchanged: u64,
+    /// Largest files only in A / only in B / changed.
+    pub top_only_in_a: Vec<PathDelta>,
+    pub top_only_in_b: Vec<PathDelta>,
+    pub top_changed: Vec<PathDelta>,
 }
 
 impl Comparison {
@@ -188,8 +214,8 @@ pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
     for (path, &(bytes, identity)) in &fa {
         match fb.get(path) {
             None => {
-                c.only_a_files += 1;
-                c.only_a_bytes += bytes;
+                c.files.only_in_a += 1;
+                c.files.only_in_a_bytes += bytes;
                 only_a.push(PathDelta {
                     path: path.clone(),
                     a: Some(bytes),
@@ -197,20 +223,20 @@ pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
                 });
             }
             Some(&(b_bytes, b_identity)) if b_identity != identity => {
-                c.changed_files += 1;
+                c.files.changed += 1;
                 changed.push(PathDelta {
                     path: path.clone(),
                     a: Some(bytes),
                     b: Some(b_bytes),
                 });
             }
-            Some(_) => c.same_files += 1,
+            Some(_) => c.files.unchanged += 1,
         }
     }
     for (path, &(bytes, _)) in &fb {
         if !fa.contains_key(path) {
-            c.only_b_files += 1;
-            c.only_b_bytes += bytes;
+            c.files.only_in_b += 1;
+            c.files.only_in_b_bytes += bytes;
             only_b.push(PathDelta {
                 path: path.clone(),
                 a: None,
@@ -218,9 +244,9 @@ pub fn compare(a: &Analysis, b: &Analysis) -> Comparison {
             });
         }
     }
-    c.top_only_a = top(only_a, |d| d.a.unwrap_or(0) as i128);
-    c.top_only_b = top(only_b, |d| d.b.unwrap_or(0) as i128);
-    c.top_changed = top(changed, |d| d.delta().abs());
+    c.files.top_only_in_a = top(only_a, |d| d.a.unwrap_or(0) as i128);
+    c.files.top_only_in_b = top(only_b, |d| d.b.unwrap_or(0) as i128);
+    c.files.top_changed = top(changed, |d| d.delta().abs());
     c.top_dirs = explaining_dirs(&dir_sums(&a.image), &dir_sums(&b.image));
 
     let ids = |x: &Analysis| -> HashMap<String, (String, u64)> {

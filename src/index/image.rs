@@ -9,56 +9,53 @@ use crate::index::layer::Entry;
 use crate::index::tree::{NodeId, PathTree};
 
 /// The parts of an image config (`application/vnd.oci.image.config.v1+json`
-/// or Docker's `<id>.json`) that layerscope uses. Unknown fields are ignored.
+/// or Docker's `<id>.json`) that layerscope uses. Unknown fields are ignored,
+/// absent ones are empty.
 #[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
 pub struct ConfigFile {
-    #[serde(default)]
     pub architecture: Option<String>,
-    #[serde(default)]
     pub os: Option<String>,
-    #[serde(default)]
+    /// The CPU variant (`v8` of `arm64/v8`).
     pub variant: Option<String>,
-    #[serde(default)]
+    /// When the image was built (RFC 3339).
     pub created: Option<String>,
-    #[serde(default)]
     pub config: Option<RunConfig>,
-    #[serde(default)]
     pub rootfs: Option<RootFs>,
-    #[serde(default)]
     pub history: Vec<HistoryEntry>,
 }
 
+/// The config's `config`: how a container of the image runs (the keys are
+/// Docker's, `Env`, `WorkingDir`...).
 #[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct RunConfig {
-    #[serde(rename = "Env", default)]
+    /// `KEY=value` pairs.
     pub env: Option<Vec<String>>,
-    #[serde(rename = "Cmd", default)]
     pub cmd: Option<Vec<String>>,
-    #[serde(rename = "Entrypoint", default)]
     pub entrypoint: Option<Vec<String>>,
-    #[serde(rename = "User", default)]
     pub user: Option<String>,
-    #[serde(rename = "WorkingDir", default)]
     pub working_dir: Option<String>,
-    #[serde(rename = "ExposedPorts", default)]
+    /// `80/tcp` and the like, as keys (the values are empty objects).
     pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
 pub struct RootFs {
-    #[serde(default)]
+    /// The layers' uncompressed digests, bottom first.
     pub diff_ids: Vec<String>,
 }
 
+/// One step of the config's history; `empty_layer` steps made no layer.
 #[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
 pub struct HistoryEntry {
-    #[serde(default)]
     pub created: Option<String>,
-    #[serde(default)]
+    /// The instruction as the builder recorded it (the classic builder's
+    /// `/bin/sh -c #(nop)  CMD ...`, BuildKit's `CMD ...`).
     pub created_by: Option<String>,
-    #[serde(default)]
     pub comment: Option<String>,
-    #[serde(default)]
     pub empty_layer: bool,
 }
 

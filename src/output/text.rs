@@ -314,12 +314,12 @@ pub fn write_comparison(
     writeln!(
         out,
         "files: {} only in A ({}), {} only in B ({}), {} changed, {} identical",
-        c.only_a_files,
-        size(c.only_a_bytes),
-        c.only_b_files,
-        size(c.only_b_bytes),
-        c.changed_files,
-        c.same_files
+        c.files.only_in_a,
+        size(c.files.only_in_a_bytes),
+        c.files.only_in_b,
+        size(c.files.only_in_b_bytes),
+        c.files.changed,
+        c.files.unchanged
     )?;
     if !c.top_dirs.is_empty() {
         writeln!(out, "largest directory differences:")?;
@@ -408,7 +408,7 @@ pub fn write_comparisons(
     if let ([_, b], [c]) = (analyses, cs) {
         return write_comparison(out, first, b, c);
     }
-    write_table(out, analyses, cs)?;
+    write_table(out, &table_rows(analyses, cs))?;
     for (b, c) in analyses.iter().skip(1).zip(cs) {
         writeln!(out)?;
         writeln!(out, "== {} against {} ==", c.b_name, c.a_name)?;
@@ -417,21 +417,15 @@ pub fn write_comparisons(
     Ok(())
 }
 
-/// A row per image: size, pull size, build residue, layers, findings, and
-/// the size against the first.
-pub fn write_table(
-    out: &mut dyn Write,
-    analyses: &[&Analysis],
-    cs: &[Comparison],
-) -> io::Result<()> {
-    let rows = table_rows(analyses, cs);
+/// The table of images as text, aligned: `rows` from [`table_rows`].
+pub fn write_table(out: &mut dyn Write, rows: &[[String; 7]]) -> io::Result<()> {
     let name_w = rows
         .iter()
         .map(|r| r[0].chars().count())
         .max()
         .unwrap_or(0)
         .clamp(5, 40);
-    for r in &rows {
+    for r in rows {
         writeln!(
             out,
             "{:<name_w$}  {:>10}  {:>9}  {:>20}  {:>6}  {:>8}  {}",
@@ -447,8 +441,10 @@ pub fn write_table(
     Ok(())
 }
 
-/// The cells of the table of images, its header first (also the Markdown
-/// table of the CI summary).
+/// The cells of the table of images, its header first: a row per image
+/// with size, pull size, build residue, layers, findings, and the size
+/// against the first (the text table, and the Markdown one of the CI
+/// summary).
 pub fn table_rows(analyses: &[&Analysis], cs: &[Comparison]) -> Vec<[String; 7]> {
     let head = [
         "IMAGE",

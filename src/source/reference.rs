@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::error::{Error, one_line};
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,16 +66,7 @@ impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef, Error> {
         // The message may quote the reference back: escape what a
         // terminal would act on.
-        let bad = |msg: String| {
-            let msg: String = msg
-                .chars()
-                .map(|c| match c.is_control() {
-                    true => c.escape_default().to_string(),
-                    false => c.to_string(),
-                })
-                .collect();
-            Error::Usage(format!("{s:?}: {msg}"))
-        };
+        let bad = |msg: String| Error::Usage(format!("{s:?}: {}", one_line(&msg)));
         if s.is_empty() {
             return Err(Error::Usage("empty image reference".into()));
         }

@@ -198,17 +198,28 @@ mod tests {
     use super::*;
     use crate::analysis::packages::control::parse_relations;
 
-    fn pkg(name: &str, depends: &str, recommends: &str, provides: &str) -> Package {
-        Package {
-            name: name.into(),
-            depends: parse_relations(depends),
-            recommends: parse_relations(recommends),
-            provides: parse_relations(provides).into_iter().flatten().collect(),
-            ..Default::default()
-        }
+    /// A hand-written database, a package a row: `name: depends` with the
+    /// depends in dpkg's syntax (`a, b | c`), or `name` alone for a package
+    /// that depends on nothing.
+    fn db(rows: &[&str]) -> Vec<Package> {
+        rows.iter()
+            .map(|row| {
+                let (name, depends) = row.split_once(':').unwrap_or((row, ""));
+                Package {
+                    name: name.trim().into(),
+                    depends: parse_relations(depends),
+                    ..Default::default()
+                }
+            })
+            .collect()
     }
 
-    /// Build-only package names for a hand-written database.
+    /// The package of that name, to give it more than Depends.
+    fn named<'a>(pkgs: &'a mut [Package], name: &str) -> &'a mut Package {
+        pkgs.iter_mut().find(|p| p.name == name).expect("listed")
+    }
+
+    /// Build-only package names, sorted: what the sweep removes.
     fn sweep(pkgs: &[Package], seeds: &[&str], roots: &[(&str, Root)]) -> Vec<String> {
         let g = Graph::new(pkgs);
         let seed: Vec<bool> = pkgs
@@ -231,148 +242,131 @@ mod tests {
     #[test]
     fn depends_chain_from_a_seed_is_build_only() {
         // build-essential -> dpkg-dev -> perl -> libperl; the app needs libc only.
-        let pkgs = [
-            pkg("libc6", "", "", ""),
-            pkg("build-essential", "dpkg-dev, gcc", "", ""),
-            pkg("dpkg-dev", "perl, libc6", "", ""),
-            pkg("gcc", "libc6, libisl23", "", ""),
-            pkg("libisl23", "libc6", "", ""),
-            pkg("perl", "libperl5.36", "", ""),
-            pkg("libperl5.36", "libc6", "", ""),
-            pkg("app-runtime", "libc6", "", ""),
+        let pkgs = db(&[
+            "libc6",
+            "build-essential: dpkg-dev, gcc",
+            "dpkg-dev: perl, libc6",
+            "gcc: libc6, libisl23",
+            "libisl23: libc6",
+            "perl: libperl5.36",
+            "libperl5.36: libc6",
+            "app-runtime: libc6",
+        ]);
+        let seeds = ["build-essential", "gcc", "dpkg-dev"];
+        let roots = [
+            ("libc6", Root::Essential),
+            ("app-runtime", Root::Manual),
+            ("build-essential", Root::Manual),
         ];
-        let got = sweep(
-            &pkgs,
-            &["build-essential", "gcc", "dpkg-dev"],
-            &[
-                ("libc6", Root::Essential),
-                ("app-runtime", Root::Manual),
-                ("build-essential", Root::Manual),
-            ],
-        );
-        assert_eq!(
-            got,
-            [
-                "build-essential",
-                "dpkg-dev",
-                "gcc",
-                "libisl23",
-                "libperl5.36",
-                "perl"
-            ]
-        );
+        let want = [
+            "build-essential",
+            "dpkg-dev",
+            "gcc",
+            "libisl23",
+            "libperl5.36",
+            "perl",
+        ];
+        assert_eq!(sweep(&pkgs, &seeds, &roots), want);
     }
 
     #[test]
     fn a_cycle_of_mutual_dependencies_is_swept() {
         // npm's node-* packages depend on each other.
-        let pkgs = [
-            pkg("nodejs", "libnode", "", ""),
-            pkg("libnode", "", "", ""),
-            pkg("npm", "node-a, nodejs", "", ""),
-            pkg("node-a", "node-b", "", ""),
-            pkg("node-b", "node-a, node-c", "", ""),
-            pkg("node-c", "node-b", "", ""),
-        ];
-        let got = sweep(
-            &pkgs,
-            &["npm"],
-            &[("nodejs", Root::Manual), ("npm", Root::Manual)],
-        );
-        assert_eq!(got, ["node-a", "node-b", "node-c", "npm"]);
+        let pkgs = db(&[
+            "nodejs: libnode",
+            "libnode",
+            "npm: node-a, nodejs",
+            "node-a: node-b",
+            "node-b: node-a, node-c",
+            "node-c: node-b",
+        ]);
+        let roots = [("nodejs", Root::Manual), ("npm", Root::Manual)];
+        let want = ["node-a", "node-b", "node-c", "npm"];
+        assert_eq!(sweep(&pkgs, &["npm"], &roots), want);
     }
 
     #[test]
     fn alternatives_and_provides_keep_every_installed_candidate_as_apt_does() {
-        let pkgs = [
-            // app needs "awk | mawk" and the virtual "mta".
-            pkg("app", "awk | mawk, mta", "", ""),
-            pkg("gawk", "", "", "awk"),
-            pkg("mawk", "", "", ""),
-            pkg("exim", "", "", "mta"),
-            pkg("tool", "", "", "mta"),
-            pkg("unrelated", "", "", "other"),
-        ];
-        let got = sweep(&pkgs, &["tool"], &[("app", Root::Manual)]);
+        // app needs "awk | mawk" and the virtual "mta".
+        let mut pkgs = db(&[
+            "app: awk | mawk, mta",
+            "gawk",
+            "mawk",
+            "exim",
+            "tool",
+            "unrelated",
+        ]);
+        for (name, provides) in [
+            ("gawk", "awk"),
+            ("exim", "mta"),
+            ("tool", "mta"),
+            ("unrelated", "other"),
+        ] {
+            named(&mut pkgs, name).provides = vec![provides.into()];
+        }
         // Every candidate stays, the seed among them: purging it would
         // leave apt with one less provider, and autoremove keeps it.
-        assert_eq!(got, ["unrelated"]);
+        assert_eq!(
+            sweep(&pkgs, &["tool"], &[("app", Root::Manual)]),
+            ["unrelated"]
+        );
     }
 
     #[test]
     fn recommends_and_suggests_are_not_followed() {
-        let mut git = pkg("git", "less", "patch, manpages", "");
-        git.suggests = parse_relations("git-doc");
-        let pkgs = [
-            git,
-            pkg("less", "", "", ""),
-            pkg("patch", "", "", ""),
-            pkg("manpages", "", "", ""),
-            pkg("git-doc", "", "", ""),
-        ];
+        let mut pkgs = db(&["git: less", "less", "patch", "manpages", "git-doc"]);
+        named(&mut pkgs, "git").recommends = parse_relations("patch, manpages");
+        named(&mut pkgs, "git").suggests = parse_relations("git-doc");
         let got = sweep(&pkgs, &["patch"], &[("git", Root::Manual)]);
         assert_eq!(got, ["git-doc", "manpages", "patch"]);
     }
 
     #[test]
     fn what_the_image_runs_keeps_its_recommends() {
-        let pkgs = [
-            pkg("python3.11-minimal", "", "python3.11", ""),
-            pkg("python3.11", "libpython3.11-stdlib", "", ""),
-            pkg("libpython3.11-stdlib", "", "", ""),
-            pkg("libglib", "", "shared-mime-info", ""),
-            pkg("shared-mime-info", "", "", ""),
+        let mut pkgs = db(&[
+            "python3.11-minimal",
+            "python3.11: libpython3.11-stdlib",
+            "libpython3.11-stdlib",
+            "libglib",
+            "shared-mime-info",
+        ]);
+        named(&mut pkgs, "python3.11-minimal").recommends = parse_relations("python3.11");
+        named(&mut pkgs, "libglib").recommends = parse_relations("shared-mime-info");
+        let roots = [
+            ("python3.11-minimal", Root::Runs),
+            ("libglib", Root::Manual),
         ];
-        let got = sweep(
-            &pkgs,
-            &[],
-            &[
-                ("python3.11-minimal", Root::Runs),
-                ("libglib", Root::Manual),
-            ],
-        );
-        assert_eq!(got, ["shared-mime-info"]);
+        assert_eq!(sweep(&pkgs, &[], &roots), ["shared-mime-info"]);
     }
 
     #[test]
     fn a_seed_a_runtime_package_depends_on_is_kept() {
         // gcc-12-base: a dependency of libgcc-s1, which everything needs.
-        let pkgs = [
-            pkg("libgcc-s1", "gcc-12-base", "", ""),
-            pkg("gcc-12-base", "", "", ""),
-            pkg("gcc-12", "gcc-12-base, cpp-12", "", ""),
-            pkg("cpp-12", "gcc-12-base", "", ""),
-        ];
-        let got = sweep(
-            &pkgs,
-            &["gcc-12-base", "gcc-12", "cpp-12"],
-            &[("libgcc-s1", Root::Essential), ("gcc-12", Root::Manual)],
-        );
-        assert_eq!(got, ["cpp-12", "gcc-12"]);
+        let pkgs = db(&[
+            "libgcc-s1: gcc-12-base",
+            "gcc-12-base",
+            "gcc-12: gcc-12-base, cpp-12",
+            "cpp-12: gcc-12-base",
+        ]);
+        let seeds = ["gcc-12-base", "gcc-12", "cpp-12"];
+        let roots = [("libgcc-s1", Root::Essential), ("gcc-12", Root::Manual)];
+        assert_eq!(sweep(&pkgs, &seeds, &roots), ["cpp-12", "gcc-12"]);
     }
 
     #[test]
     fn a_library_a_runtime_package_and_a_compiler_both_need_is_kept() {
-        let pkgs = [
-            pkg("python3.11", "libexpat1", "", ""),
-            pkg("libexpat1-dev", "libexpat1", "", ""),
-            pkg("libexpat1", "", "", ""),
-        ];
-        let got = sweep(
-            &pkgs,
-            &["libexpat1-dev"],
-            &[("python3.11", Root::Runs), ("libexpat1-dev", Root::Manual)],
-        );
-        assert_eq!(got, ["libexpat1-dev"]);
+        let pkgs = db(&[
+            "python3.11: libexpat1",
+            "libexpat1-dev: libexpat1",
+            "libexpat1",
+        ]);
+        let roots = [("python3.11", Root::Runs), ("libexpat1-dev", Root::Manual)];
+        assert_eq!(sweep(&pkgs, &["libexpat1-dev"], &roots), ["libexpat1-dev"]);
     }
 
     #[test]
     fn the_reason_names_the_package_that_pulled_it_in_and_the_seed() {
-        let pkgs = [
-            pkg("build-essential", "dpkg-dev", "", ""),
-            pkg("dpkg-dev", "perl", "", ""),
-            pkg("perl", "", "", ""),
-        ];
+        let pkgs = db(&["build-essential: dpkg-dev", "dpkg-dev: perl", "perl"]);
         let g = Graph::new(&pkgs);
         let v = g.walk(&[true, true, false], &[Some(Root::Manual), None, None]);
         assert_eq!(v.pulled_by[2], Some(1));
@@ -381,14 +375,9 @@ mod tests {
 
     #[test]
     fn install_if_follows_its_conditions() {
-        let mut docs = pkg("man-pages-doc", "", "", "");
-        docs.install_if = vec!["man-pages".into(), "docs".into()];
-        let pkgs = [pkg("man-pages", "", "", ""), pkg("docs", "", "", ""), docs];
-        let got = sweep(
-            &pkgs,
-            &[],
-            &[("man-pages", Root::Manual), ("docs", Root::Manual)],
-        );
-        assert!(got.is_empty());
+        let mut pkgs = db(&["man-pages", "docs", "man-pages-doc"]);
+        named(&mut pkgs, "man-pages-doc").install_if = vec!["man-pages".into(), "docs".into()];
+        let roots = [("man-pages", Root::Manual), ("docs", Root::Manual)];
+        assert!(sweep(&pkgs, &[], &roots).is_empty());
     }
 }

@@ -319,6 +319,10 @@ pub struct Who<'a> {
     pub client_cert: Option<&'a str>,
 }
 
+/// A manifest the registry does not have, for either way it says so.
+const NO_SUCH_IMAGE: &str =
+    "has no such image (no such repository, or no such tag or digest in it)";
+
 /// What went wrong, for people. Registry bodies are quoted at most in part;
 /// no header or credential is.
 pub fn explain(doing: &str, e: &OciDistributionError, who: &Who<'_>) -> String {
@@ -335,34 +339,22 @@ pub fn explain(doing: &str, e: &OciDistributionError, who: &Who<'_>) -> String {
     match e {
         E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => denied(),
         E::RegistryError { envelope, .. } => {
-            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|x| &x.code).collect();
-            if codes
-                .iter()
-                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
-            {
+            let has = |code: &OciErrorCode| envelope.errors.iter().any(|x| x.code == *code);
+            if has(&OciErrorCode::Unauthorized) || has(&OciErrorCode::Denied) {
                 return denied();
             }
-            if codes.iter().any(|c| matches!(c, OciErrorCode::NameUnknown)) {
-                return format!("{doing}: the registry {host} has no such repository");
-            }
-            if codes
-                .iter()
-                .any(|c| matches!(c, OciErrorCode::ManifestUnknown))
-            {
-                return format!(
-                    "{doing}: the registry {host} has no such image (no such repository, or no such tag or digest in it)"
-                );
-            }
-            if codes.iter().any(|c| matches!(c, OciErrorCode::BlobUnknown)) {
-                return format!("{doing}: the registry {host} lacks a blob the manifest names");
-            }
-            if codes
-                .iter()
-                .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
-            {
-                return format!(
-                    "{doing}: the registry {host} says too many requests (rate limited); try again later"
-                );
+            // The codes that say what to do, the most telling first.
+            let known = [
+                (OciErrorCode::NameUnknown, "has no such repository"),
+                (OciErrorCode::ManifestUnknown, NO_SUCH_IMAGE),
+                (OciErrorCode::BlobUnknown, "lacks a blob the manifest names"),
+                (
+                    OciErrorCode::Toomanyrequests,
+                    "says too many requests (rate limited); try again later",
+                ),
+            ];
+            if let Some((_, what)) = known.iter().find(|(code, _)| has(code)) {
+                return format!("{doing}: the registry {host} {what}");
             }
             let msgs: Vec<String> = envelope
                 .errors
@@ -371,11 +363,7 @@ pub fn explain(doing: &str, e: &OciDistributionError, who: &Who<'_>) -> String {
                 .collect();
             format!("{doing}: the registry {host} answered {}", msgs.join("; "))
         }
-        E::ImageManifestNotFoundError(_) => {
-            format!(
-                "{doing}: the registry {host} has no such image (no such repository, or no such tag or digest in it)"
-            )
-        }
+        E::ImageManifestNotFoundError(_) => format!("{doing}: the registry {host} {NO_SUCH_IMAGE}"),
         E::ServerError { code, message, .. } => match code {
             401 | 403 => denied(),
             404 => {

@@ -91,13 +91,7 @@ pub fn parse_reference(s: &str) -> Result<RegistryRef, Error> {
     // The message may quote parts of `s` back: escape what a terminal
     // would act on there too.
     let bad = |msg: String| {
-        let msg: String = msg
-            .chars()
-            .map(|c| match c.is_control() {
-                true => c.escape_default().to_string(),
-                false => c.to_string(),
-            })
-            .collect();
+        let msg = crate::error::one_line(&msg);
         Error::Usage(format!("docker://{}: {msg}", one_line(s)))
     };
     if s.is_empty() {

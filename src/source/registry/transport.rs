@@ -361,16 +361,9 @@ impl Registry {
 }
 
 /// The line a blob stream failed with, inside the `io::Error` it ends with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct BlobError(pub String);
-
-impl std::fmt::Display for BlobError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BlobError {}
 
 impl BlobError {
     /// The line an I/O error carries, if a blob stream made it.

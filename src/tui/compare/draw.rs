@@ -27,7 +27,8 @@ impl Compare {
         pair: (usize, usize),
     ) {
         let ar = areas(area, self.findings_len(), self.focus);
-        self.draw_header(f, ar.header, a, b, theme, pair);
+        let header = self.header(a, b, ar.header.width as usize, theme, pair);
+        f.render_widget(Paragraph::new(header), ar.header);
         self.draw_files(f, ar.files, theme);
         if ar.show_layers {
             for (side, (r, img)) in [(ar.layers_a, a), (ar.layers_b, b)].into_iter().enumerate() {
@@ -131,20 +132,20 @@ impl Compare {
         });
     }
 
-    fn draw_header(
+    /// The header's lines, `w` columns wide: the title, each image, and B
+    /// against A.
+    fn header<'a>(
         &self,
-        f: &mut Frame,
-        area: Rect,
         a: &Analysis,
         b: &Analysis,
+        w: usize,
         theme: &Theme,
         pair: (usize, usize),
-    ) {
+    ) -> Vec<Line<'a>> {
         let (ta, tb) = (a.waste.total_bytes, b.waste.total_bytes);
         let d = tb as i128 - ta as i128;
         let pct = if ta > 0 { d as f64 / ta as f64 } else { 0.0 };
         let d_style = if d <= 0 { theme.good() } else { theme.bad() };
-        let w = area.width as usize;
         // Each image leads with its build residue and the projections.
         let img_line = |tag: &str, x: &Analysis, st: Style| {
             let name = cut(&x.image.facts.name(), w / 4);
@@ -171,13 +172,12 @@ impl Compare {
                 theme.dim(),
             ));
         }
-        let lines = vec![
+        vec![
             Line::from(title),
             img_line("A", a, theme.only_a()),
             img_line("B", b, theme.only_b()),
             Line::from(self.versus_line(a, b, d, pct, d_style, w, theme)),
-        ];
-        f.render_widget(Paragraph::new(lines), area);
+        ]
     }
 
     /// B against A: the size and residue deltas; on wide terminals also
