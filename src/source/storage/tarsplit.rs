@@ -54,7 +54,7 @@ enum Part<'d> {
     Content {
         i: usize,
         done: u64,
-        open: Option<Checked<'d>>,
+        open: Option<Box<Checked<'d>>>,
     },
     End,
 }
@@ -204,7 +204,7 @@ impl<R: BufRead> Read for Rebuilt<'_, R> {
                         if *done > 0 {
                             return Err(self.dir.changed(&f.raw, "read after a skip"));
                         }
-                        *open = Some(Checked::open(self.dir, &f.raw, f.size, f.crc)?);
+                        *open = Some(Box::new(Checked::open(self.dir, &f.raw, f.size, f.crc)?));
                     }
                     let r = open.as_mut().map_or(Ok(0), |r| r.read(buf))?;
                     *done += r as u64;
