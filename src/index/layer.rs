@@ -156,6 +156,9 @@ fn is_language_record(path: &str) -> bool {
         return matches!(project.as_str(), "pip" | "setuptools" | "wheel");
     }
     // The app's own lock files, not those of its dependencies.
+    if !path.ends_with("package-lock.json") {
+        return false;
+    }
     let depth = path.matches("node_modules/").count();
     if path.ends_with("node_modules/.package-lock.json") {
         depth == 1
