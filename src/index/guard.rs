@@ -190,8 +190,13 @@ impl<R: Read> Guard<R> {
 impl<R: Read + io::Seek> io::Seek for Guard<R> {
     fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
         let at = self.inner.seek(to)?;
-        if !self.done && (at < self.pos || at > self.next || self.filled > 0 || self.pax.is_some())
-        {
+        // Skipping part of a header block, or of a PAX body it collects,
+        // would leave it lost; skipping a PAX body's padding is fine.
+        let in_pax = self
+            .pax
+            .as_ref()
+            .is_some_and(|&(_, end, _)| self.pos < end && at > self.pos);
+        if !self.done && (at < self.pos || at > self.next || self.filled > 0 || in_pax) {
             self.done = true;
         }
         self.pos = at;

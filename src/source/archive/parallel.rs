@@ -364,6 +364,12 @@ mod tests {
         file(&mut b, "usr/bin/again", &big(3, 300_000));
         file(&mut b, "usr/lib/copy", &big(1, 700_000));
         file(&mut b, "usr/bin/again", b"now small");
+        // A long name (a GNU `L` member) and a PAX path before large files.
+        let long = format!("opt/{}/big", "deep/".repeat(40));
+        file(&mut b, &long, &big(5, 200_000));
+        b.append_pax_extensions([("path", &b"opt/pax-named-file"[..])])
+            .unwrap();
+        file(&mut b, "opt/placeholder", &big(6, 400_000));
         file(&mut b, "usr/bin/last", &big(4, 2_000_000));
         b.into_inner().unwrap()
     }
@@ -421,6 +427,8 @@ mod tests {
         assert_eq!(by_path("usr/bin/big").2, by_path("usr/lib/copy").2);
         assert_eq!(by_path("usr/bin/big-link").2, by_path("usr/bin/big").2);
         assert_ne!(by_path("usr/bin/big").2, 0);
+        assert_eq!(by_path("opt/pax-named-file").1, 400_000);
+        assert!(facts(&inline).iter().any(|f| f.0.ends_with("deep/big")));
     }
 
     #[test]
