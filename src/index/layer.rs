@@ -543,16 +543,12 @@ fn index_archive<R: Read + io::Seek>(
                     job = Some((d.send)(at, size));
                     (0, None)
                 }
-                Content::All | Content::Defer(_) => {
-                    hash_content(&mut entry, size, &mut buf, capture)
-                        .map_err(|e| at_entry(path, pos, e))?
-                }
-                Content::Headers if capture => hash_content(&mut entry, size, &mut buf, capture)
-                    .map_err(|e| at_entry(path, pos, e))?,
-                Content::Headers => {
+                Content::Headers if !capture => {
                     hashed = false;
                     (0, None)
                 }
+                _ => hash_content(&mut entry, size, &mut buf, capture)
+                    .map_err(|e| at_entry(path, pos, e))?,
             };
             digest = d;
             if let Some(data) = data {

@@ -130,14 +130,13 @@ where
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             if let Some(&i) = order.get(k) {
+                // Said on drop, so that a panic cannot leave the others
+                // waiting for jobs forever.
+                let _read = Finished(&queue, &ready);
                 let r = read_layer(i);
                 if let Ok(mut slot) = results[i].lock() {
                     *slot = Some(r);
                 }
-                if let Ok(mut q) = queue.lock() {
-                    q.reading -= 1;
-                }
-                ready.notify_all();
                 continue;
             }
             let job = {
@@ -198,6 +197,18 @@ where
         out.push(idx);
     }
     Ok(out)
+}
+
+/// One layer is read: no more jobs will come from it.
+struct Finished<'a>(&'a Mutex<Queue>, &'a Condvar);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut q) = self.0.lock() {
+            q.reading -= 1;
+        }
+        self.1.notify_all();
+    }
 }
 
 /// Hash one deferred file with positioned reads.
