@@ -79,16 +79,7 @@ fn pull_sizes_totals_and_warm_runs_against_a_real_registry() {
 
     // Warm: the cache answers by diff_id; no layer blob is fetched.
     let before = reg.blob_gets(&digests);
-    let out = env
-        .layerscope()
-        .args([&ref1, "--format", "text"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(env.layerscope().args([&ref1, "--format", "text"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&format!(

@@ -302,18 +302,12 @@ fn proxy_variables_are_honoured() {
     let env = Env::new();
     env.store_credentials(&s.reg.host());
     let proxy_url = format!("http://{}", s.proxy.host());
-    let out = env
-        .layerscope()
-        .env("HTTP_PROXY", &proxy_url)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .args([&direct, "--json", "-"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        env.layerscope()
+            .env("HTTP_PROXY", &proxy_url)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .args([&direct, "--json", "-"]),
     );
     let via = s.proxy.matching(&[&format!("http://{}/v2/", s.reg.host())]);
     assert!(

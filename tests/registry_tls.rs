@@ -183,17 +183,8 @@ fn tls_registry_trusted_through_certs_d_and_rejected_without() {
     );
     assert!(!e.contains(PASSWORD));
     // --insecure: the certificate is not checked, the TLS stays.
-    let out = env
-        .layerscope()
-        .args([&image, "--insecure", "--json", "-"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let img = &json_of(&out.stdout)["images"][0];
+    let report = env.report(&[&image, "--insecure", "--json", "-"]);
+    let img = &report["images"][0];
     assert_eq!(img["totals"]["size_bytes"].as_u64(), Some(50_000));
 
     // podman's per-user certs.d.

@@ -265,13 +265,7 @@ impl Env {
 impl Env {
     /// Run layerscope with `args`; it must succeed. Its JSON on stdout.
     pub fn report(&self, args: &[&str]) -> Value {
-        let out = self.layerscope().args(args).output().expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json_of(&out.stdout)
+        json_of(&succeeded(self.layerscope().args(args)).stdout)
     }
 
     /// Run layerscope with `args`; it must fail as bad input does: exit 2,
@@ -321,6 +315,17 @@ pub fn push(env: &Env, tag: &str) {
         docker_cli(env).args(["push", tag]),
         &format!("docker push {tag}"),
     );
+}
+
+/// Run `cmd`; it must succeed (its stderr says why not). Its output.
+pub fn succeeded(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 pub fn json_of(out: &[u8]) -> Value {
