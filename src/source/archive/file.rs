@@ -5,17 +5,15 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use super::super::LoadOptions;
-use super::super::blob::{Compression, detect, index_blob};
+use super::MAX_META;
 use super::members::{Member, Outer, outer_error, outer_member, resolve};
-use super::parallel::{Layer, Span, index_parallel};
+use super::parallel::{Span, index_parallel};
 use super::plan::{assemble, check_size, plan};
-use super::{Counted, MAX_META};
 use crate::error::Error;
 use crate::image::Image;
 use crate::index::layer::MAX_CAPTURED_IMAGE;
@@ -168,64 +166,16 @@ pub fn load_archive_file(
             let m = &jobs[i].1;
             let layer = |e: String| format!("{}: {e}", label(i));
             check_size(&plan, i, m.size).map_err(layer)?;
-            open_span(file.clone(), m.offset, m.size, i, opts, &budget).map_err(layer)
+            Ok(Span {
+                file: file.clone(),
+                offset: m.offset,
+                len: m.size,
+            })
         },
         label,
     )
     .map_err(fail)?;
     assemble(plan, indexes, &shown, opts).map_err(fail)
-}
-
-/// Layer `i`, `len` bytes at `offset` of `file`: a plain tar is left to
-/// [`index_parallel`] to read; any other (compressed, or when its diff_id
-/// is to be verified, which needs every byte in order) is indexed here.
-fn open_span(
-    file: Arc<File>,
-    offset: u64,
-    len: u64,
-    i: usize,
-    opts: &LoadOptions,
-    budget: &AtomicU64,
-) -> Result<Layer, String> {
-    let mut head = [0u8; 512];
-    let n = file
-        .read_at(&mut head[..len.min(512) as usize], offset)
-        .map_err(|e| e.to_string())?;
-    if !opts.verify && detect(&head[..n]) == Ok(Compression::None) {
-        return Ok(Layer::Plain(Span { file, offset, len }));
-    }
-    let counter = opts.layer_counter(i, len);
-    let r = Counted::new(
-        BufReader::with_capacity(
-            256 * 1024,
-            ReadAt {
-                file: &file,
-                at: offset,
-                end: offset + len,
-            },
-        ),
-        counter.as_ref(),
-    );
-    index_blob(r, opts.verify, budget).map(|idx| Layer::Done(Box::new(idx)))
-}
-
-/// A byte range of a file read with positioned reads (so that threads can
-/// share the file).
-struct ReadAt<'a> {
-    file: &'a File,
-    at: u64,
-    end: u64,
-}
-
-impl Read for ReadAt<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let want = buf
-            .len()
-            .min((self.end - self.at).try_into().unwrap_or(usize::MAX));
-        let n = self.file.read_at(&mut buf[..want], self.at)?;
-        self.at += n as u64;
-        Ok(n)
-    }
 }
 
 /// Load an image from an OCI image layout directory.
@@ -281,7 +231,11 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
                 return Err(layer("not a regular file".into()));
             }
             check_size(&plan, i, len.len()).map_err(layer)?;
-            open_span(Arc::new(f), 0, len.len(), i, opts, &budget).map_err(layer)
+            Ok(Span {
+                file: Arc::new(f),
+                offset: 0,
+                len: len.len(),
+            })
         },
         label,
     )

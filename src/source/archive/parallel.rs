@@ -3,9 +3,10 @@
 //! Layers go to threads largest first. A plain (uncompressed) layer is read
 //! for its headers and small files only: the content of each large file
 //! becomes a job, hashed by positioned reads on whichever thread is free,
-//! so that one big layer keeps every core busy rather than one.
+//! so that one big layer keeps every core busy rather than one. A
+//! compressed layer, or any layer when its diff_id is verified (which needs
+//! every byte in order), is read whole, in line.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::super::blob::{Compression, detect, index_blob};
 use super::super::{Counter, LoadOptions};
 use crate::index::layer::{
     Defer, LayerIndex, Pending, explain, finish_deferred, index_tar_deferred,
@@ -33,14 +35,6 @@ pub struct Span {
     pub file: Arc<File>,
     pub offset: u64,
     pub len: u64,
-}
-
-/// What `open(i)` gives [`index_parallel`]: a plain tar for it to read
-/// (headers in line, large files as jobs), or an index made some other way
-/// (a compressed layer).
-pub enum Layer {
-    Plain(Span),
-    Done(Box<LayerIndex>),
 }
 
 /// One large file to hash.
@@ -69,7 +63,7 @@ pub fn index_parallel<O, L>(
     label: L,
 ) -> Result<Vec<LayerIndex>, String>
 where
-    O: Fn(usize) -> Result<Layer, String> + Sync,
+    O: Fn(usize) -> Result<Span, String> + Sync,
     L: Fn(usize) -> String + Sync,
 {
     let n = sizes.len();
@@ -92,16 +86,23 @@ where
     let counters: Vec<Option<Counter>> = (0..n).map(|i| opts.layer_counter(i, sizes[i])).collect();
 
     let read_layer = |i: usize| -> Result<(LayerIndex, Vec<Pending>), String> {
-        let span = match open(i)? {
-            Layer::Done(idx) => return Ok((*idx, Vec::new())),
-            Layer::Plain(span) => span,
-        };
-        let uncounted = Cell::new(0u64);
+        let span = open(i)?;
+        let fail = |e: String| format!("{}: {e}", label(i));
+        let uncounted = AtomicU64::new(0);
         let reader = At::new(&span, counters[i].as_ref(), &uncounted);
+        let mut head = [0u8; 512];
+        let n = span
+            .file
+            .read_at(&mut head[..span.len.min(512) as usize], span.offset)
+            .map_err(|e| fail(e.to_string()))?;
+        if opts.verify || detect(&head[..n]) != Ok(Compression::None) {
+            let idx = index_blob(reader, opts.verify, budget).map_err(fail)?;
+            return Ok((idx, Vec::new()));
+        }
         let mut send = |offset: u64, size: u64| {
             let id = jobs.fetch_add(1, Ordering::Relaxed) as u32;
             // The seek past this content is counted when the job is done.
-            uncounted.set(size);
+            uncounted.store(size, Ordering::Relaxed);
             if let Ok(mut q) = queue.lock() {
                 q.jobs.push(Job {
                     id,
@@ -119,8 +120,8 @@ where
             len: span.len,
             send: &mut send,
         };
-        let (mut idx, pending) = index_tar_deferred(reader, budget, defer)
-            .map_err(|e| format!("{}: {}", label(i), explain(&e)))?;
+        let (mut idx, pending) =
+            index_tar_deferred(reader, budget, defer).map_err(|e| fail(explain(&e)))?;
         idx.tar_bytes = span.len;
         Ok((idx, pending))
     };
@@ -251,11 +252,11 @@ struct At<'a> {
     start: usize,
     end: usize,
     counter: Option<&'a Counter>,
-    uncounted: &'a Cell<u64>,
+    uncounted: &'a AtomicU64,
 }
 
 impl<'a> At<'a> {
-    fn new(span: &'a Span, counter: Option<&'a Counter>, uncounted: &'a Cell<u64>) -> Self {
+    fn new(span: &'a Span, counter: Option<&'a Counter>, uncounted: &'a AtomicU64) -> Self {
         At {
             file: &span.file,
             base: span.offset,
@@ -337,7 +338,7 @@ impl Seek for At<'_> {
             self.end = 0;
         }
         self.pos = target;
-        self.count(skip.saturating_sub(self.uncounted.replace(0)));
+        self.count(skip.saturating_sub(self.uncounted.swap(0, Ordering::Relaxed)));
         Ok(target)
     }
 }
@@ -400,11 +401,11 @@ mod tests {
             &opts,
             &budget,
             |_| {
-                Ok(Layer::Plain(Span {
+                Ok(Span {
                     file: file.clone(),
                     offset: 0,
                     len,
-                }))
+                })
             },
             |i| format!("layer {}", i + 1),
         )
@@ -429,6 +430,26 @@ mod tests {
             assert_eq!(idx.tar_bytes, tar.len() as u64);
             assert_eq!(idx.captured, inline.captured);
         }
+        // The large files really were left to jobs: six of them (the one
+        // whose path is listed again, small, is sent but not waited for).
+        let mut sent = Vec::new();
+        let mut send = |offset: u64, size: u64| {
+            sent.push((offset, size));
+            sent.len() as u32 - 1
+        };
+        let defer = Defer {
+            min: DEFER_MIN,
+            len: tar.len() as u64,
+            send: &mut send,
+        };
+        let (_, pending) = index_tar_deferred(
+            std::io::Cursor::new(&tar[..]),
+            &AtomicU64::new(u64::MAX),
+            defer,
+        )
+        .unwrap();
+        assert_eq!(sent.len(), 6);
+        assert_eq!(pending.len(), 5);
         let by_path = |p: &str| {
             facts(&inline)
                 .into_iter()
