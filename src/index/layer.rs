@@ -331,10 +331,25 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
 /// only on demand (the engine's tar-split over its layer directory): only
 /// the files [`wants_capture`] keeps are read; every other regular file is
 /// left with `hashed: false` and digest 0, for the caller to fill in. The
-/// reader must seek forward without reading.
-pub fn index_headers<R: Read + io::Seek>(reader: R, budget: &AtomicU64) -> io::Result<LayerIndex> {
-    index_archive(tar::Archive::new(reader), budget, Content::Headers).map(|(idx, _)| idx)
+/// reader must seek forward without reading. Also gives where each regular
+/// file's content starts in the tar, with its entry, in tar order (a path
+/// listed twice: its last listing only), so that the caller can match its
+/// own records to entries by position rather than by name.
+pub fn index_headers<R: Read + io::Seek>(
+    reader: R,
+    budget: &AtomicU64,
+) -> io::Result<(LayerIndex, Vec<Placed>)> {
+    let mut placed = Vec::new();
+    let (idx, _) = index_archive(
+        tar::Archive::new(reader),
+        budget,
+        Content::Headers(&mut placed),
+    )?;
+    Ok((idx, placed))
 }
+
+/// A regular file's content offset in its layer's tar, and its entry.
+pub type Placed = (u64, u32);
 
 /// Where [`index_tar_deferred`] sends the content of large files instead of
 /// reading it in line.
@@ -387,8 +402,8 @@ pub fn finish_deferred(idx: &mut LayerIndex, pending: &[Pending], digest: impl F
 enum Content<'a> {
     /// Read and hash it all.
     All,
-    /// Read only what [`wants_capture`] keeps.
-    Headers,
+    /// Read only what [`wants_capture`] keeps; say where each file is.
+    Headers(&'a mut Vec<Placed>),
     /// Hash small files; hand large ones to the caller.
     Defer(Defer<'a>),
 }
@@ -518,6 +533,7 @@ fn index_archive<R: Read + io::Seek>(
         let mut digest = 0;
         let mut hashed = true;
         let mut job = None;
+        let mut placed_at = None;
         if kind == EntryKind::File && sparse {
             // A GNU sparse file reads back with its holes filled with zeros:
             // a few hundred bytes can claim terabytes. Count its apparent
@@ -543,7 +559,7 @@ fn index_archive<R: Read + io::Seek>(
                     job = Some((d.send)(at, size));
                     (0, None)
                 }
-                Content::Headers if !capture => {
+                Content::Headers(_) if !capture => {
                     hashed = false;
                     (0, None)
                 }
@@ -551,6 +567,9 @@ fn index_archive<R: Read + io::Seek>(
                     .map_err(|e| at_entry(path, pos, e))?,
             };
             digest = d;
+            if matches!(content, Content::Headers(_)) && size > 0 {
+                placed_at = Some(at);
+            }
             if let Some(data) = data {
                 captured_bytes += data.len() as u64;
                 match idx.captured.iter_mut().find(|(n, _)| *n == node) {
@@ -586,11 +605,17 @@ fn index_archive<R: Read + io::Seek>(
                 idx.entries[i as usize] = e;
                 // The path listed again: what it was is not waited for.
                 pending.retain(|&(p, _)| p != i);
+                if let Content::Headers(placed) = &mut content {
+                    placed.retain(|&(_, p)| p != i);
+                }
                 i
             }
         };
         if let Some(job) = job {
             pending.push((at, job));
+        }
+        if let (Some(offset), Content::Headers(placed)) = (placed_at, &mut content) {
+            placed.push((offset, at));
         }
     }
 

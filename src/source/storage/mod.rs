@@ -285,8 +285,9 @@ pub fn read_layer(
     })?;
     let (path, lines) = tar_split(layer)?;
     let mut rebuilt = Rebuilt::new(lines, &dir, path.display().to_string(), Some(progress));
-    let mut index = index_headers(&mut rebuilt, budget)?;
-    let (tar_bytes, files) = rebuilt.finish()?;
+    let (mut index, placed) = index_headers(&mut rebuilt, budget)?;
+    let (tar_bytes, mut files) = rebuilt.finish()?;
+    tarsplit::place(&mut files, &placed);
     index.tar_bytes = tar_bytes;
     settle::fill_crcs(&mut index, &files);
     Ok(ReadLayer { index, files })

@@ -15,13 +15,22 @@ use std::collections::HashMap;
 use std::io;
 
 use super::files::{LayerDir, hash_file};
-use super::tarsplit::FileRec;
+use super::tarsplit::{FileRec, UNLISTED};
 use crate::index::layer::{Entry, EntryKind, LayerIndex, clean, decode_name, normalize};
 use crate::index::tree::{NodeId, PathTree};
 
-/// The entry index of each of `files` in `idx` (files without one, such as
-/// an earlier copy of a path listed twice, map to nothing).
+/// The entry index of each of `files` in `idx`: as [`place`] matched them,
+/// or else by name (an earlier listing of a path listed twice maps to its
+/// last one's entry by name, to none by position).
+///
+/// [`place`]: super::tarsplit::place
 fn entries_of(tree: &PathTree, entries: &[Entry], files: &[FileRec]) -> Vec<Option<u32>> {
+    if files.iter().all(|f| f.entry.is_some()) {
+        return files
+            .iter()
+            .map(|f| f.entry.filter(|&e| e != UNLISTED))
+            .collect();
+    }
     let mut by_node: HashMap<NodeId, u32> = HashMap::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         if e.kind == EntryKind::File {

@@ -45,6 +45,28 @@ pub struct FileRec {
     pub raw: Box<[u8]>,
     pub size: u64,
     pub crc: u64,
+    /// Where the content starts in the rebuilt tar.
+    pub at: u64,
+    /// The layer index's entry of this file, once matched by position
+    /// ([`place`]; `Some(UNLISTED)`: none, such as an earlier listing of a
+    /// path listed twice); `None` until then, to be matched by name.
+    pub entry: Option<u32>,
+}
+
+/// [`FileRec::entry`] of a file that no entry stands for.
+pub const UNLISTED: u32 = u32::MAX;
+
+/// Match `files` to the entries the indexer placed at the same offsets
+/// (both in tar order).
+pub fn place(files: &mut [FileRec], placed: &[crate::index::layer::Placed]) {
+    let mut next = placed.iter().peekable();
+    for f in files {
+        while next.next_if(|p| p.0 < f.at).is_some() {}
+        f.entry = Some(match next.peek() {
+            Some(&&(at, e)) if at == f.at => e,
+            _ => UNLISTED,
+        });
+    }
 }
 
 enum Part<'d> {
@@ -155,7 +177,13 @@ impl<'d, R: BufRead> Rebuilt<'d, R> {
                     if let Some(p) = self.progress {
                         p(size);
                     }
-                    self.files.push(FileRec { raw, size, crc });
+                    self.files.push(FileRec {
+                        raw,
+                        size,
+                        crc,
+                        at: self.pos,
+                        entry: None,
+                    });
                     self.part = Part::Content {
                         i: self.files.len() - 1,
                         done: 0,
@@ -260,5 +288,30 @@ impl<R: BufRead> Seek for Rebuilt<'_, R> {
             self.pos += k;
         }
         Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(at: u64) -> FileRec {
+        FileRec {
+            raw: Box::default(),
+            size: 1,
+            crc: 0,
+            at,
+            entry: None,
+        }
+    }
+
+    #[test]
+    fn files_are_placed_by_offset_and_the_unlisted_by_none() {
+        let mut files = vec![rec(1024), rec(3072), rec(5120), rec(9216)];
+        // 3072: a path listed again later (its first listing dropped);
+        // 7168: an entry without a record (none in this layer's tar-split).
+        place(&mut files, &[(1024, 0), (5120, 2), (7168, 5), (9216, 3)]);
+        let got: Vec<_> = files.iter().map(|f| f.entry).collect();
+        assert_eq!(got, [Some(0), Some(UNLISTED), Some(2), Some(3)]);
     }
 }
