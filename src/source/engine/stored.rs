@@ -233,7 +233,9 @@ fn whole(
     }
     let dir = crate::source::storage::files::LayerDir::open(&layer.dir)?;
     let (path, lines) = crate::source::storage::tar_split(layer)?;
-    let rebuilt = Rebuilt::new(lines, &dir, path.display().to_string(), Some(progress));
+    let shown = path.display().to_string();
+    let lines = crate::source::storage::tarsplit::Lines::new(lines, shown.clone(), Some(progress));
+    let rebuilt = Rebuilt::new(lines, &dir, shown);
     let mut reader = Hashing {
         inner: rebuilt,
         sha: verify.then(Sha256::new),

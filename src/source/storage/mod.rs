@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 pub use self::docker::chain_ids;
 
 use self::files::LayerDir;
-use self::tarsplit::{FileRec, Rebuilt};
+use self::tarsplit::{FileRec, Lines, Rebuilt};
 use crate::index::layer::{LayerIndex, MAX_CAPTURED_IMAGE, index_headers};
 
 /// How engine layers are read (`--via`).
@@ -284,9 +284,14 @@ pub fn read_layer(
         )
     })?;
     let (path, lines) = tar_split(layer)?;
-    let mut rebuilt = Rebuilt::new(lines, &dir, path.display().to_string(), Some(progress));
-    let (mut index, placed) = index_headers(&mut rebuilt, budget)?;
-    let (tar_bytes, mut files) = rebuilt.finish()?;
+    let shown = path.display().to_string();
+    let lines = Lines::new(lines, shown.clone(), Some(progress));
+    let (mut index, placed, tar_bytes, mut files) = std::thread::scope(|s| {
+        let mut rebuilt = Rebuilt::new(tarsplit::parse_beside(s, lines), &dir, shown);
+        let (index, placed) = index_headers(&mut rebuilt, budget)?;
+        let (tar_bytes, files) = rebuilt.finish()?;
+        io::Result::Ok((index, placed, tar_bytes, files))
+    })?;
     tarsplit::place(&mut files, &placed);
     index.tar_bytes = tar_bytes;
     settle::fill_crcs(&mut index, &files);
@@ -324,7 +329,8 @@ pub fn layer_files(layer: &StoredLayer) -> io::Result<Vec<FileRec>> {
     }
     let dir = LayerDir::open(&layer.dir)?;
     let (path, lines) = tar_split(layer)?;
-    Rebuilt::new(lines, &dir, path.display().to_string(), None)
+    let shown = path.display().to_string();
+    Rebuilt::new(Lines::new(lines, shown.clone(), None), &dir, shown)
         .finish()
         .map(|(_, files)| files)
 }

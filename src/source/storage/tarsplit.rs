@@ -11,6 +11,7 @@
 //! UTF-8; `size`; `payload`: base64 of the content's CRC64 (Go's ISO
 //! table), big-endian), followed in the tar by `size` content bytes.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 
 use base64::Engine as _;
@@ -29,13 +30,25 @@ struct Line<'a> {
     #[serde(rename = "type")]
     kind: u8,
     #[serde(default, borrow)]
-    name: Option<std::borrow::Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    name_raw: Option<&'a str>,
+    name_raw: Option<Cow<'a, str>>,
     #[serde(default)]
     size: i64,
+    // Cow: a JSON escape cannot be borrowed.
     #[serde(default, borrow)]
-    payload: Option<&'a str>,
+    payload: Option<Cow<'a, str>>,
+}
+
+/// The base64 payload of a segment line exactly as the engine writes one,
+/// `{"type":2,"payload":"…","position":N}`; None for any other line.
+fn segment_payload(line: &[u8]) -> Option<&[u8]> {
+    let rest = line.strip_prefix(br#"{"type":2,"payload":""#)?;
+    let end = memchr::memchr(b'"', rest)?;
+    let digits = rest[end..]
+        .strip_prefix(br#"","position":"#)?
+        .strip_suffix(b"}")?;
+    (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then_some(&rest[..end])
 }
 
 /// A regular file with content, as the tar-split records it.
@@ -69,6 +82,184 @@ pub fn place(files: &mut [FileRec], placed: &[crate::index::layer::Placed]) {
     }
 }
 
+/// What a tar-split line gives: raw tar bytes, or a file whose content
+/// follows in the tar (empty segments and empty files are left out).
+#[derive(Debug, PartialEq)]
+pub enum Piece {
+    Segment(Vec<u8>),
+    File { raw: Box<[u8]>, size: u64, crc: u64 },
+}
+
+/// Where a rebuilt tar gets its pieces.
+pub trait Pieces {
+    /// The next piece, or None at the end of the tar-split.
+    fn next_piece(&mut self) -> io::Result<Option<Piece>>;
+}
+
+/// A tar-split's lines, parsed one by one.
+pub struct Lines<'d, R> {
+    lines: R,
+    line: Vec<u8>,
+    /// The line being read, for messages.
+    at_line: u64,
+    shown: String,
+    progress: Option<&'d (dyn Fn(u64) + Sync)>,
+}
+
+impl<'d, R: BufRead> Lines<'d, R> {
+    /// `shown` names the tar-split in errors; `progress` is told the size
+    /// of each file as its line goes by.
+    pub fn new(lines: R, shown: String, progress: Option<&'d (dyn Fn(u64) + Sync)>) -> Self {
+        Lines {
+            lines,
+            line: Vec::new(),
+            at_line: 0,
+            shown,
+            progress,
+        }
+    }
+
+    fn bad(&self, why: impl std::fmt::Display) -> io::Error {
+        explained(
+            io::ErrorKind::InvalidData,
+            format!("{} line {}: {why}", self.shown, self.at_line),
+        )
+    }
+}
+
+impl<R: BufRead> Pieces for Lines<'_, R> {
+    fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        loop {
+            self.line.clear();
+            self.at_line += 1;
+            let n = (&mut self.lines)
+                .take(MAX_LINE)
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| self.bad(format!("unreadable ({e})")))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if n as u64 == MAX_LINE && !self.line.ends_with(b"\n") {
+                return Err(self.bad(format!("longer than {MAX_LINE} bytes")));
+            }
+            let text = self.line.trim_ascii_end();
+            // Most lines are segments, as the engine writes them: decoded
+            // without a JSON parser. Anything else is parsed in full.
+            if let Some(data) = segment_payload(text).and_then(|p| STANDARD.decode(p).ok()) {
+                if !data.is_empty() {
+                    return Ok(Some(Piece::Segment(data)));
+                }
+                continue;
+            }
+            let line: Line = serde_json::from_slice(text)
+                .map_err(|e| self.bad(format!("not a tar-split entry ({e})")))?;
+            match line.kind {
+                2 => {
+                    let data = STANDARD
+                        .decode(line.payload.as_deref().unwrap_or(""))
+                        .map_err(|e| self.bad(format!("a segment that is not base64 ({e})")))?;
+                    if !data.is_empty() {
+                        return Ok(Some(Piece::Segment(data)));
+                    }
+                }
+                1 => {
+                    let size = u64::try_from(line.size)
+                        .map_err(|_| self.bad(format!("a negative size {}", line.size)))?;
+                    if size == 0 {
+                        continue;
+                    }
+                    let raw: Box<[u8]> = match (line.name_raw, line.name) {
+                        (Some(r), _) => STANDARD
+                            .decode(&*r)
+                            .map_err(|e| self.bad(format!("a name that is not base64 ({e})")))?
+                            .into(),
+                        (None, Some(n)) => n.as_bytes().into(),
+                        (None, None) => return Err(self.bad("a file entry without a name")),
+                    };
+                    let crc = line
+                        .payload
+                        .and_then(|p| STANDARD.decode(&*p).ok())
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(u64::from_be_bytes)
+                        .ok_or_else(|| self.bad("a file entry without an 8-byte CRC64"))?;
+                    if let Some(p) = self.progress {
+                        p(size);
+                    }
+                    return Ok(Some(Piece::File { raw, size, crc }));
+                }
+                k => return Err(self.bad(format!("an entry of unknown type {k}"))),
+            }
+        }
+    }
+}
+
+/// Pieces parsed by another thread ([`parse_beside`]), in batches.
+pub struct Beside {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<Piece>>>,
+    batch: std::vec::IntoIter<Piece>,
+    ended: bool,
+}
+
+impl Pieces for Beside {
+    fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        loop {
+            if let Some(p) = self.batch.next() {
+                return Ok(Some(p));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            // An empty batch is the end; a closed channel without one, a
+            // parser that stopped (it panicked).
+            let batch = self.rx.recv().map_err(|_| {
+                io::Error::other("the tar-split's parsing thread stopped before its end")
+            })??;
+            self.ended = batch.is_empty();
+            self.batch = batch.into_iter();
+        }
+    }
+}
+
+/// Parse `lines` on a thread of `scope`, so that decompressing and decoding
+/// the tar-split runs beside the indexing of the tar it rebuilds. The
+/// thread stops at the end, at an error, or when the [`Beside`] is dropped.
+pub fn parse_beside<'s, 'd: 's, R: BufRead + Send + 'd>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    mut lines: Lines<'d, R>,
+) -> Beside {
+    const BATCH: usize = 256;
+    let (tx, rx) = std::sync::mpsc::sync_channel(8);
+    scope.spawn(move || {
+        loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut end = false;
+            while !end && batch.len() < BATCH {
+                match lines.next_piece() {
+                    Ok(Some(p)) => batch.push(p),
+                    Ok(None) => end = true,
+                    Err(e) => {
+                        let _ = tx.send(Ok(batch)).and_then(|()| tx.send(Err(e)));
+                        return;
+                    }
+                }
+            }
+            // A send fails once nobody reads. The end is an empty batch.
+            if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                return;
+            }
+            if end {
+                let _ = tx.send(Ok(Vec::new()));
+                return;
+            }
+        }
+    });
+    Beside {
+        rx,
+        batch: Vec::new().into_iter(),
+        ended: false,
+    }
+}
+
 enum Part<'d> {
     /// Raw tar bytes, and how many were consumed.
     Segment(Vec<u8>, usize),
@@ -83,117 +274,51 @@ enum Part<'d> {
 
 /// The rebuilt tar of one layer: `Read` gives its bytes, `Seek` (forward
 /// only) skips them without touching the layer directory.
-pub struct Rebuilt<'d, R> {
-    lines: R,
-    line: String,
+pub struct Rebuilt<'d, P> {
+    pieces: P,
     dir: &'d LayerDir,
     part: Part<'d>,
     pos: u64,
     /// Every file with content, in tar order.
     pub files: Vec<FileRec>,
-    /// The line being read, for messages.
-    at_line: u64,
+    /// The tar-split, for messages.
     shown: String,
-    progress: Option<&'d (dyn Fn(u64) + Sync)>,
 }
 
-impl<'d, R: BufRead> Rebuilt<'d, R> {
-    /// `shown` names the tar-split in errors; `progress` is told the size
-    /// of each file as its header goes by.
-    pub fn new(
-        lines: R,
-        dir: &'d LayerDir,
-        shown: String,
-        progress: Option<&'d (dyn Fn(u64) + Sync)>,
-    ) -> Self {
+impl<'d, P: Pieces> Rebuilt<'d, P> {
+    /// `shown` names the tar-split in errors.
+    pub fn new(pieces: P, dir: &'d LayerDir, shown: String) -> Self {
         Rebuilt {
-            lines,
-            line: String::new(),
+            pieces,
             dir,
             part: Part::Segment(Vec::new(), 0),
             pos: 0,
             files: Vec::new(),
-            at_line: 0,
             shown,
-            progress,
         }
-    }
-
-    fn bad(&self, why: impl std::fmt::Display) -> io::Error {
-        explained(
-            io::ErrorKind::InvalidData,
-            format!("{} line {}: {why}", self.shown, self.at_line),
-        )
     }
 
     /// Move to the next part with bytes (or the end).
     fn advance(&mut self) -> io::Result<()> {
-        loop {
-            self.line.clear();
-            self.at_line += 1;
-            let n = (&mut self.lines)
-                .take(MAX_LINE)
-                .read_line(&mut self.line)
-                .map_err(|e| self.bad(format!("unreadable ({e})")))?;
-            if n == 0 {
-                self.part = Part::End;
-                return Ok(());
-            }
-            if n as u64 == MAX_LINE && !self.line.ends_with('\n') {
-                return Err(self.bad(format!("longer than {MAX_LINE} bytes")));
-            }
-            let line: Line = serde_json::from_str(self.line.trim_end())
-                .map_err(|e| self.bad(format!("not a tar-split entry ({e})")))?;
-            match line.kind {
-                2 => {
-                    let data = STANDARD
-                        .decode(line.payload.unwrap_or(""))
-                        .map_err(|e| self.bad(format!("a segment that is not base64 ({e})")))?;
-                    if !data.is_empty() {
-                        self.part = Part::Segment(data, 0);
-                        return Ok(());
-                    }
+        self.part = match self.pieces.next_piece()? {
+            None => Part::End,
+            Some(Piece::Segment(data)) => Part::Segment(data, 0),
+            Some(Piece::File { raw, size, crc }) => {
+                self.files.push(FileRec {
+                    raw,
+                    size,
+                    crc,
+                    at: self.pos,
+                    entry: None,
+                });
+                Part::Content {
+                    i: self.files.len() - 1,
+                    done: 0,
+                    open: None,
                 }
-                1 => {
-                    let size = u64::try_from(line.size)
-                        .map_err(|_| self.bad(format!("a negative size {}", line.size)))?;
-                    if size == 0 {
-                        continue;
-                    }
-                    let raw: Box<[u8]> = match (line.name_raw, line.name) {
-                        (Some(r), _) => STANDARD
-                            .decode(r)
-                            .map_err(|e| self.bad(format!("a name that is not base64 ({e})")))?
-                            .into(),
-                        (None, Some(n)) => n.as_bytes().into(),
-                        (None, None) => return Err(self.bad("a file entry without a name")),
-                    };
-                    let crc = line
-                        .payload
-                        .and_then(|p| STANDARD.decode(p).ok())
-                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .map(u64::from_be_bytes)
-                        .ok_or_else(|| self.bad("a file entry without an 8-byte CRC64"))?;
-                    if let Some(p) = self.progress {
-                        p(size);
-                    }
-                    self.files.push(FileRec {
-                        raw,
-                        size,
-                        crc,
-                        at: self.pos,
-                        entry: None,
-                    });
-                    self.part = Part::Content {
-                        i: self.files.len() - 1,
-                        done: 0,
-                        open: None,
-                    };
-                    return Ok(());
-                }
-                k => return Err(self.bad(format!("an entry of unknown type {k}"))),
             }
-        }
+        };
+        Ok(())
     }
 
     /// Read the rest of the tar-split (the end-of-archive blocks after the
@@ -214,7 +339,7 @@ impl<'d, R: BufRead> Rebuilt<'d, R> {
     }
 }
 
-impl<R: BufRead> Read for Rebuilt<'_, R> {
+impl<P: Pieces> Read for Rebuilt<'_, P> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match &mut self.part {
@@ -245,7 +370,7 @@ impl<R: BufRead> Read for Rebuilt<'_, R> {
     }
 }
 
-impl<R: BufRead> Seek for Rebuilt<'_, R> {
+impl<P: Pieces> Seek for Rebuilt<'_, P> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let mut ahead = match to {
             SeekFrom::Current(n) if n >= 0 => n as u64,
@@ -303,6 +428,76 @@ mod tests {
             at,
             entry: None,
         }
+    }
+
+    /// All the pieces `p` gives, then its error (if any) as text.
+    fn drain(mut p: impl Pieces) -> (Vec<Piece>, Option<String>) {
+        let mut got = Vec::new();
+        loop {
+            match p.next_piece() {
+                Ok(Some(x)) => got.push(x),
+                Ok(None) => return (got, None),
+                Err(e) => return (got, Some(e.to_string())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_thread_beside_gives_what_the_lines_give_and_fails_where_they_fail() {
+        let b64 = |b: &[u8]| STANDARD.encode(b);
+        let mut text = String::new();
+        for i in 0..700u32 {
+            let seg = vec![(i % 251) as u8; 1 + (i as usize % 600)];
+            text += &format!(r#"{{"type":2,"payload":"{}","position":{i}}}"#, b64(&seg));
+            text += "\n";
+            let crc = b64(&u64::from(i).to_be_bytes());
+            text += &format!(
+                r#"{{"type":1,"name":"d/f{i}\u0026","size":{},"payload":"{crc}","position":{i}}}"#,
+                i % 3
+            );
+            text += "\n";
+        }
+        let good = text.clone();
+        text += "{\"type\":9}\n";
+        for t in [good, text] {
+            let inline = drain(Lines::new(t.as_bytes(), "ts".into(), None));
+            let beside = std::thread::scope(|s| {
+                drain(parse_beside(s, Lines::new(t.as_bytes(), "ts".into(), None)))
+            });
+            assert_eq!(inline, beside);
+            assert_eq!(inline.0.len(), 700 + 466);
+            assert!(inline.0.contains(&Piece::File {
+                raw: b"d/f2&".as_slice().into(),
+                size: 2,
+                crc: 2,
+            }));
+        }
+    }
+
+    #[test]
+    fn only_a_segment_line_as_the_engine_writes_it_skips_the_json_parser() {
+        let ok = br#"{"type":2,"payload":"AAAA","position":12}"#;
+        assert_eq!(segment_payload(ok), Some(b"AAAA".as_slice()));
+        for other in [
+            br#"{"type":2,"payload":"AAAA","position":12,"x":1}"#.as_slice(),
+            br#"{"type":2,"payload":"AAAA","position":}"#,
+            br#"{"type":2,"payload":"AAAA"}"#,
+            br#"{"type":1,"payload":"AAAA","position":12}"#,
+        ] {
+            assert_eq!(
+                segment_payload(other),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        // A JSON escape is not base64: the line is parsed in full.
+        let escaped = br#"{"type":2,"payload":"AA\/A","position":12}"#;
+        let got = drain(Lines::new(&escaped[..], "ts".into(), None));
+        assert_eq!(
+            got,
+            (vec![Piece::Segment(STANDARD.decode("AA/A").unwrap())], None)
+        );
     }
 
     #[test]
