@@ -145,7 +145,9 @@ impl<R: BufRead> Pieces for Lines<'_, R> {
             let text = self.line.trim_ascii_end();
             // Most lines are segments, as the engine writes them: decoded
             // without a JSON parser. Anything else is parsed in full.
-            if let Some(data) = segment_payload(text).and_then(|p| STANDARD.decode(p).ok()) {
+            if let Some(data) =
+                segment_payload(text).and_then(|p| base64_simd::STANDARD.decode_to_vec(p).ok())
+            {
                 if !data.is_empty() {
                     return Ok(Some(Piece::Segment(data)));
                 }
