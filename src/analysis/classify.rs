@@ -4,6 +4,7 @@
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::globtree::{StateId, TreeGlobs};
 use super::langpm;
 use super::packages::Packages;
 use super::packages::verdict::{self, BuildOnly};
@@ -291,7 +292,7 @@ pub fn classify(
             }
         })
         .collect();
-    let (path_set, path_rule) = build_set(&rules, |r| &r.paths);
+    let paths = PathGlobs::new(&rules);
     let markers: Vec<(u16, &str)> = rules
         .iter()
         .enumerate()
@@ -299,12 +300,16 @@ pub fn classify(
         .collect();
 
     let mut node_rule = vec![NO_RULE; image.tree.len()];
-    // Depth-first, carrying the path and the rule a marker gave a directory.
-    let mut stack: Vec<(NodeId, String, u16)> = vec![(ROOT, String::new(), NO_RULE)];
-    let mut candidates = Vec::new();
-    // One buffer for every path; only directories keep a copy of theirs.
+    let mut tree = paths.tree;
+    // Depth-first, carrying the directory's glob state, its path (for the
+    // globs matched whole, if any) and the rule a marker gave it.
+    let whole = !paths.whole_rule.is_empty();
+    let mut stack: Vec<(NodeId, StateId, String, u16)> =
+        vec![(ROOT, tree.root(), String::new(), NO_RULE)];
+    let mut candidates: Vec<u16> = Vec::new();
+    let mut found = Vec::new();
     let mut path = String::new();
-    while let Some((dir, dir_path, inherited)) = stack.pop() {
+    while let Some((dir, dir_state, dir_path, inherited)) = stack.pop() {
         let mut marker_rule = inherited;
         for &(ri, name) in &markers {
             if ri < marker_rule
@@ -317,10 +322,18 @@ pub fn classify(
             }
         }
         for child in image.tree.children(dir) {
-            path.clear();
-            path.push_str(&dir_path);
-            path.push('/');
-            path.push_str(image.tree.name(child));
+            let name = image.tree.name(child);
+            let (state, matched) = tree.step(dir_state, name);
+            candidates.clear();
+            candidates.extend(matched.iter().map(|&g| paths.tree_rule[g as usize]));
+            if whole {
+                path.clear();
+                path.push_str(&dir_path);
+                path.push('/');
+                path.push_str(name);
+                paths.whole.matches_into(path.as_str(), &mut found);
+                candidates.extend(found.iter().map(|&g| paths.whole_rule[g]));
+            }
             let owner = packages.owner_index(child);
             let by_package = owner.map_or(NO_RULE, |o| package_rule[o]);
             let rule = if by_package != NO_RULE {
@@ -328,10 +341,9 @@ pub fn classify(
             } else {
                 // A kept package's files are not toolchain by path alone.
                 let kept = owner.is_some_and(|o| !build.is_build_only(o));
-                path_set.matches_into(path.as_str(), &mut candidates);
                 candidates
                     .iter()
-                    .map(|&g| path_rule[g])
+                    .copied()
                     .chain(std::iter::once(marker_rule))
                     .filter(|&r| !(kept && category_of(r) == Some(Category::Toolchain)))
                     .min()
@@ -339,7 +351,8 @@ pub fn classify(
             };
             node_rule[child as usize] = rule;
             if image.tree.children(child).next().is_some() {
-                stack.push((child, path.clone(), marker_rule));
+                let child_path = if whole { path.clone() } else { String::new() };
+                stack.push((child, state, child_path, marker_rule));
             }
         }
     }
@@ -384,6 +397,46 @@ fn build_set(rules: &[Rule], field: impl Fn(&Rule) -> &Vec<String>) -> (GlobSet,
         }
     }
     (b.build().unwrap_or_else(|_| GlobSet::empty()), owner)
+}
+
+/// The rules' path globs: those [`TreeGlobs`] takes, matched name by name
+/// down the tree, and the rest matched on whole paths; with the rule of
+/// each.
+struct PathGlobs {
+    tree: TreeGlobs,
+    tree_rule: Vec<u16>,
+    whole: GlobSet,
+    whole_rule: Vec<u16>,
+}
+
+impl PathGlobs {
+    fn new(rules: &[Rule]) -> PathGlobs {
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut rule_of = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            for g in r.paths.iter().filter(|g| glob(g).is_ok()) {
+                patterns.push(g);
+                rule_of.push(i as u16);
+            }
+        }
+        let tree = TreeGlobs::new(&patterns);
+        let mut b = GlobSetBuilder::new();
+        let mut whole_rule = Vec::new();
+        for (g, p) in patterns.iter().enumerate() {
+            if !tree.handles(g)
+                && let Ok(glob) = glob(p)
+            {
+                b.add(glob);
+                whole_rule.push(rule_of[g]);
+            }
+        }
+        PathGlobs {
+            tree,
+            tree_rule: rule_of,
+            whole: b.build().unwrap_or_else(|_| GlobSet::empty()),
+            whole_rule,
+        }
+    }
 }
 
 fn first_match(set: &GlobSet, owner: &[u16], s: &str) -> u16 {

@@ -3,6 +3,7 @@ pub mod base;
 pub mod classify;
 pub mod compare;
 pub mod findings;
+pub mod globtree;
 pub mod langpm;
 pub use crate::index::os;
 pub mod packages;
