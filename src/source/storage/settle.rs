@@ -116,12 +116,19 @@ pub fn needed(layers: &[&[Entry]]) -> Vec<(usize, u32)> {
             }
         }
     }
-    all.sort_unstable_by_key(|f| (f.size, f.crc, f.digest));
+    // By size first (a cheap key); a run of one size is ordered further
+    // only if it may need hashing.
+    all.sort_unstable_by_key(|f| f.size);
     let mut out = Vec::new();
     let unread = |run: &[F], out: &mut Vec<(usize, u32)>| {
         out.extend(run.iter().filter(|f| !f.hashed).map(|f| f.at));
     };
-    for run in all.chunk_by(|a, b| a.size == b.size) {
+    let mut start = 0;
+    while start < all.len() {
+        let size = all[start].size;
+        let len = all[start..].partition_point(|f| f.size == size);
+        let run = &mut all[start..start + len];
+        start += len;
         if run.len() < 2 || run.iter().all(|f| f.hashed) {
             continue;
         }
@@ -130,6 +137,7 @@ pub fn needed(layers: &[&[Entry]]) -> Vec<(usize, u32)> {
             unread(run, &mut out);
             continue;
         }
+        run.sort_unstable_by_key(|f| f.crc);
         for same in run.chunk_by(|a, b| a.crc == b.crc) {
             if same.len() > 1 {
                 unread(same, &mut out);
