@@ -522,33 +522,6 @@ pub fn encode_layer(idx: &LayerIndex) -> Option<Vec<u8>> {
     zstd::bulk::compress(&raw, 1).ok()
 }
 
-/// [`encode_layer`] of each index, on up to `threads` threads, largest
-/// first.
-pub fn encode_layers(idxs: &[&LayerIndex], threads: usize) -> Vec<Option<Vec<u8>>> {
-    let mut order: Vec<usize> = (0..idxs.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(idxs[i].entries.len()));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let out: Vec<std::sync::Mutex<Option<Vec<u8>>>> =
-        idxs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, idxs.len().max(1)) {
-            s.spawn(|| {
-                while let Some(&i) =
-                    order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                {
-                    let b = encode_layer(idxs[i]);
-                    if let Ok(mut slot) = out[i].lock() {
-                        *slot = b;
-                    }
-                }
-            });
-        }
-    });
-    out.into_iter()
-        .map(|m| m.into_inner().ok().flatten())
-        .collect()
-}
-
 fn frame_header(payload: &[u8]) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER);
     h.extend_from_slice(MAGIC);

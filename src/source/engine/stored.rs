@@ -171,14 +171,9 @@ pub fn load(
     drop(files);
 
     if let Some(cache) = cache {
-        let changed: Vec<usize> = (0..n)
+        let encoded: Vec<(usize, Vec<u8>)> = (0..n)
             .filter(|&i| (fresh[i] || touched[i]) && !indexes[i].incomplete)
-            .collect();
-        let refs: Vec<&LayerIndex> = changed.iter().map(|&i| &indexes[i]).collect();
-        let encoded: Vec<(usize, Vec<u8>)> = changed
-            .iter()
-            .zip(crate::cache::encode_layers(&refs, threads))
-            .filter_map(|(&i, b)| b.map(|b| (i, b)))
+            .filter_map(|i| crate::cache::encode_layer(&indexes[i]).map(|b| (i, b)))
             .collect();
         cache.store_image(&ImageEntries {
             image_id: &info.id,
