@@ -51,6 +51,30 @@ fn segment_payload(line: &[u8]) -> Option<&[u8]> {
     (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then_some(&rest[..end])
 }
 
+/// The name, size and CRC64 of a file line exactly as the engine writes
+/// one for a file with content, `{"type":1,"name":"…","size":N,
+/// "payload":"…","position":N}`, its name without JSON escapes; None for
+/// any other line.
+fn file_fields(line: &[u8]) -> Option<(&[u8], u64, u64)> {
+    let rest = line.strip_prefix(br#"{"type":1,"name":""#)?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    let (name, rest) = rest.split_at(end);
+    let rest = rest.strip_prefix(br#"","size":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let size = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let rest = rest[digits..].strip_prefix(br#","payload":""#)?;
+    let end = memchr::memchr(b'"', rest)?;
+    let crc = <[u8; 8]>::try_from(STANDARD.decode(&rest[..end]).ok()?).ok()?;
+    let position = rest[end..]
+        .strip_prefix(br#"","position":"#)?
+        .strip_suffix(b"}")?;
+    (!position.is_empty() && position.iter().all(u8::is_ascii_digit)).then_some((
+        name,
+        size,
+        u64::from_be_bytes(crc),
+    ))
+}
+
 /// A regular file with content, as the tar-split records it.
 #[derive(Debug, Clone)]
 pub struct FileRec {
@@ -127,6 +151,16 @@ impl<'d, R: BufRead> Lines<'d, R> {
     }
 }
 
+impl<R> Lines<'_, R> {
+    /// A file's piece, its size told to the progress.
+    fn file(&self, raw: Box<[u8]>, size: u64, crc: u64) -> Piece {
+        if let Some(p) = self.progress {
+            p(size);
+        }
+        Piece::File { raw, size, crc }
+    }
+}
+
 impl<R: BufRead> Pieces for Lines<'_, R> {
     fn next_piece(&mut self) -> io::Result<Option<Piece>> {
         loop {
@@ -152,6 +186,12 @@ impl<R: BufRead> Pieces for Lines<'_, R> {
                     return Ok(Some(Piece::Segment(data)));
                 }
                 continue;
+            }
+            if let Some((name, size, crc)) = file_fields(text) {
+                if size == 0 {
+                    continue;
+                }
+                return Ok(Some(self.file(name.into(), size, crc)));
             }
             let line: Line = serde_json::from_slice(text)
                 .map_err(|e| self.bad(format!("not a tar-split entry ({e})")))?;
@@ -184,10 +224,7 @@ impl<R: BufRead> Pieces for Lines<'_, R> {
                         .and_then(|b| <[u8; 8]>::try_from(b).ok())
                         .map(u64::from_be_bytes)
                         .ok_or_else(|| self.bad("a file entry without an 8-byte CRC64"))?;
-                    if let Some(p) = self.progress {
-                        p(size);
-                    }
-                    return Ok(Some(Piece::File { raw, size, crc }));
+                    return Ok(Some(self.file(raw, size, crc)));
                 }
                 k => return Err(self.bad(format!("an entry of unknown type {k}"))),
             }
@@ -454,7 +491,8 @@ mod tests {
             text += "\n";
             let crc = b64(&u64::from(i).to_be_bytes());
             text += &format!(
-                r#"{{"type":1,"name":"d/f{i}\u0026","size":{},"payload":"{crc}","position":{i}}}"#,
+                r#"{{"type":1,"name":"d/f{i}{}","size":{},"payload":"{crc}","position":{i}}}"#,
+                if i % 2 == 0 { "\\u0026" } else { "" },
                 i % 3
             );
             text += "\n";
@@ -473,6 +511,11 @@ mod tests {
                 size: 2,
                 crc: 2,
             }));
+            assert!(inline.0.contains(&Piece::File {
+                raw: b"d/f7".as_slice().into(),
+                size: 1,
+                crc: 7,
+            }));
         }
     }
 
@@ -488,6 +531,23 @@ mod tests {
         ] {
             assert_eq!(
                 segment_payload(other),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        let file = br#"{"type":1,"name":"a/b c","size":12,"payload":"AAAAAAAAAAc=","position":3}"#;
+        assert_eq!(file_fields(file), Some((b"a/b c".as_slice(), 12, 7)));
+        for other in [
+            br#"{"type":1,"name":"a\u0026","size":12,"payload":"AAAAAAAAAAc=","position":3}"#
+                .as_slice(),
+            br#"{"type":1,"name":"a","payload":null,"position":3}"#,
+            br#"{"type":1,"name":"a","size":12,"payload":"AAAA","position":3}"#,
+            br#"{"type":1,"name":"a","size":-1,"payload":"AAAAAAAAAAc=","position":3}"#,
+            br#"{"type":1,"name_raw":"YQ==","size":12,"payload":"AAAAAAAAAAc=","position":3}"#,
+        ] {
+            assert_eq!(
+                file_fields(other),
                 None,
                 "{}",
                 String::from_utf8_lossy(other)
