@@ -369,31 +369,37 @@ fn alpine_packages_are_read_from_the_apk_database() {
 
 #[test]
 fn user_rules_override_and_add() {
-    let dir = TempDir::new().unwrap();
-    let config = layerscope::config::parse(
-        "[[rule]]\nid = \"srv-cache\"\ncategory = \"build-cache\"\nfix = \"mount it\"\npaths = [\"/srv/cache/**\"]\n\n\
-         [[rule]]\nid = \"docs\"\ncategory = \"runtime\"\npaths = [\"/usr/share/doc/**\"]\n",
-        std::path::Path::new("t.toml"),
-    )
-    .unwrap();
-    let rules = RuleSet::with_user(&config.rules);
-    let a = analyse(&single_stage(), &dir, "single.tar", &rules);
-    let cache = a.findings.iter().find(|f| f.id == "srv-cache").unwrap();
-    assert_eq!(
-        (cache.bytes, cache.category),
-        (333, Some(Category::BuildCache))
-    );
-    // The docs rule now says runtime: man pages (docs rule) become runtime,
-    // /usr/share/doc/libc6 too; the Go copyright stays with its package.
-    let builtin = analyse(&single_stage(), &dir, "single.tar", &RuleSet::builtin());
-    assert_eq!(
-        a.bytes_of(Category::Docs),
-        builtin.bytes_of(Category::Docs) - 400 - 300
-    );
-    assert_eq!(
-        a.bytes_of(Category::BuildCache),
-        builtin.bytes_of(Category::BuildCache) + 333
-    );
+    // A glob matched name by name, and one (braces) matched on whole paths.
+    for srv in ["/srv/cache/**", "/srv/{cache,none}/**"] {
+        let dir = TempDir::new().unwrap();
+        let config = layerscope::config::parse(
+            &format!(
+                "[[rule]]\nid = \"srv-cache\"\ncategory = \"build-cache\"\nfix = \"mount it\"\npaths = [\"{srv}\"]\n\n\
+                 [[rule]]\nid = \"docs\"\ncategory = \"runtime\"\npaths = [\"/usr/share/doc/**\"]\n"
+            ),
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let rules = RuleSet::with_user(&config.rules);
+        let a = analyse(&single_stage(), &dir, "single.tar", &rules);
+        let cache = a.findings.iter().find(|f| f.id == "srv-cache").unwrap();
+        assert_eq!(
+            (cache.bytes, cache.category),
+            (333, Some(Category::BuildCache)),
+            "{srv}"
+        );
+        // The docs rule now says runtime: man pages (docs rule) become runtime,
+        // /usr/share/doc/libc6 too; the Go copyright stays with its package.
+        let builtin = analyse(&single_stage(), &dir, "single.tar", &RuleSet::builtin());
+        assert_eq!(
+            a.bytes_of(Category::Docs),
+            builtin.bytes_of(Category::Docs) - 400 - 300
+        );
+        assert_eq!(
+            a.bytes_of(Category::BuildCache),
+            builtin.bytes_of(Category::BuildCache) + 333
+        );
+    }
 }
 
 #[test]
