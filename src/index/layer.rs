@@ -329,12 +329,11 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
 
 /// Index a layer tar whose headers are at hand but whose content is read
 /// only on demand (the engine's tar-split over its layer directory): only
-/// the files [`wants_capture`] keeps are read; every other regular file is
-/// left with `hashed: false` and digest 0, for the caller to fill in. The
-/// reader must seek forward without reading. Also gives where each regular
-/// file's content starts in the tar, with its entry, in tar order (a path
-/// listed twice: its last listing only), so that the caller can match its
-/// own records to entries by position rather than by name.
+/// files [`wants_capture`] keeps are read; other regular files get
+/// `hashed: false` and digest 0, for the caller to fill in. The reader
+/// must seek forward without reading. Also gives each regular file's
+/// content offset and entry ([`Placed`], in tar order; a path listed twice:
+/// its last listing), to match the caller's records by position.
 pub fn index_headers<R: Read + io::Seek>(
     reader: R,
     budget: &AtomicU64,
@@ -567,9 +566,7 @@ fn index_archive<R: Read + io::Seek>(
                     .map_err(|e| at_entry(path, pos, e))?,
             };
             digest = d;
-            if matches!(content, Content::Headers(_)) && size > 0 {
-                placed_at = Some(at);
-            }
+            placed_at = (matches!(content, Content::Headers(_)) && size > 0).then_some(at);
             if let Some(data) = data {
                 captured_bytes += data.len() as u64;
                 match idx.captured.iter_mut().find(|(n, _)| *n == node) {
