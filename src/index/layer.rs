@@ -332,23 +332,14 @@ pub fn index_tar_within<R: Read>(reader: R, budget: &AtomicU64) -> io::Result<La
 /// files [`wants_capture`] keeps are read; other regular files get
 /// `hashed: false` and digest 0, for the caller to fill in. The reader
 /// must seek forward without reading. Also gives each regular file's
-/// content offset and entry ([`Placed`], in tar order; a path listed twice:
-/// its last listing), to match the caller's records by position.
+/// entry and content offset ([`Pending`], in tar order; a path listed
+/// twice: its last listing), to match the caller's records by position.
 pub fn index_headers<R: Read + io::Seek>(
     reader: R,
     budget: &AtomicU64,
-) -> io::Result<(LayerIndex, Vec<Placed>)> {
-    let mut placed = Vec::new();
-    let (idx, _) = index_archive(
-        tar::Archive::new(reader),
-        budget,
-        Content::Headers(&mut placed),
-    )?;
-    Ok((idx, placed))
+) -> io::Result<(LayerIndex, Vec<Pending>)> {
+    index_archive(tar::Archive::new(reader), budget, Content::Headers)
 }
-
-/// A regular file's content offset in its layer's tar, and its entry.
-pub type Placed = (u64, u32);
 
 /// Where [`index_tar_deferred`] sends the content of large files instead of
 /// reading it in line.
@@ -363,8 +354,11 @@ pub struct Defer<'a> {
     pub send: &'a mut dyn FnMut(u64, u64) -> u32,
 }
 
-/// A deferred file: the entry (its index in the layer) and its job id.
-pub type Pending = (u32, u32);
+/// A file [`index_archive`] leaves to its caller: the entry (its index in
+/// the layer), and the job id of a deferred file ([`index_tar_deferred`])
+/// or the content offset of a file read for its headers only
+/// ([`index_headers`]).
+pub type Pending = (u32, u64);
 
 /// Index a plain layer tar that can be read at any offset, leaving large
 /// regular files unread: each goes to `defer.send`, to be hashed by whoever
@@ -384,7 +378,7 @@ pub fn index_tar_deferred<R: Read + io::Seek>(
 
 /// Give the deferred files their digests (`digest` of each job id), and
 /// the hardlinks to them theirs.
-pub fn finish_deferred(idx: &mut LayerIndex, pending: &[Pending], digest: impl Fn(u32) -> u64) {
+pub fn finish_deferred(idx: &mut LayerIndex, pending: &[Pending], digest: impl Fn(u64) -> u64) {
     for &(entry, job) in pending {
         idx.entries[entry as usize].digest = digest(job);
     }
@@ -402,7 +396,7 @@ enum Content<'a> {
     /// Read and hash it all.
     All,
     /// Read only what [`wants_capture`] keeps; say where each file is.
-    Headers(&'a mut Vec<Placed>),
+    Headers,
     /// Hash small files; hand large ones to the caller.
     Defer(Defer<'a>),
 }
@@ -531,8 +525,7 @@ fn index_archive<R: Read + io::Seek>(
         };
         let mut digest = 0;
         let mut hashed = true;
-        let mut job = None;
-        let mut placed_at = None;
+        let mut left = None;
         if kind == EntryKind::File && sparse {
             // A GNU sparse file reads back with its holes filled with zeros:
             // a few hundred bytes can claim terabytes. Count its apparent
@@ -555,10 +548,10 @@ fn index_archive<R: Read + io::Seek>(
             let at = entry.raw_file_position();
             let (d, data) = match &mut content {
                 Content::Defer(d) if !capture && size >= d.min && at + size <= d.len => {
-                    job = Some((d.send)(at, size));
+                    left = Some(u64::from((d.send)(at, size)));
                     (0, None)
                 }
-                Content::Headers(_) if !capture => {
+                Content::Headers if !capture => {
                     hashed = false;
                     (0, None)
                 }
@@ -566,7 +559,9 @@ fn index_archive<R: Read + io::Seek>(
                     .map_err(|e| at_entry(path, pos, e))?,
             };
             digest = d;
-            placed_at = (matches!(content, Content::Headers(_)) && size > 0).then_some(at);
+            if matches!(content, Content::Headers) && size > 0 {
+                left = Some(at);
+            }
             if let Some(data) = data {
                 captured_bytes += data.len() as u64;
                 match idx.captured.iter_mut().find(|(n, _)| *n == node) {
@@ -602,17 +597,11 @@ fn index_archive<R: Read + io::Seek>(
                 idx.entries[i as usize] = e;
                 // The path listed again: what it was is not waited for.
                 pending.retain(|&(p, _)| p != i);
-                if let Content::Headers(placed) = &mut content {
-                    placed.retain(|&(_, p)| p != i);
-                }
                 i
             }
         };
-        if let Some(job) = job {
-            pending.push((at, job));
-        }
-        if let (Some(offset), Content::Headers(placed)) = (placed_at, &mut content) {
-            placed.push((offset, at));
+        if let Some(key) = left {
+            pending.push((at, key));
         }
     }
 

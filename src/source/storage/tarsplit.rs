@@ -45,10 +45,14 @@ struct Line<'a> {
 fn segment_payload(line: &[u8]) -> Option<&[u8]> {
     let rest = line.strip_prefix(br#"{"type":2,"payload":""#)?;
     let end = memchr::memchr(b'"', rest)?;
-    let digits = rest[end..]
-        .strip_prefix(br#"","position":"#)?
-        .strip_suffix(b"}")?;
-    (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then_some(&rest[..end])
+    position_ends(&rest[end..]).then_some(&rest[..end])
+}
+
+/// Whether a line ends as the engine ends each, `","position":N}`.
+fn position_ends(tail: &[u8]) -> bool {
+    tail.strip_prefix(br#"","position":"#)
+        .and_then(|t| t.strip_suffix(b"}"))
+        .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
 }
 
 /// The name, size and CRC64 of a file line exactly as the engine writes
@@ -65,14 +69,7 @@ fn file_fields(line: &[u8]) -> Option<(&[u8], u64, u64)> {
     let rest = rest[digits..].strip_prefix(br#","payload":""#)?;
     let end = memchr::memchr(b'"', rest)?;
     let crc = <[u8; 8]>::try_from(STANDARD.decode(&rest[..end]).ok()?).ok()?;
-    let position = rest[end..]
-        .strip_prefix(br#"","position":"#)?
-        .strip_suffix(b"}")?;
-    (!position.is_empty() && position.iter().all(u8::is_ascii_digit)).then_some((
-        name,
-        size,
-        u64::from_be_bytes(crc),
-    ))
+    position_ends(&rest[end..]).then_some((name, size, u64::from_be_bytes(crc)))
 }
 
 /// A regular file with content, as the tar-split records it.
@@ -93,14 +90,16 @@ pub struct FileRec {
 /// [`FileRec::entry`] of a file that no entry stands for.
 pub const UNLISTED: u32 = u32::MAX;
 
-/// Match `files` to the entries the indexer placed at the same offsets
-/// (both in tar order).
-pub fn place(files: &mut [FileRec], placed: &[crate::index::layer::Placed]) {
+/// Match `files` to the entries [`index_headers`] left at the same
+/// content offsets (both in tar order).
+///
+/// [`index_headers`]: crate::index::layer::index_headers
+pub fn place(files: &mut [FileRec], placed: &[crate::index::layer::Pending]) {
     let mut next = placed.iter().peekable();
     for f in files {
-        while next.next_if(|p| p.0 < f.at).is_some() {}
+        while next.next_if(|p| p.1 < f.at).is_some() {}
         f.entry = Some(match next.peek() {
-            Some(&&(at, e)) if at == f.at => e,
+            Some(&&(e, at)) if at == f.at => e,
             _ => UNLISTED,
         });
     }
@@ -123,9 +122,15 @@ pub trait Pieces {
 /// A tar-split's lines, parsed one by one.
 pub struct Lines<'d, R> {
     lines: R,
+    /// A line that straddles the end of the reader's buffer, copied out.
     line: Vec<u8>,
-    /// The line being read, for messages.
-    at_line: u64,
+    at: Place<'d>,
+}
+
+/// Where [`Lines`] is, for messages and progress.
+struct Place<'d> {
+    /// The line being read.
+    line: u64,
     shown: String,
     progress: Option<&'d (dyn Fn(u64) + Sync)>,
 }
@@ -137,21 +142,23 @@ impl<'d, R: BufRead> Lines<'d, R> {
         Lines {
             lines,
             line: Vec::new(),
-            at_line: 0,
-            shown,
-            progress,
+            at: Place {
+                line: 0,
+                shown,
+                progress,
+            },
         }
-    }
-
-    fn bad(&self, why: impl std::fmt::Display) -> io::Error {
-        explained(
-            io::ErrorKind::InvalidData,
-            format!("{} line {}: {why}", self.shown, self.at_line),
-        )
     }
 }
 
-impl<R> Lines<'_, R> {
+impl Place<'_> {
+    fn bad(&self, why: impl std::fmt::Display) -> io::Error {
+        explained(
+            io::ErrorKind::InvalidData,
+            format!("{} line {}: {why}", self.shown, self.line),
+        )
+    }
+
     /// A file's piece, its size told to the progress.
     fn file(&self, raw: Box<[u8]>, size: u64, crc: u64) -> Piece {
         if let Some(p) = self.progress {
@@ -159,74 +166,86 @@ impl<R> Lines<'_, R> {
         }
         Piece::File { raw, size, crc }
     }
+
+    /// The piece of one line (without its newline); None for an empty
+    /// segment or an empty file.
+    fn parse(&self, text: &[u8]) -> io::Result<Option<Piece>> {
+        // Most lines are as the engine writes them: cut out without a JSON
+        // parser. Anything else is parsed in full.
+        if let Some(data) =
+            segment_payload(text).and_then(|p| base64_simd::STANDARD.decode_to_vec(p).ok())
+        {
+            return Ok((!data.is_empty()).then_some(Piece::Segment(data)));
+        }
+        if let Some((name, size, crc)) = file_fields(text) {
+            return Ok((size > 0).then(|| self.file(name.into(), size, crc)));
+        }
+        let line: Line = serde_json::from_slice(text)
+            .map_err(|e| self.bad(format!("not a tar-split entry ({e})")))?;
+        match line.kind {
+            2 => {
+                let data = STANDARD
+                    .decode(line.payload.as_deref().unwrap_or(""))
+                    .map_err(|e| self.bad(format!("a segment that is not base64 ({e})")))?;
+                Ok((!data.is_empty()).then_some(Piece::Segment(data)))
+            }
+            1 => {
+                let size = u64::try_from(line.size)
+                    .map_err(|_| self.bad(format!("a negative size {}", line.size)))?;
+                if size == 0 {
+                    return Ok(None);
+                }
+                let raw: Box<[u8]> = match (line.name_raw, line.name) {
+                    (Some(r), _) => STANDARD
+                        .decode(&*r)
+                        .map_err(|e| self.bad(format!("a name that is not base64 ({e})")))?
+                        .into(),
+                    (None, Some(n)) => n.as_bytes().into(),
+                    (None, None) => return Err(self.bad("a file entry without a name")),
+                };
+                let crc = line
+                    .payload
+                    .and_then(|p| STANDARD.decode(&*p).ok())
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| self.bad("a file entry without an 8-byte CRC64"))?;
+                Ok(Some(self.file(raw, size, crc)))
+            }
+            k => Err(self.bad(format!("an entry of unknown type {k}"))),
+        }
+    }
 }
 
 impl<R: BufRead> Pieces for Lines<'_, R> {
     fn next_piece(&mut self) -> io::Result<Option<Piece>> {
         loop {
-            self.line.clear();
-            self.at_line += 1;
-            let n = (&mut self.lines)
-                .take(MAX_LINE)
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| self.bad(format!("unreadable ({e})")))?;
-            if n == 0 {
+            self.at.line += 1;
+            let buf = self
+                .lines
+                .fill_buf()
+                .map_err(|e| self.at.bad(format!("unreadable ({e})")))?;
+            if buf.is_empty() {
                 return Ok(None);
             }
-            if n as u64 == MAX_LINE && !self.line.ends_with(b"\n") {
-                return Err(self.bad(format!("longer than {MAX_LINE} bytes")));
-            }
-            let text = self.line.trim_ascii_end();
-            // Most lines are segments, as the engine writes them: decoded
-            // without a JSON parser. Anything else is parsed in full.
-            if let Some(data) =
-                segment_payload(text).and_then(|p| base64_simd::STANDARD.decode_to_vec(p).ok())
-            {
-                if !data.is_empty() {
-                    return Ok(Some(Piece::Segment(data)));
+            // A line whole in the reader's buffer is parsed where it lies;
+            // one that runs past the buffer's end is copied out first.
+            let piece = if let Some(n) = memchr::memchr(b'\n', buf) {
+                let piece = self.at.parse(buf[..n].trim_ascii_end());
+                self.lines.consume(n + 1);
+                piece
+            } else {
+                self.line.clear();
+                let n = (&mut self.lines)
+                    .take(MAX_LINE)
+                    .read_until(b'\n', &mut self.line)
+                    .map_err(|e| self.at.bad(format!("unreadable ({e})")))?;
+                if n as u64 == MAX_LINE && !self.line.ends_with(b"\n") {
+                    return Err(self.at.bad(format!("longer than {MAX_LINE} bytes")));
                 }
-                continue;
-            }
-            if let Some((name, size, crc)) = file_fields(text) {
-                if size == 0 {
-                    continue;
-                }
-                return Ok(Some(self.file(name.into(), size, crc)));
-            }
-            let line: Line = serde_json::from_slice(text)
-                .map_err(|e| self.bad(format!("not a tar-split entry ({e})")))?;
-            match line.kind {
-                2 => {
-                    let data = STANDARD
-                        .decode(line.payload.as_deref().unwrap_or(""))
-                        .map_err(|e| self.bad(format!("a segment that is not base64 ({e})")))?;
-                    if !data.is_empty() {
-                        return Ok(Some(Piece::Segment(data)));
-                    }
-                }
-                1 => {
-                    let size = u64::try_from(line.size)
-                        .map_err(|_| self.bad(format!("a negative size {}", line.size)))?;
-                    if size == 0 {
-                        continue;
-                    }
-                    let raw: Box<[u8]> = match (line.name_raw, line.name) {
-                        (Some(r), _) => STANDARD
-                            .decode(&*r)
-                            .map_err(|e| self.bad(format!("a name that is not base64 ({e})")))?
-                            .into(),
-                        (None, Some(n)) => n.as_bytes().into(),
-                        (None, None) => return Err(self.bad("a file entry without a name")),
-                    };
-                    let crc = line
-                        .payload
-                        .and_then(|p| STANDARD.decode(&*p).ok())
-                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .map(u64::from_be_bytes)
-                        .ok_or_else(|| self.bad("a file entry without an 8-byte CRC64"))?;
-                    return Ok(Some(self.file(raw, size, crc)));
-                }
-                k => return Err(self.bad(format!("an entry of unknown type {k}"))),
+                self.at.parse(self.line.trim_ascii_end())
+            };
+            if let Some(p) = piece? {
+                return Ok(Some(p));
             }
         }
     }
@@ -505,6 +524,9 @@ mod tests {
                 drain(parse_beside(s, Lines::new(t.as_bytes(), "ts".into(), None)))
             });
             assert_eq!(inline, beside);
+            // Lines that run past a small buffer's end are copied out.
+            let small = io::BufReader::with_capacity(100, t.as_bytes());
+            assert_eq!(inline, drain(Lines::new(small, "ts".into(), None)));
             assert_eq!(inline.0.len(), 700 + 466);
             assert!(inline.0.contains(&Piece::File {
                 raw: b"d/f2&".as_slice().into(),
@@ -567,7 +589,7 @@ mod tests {
         let mut files = vec![rec(1024), rec(3072), rec(5120), rec(9216)];
         // 3072: a path listed again later (its first listing dropped);
         // 7168: an entry without a record (none in this layer's tar-split).
-        place(&mut files, &[(1024, 0), (5120, 2), (7168, 5), (9216, 3)]);
+        place(&mut files, &[(0, 1024), (2, 5120), (5, 7168), (3, 9216)]);
         let got: Vec<_> = files.iter().map(|f| f.entry).collect();
         assert_eq!(got, [Some(0), Some(UNLISTED), Some(2), Some(3)]);
     }
