@@ -18,7 +18,9 @@
 //! `x` (not `x` itself), `x/**/y` zero or more names between. The unit
 //! test checks it against globset over many paths.
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::sync::Arc;
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use rustc_hash::FxHashMap as HashMap;
 
 /// One component of a glob split at `/`.
@@ -39,10 +41,10 @@ struct State {
     at: Vec<Pos>,
     /// The positions at `Any`: they take any name and stay.
     stay: Vec<Pos>,
-    /// The one-name globs the positions can take next, and the position
-    /// each leads to.
-    next: GlobSet,
-    next_to: Vec<Pos>,
+    /// The one-name globs the positions can take next (shared by the
+    /// states that take the same names), and the positions each leads to.
+    next: Arc<GlobSet>,
+    next_to: Vec<Vec<Pos>>,
 }
 
 /// The state of a path's directory: see [`TreeGlobs::step`].
@@ -54,7 +56,10 @@ type Step = (StateId, Box<[u32]>);
 pub struct TreeGlobs {
     /// Each glob's components; `None` for one matched whole by the caller.
     globs: Vec<Option<Vec<Comp>>>,
-    names: Vec<String>,
+    /// The one-name globs, compiled.
+    names: Vec<Glob>,
+    /// A set of one-name globs (sorted indexes into `names`), compiled.
+    sets: HashMap<Vec<u32>, Arc<GlobSet>>,
     states: Vec<State>,
     by_at: HashMap<Vec<Pos>, StateId>,
     /// By directory state and the one-name globs a name matched: the
@@ -108,7 +113,8 @@ fn name_glob(name: &str) -> Option<globset::Glob> {
 impl TreeGlobs {
     /// Globs in the order the caller numbers them.
     pub fn new(patterns: &[&str]) -> TreeGlobs {
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut compiled: Vec<Glob> = Vec::new();
         let globs = patterns
             .iter()
             .map(|p| {
@@ -118,11 +124,14 @@ impl TreeGlobs {
                     if any {
                         out.push(Comp::Any);
                     } else {
-                        name_glob(name)?;
-                        let i = names.iter().position(|n| n == name).unwrap_or_else(|| {
-                            names.push(name.to_string());
-                            names.len() - 1
-                        });
+                        let i = match names.iter().position(|n| *n == name) {
+                            Some(i) => i,
+                            None => {
+                                compiled.push(name_glob(name)?);
+                                names.push(name);
+                                names.len() - 1
+                            }
+                        };
                         out.push(Comp::Name(i as u32));
                     }
                 }
@@ -131,7 +140,8 @@ impl TreeGlobs {
             .collect();
         let mut t = TreeGlobs {
             globs,
-            names,
+            names: compiled,
+            sets: HashMap::default(),
             states: Vec::new(),
             by_at: HashMap::default(),
             moves: HashMap::default(),
@@ -176,16 +186,37 @@ impl TreeGlobs {
         if let Some(&id) = self.by_at.get(&at) {
             return id;
         }
-        let mut b = GlobSetBuilder::new();
-        let mut next_to = Vec::new();
-        for &(g, k) in &at {
-            if let Some(&Comp::Name(n)) = self.comps(g).get(k as usize)
-                && let Some(glob) = name_glob(&self.names[n as usize])
-            {
-                b.add(glob);
-                next_to.push((g, k + 1));
+        let mut steps: Vec<(u32, Pos)> = at
+            .iter()
+            .filter_map(|&(g, k)| match self.comps(g).get(k as usize) {
+                Some(&Comp::Name(n)) => Some((n, (g, k + 1))),
+                _ => None,
+            })
+            .collect();
+        steps.sort_unstable();
+        let mut names: Vec<u32> = Vec::new();
+        let mut next_to: Vec<Vec<Pos>> = Vec::new();
+        for (n, to) in steps {
+            if names.last() != Some(&n) {
+                names.push(n);
+                next_to.push(Vec::new());
+            }
+            if let Some(last) = next_to.last_mut() {
+                last.push(to);
             }
         }
+        let next = match self.sets.get(&names) {
+            Some(set) => set.clone(),
+            None => {
+                let mut b = GlobSetBuilder::new();
+                for &n in &names {
+                    b.add(self.names[n as usize].clone());
+                }
+                let set = Arc::new(b.build().unwrap_or_else(|_| GlobSet::empty()));
+                self.sets.insert(names, set.clone());
+                set
+            }
+        };
         let stay = at
             .iter()
             .copied()
@@ -195,7 +226,7 @@ impl TreeGlobs {
         self.states.push(State {
             stay,
             at: at.clone(),
-            next: b.build().unwrap_or_else(|_| GlobSet::empty()),
+            next,
             next_to,
         });
         self.by_at.insert(at, id);
@@ -214,7 +245,7 @@ impl TreeGlobs {
                 None => {
                     let state = &self.states[d];
                     let mut at = state.stay.clone();
-                    at.extend(self.scratch.iter().map(|&i| state.next_to[i]));
+                    at.extend(self.scratch.iter().flat_map(|&i| &state.next_to[i]));
                     let id = self.intern(at);
                     let matched: Box<[u32]> = self.states[id as usize]
                         .at
