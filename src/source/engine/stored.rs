@@ -3,6 +3,7 @@
 //! the others are indexed from their tar-split on all cores, then the files
 //! that may be duplicates or rewrites are hashed from the layer directories.
 
+use rustc_hash::FxHashSet as HashSet;
 use std::io::{self, Read};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,8 +141,10 @@ pub fn load(
     // no digest of a size is a CRC equal to another digest (a hash can, by
     // chance, equal another file's CRC: then that file is hashed too).
     let mut touched = vec![false; n];
+    let mut sizes: Option<HashSet<u64>> = None;
     for pass in 0.. {
-        let needs = needed(&indexes.iter().map(|i| &i.entries[..]).collect::<Vec<_>>());
+        let entries: Vec<&[Entry]> = indexes.iter().map(|i| &i.entries[..]).collect();
+        let needs = needed(&entries, sizes.as_ref());
         if needs.is_empty() {
             break;
         }
@@ -167,6 +170,12 @@ pub fn load(
             hash_needed(&mut refs, &needs, &dirs, &recs, threads, &|_| {})
                 .map_err(|e| Error::Engine(format!("{source}: {}", explain(&e))))?;
         }
+        sizes = Some(
+            needs
+                .iter()
+                .map(|&(l, e)| indexes[l].entries[e as usize].size)
+                .collect(),
+        );
     }
     drop(files);
 
@@ -274,8 +283,16 @@ pub fn settle_across(
     }
     let mut seen = std::collections::HashSet::new();
     let firsts: Vec<usize> = (0..at.len()).filter(|&k| seen.insert(at[k].2)).collect();
+    let mut sizes: Option<HashSet<u64>> = None;
     for _ in 0..MAX_PASSES {
-        let needs = needed(&firsts.iter().map(|&k| &*refs[k].1).collect::<Vec<_>>());
+        let entries: Vec<&[Entry]> = firsts.iter().map(|&k| &*refs[k].1).collect();
+        let needs = needed(&entries, sizes.as_ref());
+        sizes = Some(
+            needs
+                .iter()
+                .map(|&(u, e)| entries[u][e as usize].size)
+                .collect(),
+        );
         if needs.is_empty() {
             return Ok(());
         }

@@ -12,6 +12,8 @@
 //! image (duplicates, rewrites, metadata-only changes) needs no more.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashSet as HashSet;
 use std::io;
 
 use super::files::{LayerDir, hash_file};
@@ -93,8 +95,11 @@ fn relink(tree: &PathTree, entries: &mut [Entry]) {
     }
 }
 
-/// The files (layer, entry) among the entries of `layers` that must be hashed.
-pub fn needed(layers: &[&[Entry]]) -> Vec<(usize, u32)> {
+/// The files (layer, entry) among the entries of `layers` that must be
+/// hashed; with `sizes`, among the files of those sizes only. After a
+/// round of hashing, only the sizes hashed can need more: a file's CRC and
+/// size do not change, and only new digests can meet an old one.
+pub fn needed(layers: &[&[Entry]], sizes: Option<&HashSet<u64>>) -> Vec<(usize, u32)> {
     struct F {
         size: u64,
         crc: Option<u64>,
@@ -105,7 +110,8 @@ pub fn needed(layers: &[&[Entry]]) -> Vec<(usize, u32)> {
     let mut all: Vec<F> = Vec::new();
     for (l, entries) in layers.iter().enumerate() {
         for (i, e) in entries.iter().enumerate() {
-            if e.kind == EntryKind::File && e.size > 0 {
+            if e.kind == EntryKind::File && e.size > 0 && sizes.is_none_or(|s| s.contains(&e.size))
+            {
                 all.push(F {
                     size: e.size,
                     crc: e.crc,
@@ -123,12 +129,7 @@ pub fn needed(layers: &[&[Entry]]) -> Vec<(usize, u32)> {
     let unread = |run: &[F], out: &mut Vec<(usize, u32)>| {
         out.extend(run.iter().filter(|f| !f.hashed).map(|f| f.at));
     };
-    let mut start = 0;
-    while start < all.len() {
-        let size = all[start].size;
-        let len = all[start..].partition_point(|f| f.size == size);
-        let run = &mut all[start..start + len];
-        start += len;
+    for run in all.chunk_by_mut(|a, b| a.size == b.size) {
         if run.len() < 2 || run.iter().all(|f| f.hashed) {
             continue;
         }
@@ -303,9 +304,12 @@ mod tests {
             file(1, 30, 5, None),
             file(2, 40, 9, None), // the CRC of a hashed file: hashed too
         ]);
-        let mut need = needed(&[&a.entries, &b.entries]);
+        let mut need = needed(&[&a.entries, &b.entries], None);
         need.sort();
         assert_eq!(need, vec![(0, 3), (1, 0), (1, 1)]);
+        // Among some sizes only: the same files, of those sizes.
+        let only: HashSet<u64> = [40].into_iter().collect();
+        assert_eq!(needed(&[&a.entries, &b.entries], Some(&only)), vec![(1, 1)]);
     }
 
     #[test]
@@ -315,12 +319,12 @@ mod tests {
         let mut exported = file(1, 20, 0, Some(5));
         exported.crc = None;
         let a = layer(vec![exported, file(2, 20, 1, None), file(3, 20, 2, None)]);
-        assert_eq!(needed(&[&a.entries]), vec![(0, 1), (0, 2)]);
+        assert_eq!(needed(&[&a.entries], None), vec![(0, 1), (0, 2)]);
     }
 
     #[test]
     fn a_crc_equal_to_an_xxh3_is_hashed() {
         let a = layer(vec![file(1, 20, 1, Some(7)), file(2, 20, 7, None)]);
-        assert_eq!(needed(&[&a.entries]), vec![(0, 1)]);
+        assert_eq!(needed(&[&a.entries], None), vec![(0, 1)]);
     }
 }
