@@ -519,7 +519,7 @@ pub fn sha256_id(bytes: &[u8]) -> String {
 /// only the file write is left for later).
 pub fn encode_layer(idx: &LayerIndex) -> Option<Vec<u8>> {
     let raw = postcard::to_stdvec(idx).ok()?;
-    zstd::bulk::compress(&raw, 1).ok()
+    zstd::bulk::compress(&raw, -3).ok()
 }
 
 fn frame_header(payload: &[u8]) -> Vec<u8> {
