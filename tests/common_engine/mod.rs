@@ -1,10 +1,11 @@
 //! Helpers for tests against a real Docker engine: connect (or skip, or
 //! fail under CI), build and import throwaway images through the API, list
 //! exported layers independently of layerscope's indexer, put a faulty
-//! proxy in front of the engine ([`proxy`]) and start a second engine of
-//! the test's own ([`dockerd`]).
+//! proxy in front of the engine ([`proxy`]), start a second engine of the
+//! test's own ([`dockerd`]) and compare reports read two ways ([`compare`]).
 #![allow(dead_code)]
 
+pub mod compare;
 pub mod dockerd;
 pub mod proxy;
 

@@ -13,6 +13,7 @@
 pub mod containers;
 pub mod docker;
 pub mod files;
+pub mod gotar;
 pub mod settle;
 pub mod tarsplit;
 pub mod walk;

@@ -16,10 +16,8 @@
 //! leaves them out silently, so [`can_walk`] is checked first.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -27,6 +25,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
 use super::StoredLayer;
 use super::files::LayerDir;
+use super::gotar::{self, Fields};
 use crate::index::layer::{LayerIndex, index_tar_within};
 
 /// Does this process hold CAP_SYS_ADMIN (bit 21 of CapEff in
@@ -204,7 +203,7 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
             let gone = |e: rustix::io::Errno| dir.changed(&path, &io::Error::from(e).to_string());
             let st =
                 rustix::fs::statat(fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW).map_err(gone)?;
-            let mut h = tar::Header::new_gnu();
+            let mut h = tar::Header::new_ustar();
             // The whole st_mode, file type bits included: the engines'
             // diff writes them (Docker's and containers/storage's
             // fillGo18FileTypeBits), so the export's headers carry them.
@@ -213,13 +212,17 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
             h.set_gid(u64::from(st.st_gid));
             h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
             h.set_size(0);
-            let shown = OsStr::from_bytes(&path);
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::Directory => {
                     h.set_entry_type(tar::EntryType::Directory);
                     let mut slash = path.clone();
                     slash.push(b'/');
-                    tar.append_data(&mut h, OsStr::from_bytes(&slash), io::empty())?;
+                    gotar::append(
+                        &mut tar,
+                        &mut h,
+                        &of(&st, &slash, None, 0, None),
+                        io::empty(),
+                    )?;
                     let sub = rustix::fs::openat2(
                         fd,
                         name.as_slice(),
@@ -239,14 +242,19 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
                     if flag_set(&sub, "trusted.overlay.opaque")?
                         || flag_set(&sub, "user.overlay.opaque")?
                     {
-                        let mut wo = tar::Header::new_gnu();
+                        let mut wo = tar::Header::new_ustar();
                         wo.set_entry_type(tar::EntryType::Regular);
                         wo.set_size(0);
                         wo.set_mode(st.st_mode & 0o777);
                         wo.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
                         let mut p = slash.clone();
                         p.extend_from_slice(b".wh..wh..opq");
-                        tar.append_data(&mut wo, OsStr::from_bytes(&p), io::empty())?;
+                        let f = Fields {
+                            uid: 0,
+                            gid: 0,
+                            ..of(&st, &p, None, 0, None)
+                        };
+                        gotar::append(&mut tar, &mut wo, &f, io::empty())?;
                     }
                     next = Some(Frame::list(sub, slash)?);
                 }
@@ -256,7 +264,7 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
                     p.extend_from_slice(b".wh.");
                     p.extend_from_slice(&name);
                     h.set_entry_type(tar::EntryType::Regular);
-                    tar.append_data(&mut h, OsStr::from_bytes(&p), io::empty())?;
+                    gotar::append(&mut tar, &mut h, &of(&st, &p, None, 0, None), io::empty())?;
                 }
                 FileType::RegularFile => {
                     let key = (st.st_dev, st.st_ino);
@@ -264,13 +272,28 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
                         && let Some(first) = inodes.get(&key)
                     {
                         h.set_entry_type(tar::EntryType::Link);
-                        tar.append_link(&mut h, shown, OsStr::from_bytes(first))?;
+                        gotar::append(
+                            &mut tar,
+                            &mut h,
+                            &of(&st, &path, Some(first), 0, None),
+                            io::empty(),
+                        )?;
                     } else {
                         if st.st_nlink > 1 {
                             inodes.insert(key, path.clone());
                         }
                         let size = st.st_size as u64;
                         let file = dir.open_file(&path, size)?;
+                        let mut cap = [0u8; 64];
+                        let cap =
+                            match rustix::fs::fgetxattr(&file, "security.capability", &mut cap[..])
+                            {
+                                Ok(n) => Some(&cap[..n]),
+                                Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => None,
+                                Err(e) => {
+                                    return Err(dir.changed(&path, &io::Error::from(e).to_string()));
+                                }
+                            };
                         h.set_entry_type(tar::EntryType::Regular);
                         h.set_size(size);
                         progress(size);
@@ -280,14 +303,20 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
                             file,
                             left: size,
                         };
-                        tar.append_data(&mut h, shown, body)?;
+                        gotar::append(&mut tar, &mut h, &of(&st, &path, None, size, cap), body)?;
                     }
                 }
                 FileType::Symlink => {
                     let target =
                         rustix::fs::readlinkat(fd, name.as_slice(), Vec::new()).map_err(gone)?;
                     h.set_entry_type(tar::EntryType::Symlink);
-                    tar.append_link(&mut h, shown, OsStr::from_bytes(target.as_bytes()))?;
+                    let target = target.as_bytes();
+                    gotar::append(
+                        &mut tar,
+                        &mut h,
+                        &of(&st, &path, Some(target), 0, None),
+                        io::empty(),
+                    )?;
                 }
                 t @ (FileType::CharacterDevice | FileType::BlockDevice) => {
                     h.set_entry_type(if t == FileType::BlockDevice {
@@ -297,11 +326,21 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
                     });
                     h.set_device_major(rustix::fs::major(st.st_rdev))?;
                     h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
-                    tar.append_data(&mut h, shown, io::empty())?;
+                    gotar::append(
+                        &mut tar,
+                        &mut h,
+                        &of(&st, &path, None, 0, None),
+                        io::empty(),
+                    )?;
                 }
                 FileType::Fifo => {
                     h.set_entry_type(tar::EntryType::Fifo);
-                    tar.append_data(&mut h, shown, io::empty())?;
+                    gotar::append(
+                        &mut tar,
+                        &mut h,
+                        &of(&st, &path, None, 0, None),
+                        io::empty(),
+                    )?;
                 }
                 // Sockets are not archived (the engine's diff skips them).
                 _ => {}
@@ -311,6 +350,25 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
     }
     tar.finish()?;
     Ok(())
+}
+
+/// The header fields of an entry of `st`.
+fn of<'a>(
+    st: &rustix::fs::Stat,
+    path: &'a [u8],
+    link: Option<&'a [u8]>,
+    size: u64,
+    capability: Option<&'a [u8]>,
+) -> Fields<'a> {
+    Fields {
+        path,
+        link,
+        uid: u64::from(st.st_uid),
+        gid: u64::from(st.st_gid),
+        size,
+        mtime: st.st_mtime,
+        capability,
+    }
 }
 
 /// A directory being written: its descriptor, its path ("" or "a/b/"),
