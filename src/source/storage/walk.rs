@@ -318,29 +318,18 @@ fn write_tar(dir: &LayerDir, out: &mut Chunks, progress: &(dyn Fn(u64) + Sync)) 
                         io::empty(),
                     )?;
                 }
-                t @ (FileType::CharacterDevice | FileType::BlockDevice) => {
-                    h.set_entry_type(if t == FileType::BlockDevice {
-                        tar::EntryType::Block
-                    } else {
-                        tar::EntryType::Char
+                t @ (FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo) => {
+                    h.set_entry_type(match t {
+                        FileType::BlockDevice => tar::EntryType::Block,
+                        FileType::CharacterDevice => tar::EntryType::Char,
+                        _ => tar::EntryType::Fifo,
                     });
-                    h.set_device_major(rustix::fs::major(st.st_rdev))?;
-                    h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
-                    gotar::append(
-                        &mut tar,
-                        &mut h,
-                        &of(&st, &path, None, 0, None),
-                        io::empty(),
-                    )?;
-                }
-                FileType::Fifo => {
-                    h.set_entry_type(tar::EntryType::Fifo);
-                    gotar::append(
-                        &mut tar,
-                        &mut h,
-                        &of(&st, &path, None, 0, None),
-                        io::empty(),
-                    )?;
+                    if t != FileType::Fifo {
+                        h.set_device_major(rustix::fs::major(st.st_rdev))?;
+                        h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
+                    }
+                    let f = of(&st, &path, None, 0, None);
+                    gotar::append(&mut tar, &mut h, &f, io::empty())?;
                 }
                 // Sockets are not archived (the engine's diff skips them).
                 _ => {}
