@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common_engine::compare::{assert_same, kinds_image, report, without_via};
+use common_engine::compare::{assert_same, diff_ids, kinds_image, report, without_via};
 use common_engine::*;
 use serde_json::Value;
 
@@ -268,12 +268,7 @@ fn without_tar_split_the_directories_are_walked() {
     };
     let image = p.load_from_docker(&tag);
     let (export, _) = without_via(report(&p.host, &image, "export"));
-    let diff_ids: Vec<String> = export["images"][0]["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .map(|l| l["diff_id"].as_str().expect("diff_id").to_string())
-        .collect();
+    let diff_ids = diff_ids(&export);
     // Walking needs CAP_SYS_ADMIN (trusted.* xattrs); reading tar-splits
     // does not. `setpriv` drops it from the bounding set, so layerscope
     // runs as root without it.

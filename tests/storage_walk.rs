@@ -11,7 +11,7 @@ mod common_engine;
 use std::path::Path;
 use std::process::Command;
 
-use common_engine::compare::{assert_same, kinds_image, report, without_via};
+use common_engine::compare::{assert_same, diff_ids, kinds_image, report, without_via};
 use common_engine::*;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -104,12 +104,7 @@ fn docker_without_tar_split_the_directories_are_walked() {
 
     let (export, via) = without_via(report(&engine.host, &tag, "export"));
     assert_eq!(via, "export");
-    let diff_ids: Vec<String> = export["images"][0]["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .map(|l| l["diff_id"].as_str().expect("diff_id").to_string())
-        .collect();
+    let diff_ids = diff_ids(&export);
     assert!(diff_ids.len() >= 3, "{} layers", diff_ids.len());
     // With every tar-split in place, the second engine's storage reads as
     // its export (so that a difference below is the walk's).

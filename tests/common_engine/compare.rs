@@ -78,6 +78,16 @@ pub fn assert_same(a: &Value, b: &Value, what: &str) {
     );
 }
 
+/// The diff_ids of a report's first image, bottom first.
+pub fn diff_ids(report: &Value) -> Vec<String> {
+    report["images"][0]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["diff_id"].as_str().expect("diff_id").to_string())
+        .collect()
+}
+
 /// An image of every kind of entry, built by the Docker engine: whiteouts,
 /// an opaque directory, hardlinks, symlinks, devices, a chmod copy-up, a
 /// non-UTF-8 name, a sparse file, duplicates and os-release.

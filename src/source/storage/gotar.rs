@@ -88,10 +88,9 @@ pub fn records(f: &Fields) -> Option<Vec<(&'static str, Vec<u8>)>> {
 /// One record, `LEN key=value\n`, LEN counting itself.
 fn record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     let rest = key.len() + value.len() + 3;
-    let mut len = rest + rest.to_string().len();
-    if len.to_string().len() != (len - rest) {
-        len = rest + len.to_string().len();
-    }
+    // Adding LEN's digits can add a digit to LEN (at most once).
+    let digits = |n: usize| n.to_string().len();
+    let len = rest + digits(rest + digits(rest));
     out.extend_from_slice(len.to_string().as_bytes());
     out.push(b' ');
     out.extend_from_slice(key.as_bytes());
