@@ -87,7 +87,8 @@ impl Registry {
             .danger_accept_invalid_certs(insecure)
             .build()
             .map_err(|e| Error::input(&shown, format!("cannot set up the HTTP client: {e}")))?;
-        let https = !(r.is_loopback() || insecure) || transport::speaks_tls(&http, &api_host).await;
+        let https =
+            !(r.is_loopback() || insecure) || transport::speaks_tls(&api_host, r.hostname()).await;
         let protocol = if https {
             ClientProtocol::Https
         } else {

@@ -18,6 +18,7 @@
 //! blob's digest and diff_id as it is indexed.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -123,19 +124,45 @@ pub fn tls_trouble(e: &(dyn std::error::Error + 'static)) -> Option<Tls> {
 }
 
 /// Does the loopback `host` answer TLS? (docker tries HTTPS first there,
-/// then plain HTTP.) A certificate it fails to verify still means yes.
-pub async fn speaks_tls(http: &reqwest::Client, host: &str) -> bool {
-    match http
-        .get(format!("https://{host}/v2/"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-    {
-        Ok(_) => true,
-        Err(e) => matches!(
+/// then plain HTTP.) Asked with a bare handshake that trusts no one, so
+/// that a certificate that does not verify still means yes. No request is
+/// sent: a TLS 1.3 server that wants a client certificate says so only
+/// after the handshake, and a request sent meanwhile can meet a reset
+/// instead of that alert, which looked like "no TLS here".
+pub async fn speaks_tls(host: &str, hostname: &str) -> bool {
+    let has_port = !host.ends_with(']')
+        && host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    let addr = if has_port {
+        host.to_string()
+    } else {
+        format!("{host}:443")
+    };
+    let name = hostname.trim_start_matches('[').trim_end_matches(']');
+    let Ok(name) = rustls::pki_types::ServerName::try_from(name.to_string()) else {
+        return false;
+    };
+    let handshake = async {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+    };
+    match tokio::time::timeout(Duration::from_secs(5), handshake).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => matches!(
             tls_trouble(&e),
             Some(Tls::Untrusted(_) | Tls::ClientCertWanted)
         ),
+        Err(_) => false,
     }
 }
 
