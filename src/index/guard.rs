@@ -253,7 +253,7 @@ fn checksum_ok(h: &tar::Header) -> bool {
 /// PAX records as Go's `archive/tar` parses them (and refuses them):
 /// `LEN KEY=VALUE\n`, LEN counting the whole record, one after another.
 /// The tar crate skips malformed records silently; Docker refuses the layer.
-fn check_pax(mut data: &[u8]) -> Result<(), String> {
+pub(super) fn check_pax(mut data: &[u8]) -> Result<(), String> {
     while !data.is_empty() {
         let space = data.iter().position(|&b| b == b' ').ok_or("no length")?;
         let len: usize = std::str::from_utf8(&data[..space])
@@ -279,7 +279,7 @@ fn check_pax(mut data: &[u8]) -> Result<(), String> {
 }
 
 /// A numeric PAX record, read as the tar crate reads it.
-fn pax_value(data: &[u8], key: &str) -> Option<u64> {
+pub(super) fn pax_value(data: &[u8], key: &str) -> Option<u64> {
     for ext in tar::PaxExtensions::new(data) {
         let ext = ext.ok()?;
         if ext.key() == Ok(key) {

@@ -363,17 +363,23 @@ pub type Pending = (u32, u64);
 /// Index a plain layer tar that can be read at any offset, leaving large
 /// regular files unread: each goes to `defer.send`, to be hashed by whoever
 /// has a core free, and comes back through [`finish_deferred`]. Headers and
-/// small files are read in line, as [`index_tar_within`] reads them.
+/// small files are read in line, in place ([`super::scan`]), as
+/// [`index_tar_within`] reads them. `open` gives the layer from its start:
+/// a layer the scan does not read as the tar crate does is read again
+/// through the tar crate.
 pub fn index_tar_deferred<R: Read + io::Seek>(
-    reader: R,
+    mut open: impl FnMut() -> R,
     budget: &AtomicU64,
     defer: Defer<'_>,
 ) -> io::Result<(LayerIndex, Vec<Pending>)> {
-    index_archive(
-        tar::Archive::new(Guard::new(reader)),
-        budget,
-        Content::Defer(defer),
-    )
+    let len = defer.len;
+    let mut ix = Indexer::new(budget, Content::Defer(defer));
+    match super::scan::scan(open(), len, &mut ix) {
+        Ok(()) => return Ok(ix.finish()),
+        Err(super::scan::Stop::Failed(e)) => return Err(e),
+        Err(super::scan::Stop::GaveUp) => {}
+    }
+    index_archive(tar::Archive::new(Guard::new(open())), budget, ix.give_up())
 }
 
 /// Give the deferred files their digests (`digest` of each job id), and
@@ -392,7 +398,7 @@ pub fn finish_deferred(idx: &mut LayerIndex, pending: &[Pending], digest: impl F
 }
 
 /// What [`index_archive`] does with regular files' content.
-enum Content<'a> {
+pub(super) enum Content<'a> {
     /// Read and hash it all.
     All,
     /// Read only what [`wants_capture`] keeps; say where each file is.
@@ -401,31 +407,132 @@ enum Content<'a> {
     Defer(Defer<'a>),
 }
 
+/// One tar member as [`Indexer::add`] reads it, from whichever parser.
+pub(super) trait Member {
+    /// Where its header starts (after any extension members before it).
+    fn header_pos(&self) -> u64;
+    /// Where its content starts.
+    fn file_pos(&self) -> u64;
+    fn path_bytes(&self) -> Cow<'_, [u8]>;
+    fn link_bytes(&self) -> Option<Cow<'_, [u8]>>;
+    fn kind(&self) -> tar::EntryType;
+    /// Mode, uid, gid and mtime, 0 where the header's field is unreadable.
+    fn meta(&self) -> (u32, u32, u32, u64);
+    /// The content's size.
+    fn size(&self) -> u64;
+    /// The 512-byte header block.
+    fn header_bytes(&self) -> &[u8; 512];
+    /// Read the content: its xxh3, and the bytes when `keep`.
+    fn hash(&mut self, buf: &mut [u8], keep: bool) -> io::Result<(u64, Option<Box<[u8]>>)>;
+}
+
+impl<R: Read> Member for tar::Entry<'_, R> {
+    fn header_pos(&self) -> u64 {
+        self.raw_header_position()
+    }
+    fn file_pos(&self) -> u64 {
+        self.raw_file_position()
+    }
+    fn path_bytes(&self) -> Cow<'_, [u8]> {
+        tar::Entry::path_bytes(self)
+    }
+    fn link_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        self.link_name_bytes()
+    }
+    fn kind(&self) -> tar::EntryType {
+        self.header().entry_type()
+    }
+    fn meta(&self) -> (u32, u32, u32, u64) {
+        let h = self.header();
+        (
+            h.mode().unwrap_or(0),
+            h.uid().unwrap_or(0) as u32,
+            h.gid().unwrap_or(0) as u32,
+            h.mtime().unwrap_or(0),
+        )
+    }
+    fn size(&self) -> u64 {
+        tar::Entry::size(self)
+    }
+    fn header_bytes(&self) -> &[u8; 512] {
+        self.header().as_bytes()
+    }
+    fn hash(&mut self, buf: &mut [u8], keep: bool) -> io::Result<(u64, Option<Box<[u8]>>)> {
+        let size = tar::Entry::size(self);
+        hash_content(self, size, buf, keep)
+    }
+}
+
 fn index_archive<R: Read + io::Seek>(
     mut ar: tar::Archive<R>,
     budget: &AtomicU64,
-    mut content: Content<'_>,
+    content: Content<'_>,
 ) -> io::Result<(LayerIndex, Vec<Pending>)> {
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut idx = LayerIndex {
-        tree: PathTree::new(),
-        ..Default::default()
-    };
-    // node -> entry index within this layer (a path listed twice: last wins)
-    let mut by_node: Vec<u32> = Vec::new();
-    let mut captured_bytes = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
-    // Tar entries arrive grouped by directory: remember the last parent.
-    let mut last_dir: (String, NodeId) = (String::new(), ROOT);
-    // The last entry's node and header position, for errors between entries.
-    let mut last: Option<(NodeId, u64)> = None;
-
+    let mut ix = Indexer::new(budget, content);
     for item in ar.entries_with_seek()? {
         let mut entry = match item {
             Ok(e) => e,
-            Err(e) => return Err(after_entry(last.map(|(n, p)| (idx.tree.path(n), p)), e)),
+            Err(e) => return Err(ix.after_last(e)),
         };
-        let pos = entry.raw_header_position();
+        ix.add(&mut entry)?;
+    }
+    Ok(ix.finish())
+}
+
+/// A layer's index as its members arrive, in tar order.
+pub(super) struct Indexer<'a, 'c> {
+    idx: LayerIndex,
+    pending: Vec<Pending>,
+    budget: &'a AtomicU64,
+    /// Bytes of `budget` this layer took.
+    taken: u64,
+    content: Content<'c>,
+    /// node -> entry index within this layer (a path listed twice: last wins)
+    by_node: Vec<u32>,
+    captured_bytes: u64,
+    buf: Vec<u8>,
+    /// Tar entries arrive grouped by directory: remember the last parent.
+    last_dir: (String, NodeId),
+    /// The last entry's node and header position, for errors between entries.
+    last: Option<(NodeId, u64)>,
+}
+
+impl<'a, 'c> Indexer<'a, 'c> {
+    pub(super) fn new(budget: &'a AtomicU64, content: Content<'c>) -> Self {
+        Indexer {
+            idx: LayerIndex {
+                tree: PathTree::new(),
+                ..Default::default()
+            },
+            pending: Vec::new(),
+            budget,
+            taken: 0,
+            content,
+            by_node: Vec::new(),
+            captured_bytes: 0,
+            buf: vec![0u8; 256 * 1024],
+            last_dir: (String::new(), ROOT),
+            last: None,
+        }
+    }
+
+    /// An error reading the next header, said after the last entry.
+    pub(super) fn after_last(&self, e: io::Error) -> io::Error {
+        after_entry(self.last.map(|(n, p)| (self.idx.tree.path(n), p)), e)
+    }
+
+    /// Drop the index, giving back what it took of the image's budget;
+    /// what to do with content is left for another try.
+    pub(super) fn give_up(self) -> Content<'c> {
+        self.budget.fetch_add(self.taken, Ordering::Relaxed);
+        self.content
+    }
+
+    /// Index one member. Its content is read (through [`Member::hash`]) or
+    /// not; the caller moves past whatever is left of it.
+    pub(super) fn add(&mut self, entry: &mut impl Member) -> io::Result<()> {
+        let idx = &mut self.idx;
+        let pos = entry.header_pos();
         let raw = entry.path_bytes();
         if raw.len() > MAX_PATH {
             let shown = decode_name(&raw[..60]).into_owned();
@@ -444,6 +551,7 @@ fn index_archive<R: Read + io::Seek>(
             )));
         }
         let path_string = decode_name(&raw).into_owned();
+        drop(raw);
         let Some(path) = clean(normalize(&path_string)) else {
             return Err(invalid(format!(
                 "entry {path_string} (at byte {pos}): the path climbs out of the image root with `..` (Docker refuses it too)"
@@ -451,35 +559,35 @@ fn index_archive<R: Read + io::Seek>(
         };
         let path: &str = &path;
         if path.is_empty() {
-            continue; // the root itself
+            return Ok(()); // the root itself
         }
         let (dir, name) = match path.rfind('/') {
             Some(i) => (&path[..i], &path[i + 1..]),
             None => ("", path),
         };
-        let parent = if dir == last_dir.0 {
-            last_dir.1
+        let parent = if dir == self.last_dir.0 {
+            self.last_dir.1
         } else {
             let n = idx.tree.insert(dir);
-            last_dir = (dir.to_string(), n);
+            self.last_dir = (dir.to_string(), n);
             n
         };
 
         if let Some(hidden) = name.strip_prefix(WHITEOUT) {
             if name == OPAQUE {
                 idx.opaque.push(parent);
-                last = Some((parent, pos));
+                self.last = Some((parent, pos));
             } else {
                 let node = idx.tree.child(parent, hidden);
                 idx.whiteouts.push(node);
-                last = Some((node, pos));
+                self.last = Some((node, pos));
             }
-            continue;
+            return Ok(());
         }
 
-        let header = entry.header();
-        let sparse = header.entry_type().is_gnu_sparse();
-        let kind = match header.entry_type() {
+        let entry_type = entry.kind();
+        let sparse = entry_type.is_gnu_sparse();
+        let kind = match entry_type {
             tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
             tar::EntryType::Directory => EntryKind::Dir,
             tar::EntryType::Symlink => EntryKind::Symlink,
@@ -489,14 +597,11 @@ fn index_archive<R: Read + io::Seek>(
             tar::EntryType::Fifo => EntryKind::Fifo,
             // GNU sparse files and other rare kinds: count their content as a file.
             other if other.is_gnu_sparse() => EntryKind::File,
-            _ => continue,
+            _ => return Ok(()),
         };
-        let mode = header.mode().unwrap_or(0);
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
-        let mtime = header.mtime().unwrap_or(0);
+        let (mode, uid, gid, mtime) = entry.meta();
         let link_bytes = match kind {
-            EntryKind::Symlink | EntryKind::Hardlink => entry.link_name_bytes(),
+            EntryKind::Symlink | EntryKind::Hardlink => entry.link_bytes(),
             _ => None,
         };
         // A symlink's size is its target's length in bytes, as lstat says.
@@ -518,7 +623,7 @@ fn index_archive<R: Read + io::Seek>(
             _ => None,
         };
         let node = idx.tree.child(parent, name);
-        last = Some((node, pos));
+        self.last = Some((node, pos));
         let mut size = match kind {
             EntryKind::Symlink => link_len,
             _ => 0,
@@ -532,21 +637,25 @@ fn index_archive<R: Read + io::Seek>(
             // size, as lstat would, and name its content by its header
             // rather than hashing the zeros.
             size = entry.size();
-            digest = xxh3_64(entry.header().as_bytes());
+            digest = xxh3_64(entry.header_bytes());
         } else if kind == EntryKind::File {
             size = entry.size();
             let wanted = wants_capture(path, size)
-                && captured_bytes + size <= MAX_CAPTURED
+                && self.captured_bytes + size <= MAX_CAPTURED
                 && idx.captured.len() < MAX_CAPTURED_FILES;
             let capture = wanted
-                && budget
+                && self
+                    .budget
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                         b.checked_sub(size)
                     })
                     .is_ok();
+            if capture {
+                self.taken += size;
+            }
             idx.incomplete |= wanted && !capture;
-            let at = entry.raw_file_position();
-            let (d, data) = match &mut content {
+            let at = entry.file_pos();
+            let (d, data) = match &mut self.content {
                 Content::Defer(d) if !capture && size >= d.min && at + size <= d.len => {
                     left = Some(u64::from((d.send)(at, size)));
                     (0, None)
@@ -555,15 +664,16 @@ fn index_archive<R: Read + io::Seek>(
                     hashed = false;
                     (0, None)
                 }
-                _ => hash_content(&mut entry, size, &mut buf, capture)
+                _ => entry
+                    .hash(&mut self.buf, capture)
                     .map_err(|e| at_entry(path, pos, e))?,
             };
             digest = d;
-            if matches!(content, Content::Headers) && size > 0 {
+            if matches!(self.content, Content::Headers) && size > 0 {
                 left = Some(at);
             }
             if let Some(data) = data {
-                captured_bytes += data.len() as u64;
+                self.captured_bytes += data.len() as u64;
                 match idx.captured.iter_mut().find(|(n, _)| *n == node) {
                     Some(slot) => slot.1 = data,
                     None => idx.captured.push((node, data)),
@@ -584,40 +694,50 @@ fn index_archive<R: Read + io::Seek>(
             link,
             owns_inode: false,
         };
-        if by_node.len() <= node as usize {
-            by_node.resize(idx.tree.len(), NO_ENTRY);
+        if self.by_node.len() <= node as usize {
+            self.by_node.resize(idx.tree.len(), NO_ENTRY);
         }
-        let at = match by_node[node as usize] {
+        let at = match self.by_node[node as usize] {
             NO_ENTRY => {
-                by_node[node as usize] = idx.entries.len() as u32;
+                self.by_node[node as usize] = idx.entries.len() as u32;
                 idx.entries.push(e);
                 idx.entries.len() as u32 - 1
             }
             i => {
                 idx.entries[i as usize] = e;
                 // The path listed again: what it was is not waited for.
-                pending.retain(|&(p, _)| p != i);
+                self.pending.retain(|&(p, _)| p != i);
                 i
             }
         };
         if let Some(key) = left {
-            pending.push((at, key));
+            self.pending.push((at, key));
         }
+        Ok(())
     }
 
-    // A marker listed twice says nothing new, and the merge walks the whole
-    // subtree once per marker: keep the first of each.
-    for list in [&mut idx.opaque, &mut idx.whiteouts] {
-        let mut seen = vec![false; idx.tree.len()];
-        list.retain(|&n| !std::mem::replace(&mut seen[n as usize], true));
+    /// The index, once every member is in.
+    pub(super) fn finish(self) -> (LayerIndex, Vec<Pending>) {
+        let Indexer {
+            mut idx,
+            pending,
+            by_node,
+            ..
+        } = self;
+        // A marker listed twice says nothing new, and the merge walks the
+        // whole subtree once per marker: keep the first of each.
+        for list in [&mut idx.opaque, &mut idx.whiteouts] {
+            let mut seen = vec![false; idx.tree.len()];
+            list.retain(|&n| !std::mem::replace(&mut seen[n as usize], true));
+        }
+        link_hardlinks(&mut idx, &by_node);
+        idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
+        // Every layer stays in memory until the merge: give back what
+        // doubling reserved (up to half the vector; large blocks shrink in
+        // place).
+        idx.entries.shrink_to_fit();
+        (idx, pending)
     }
-
-    link_hardlinks(&mut idx, &by_node);
-    idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
-    // Every layer stays in memory until the merge: give back what doubling
-    // reserved (up to half the vector; large blocks shrink in place).
-    idx.entries.shrink_to_fit();
-    Ok((idx, pending))
 }
 
 /// Hardlinks share their target's content: give them its size and digest.

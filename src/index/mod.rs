@@ -7,4 +7,5 @@ pub mod layer;
 pub mod merge;
 pub mod os;
 pub mod overlay;
+mod scan;
 pub mod tree;

@@ -44,6 +44,8 @@ struct Job {
     file: Arc<File>,
     offset: u64,
     size: u64,
+    /// Bytes of it to count as read (the reader counted the rest).
+    count: u64,
 }
 
 /// Jobs waiting, and how many layers are still being read for theirs.
@@ -88,21 +90,27 @@ where
     let read_layer = |i: usize| -> Result<(LayerIndex, Vec<Pending>), String> {
         let span = open(i)?;
         let fail = |e: String| format!("{}: {e}", label(i));
-        let uncounted = AtomicU64::new(0);
-        let reader = At::new(&span, counters[i].as_ref(), &uncounted);
+        let tally = Tally::default();
+        let reader = || At::new(&span, counters[i].as_ref(), &tally);
         let mut head = [0u8; 512];
         let n = span
             .file
             .read_at(&mut head[..span.len.min(512) as usize], span.offset)
             .map_err(|e| fail(e.to_string()))?;
         if opts.verify || detect(&head[..n]) != Ok(Compression::None) {
-            let idx = index_blob(reader, opts.verify, budget).map_err(fail)?;
+            let idx = index_blob(reader(), opts.verify, budget).map_err(fail)?;
             return Ok((idx, Vec::new()));
         }
         let mut send = |offset: u64, size: u64| {
             let id = jobs.fetch_add(1, Ordering::Relaxed) as u32;
-            // The seek past this content is counted when the job is done.
-            uncounted.store(size, Ordering::Relaxed);
+            // What the reader has not read of this content is counted by
+            // the job, not by the seek past it.
+            let read = tally
+                .counted_to
+                .load(Ordering::Relaxed)
+                .clamp(offset, offset + size);
+            let count = offset + size - read;
+            tally.uncounted.store(count, Ordering::Relaxed);
             if let Ok(mut q) = queue.lock() {
                 q.jobs.push(Job {
                     id,
@@ -110,6 +118,7 @@ where
                     file: span.file.clone(),
                     offset: span.offset + offset,
                     size,
+                    count,
                 });
             }
             ready.notify_one();
@@ -215,6 +224,7 @@ impl Drop for Finished<'_> {
 /// Hash one deferred file with positioned reads.
 fn hash_at(job: &Job, buf: &mut [u8], counter: Option<&Counter>) -> Result<u64, String> {
     let mut h = Xxh3::new();
+    let mut uncounted = job.count;
     let mut at = job.offset;
     let end = job.offset + job.size;
     while at < end {
@@ -233,15 +243,25 @@ fn hash_at(job: &Job, buf: &mut [u8], counter: Option<&Counter>) -> Result<u64, 
         h.update(&buf[..n]);
         at += n as u64;
         if let Some(c) = counter {
-            c.fetch_add(n as u64, Ordering::Relaxed);
+            let k = uncounted.min(n as u64);
+            uncounted -= k;
+            c.fetch_add(k, Ordering::Relaxed);
         }
     }
     Ok(h.digest())
 }
 
+/// How far a layer's reader has counted, and how much of the deferred
+/// file its next seek passes is left for that file's job to count.
+#[derive(Default)]
+struct Tally {
+    counted_to: AtomicU64,
+    uncounted: AtomicU64,
+}
+
 /// A layer's byte range read through a buffer, seeking forward within it
-/// where it can; what it reads or skips is counted, but for the content
-/// of a deferred file (`uncounted`), which its job counts.
+/// where it can; what it reads or skips is counted, but for what the job
+/// of a deferred file counts.
 struct At<'a> {
     file: &'a File,
     base: u64,
@@ -252,11 +272,12 @@ struct At<'a> {
     start: usize,
     end: usize,
     counter: Option<&'a Counter>,
-    uncounted: &'a AtomicU64,
+    tally: &'a Tally,
 }
 
 impl<'a> At<'a> {
-    fn new(span: &'a Span, counter: Option<&'a Counter>, uncounted: &'a AtomicU64) -> Self {
+    fn new(span: &'a Span, counter: Option<&'a Counter>, tally: &'a Tally) -> Self {
+        tally.counted_to.store(0, Ordering::Relaxed);
         At {
             file: &span.file,
             base: span.offset,
@@ -266,14 +287,16 @@ impl<'a> At<'a> {
             start: 0,
             end: 0,
             counter,
-            uncounted,
+            tally,
         }
     }
 
+    /// Count `n` bytes, up to `pos`.
     fn count(&self, n: u64) {
         if let Some(c) = self.counter {
             c.fetch_add(n, Ordering::Relaxed);
         }
+        self.tally.counted_to.store(self.pos, Ordering::Relaxed);
     }
 }
 
@@ -338,7 +361,7 @@ impl Seek for At<'_> {
             self.end = 0;
         }
         self.pos = target;
-        self.count(skip.saturating_sub(self.uncounted.swap(0, Ordering::Relaxed)));
+        self.count(skip.saturating_sub(self.tally.uncounted.swap(0, Ordering::Relaxed)));
         Ok(target)
     }
 }
@@ -387,11 +410,16 @@ mod tests {
     }
 
     fn read(bytes: &[u8], threads: usize) -> Result<LayerIndex, String> {
+        read_counted(bytes, threads, &Counter::default())
+    }
+
+    fn read_counted(bytes: &[u8], threads: usize, counter: &Counter) -> Result<LayerIndex, String> {
         let mut f = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut f, bytes).unwrap();
         let file = Arc::new(f);
         let opts = LoadOptions {
             threads: Some(threads),
+            progress: Some(counter.clone()),
             ..Default::default()
         };
         let budget = AtomicU64::new(u64::MAX);
@@ -424,7 +452,10 @@ mod tests {
         let tar = layer();
         let inline = index_tar(&tar[..]).unwrap();
         for threads in [1, 2, 4] {
-            let idx = read(&tar, threads).unwrap();
+            let counter = Counter::default();
+            let idx = read_counted(&tar, threads, &counter).unwrap();
+            // Every byte counted once, whether read, skipped or hashed by a job.
+            assert_eq!(counter.load(Ordering::Relaxed), tar.len() as u64);
             assert_eq!(facts(&idx), facts(&inline), "{threads} threads");
             assert_eq!(idx.size, inline.size);
             assert_eq!(idx.tar_bytes, tar.len() as u64);
@@ -443,7 +474,7 @@ mod tests {
             send: &mut send,
         };
         let (_, pending) = index_tar_deferred(
-            std::io::Cursor::new(&tar[..]),
+            || std::io::Cursor::new(&tar[..]),
             &AtomicU64::new(u64::MAX),
             defer,
         )

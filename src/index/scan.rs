@@ -1,0 +1,681 @@
+//! Reading a plain layer tar in place: each header is parsed where it lies
+//! in a read-ahead window, and small files are hashed there, with no copy
+//! between the file and the hasher but the kernel's.
+//!
+//! It reads what real layers hold (ustar, GNU and old headers, GNU long
+//! names and links, PAX records) exactly as the tar crate behind [`Guard`]
+//! reads them, and gives up on anything else: a GNU sparse file, a
+//! base-256 number, a field that is not plain octal, a bad checksum, two
+//! extensions of one kind before a member, a truncated layer, any header
+//! the tar crate or the guard would refuse. The caller then reads the
+//! layer again with the tar crate, which says in its words what is wrong.
+//! Giving up costs a second read of one layer, never a different index.
+//!
+//! [`Guard`]: super::guard::Guard
+
+use std::borrow::Cow;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+
+use super::guard::{MAX_EXTENSION, check_pax, pax_value};
+use super::layer::{Indexer, Member};
+
+/// Bytes read at a time: at least this much, so that the reader below
+/// (`source::archive::parallel`'s `At`) reads straight into the window.
+const READ: usize = 64 * 1024;
+/// The largest content hashed in one piece, in the window.
+const IN_PLACE: usize = 256 * 1024;
+const BLOCK: usize = 512;
+
+/// Why a scan stopped before the end.
+pub(super) enum Stop {
+    /// Something it does not read exactly as the tar crate does: read the
+    /// layer with the tar crate instead.
+    GaveUp,
+    /// The layer is wrong in a way the tar crate would meet in the same
+    /// member, and this is the error it gives there.
+    Failed(io::Error),
+}
+
+/// Index the layer `r`, of `len` bytes, into `ix`, member by member.
+pub(super) fn scan<R: Read + Seek>(r: R, len: u64, ix: &mut Indexer<'_, '_>) -> Result<(), Stop> {
+    let mut w = Window {
+        r,
+        len,
+        buf: vec![0u8; IN_PLACE + READ],
+        start: 0,
+        end: 0,
+        pos: 0,
+        eof: false,
+    };
+    let gave_up = |_| Stop::GaveUp;
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut long_link: Option<Vec<u8>> = None;
+    let mut pax: Option<Vec<u8>> = None;
+    loop {
+        let header_pos = w.pos;
+        let block = w.fill(BLOCK).map_err(gave_up)?;
+        let pending = long_name.is_some() || long_link.is_some() || pax.is_some();
+        if block.is_empty() && !pending {
+            return Ok(());
+        }
+        if block.len() < BLOCK {
+            return Err(Stop::GaveUp);
+        }
+        let header: [u8; BLOCK] = block.try_into().map_err(|_| Stop::GaveUp)?;
+        if header.iter().all(|&b| b == 0) {
+            return if pending { Err(Stop::GaveUp) } else { Ok(()) };
+        }
+        let sum = header[..148]
+            .iter()
+            .chain(&header[156..])
+            .map(|&b| u32::from(b))
+            .sum::<u32>()
+            + 8 * 32;
+        if octal(&header[148..156]) != Some(u64::from(sum)) {
+            return Err(Stop::GaveUp);
+        }
+        let flag = header[156];
+        let extension = matches!(flag, b'L' | b'K' | b'x' | b'g');
+        let applied = pax.as_deref().filter(|_| !extension);
+        let mut size = octal(&header[124..136]).ok_or(Stop::GaveUp)?;
+        if let Some(p) = applied.and_then(|p| pax_value(p, "size")) {
+            size = p;
+        }
+        let padded = size.checked_add(BLOCK as u64 - 1).ok_or(Stop::GaveUp)? & !(BLOCK as u64 - 1);
+        let file_pos = header_pos + BLOCK as u64;
+        file_pos.checked_add(padded).ok_or(Stop::GaveUp)?;
+        w.consume(BLOCK);
+
+        let magic = &header[257..265];
+        let recognized = magic == b"ustar\x0000" || magic == b"ustar  \x00";
+        if recognized && matches!(flag, b'L' | b'K' | b'x') {
+            let slot = match flag {
+                b'L' => &mut long_name,
+                b'K' => &mut long_link,
+                _ => &mut pax,
+            };
+            if slot.is_some() || size > MAX_EXTENSION {
+                return Err(Stop::GaveUp);
+            }
+            let mut body = Vec::with_capacity(size as usize);
+            if !w
+                .stream(size, |b| body.extend_from_slice(b))
+                .map_err(gave_up)?
+                || (flag == b'x' && check_pax(&body).is_err())
+                || !w.skip(padded - size).map_err(gave_up)?
+            {
+                return Err(Stop::GaveUp);
+            }
+            *slot = Some(body);
+            continue;
+        }
+        if flag == b'S' {
+            return Err(Stop::GaveUp);
+        }
+        let number = |field: &[u8], key: &str| match applied.and_then(|p| pax_value(p, key)) {
+            Some(v) => Some(v),
+            None => octal_or_zero(field),
+        };
+        let meta = (
+            octal_or_zero(&header[100..108]).ok_or(Stop::GaveUp)? as u32,
+            number(&header[108..116], "uid").ok_or(Stop::GaveUp)? as u32,
+            number(&header[116..124], "gid").ok_or(Stop::GaveUp)? as u32,
+            octal_or_zero(&header[136..148]).ok_or(Stop::GaveUp)?,
+        );
+        let mut m = Scanned {
+            w: &mut w,
+            header,
+            header_pos,
+            file_pos,
+            size,
+            meta,
+            long_name: long_name.take(),
+            long_link: long_link.take(),
+            pax: pax.take(),
+            read: false,
+            gave_up: false,
+        };
+        if let Err(e) = ix.add(&mut m) {
+            return Err(if m.gave_up {
+                Stop::GaveUp
+            } else {
+                Stop::Failed(e)
+            });
+        }
+        let rest = if m.read { padded - size } else { padded };
+        if !w.skip(rest).map_err(gave_up)? {
+            return Err(Stop::GaveUp);
+        }
+    }
+}
+
+/// A numeric header field as the tar crate reads it when it reads it as
+/// octal: up to the first NUL, blanks trimmed. `None` for anything else
+/// (base-256 included), where the tar crate may read otherwise.
+fn octal(field: &[u8]) -> Option<u64> {
+    let text = field.split(|&b| b == 0).next().unwrap_or(field);
+    let blank = |b: &u8| matches!(b, b' ' | b'\t'..=b'\r');
+    let first = text.iter().position(|b| !blank(b))?;
+    let last = text.iter().rposition(|b| !blank(b))?;
+    text[first..=last].iter().try_fold(0u64, |n, &b| match b {
+        b'0'..=b'7' => n.checked_mul(8).map(|n| n + u64::from(b - b'0')),
+        _ => None,
+    })
+}
+
+/// Mode, uid, gid or mtime as the indexer takes it from the tar crate: its
+/// number, or 0 where the tar crate cannot read one. `None` where the
+/// tar crate may read a number this does not (base-256, a sign, bytes
+/// that are not ASCII).
+fn octal_or_zero(field: &[u8]) -> Option<u64> {
+    let text = field.split(|&b| b == 0).next().unwrap_or(field);
+    if field[0] & 0x80 != 0 || text.iter().any(|&b| b >= 0x80 || b == b'+') {
+        return None;
+    }
+    Some(octal(text).unwrap_or(0))
+}
+
+/// The layer through a read-ahead window.
+struct Window<R> {
+    r: R,
+    len: u64,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The layer offset of `buf[start]`.
+    pos: u64,
+    eof: bool,
+}
+
+impl<R: Read + Seek> Window<R> {
+    /// The next `n` bytes (at most [`IN_PLACE`]), fewer only where the
+    /// layer ends.
+    fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
+        if self.end - self.start < n && !self.eof {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            while self.end < n {
+                let want = (n - self.end).max(READ).min(self.buf.len() - self.end);
+                match self.r.read(&mut self.buf[self.end..self.end + want]) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(k) => self.end += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let n = n.min(self.end - self.start);
+        Ok(&self.buf[self.start..self.start + n])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.pos += n as u64;
+    }
+
+    /// Pass `n` bytes to `f`, in pieces; false if the layer ends first.
+    fn stream(&mut self, mut n: u64, mut f: impl FnMut(&[u8])) -> io::Result<bool> {
+        while n > 0 {
+            let piece = self.fill(n.min(IN_PLACE as u64) as usize)?;
+            if piece.is_empty() {
+                return Ok(false);
+            }
+            let k = piece.len();
+            f(piece);
+            self.consume(k);
+            n -= k as u64;
+        }
+        Ok(true)
+    }
+
+    /// Move `n` bytes on, seeking past what is not in the window; false if
+    /// that is past the layer's end.
+    fn skip(&mut self, n: u64) -> io::Result<bool> {
+        let held = (self.end - self.start) as u64;
+        if n <= held {
+            self.consume(n as usize);
+            return Ok(true);
+        }
+        let to = self.pos + n;
+        // The reader is at `pos + held`: it seeks forward only.
+        if to > self.len || self.r.seek(SeekFrom::Start(to)).is_err() {
+            return Ok(false);
+        }
+        self.start = 0;
+        self.end = 0;
+        self.pos = to;
+        Ok(true)
+    }
+}
+
+/// One member, its header parsed; its content next in the window.
+struct Scanned<'w, R> {
+    w: &'w mut Window<R>,
+    header: [u8; BLOCK],
+    header_pos: u64,
+    file_pos: u64,
+    size: u64,
+    meta: (u32, u32, u32, u64),
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Vec<u8>>,
+    /// The content was read.
+    read: bool,
+    /// The content could not be read as the tar crate reads it.
+    gave_up: bool,
+}
+
+/// A GNU long name or link as the tar crate gives it: one trailing NUL off.
+fn without_nul(b: &[u8]) -> &[u8] {
+    b.strip_suffix(&[0]).unwrap_or(b)
+}
+
+/// A header field up to its first NUL.
+fn field(b: &[u8]) -> &[u8] {
+    b.split(|&c| c == 0).next().unwrap_or(b)
+}
+
+impl<R> Scanned<'_, R> {
+    fn pax_bytes(&self, key: &[u8]) -> Option<&[u8]> {
+        tar::PaxExtensions::new(self.pax.as_deref()?)
+            .filter_map(Result::ok)
+            .find(|x| x.key_bytes() == key)
+            .map(|x| x.value_bytes())
+    }
+}
+
+impl<R: Read + Seek> Member for Scanned<'_, R> {
+    fn header_pos(&self) -> u64 {
+        self.header_pos
+    }
+
+    fn file_pos(&self) -> u64 {
+        self.file_pos
+    }
+
+    fn path_bytes(&self) -> Cow<'_, [u8]> {
+        if let Some(n) = &self.long_name {
+            return Cow::Borrowed(without_nul(n));
+        }
+        if let Some(p) = self.pax_bytes(b"path") {
+            return Cow::Borrowed(p);
+        }
+        let h = &self.header;
+        let name = field(&h[..100]);
+        let ustar = &h[257..265] == b"ustar\x0000";
+        if ustar && h[345] != 0 {
+            let mut full = field(&h[345..500]).to_vec();
+            full.push(b'/');
+            full.extend_from_slice(name);
+            Cow::Owned(full)
+        } else {
+            Cow::Borrowed(name)
+        }
+    }
+
+    fn link_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        if let Some(n) = &self.long_link {
+            return Some(Cow::Borrowed(without_nul(n)));
+        }
+        if let Some(p) = self.pax_bytes(b"linkpath") {
+            return Some(Cow::Borrowed(p));
+        }
+        let link = &self.header[157..257];
+        (link[0] != 0).then(|| Cow::Borrowed(field(link)))
+    }
+
+    fn kind(&self) -> tar::EntryType {
+        tar::EntryType::new(self.header[156])
+    }
+
+    fn meta(&self) -> (u32, u32, u32, u64) {
+        self.meta
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn header_bytes(&self) -> &[u8; 512] {
+        &self.header
+    }
+
+    fn hash(&mut self, _: &mut [u8], keep: bool) -> io::Result<(u64, Option<Box<[u8]>>)> {
+        let size = self.size;
+        let got = if keep {
+            let mut data = Vec::with_capacity(size as usize);
+            self.w
+                .stream(size, |b| data.extend_from_slice(b))?
+                .then(|| (xxh3_64(&data), Some(data.into_boxed_slice())))
+        } else if size <= IN_PLACE as u64 {
+            let piece = self.w.fill(size as usize)?;
+            let (k, d) = (piece.len(), xxh3_64(piece));
+            let whole = k as u64 == size;
+            self.w.consume(k);
+            whole.then_some((d, None))
+        } else {
+            let mut h = Xxh3::new();
+            self.w
+                .stream(size, |b| h.update(b))?
+                .then(|| (h.digest(), None))
+        };
+        self.read = true;
+        got.ok_or_else(|| {
+            self.gave_up = true;
+            io::Error::from(io::ErrorKind::UnexpectedEof)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::layer::{Content, Defer, LayerIndex, explain, finish_deferred, index_tar};
+    use std::io::Cursor;
+    use std::sync::atomic::AtomicU64;
+
+    /// What an index says, in comparable form.
+    fn facts(idx: &LayerIndex) -> String {
+        let mut out = Vec::new();
+        for e in &idx.entries {
+            out.push(format!(
+                "{} {:?} {:o} {} {} {} {} {:x} {} {:?}",
+                idx.tree.path(e.node),
+                e.kind,
+                e.mode,
+                e.uid,
+                e.gid,
+                e.mtime,
+                e.size,
+                e.digest,
+                e.hashed,
+                e.link
+            ));
+        }
+        for &n in &idx.whiteouts {
+            out.push(format!("whiteout {}", idx.tree.path(n)));
+        }
+        for &n in &idx.opaque {
+            out.push(format!("opaque {}", idx.tree.path(n)));
+        }
+        for (n, data) in &idx.captured {
+            out.push(format!(
+                "captured {} {:x}",
+                idx.tree.path(*n),
+                xxh3_64(data)
+            ));
+        }
+        out.push(format!("size {} incomplete {}", idx.size, idx.incomplete));
+        out.join("\n")
+    }
+
+    /// The scan's index of `tar` (None if it gave up), large files left
+    /// to jobs when `defer` is set.
+    fn scanned(tar: &[u8], defer: bool) -> Option<Result<String, String>> {
+        let budget = AtomicU64::new(u64::MAX);
+        let mut sent: Vec<(u64, u64)> = Vec::new();
+        let mut send = |at: u64, size: u64| {
+            sent.push((at, size));
+            sent.len() as u32 - 1
+        };
+        let content = if defer {
+            Content::Defer(Defer {
+                min: 700,
+                len: tar.len() as u64,
+                send: &mut send,
+            })
+        } else {
+            Content::All
+        };
+        let mut ix = Indexer::new(&budget, content);
+        match scan(Cursor::new(tar), tar.len() as u64, &mut ix) {
+            Ok(()) => {
+                let (mut idx, pending) = ix.finish();
+                finish_deferred(&mut idx, &pending, |job| {
+                    let (at, size) = sent[job as usize];
+                    xxh3_64(&tar[at as usize..(at + size) as usize])
+                });
+                Some(Ok(facts(&idx)))
+            }
+            Err(Stop::Failed(e)) => Some(Err(explain(&e))),
+            Err(Stop::GaveUp) => None,
+        }
+    }
+
+    fn direct(tar: &[u8]) -> Result<String, String> {
+        index_tar(tar).map(|i| facts(&i)).map_err(|e| explain(&e))
+    }
+
+    fn append(b: &mut tar::Builder<Vec<u8>>, mut h: tar::Header, path: &str, data: &[u8]) {
+        h.set_size(data.len() as u64);
+        h.set_mode(0o640);
+        h.set_uid(1000);
+        h.set_gid(1000);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+
+    fn link(
+        b: &mut tar::Builder<Vec<u8>>,
+        h: tar::Header,
+        kind: tar::EntryType,
+        path: &str,
+        to: &str,
+    ) {
+        let mut h = h;
+        h.set_entry_type(kind);
+        h.set_size(0);
+        b.append_link(&mut h, path, to).unwrap();
+    }
+
+    /// A layer with every kind of member real layers hold; with `big`, one
+    /// file too large to hash in one piece.
+    fn layer(big: bool) -> Vec<u8> {
+        let data = |seed: u8, n: usize| {
+            (0..n)
+                .map(|i| (i as u8).wrapping_mul(seed))
+                .collect::<Vec<u8>>()
+        };
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_ustar();
+        dir.set_entry_type(tar::EntryType::Directory);
+        append(&mut b, dir, "usr/", b"");
+        append(
+            &mut b,
+            tar::Header::new_ustar(),
+            "etc/os-release",
+            b"ID=debian\n",
+        );
+        append(
+            &mut b,
+            tar::Header::new_gnu(),
+            "usr/bin/tool",
+            &data(3, 5000),
+        );
+        append(
+            &mut b,
+            tar::Header::new_old(),
+            "usr/old-style",
+            &data(5, 10),
+        );
+        let deep = format!("usr/share/{}/file.txt", "nested-directory".repeat(7));
+        append(&mut b, tar::Header::new_ustar(), &deep, &data(7, 300));
+        let long = format!("opt/{}/gnu-long-name", "x".repeat(150));
+        append(&mut b, tar::Header::new_gnu(), &long, &data(9, 1200));
+        link(
+            &mut b,
+            tar::Header::new_gnu(),
+            tar::EntryType::Symlink,
+            "usr/lib/long-link",
+            &long,
+        );
+        link(
+            &mut b,
+            tar::Header::new_ustar(),
+            tar::EntryType::Link,
+            "usr/bin/tool-again",
+            "usr/bin/tool",
+        );
+        b.append_pax_extensions([
+            ("path", &b"opt/pax/\xc3\xa9t\xc3\xa9"[..]),
+            ("uid", b"3000000"),
+            ("gid", b"12"),
+        ])
+        .unwrap();
+        append(
+            &mut b,
+            tar::Header::new_ustar(),
+            "opt/placeholder",
+            &data(11, 800),
+        );
+        b.append_pax_extensions([("linkpath", &b"/some/where/else"[..])])
+            .unwrap();
+        link(
+            &mut b,
+            tar::Header::new_ustar(),
+            tar::EntryType::Symlink,
+            "opt/pax-link",
+            "short",
+        );
+        append(
+            &mut b,
+            tar::Header::new_ustar(),
+            "var/lib/dpkg/status",
+            b"Package: x\nStatus: install ok installed\n\n",
+        );
+        append(&mut b, tar::Header::new_gnu(), "usr/.wh.gone", b"");
+        append(&mut b, tar::Header::new_gnu(), "var/.wh..wh..opq", b"");
+        if big {
+            append(
+                &mut b,
+                tar::Header::new_gnu(),
+                "usr/big",
+                &data(13, 400_000),
+            );
+        }
+        append(
+            &mut b,
+            tar::Header::new_gnu(),
+            "usr/bin/tool",
+            b"listed again",
+        );
+        let mut fifo = tar::Header::new_gnu();
+        fifo.set_entry_type(tar::EntryType::Fifo);
+        append(&mut b, fifo, "run/fifo", b"");
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_well_formed_layer_is_scanned_as_the_tar_crate_reads_it() {
+        let tar = layer(true);
+        let want = direct(&tar).unwrap();
+        for defer in [false, true] {
+            assert_eq!(
+                scanned(&tar, defer),
+                Some(Ok(want.clone())),
+                "defer {defer}"
+            );
+        }
+        // Cut after its last member, without the end blocks: the same.
+        let end = tar.len() - 1024;
+        assert_eq!(scanned(&tar[..end], false), Some(Ok(want)));
+    }
+
+    /// The offsets of the headers in `tar` (each member's first block).
+    fn headers(tar: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|&b| b != 0) {
+            out.push(at);
+            let size = octal(&tar[at + 124..at + 136]).unwrap_or(0) as usize;
+            at += 512 + size.div_ceil(512) * 512;
+        }
+        out
+    }
+
+    fn fix_checksum(block: &mut [u8]) {
+        block[148..156].fill(b' ');
+        let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
+        block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    }
+
+    #[test]
+    fn damaged_layers_are_scanned_as_the_tar_crate_reads_them_or_given_up() {
+        let base = layer(false);
+        let at = headers(&base);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let interesting = [
+            0u8, b' ', b'0', b'7', b'8', b'/', b'.', b'x', b'L', b'K', b'g', b'S', b'5', b'2',
+            b'1', 0x80, 0xff, b'\n', b'=',
+        ];
+        let (mut read, mut gave_up) = (0, 0);
+        for round in 0..6000 {
+            let mut tar = base.clone();
+            match next() % 8 {
+                // A cut anywhere.
+                0 => tar.truncate((next() % base.len() as u64) as usize),
+                // A byte of a header changed, the checksum made right (or not).
+                _ => {
+                    let h = at[(next() % at.len() as u64) as usize];
+                    for _ in 0..1 + next() % 3 {
+                        let i = h + (next() % 512) as usize;
+                        tar[i] = if next() % 2 == 0 {
+                            interesting[(next() % interesting.len() as u64) as usize]
+                        } else {
+                            next() as u8
+                        };
+                    }
+                    if next() % 8 != 0 {
+                        fix_checksum(&mut tar[h..h + 512]);
+                    }
+                }
+            }
+            let want = direct(&tar);
+            for defer in [false, true] {
+                match scanned(&tar, defer) {
+                    None => gave_up += 1,
+                    Some(got) => {
+                        read += 1;
+                        assert_eq!(got, want, "round {round}, defer {defer}");
+                    }
+                }
+            }
+        }
+        // Most damage is still read by the scan, not passed on.
+        assert!(read > gave_up, "read {read}, gave up {gave_up}");
+    }
+
+    #[test]
+    fn octal_fields_are_read_as_the_tar_crate_reads_them_or_not_at_all() {
+        assert_eq!(octal(b"0000644\0"), Some(0o644));
+        assert_eq!(octal(b" 644 \0\0\0"), Some(0o644));
+        assert_eq!(octal(b"00000001750 "), Some(0o1750));
+        assert_eq!(octal(b"\t17\n\0junk"), Some(0o17));
+        // Empty, signed, non-octal, base-256, non-ASCII: left to the tar crate.
+        assert_eq!(octal(b"\0\0\0\0\0\0\0\0"), None);
+        assert_eq!(octal(b"        "), None);
+        assert_eq!(octal(b"+644\0"), None);
+        assert_eq!(octal(b"0000648\0"), None);
+        assert_eq!(octal(&[0x80, 0, 0, 0, 0, 0, 0x01, 0x00]), None);
+        assert_eq!(octal("64\u{a0}".as_bytes()), None);
+        // Where the tar crate reads no number, the indexer takes 0.
+        assert_eq!(octal_or_zero(b"\0\0\0\0\0\0\0\0"), Some(0));
+        assert_eq!(octal_or_zero(b"12a\0"), Some(0));
+        assert_eq!(octal_or_zero(b"-1\0"), Some(0));
+        assert_eq!(octal_or_zero(b"0000755\0"), Some(0o755));
+        assert_eq!(octal_or_zero(b"+755\0"), None);
+        assert_eq!(octal_or_zero(&[0x80, 0, 0, 0, 0, 0, 0, 1]), None);
+    }
+}
