@@ -323,7 +323,7 @@ pub fn classify(
         }
         for child in image.tree.children(dir) {
             let name = image.tree.name(child);
-            let (state, matched) = tree.step(dir_state, name);
+            let (state, matched) = tree.step(dir_state, image.tree.name_sym(child), name);
             candidates.clear();
             candidates.extend(matched.iter().map(|&g| paths.tree_rule[g as usize]));
             if whole {

@@ -65,8 +65,9 @@ pub struct TreeGlobs {
     /// By directory state and the one-name globs a name matched: the
     /// name's state and the globs its path matches.
     moves: HashMap<(StateId, Box<[usize]>), Step>,
-    /// The same by name (names repeat: `lib`, `index.js`, `__init__.py`).
-    memo: Vec<HashMap<Box<str>, Step>>,
+    /// The same by name (names repeat: `lib`, `index.js`, `__init__.py`),
+    /// by the caller's id for the name.
+    memo: Vec<HashMap<u32, Step>>,
     memoized: usize,
     scratch: Vec<usize>,
 }
@@ -234,10 +235,12 @@ impl TreeGlobs {
     }
 
     /// The state of `name` in a directory of state `dir`, and the globs
-    /// (of those [`handles`](Self::handles) says) its path matches.
-    pub fn step(&mut self, dir: StateId, name: &str) -> (StateId, &[u32]) {
+    /// (of those [`handles`](Self::handles) says) its path matches. `sym`
+    /// is the caller's id for `name`: the same id for the same name, and
+    /// for no other (the image tree's name ids).
+    pub fn step(&mut self, dir: StateId, sym: u32, name: &str) -> (StateId, &[u32]) {
         let d = dir as usize;
-        if self.memo.get(d).is_none_or(|m| !m.contains_key(name)) {
+        if self.memo.get(d).is_none_or(|m| !m.contains_key(&sym)) {
             self.states[d].next.matches_into(name, &mut self.scratch);
             let key = (dir, Box::<[usize]>::from(&self.scratch[..]));
             let (id, matched) = match self.moves.get(&key) {
@@ -265,10 +268,10 @@ impl TreeGlobs {
             if self.memo.len() <= d {
                 self.memo.resize_with(d + 1, HashMap::default);
             }
-            self.memo[d].insert(name.into(), (id, matched));
+            self.memo[d].insert(sym, (id, matched));
             self.memoized += 1;
         }
-        let (id, matched) = &self.memo[d][name];
+        let (id, matched) = &self.memo[d][&sym];
         (*id, matched)
     }
 }
@@ -308,12 +311,15 @@ mod tests {
             b.build().unwrap()
         };
         let mut t = TreeGlobs::new(patterns);
+        let mut syms: HashMap<String, u32> = HashMap::default();
         let (mut checked, mut hits) = (0, 0);
         for path in paths {
             let mut s = t.root();
             let mut got = Vec::new();
             for n in &path {
-                let (next, m) = t.step(s, n);
+                let next_sym = syms.len() as u32;
+                let sym = *syms.entry(n.clone()).or_insert(next_sym);
+                let (next, m) = t.step(s, sym, n);
                 got = m.to_vec();
                 s = next;
             }
@@ -380,8 +386,8 @@ mod tests {
         let mut t = TreeGlobs::new(&patterns);
         assert!((0..patterns.len()).all(|g| t.handles(g)));
         // A memoized step gives what the first did.
-        let first = t.step(t.root(), "tmp").1.to_vec();
-        assert_eq!(t.step(t.root(), "tmp").1, &first[..]);
+        let first = t.step(t.root(), 7, "tmp").1.to_vec();
+        assert_eq!(t.step(t.root(), 7, "tmp").1, &first[..]);
     }
 
     #[test]

@@ -168,6 +168,12 @@ impl PathTree {
         (id != ROOT).then(|| self.nodes[id as usize].parent)
     }
 
+    /// The id of a node's name: two nodes have the same name exactly when
+    /// they have the same id.
+    pub fn name_sym(&self, id: NodeId) -> Sym {
+        self.nodes[id as usize].name
+    }
+
     pub fn name(&self, id: NodeId) -> &str {
         name_of(&self.text, &self.ends, self.nodes[id as usize].name)
     }

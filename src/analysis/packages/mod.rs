@@ -76,6 +76,8 @@ pub fn read(image: &Image) -> Packages {
         owner: vec![NONE; image.tree.len()],
         ..Default::default()
     };
+    let mut dirs = Dirs::default();
+    let mut own = |owner: &mut [u32], path: &str, idx: u32| own(image, &mut dirs, owner, path, idx);
     let text = |path: &str| image.captured_file(path).map(String::from_utf8_lossy);
     // Captured files under a directory, as (file name, node, content).
     // Captured files directly in a directory, as (file name, node,
@@ -129,7 +131,7 @@ pub fn read(image: &Image) -> Packages {
             let idx = p.push(pkg, is_auto, layer);
             for (_, data) in list {
                 for line in String::from_utf8_lossy(data).lines() {
-                    own(image, &mut p.owner, line, idx);
+                    own(&mut p.owner, line, idx);
                 }
             }
         }
@@ -152,7 +154,7 @@ pub fn read(image: &Image) -> Packages {
                     for line in String::from_utf8_lossy(data).lines() {
                         // "<md5>  usr/lib/x" (no leading slash)
                         if let Some((_, path)) = line.split_once("  ") {
-                            own(image, &mut p.owner, &format!("/{path}"), idx);
+                            own(&mut p.owner, &format!("/{path}"), idx);
                         }
                     }
                 }
@@ -170,7 +172,7 @@ pub fn read(image: &Image) -> Packages {
             let idx = p.push(entry.package, !asked, None);
             let mut lowest: Option<u16> = None;
             for f in &entry.files {
-                if let Some(node) = own(image, &mut p.owner, f, idx) {
+                if let Some(node) = own(&mut p.owner, f, idx) {
                     let l = layer_of(image, node);
                     lowest = match (lowest, l) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -194,8 +196,8 @@ pub fn read(image: &Image) -> Packages {
 
 /// Mark the non-directory entry at `path` (symlinked directories followed,
 /// as dpkg lists `/bin/x` for a file stored in `/usr/bin/x`) as owned.
-fn own(image: &Image, owner: &mut [u32], path: &str, idx: u32) -> Option<NodeId> {
-    let node = resolve(image, path)?;
+fn own(image: &Image, dirs: &mut Dirs, owner: &mut [u32], path: &str, idx: u32) -> Option<NodeId> {
+    let node = dirs.resolve(image, path)?;
     let e = image.entry(image.fs[node as usize]?);
     if e.kind != EntryKind::Dir && owner[node as usize] == NONE {
         owner[node as usize] = idx;
@@ -210,9 +212,40 @@ pub fn resolve(image: &Image, path: &str) -> Option<NodeId> {
     resolve_from(image, ROOT, path)
 }
 
+/// [`resolve`] for many paths, most of them sharing directories (a
+/// package's file list): each directory is resolved once.
+#[derive(Default)]
+struct Dirs(HashMap<String, Option<NodeId>>);
+
+impl Dirs {
+    fn resolve(&mut self, image: &Image, path: &str) -> Option<NodeId> {
+        let Some((dir, name)) = path.rsplit_once('/') else {
+            return resolve(image, path);
+        };
+        if matches!(name, "" | "." | "..") {
+            return resolve(image, path);
+        }
+        let dir = match self.0.get(dir) {
+            Some(&d) => d,
+            None => {
+                let d = walk(image, ROOT, dir, true);
+                self.0.insert(dir.to_string(), d);
+                d
+            }
+        }?;
+        image.tree.find_child(dir, name)
+    }
+}
+
 /// [`resolve`], for a path relative to `start` (absolute paths restart at
 /// the root).
 pub fn resolve_from(image: &Image, start: NodeId, path: &str) -> Option<NodeId> {
+    walk(image, start, path, false)
+}
+
+/// [`resolve_from`], following a symlink in the last component too when
+/// `follow_last` (the path names a directory).
+fn walk(image: &Image, start: NodeId, path: &str, follow_last: bool) -> Option<NodeId> {
     let mut parts: Vec<String> = path
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
@@ -230,7 +263,7 @@ pub fn resolve_from(image: &Image, start: NodeId, path: &str) -> Option<NodeId> 
         // A directory a tar only implies (no entry of its own) is still a directory.
         let is_link =
             image.fs[child as usize].is_some_and(|loc| image.entry(loc).kind == EntryKind::Symlink);
-        if is_link && !parts.is_empty() {
+        if is_link && (follow_last || !parts.is_empty()) {
             let e = image.fs[child as usize].map(|loc| image.entry(loc));
             hops += 1;
             if hops > 40 {
@@ -252,4 +285,72 @@ pub fn resolve_from(image: &Image, start: NodeId, path: &str) -> Option<NodeId> 
         node = child;
     }
     Some(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::image::ImageFacts;
+    use crate::index::merge::LayerMeta;
+
+    fn image() -> Image {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut entry = |kind: tar::EntryType, path: &str, link: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(0);
+            h.set_mode(0o755);
+            if link.is_empty() {
+                b.append_data(&mut h, path, &b""[..]).unwrap();
+            } else {
+                b.append_link(&mut h, path, link).unwrap();
+            }
+        };
+        use tar::EntryType::{Directory, Regular, Symlink};
+        entry(Directory, "usr/bin", "");
+        entry(Regular, "usr/bin/tool", "");
+        entry(Symlink, "bin", "usr/bin");
+        entry(Directory, "opt/a/b", "");
+        entry(Symlink, "opt/up", "a/b/../..");
+        entry(Symlink, "opt/a/link", "/usr/bin");
+        entry(Symlink, "usr/bin/last", "tool");
+        entry(Symlink, "loop", "loop");
+        let idx = crate::index::layer::index_tar(&b.into_inner().unwrap()[..]).unwrap();
+        let meta = LayerMeta {
+            diff_id: format!("sha256:{:064x}", 1),
+            ..Default::default()
+        };
+        crate::index::merge::build_image(ImageFacts::default(), vec![(meta, idx)]).unwrap()
+    }
+
+    #[test]
+    fn paths_resolved_through_known_directories_resolve_as_alone() {
+        let image = image();
+        let mut dirs = Dirs::default();
+        for path in [
+            "/usr/bin/tool",
+            "/bin/tool",
+            "bin/tool",
+            "/opt/up/a/link/tool",
+            "/opt/a/link/last",
+            "/opt/a/b/../link/tool",
+            "/bin/",
+            "/bin/.",
+            "/bin/..",
+            "/usr/bin/missing",
+            "/loop/tool",
+            "/bin",
+            "tool",
+        ] {
+            // Twice: the second through the directory already known.
+            for _ in 0..2 {
+                assert_eq!(dirs.resolve(&image, path), resolve(&image, path), "{path}");
+            }
+        }
+        assert!(dirs.resolve(&image, "/opt/up/a/link/tool").is_some());
+        assert_eq!(
+            dirs.resolve(&image, "/bin/tool"),
+            resolve(&image, "/usr/bin/tool")
+        );
+    }
 }

@@ -148,7 +148,9 @@ fn shared_library_packages(image: &Image, pk: &Packages) -> Vec<bool> {
 
 /// `libx.so`, `libx.so.3`, `libx.so.1.2.3` (not `ld.so.conf`).
 fn is_shared_object(name: &str) -> bool {
-    let Some(i) = name.find(".so") else {
+    // (A byte search: `str::find` builds a searcher per call, and this
+    // runs on every file.)
+    let Some(i) = name.as_bytes().windows(3).position(|w| w == b".so") else {
         return false;
     };
     let rest = &name[i + 3..];
