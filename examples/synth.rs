@@ -52,7 +52,7 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use xxhash_rust::xxh3::xxh3_128;
+use twox_hash::XxHash3_128;
 
 /// Every entry of layer `l` gets mtime `MTIME + l`.
 const MTIME: u64 = 1_700_000_000;
@@ -1267,7 +1267,7 @@ fn write_layer<W: Write>(
                 ..
             } => {
                 world.bytes(*seed, *len, &mut buf);
-                hash = xxh3_128(&buf);
+                hash = XxHash3_128::oneshot(&buf);
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(*mode);
                 h.set_uid(u64::from(*uid));
@@ -1276,13 +1276,13 @@ fn write_layer<W: Write>(
                 b.append_data(&mut h, path, &buf[..])?;
             }
             Op::Symlink { path, target } => {
-                hash = xxh3_128(target.as_bytes());
+                hash = XxHash3_128::oneshot(target.as_bytes());
                 h.set_entry_type(tar::EntryType::Symlink);
                 h.set_mode(0o777);
                 b.append_link(&mut h, path, target)?;
             }
             Op::Hardlink { path, target } => {
-                hash = xxh3_128(target.as_bytes());
+                hash = XxHash3_128::oneshot(target.as_bytes());
                 h.set_entry_type(tar::EntryType::Link);
                 h.set_mode(0o755);
                 b.append_link(&mut h, path, target)?;

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
-use xxhash_rust::xxh3::xxh3_128;
+use twox_hash::XxHash3_128;
 
 use crate::index::layer::LayerIndex;
 
@@ -526,7 +526,7 @@ fn frame_header(payload: &[u8]) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER);
     h.extend_from_slice(MAGIC);
     h.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    h.extend_from_slice(&xxh3_128(payload).to_le_bytes());
+    h.extend_from_slice(&XxHash3_128::oneshot(payload).to_le_bytes());
     h
 }
 
@@ -543,7 +543,7 @@ fn unframe(data: &[u8]) -> Result<(), &'static str> {
     if u64::from_le_bytes(len) != payload.len() as u64 {
         return Err("is truncated");
     }
-    if u128::from_le_bytes(sum) != xxh3_128(payload) {
+    if u128::from_le_bytes(sum) != XxHash3_128::oneshot(payload) {
         return Err("fails its checksum");
     }
     Ok(())

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use std::hash::Hasher;
+
+use twox_hash::XxHash3_64;
 
 use super::guard::Guard;
 use super::tree::{NodeId, PathTree, ROOT};
@@ -637,7 +639,7 @@ impl<'a, 'c> Indexer<'a, 'c> {
             // size, as lstat would, and name its content by its header
             // rather than hashing the zeros.
             size = entry.size();
-            digest = xxh3_64(entry.header_bytes());
+            digest = XxHash3_64::oneshot(entry.header_bytes());
         } else if kind == EntryKind::File {
             size = entry.size();
             let wanted = wants_capture(path, size)
@@ -827,7 +829,7 @@ fn hash_content<R: Read>(
         let mut data = Vec::with_capacity(size as usize);
         r.read_to_end(&mut data)?;
         check_len(data.len() as u64, size)?;
-        return Ok((xxh3_64(&data), Some(data.into_boxed_slice())));
+        return Ok((XxHash3_64::oneshot(&data), Some(data.into_boxed_slice())));
     }
     if size as usize <= buf.len() {
         let n = size as usize;
@@ -841,20 +843,20 @@ fn hash_content<R: Read>(
             }
         }
         check_len(got as u64, size)?;
-        return Ok((xxh3_64(&buf[..n]), None));
+        return Ok((XxHash3_64::oneshot(&buf[..n]), None));
     }
-    let mut h = Xxh3::new();
+    let mut h = XxHash3_64::new();
     let mut total = 0u64;
     loop {
         let n = r.read(buf)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        h.write(&buf[..n]);
         total += n as u64;
     }
     check_len(total, size)?;
-    Ok((h.digest(), None))
+    Ok((h.finish(), None))
 }
 
 fn check_len(got: u64, want: u64) -> io::Result<()> {

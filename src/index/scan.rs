@@ -16,7 +16,9 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Seek, SeekFrom};
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use std::hash::Hasher;
+
+use twox_hash::XxHash3_64;
 
 use super::guard::{MAX_EXTENSION, check_pax, pax_value};
 use super::layer::{Indexer, Member};
@@ -67,12 +69,10 @@ pub(super) fn scan<R: Read + Seek>(r: R, len: u64, ix: &mut Indexer<'_, '_>) -> 
         if header.iter().all(|&b| b == 0) {
             return if pending { Err(Stop::GaveUp) } else { Ok(()) };
         }
-        let sum = header[..148]
-            .iter()
-            .chain(&header[156..])
-            .map(|&b| u32::from(b))
-            .sum::<u32>()
-            + 8 * 32;
+        // The checksum field counts as eight blanks.
+        let all: u32 = header.iter().map(|&b| u32::from(b)).sum();
+        let field: u32 = header[148..156].iter().map(|&b| u32::from(b)).sum();
+        let sum = all - field + 8 * 32;
         if octal(&header[148..156]) != Some(u64::from(sum)) {
             return Err(Stop::GaveUp);
         }
@@ -155,14 +155,20 @@ pub(super) fn scan<R: Read + Seek>(r: R, len: u64, ix: &mut Indexer<'_, '_>) -> 
 /// octal: up to the first NUL, blanks trimmed. `None` for anything else
 /// (base-256 included), where the tar crate may read otherwise.
 fn octal(field: &[u8]) -> Option<u64> {
-    let text = field.split(|&b| b == 0).next().unwrap_or(field);
-    let blank = |b: &u8| matches!(b, b' ' | b'\t'..=b'\r');
-    let first = text.iter().position(|b| !blank(b))?;
-    let last = text.iter().rposition(|b| !blank(b))?;
-    text[first..=last].iter().try_fold(0u64, |n, &b| match b {
-        b'0'..=b'7' => n.checked_mul(8).map(|n| n + u64::from(b - b'0')),
-        _ => None,
-    })
+    // One pass: blanks, digits, blanks (this runs four times a header).
+    let (mut n, mut digits, mut ended) = (0u64, false, false);
+    for &b in field {
+        match b {
+            0 => break,
+            b'0'..=b'7' if !ended => {
+                n = n.checked_mul(8)? + u64::from(b - b'0');
+                digits = true;
+            }
+            b' ' | b'\t'..=b'\r' => ended |= digits,
+            _ => return None,
+        }
+    }
+    digits.then_some(n)
 }
 
 /// Mode, uid, gid or mtime as the indexer takes it from the tar crate: its
@@ -170,11 +176,21 @@ fn octal(field: &[u8]) -> Option<u64> {
 /// tar crate may read a number this does not (base-256, a sign, bytes
 /// that are not ASCII).
 fn octal_or_zero(field: &[u8]) -> Option<u64> {
-    let text = field.split(|&b| b == 0).next().unwrap_or(field);
-    if field[0] & 0x80 != 0 || text.iter().any(|&b| b >= 0x80 || b == b'+') {
+    if field[0] & 0x80 != 0 {
         return None;
     }
-    Some(octal(text).unwrap_or(0))
+    octal(field).or_else(|| {
+        let unsure = until_nul(field).iter().any(|&b| b >= 0x80 || b == b'+');
+        (!unsure).then_some(0)
+    })
+}
+
+/// A header field up to its first NUL.
+fn until_nul(b: &[u8]) -> &[u8] {
+    match b.iter().position(|&c| c == 0) {
+        Some(i) => &b[..i],
+        None => b,
+    }
 }
 
 /// The layer through a read-ahead window.
@@ -276,11 +292,6 @@ fn without_nul(b: &[u8]) -> &[u8] {
     b.strip_suffix(&[0]).unwrap_or(b)
 }
 
-/// A header field up to its first NUL.
-fn field(b: &[u8]) -> &[u8] {
-    b.split(|&c| c == 0).next().unwrap_or(b)
-}
-
 impl<R> Scanned<'_, R> {
     fn pax_bytes(&self, key: &[u8]) -> Option<&[u8]> {
         tar::PaxExtensions::new(self.pax.as_deref()?)
@@ -307,10 +318,10 @@ impl<R: Read + Seek> Member for Scanned<'_, R> {
             return Cow::Borrowed(p);
         }
         let h = &self.header;
-        let name = field(&h[..100]);
+        let name = until_nul(&h[..100]);
         let ustar = &h[257..265] == b"ustar\x0000";
         if ustar && h[345] != 0 {
-            let mut full = field(&h[345..500]).to_vec();
+            let mut full = until_nul(&h[345..500]).to_vec();
             full.push(b'/');
             full.extend_from_slice(name);
             Cow::Owned(full)
@@ -327,7 +338,7 @@ impl<R: Read + Seek> Member for Scanned<'_, R> {
             return Some(Cow::Borrowed(p));
         }
         let link = &self.header[157..257];
-        (link[0] != 0).then(|| Cow::Borrowed(field(link)))
+        (link[0] != 0).then(|| Cow::Borrowed(until_nul(link)))
     }
 
     fn kind(&self) -> tar::EntryType {
@@ -352,18 +363,18 @@ impl<R: Read + Seek> Member for Scanned<'_, R> {
             let mut data = Vec::with_capacity(size as usize);
             self.w
                 .stream(size, |b| data.extend_from_slice(b))?
-                .then(|| (xxh3_64(&data), Some(data.into_boxed_slice())))
+                .then(|| (XxHash3_64::oneshot(&data), Some(data.into_boxed_slice())))
         } else if size <= IN_PLACE as u64 {
             let piece = self.w.fill(size as usize)?;
-            let (k, d) = (piece.len(), xxh3_64(piece));
+            let (k, d) = (piece.len(), XxHash3_64::oneshot(piece));
             let whole = k as u64 == size;
             self.w.consume(k);
             whole.then_some((d, None))
         } else {
-            let mut h = Xxh3::new();
+            let mut h = XxHash3_64::new();
             self.w
-                .stream(size, |b| h.update(b))?
-                .then(|| (h.digest(), None))
+                .stream(size, |b| h.write(b))?
+                .then(|| (h.finish(), None))
         };
         self.read = true;
         got.ok_or_else(|| {
@@ -408,7 +419,7 @@ mod tests {
             out.push(format!(
                 "captured {} {:x}",
                 idx.tree.path(*n),
-                xxh3_64(data)
+                XxHash3_64::oneshot(data)
             ));
         }
         out.push(format!("size {} incomplete {}", idx.size, idx.incomplete));
@@ -439,7 +450,7 @@ mod tests {
                 let (mut idx, pending) = ix.finish();
                 finish_deferred(&mut idx, &pending, |job| {
                     let (at, size) = sent[job as usize];
-                    xxh3_64(&tar[at as usize..(at + size) as usize])
+                    XxHash3_64::oneshot(&tar[at as usize..(at + size) as usize])
                 });
                 Some(Ok(facts(&idx)))
             }

@@ -13,7 +13,9 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use xxhash_rust::xxh3::Xxh3;
+use std::hash::Hasher;
+
+use twox_hash::XxHash3_64;
 
 use super::super::blob::{Compression, detect, index_blob};
 use super::super::{Counter, LoadOptions};
@@ -223,7 +225,7 @@ impl Drop for Finished<'_> {
 
 /// Hash one deferred file with positioned reads.
 fn hash_at(job: &Job, buf: &mut [u8], counter: Option<&Counter>) -> Result<u64, String> {
-    let mut h = Xxh3::new();
+    let mut h = XxHash3_64::new();
     let mut uncounted = job.count;
     let mut at = job.offset;
     let end = job.offset + job.size;
@@ -240,7 +242,7 @@ fn hash_at(job: &Job, buf: &mut [u8], counter: Option<&Counter>) -> Result<u64, 
                 job.size
             ));
         }
-        h.update(&buf[..n]);
+        h.write(&buf[..n]);
         at += n as u64;
         if let Some(c) = counter {
             let k = uncounted.min(n as u64);
@@ -248,7 +250,7 @@ fn hash_at(job: &Job, buf: &mut [u8], counter: Option<&Counter>) -> Result<u64, 
             c.fetch_add(k, Ordering::Relaxed);
         }
     }
-    Ok(h.digest())
+    Ok(h.finish())
 }
 
 /// How far a layer's reader has counted, and how much of the deferred

@@ -11,6 +11,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
+use std::hash::Hasher;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -227,16 +228,16 @@ impl Read for Checked<'_> {
 /// xxh3 of a file's whole content, checked as it is read.
 pub fn hash_file(dir: &LayerDir, raw: &[u8], size: u64, crc: u64) -> io::Result<u64> {
     let mut r = Checked::open(dir, raw, size, crc)?;
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut h = twox_hash::XxHash3_64::new();
     let mut buf = vec![0u8; (size as usize).clamp(1, 256 * 1024)];
     loop {
         let n = r.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        h.write(&buf[..n]);
     }
-    Ok(h.digest())
+    Ok(h.finish())
 }
 
 #[cfg(test)]

@@ -447,7 +447,7 @@ mod tests {
         };
         let (k, a) = kind("a").unwrap();
         assert_eq!((k, a.size, a.hashed), (EntryKind::File, 5, true));
-        assert_eq!(a.digest, xxhash_rust::xxh3::xxh3_64(b"hello"));
+        assert_eq!(a.digest, twox_hash::XxHash3_64::oneshot(b"hello"));
         assert_eq!(
             a.mode & 0o170000,
             0o100000,
