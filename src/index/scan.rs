@@ -160,8 +160,9 @@ fn octal(field: &[u8]) -> Option<u64> {
     for &b in field {
         match b {
             0 => break,
+            // (Header fields are at most 12 bytes: no overflow.)
             b'0'..=b'7' if !ended => {
-                n = n.checked_mul(8)? + u64::from(b - b'0');
+                n = n << 3 | u64::from(b - b'0');
                 digits = true;
             }
             b' ' | b'\t'..=b'\r' => ended |= digits,
