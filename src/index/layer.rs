@@ -56,10 +56,12 @@ pub struct Entry {
     /// `hashed`.
     pub digest: u64,
     /// False for a regular file (or a hardlink to one) whose content was
-    /// never read: `digest` then holds its CRC64. Such a file has no other
-    /// file of the same size and CRC in its image, so it cannot be a
-    /// duplicate; whoever compares it with a file of the same size hashes
-    /// it first (`source::storage::settle`).
+    /// never read: `digest` then holds its CRC64 (read from the engine's
+    /// storage), or 0 (a saved archive's file of a size no other file of
+    /// its image has). Such a file has no other file of the same size and
+    /// CRC in its image, so it cannot be a duplicate; whoever compares it
+    /// with a file of the same size hashes it first
+    /// (`source::storage::settle`; images compared are read whole).
     pub hashed: bool,
     /// The CRC64 (Go's ISO table) of the content, where the engine recorded
     /// one (layers read from its storage, whose tar-split keeps it).
@@ -362,6 +364,10 @@ pub struct Defer<'a> {
     /// Called with a deferred file's content offset in the layer and its
     /// size; returns the job id the caller will give its digest under.
     pub send: &'a mut dyn FnMut(u64, u64) -> u32,
+    /// Called with the size of each regular file of at least `min` bytes
+    /// hashed in line (kept for the analysis), which a deferred file of
+    /// the same size may be a copy of.
+    pub seen: &'a mut dyn FnMut(u64),
 }
 
 /// A file [`index_archive`] leaves to its caller: the entry (its index in
@@ -393,10 +399,19 @@ pub fn index_tar_deferred<R: Read + io::Seek>(
 }
 
 /// Give the deferred files their digests (`digest` of each job id), and
-/// the hardlinks to them theirs.
-pub fn finish_deferred(idx: &mut LayerIndex, pending: &[Pending], digest: impl Fn(u64) -> u64) {
+/// the hardlinks to them theirs. A job not hashed (`None`: no other file
+/// of the image has its size) leaves its file `hashed: false`, digest 0.
+pub fn finish_deferred(
+    idx: &mut LayerIndex,
+    pending: &[Pending],
+    digest: impl Fn(u64) -> Option<u64>,
+) {
     for &(entry, job) in pending {
-        idx.entries[entry as usize].digest = digest(job);
+        let e = &mut idx.entries[entry as usize];
+        match digest(job) {
+            Some(d) => e.digest = d,
+            None => (e.digest, e.hashed) = (0, false),
+        }
     }
     if !pending.is_empty() && idx.entries.iter().any(|e| e.kind == EntryKind::Hardlink) {
         let mut by_node = vec![NO_ENTRY; idx.tree.len()];
@@ -691,9 +706,16 @@ impl<'a, 'c> Indexer<'a, 'c> {
                     hashed = false;
                     (0, None)
                 }
-                _ => entry
-                    .hash(&mut self.buf, capture)
-                    .map_err(|e| at_entry(path, pos, e))?,
+                content => {
+                    if let Content::Defer(d) = content
+                        && size >= d.min
+                    {
+                        (d.seen)(size);
+                    }
+                    entry
+                        .hash(&mut self.buf, capture)
+                        .map_err(|e| at_entry(path, pos, e))?
+                }
             };
             digest = d;
             if matches!(self.content, Content::Headers) && size > 0 {

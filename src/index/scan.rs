@@ -441,6 +441,7 @@ mod tests {
                 min: 700,
                 len: tar.len() as u64,
                 send: &mut send,
+                seen: &mut |_| {},
             })
         } else {
             Content::All
@@ -451,7 +452,7 @@ mod tests {
                 let (mut idx, pending) = ix.finish();
                 finish_deferred(&mut idx, &pending, |job| {
                     let (at, size) = sent[job as usize];
-                    XxHash3_64::oneshot(&tar[at as usize..(at + size) as usize])
+                    Some(XxHash3_64::oneshot(&tar[at as usize..(at + size) as usize]))
                 });
                 Some(Ok(facts(&idx)))
             }

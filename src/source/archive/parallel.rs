@@ -3,10 +3,17 @@
 //! Layers go to threads largest first. A plain (uncompressed) layer is read
 //! for its headers and small files only: the content of each large file
 //! becomes a job, hashed by positioned reads on whichever thread is free,
-//! so that one big layer keeps every core busy rather than one. A
-//! compressed layer, or any layer when its diff_id is verified (which needs
-//! every byte in order), is read whole, in line.
+//! so that one big layer keeps every core busy rather than one. A job
+//! waits until another file of the image has its size: a file whose size
+//! no other file shares cannot be a copy, and is never read (it stays
+//! `hashed: false`, see [`Entry::hashed`]), unless the images are to be
+//! compared (`LoadOptions::hash_all`). A compressed layer, or any layer
+//! when its diff_id is verified (which needs every byte in order), is read
+//! whole, in line.
+//!
+//! [`Entry::hashed`]: crate::index::layer::Entry::hashed
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -50,10 +57,63 @@ struct Job {
     count: u64,
 }
 
-/// Jobs waiting, and how many layers are still being read for theirs.
+/// Jobs waiting, how many layers are still being read for theirs, and
+/// the large files met so far by size.
 struct Queue {
     jobs: Vec<Job>,
     reading: usize,
+    sizes: HashMap<u64, Met>,
+}
+
+/// Large files of one size met so far.
+enum Met {
+    /// One, waiting to be hashed if another comes.
+    Parked(Job),
+    /// One, hashed in line.
+    Read,
+    /// More: every job of this size is hashed.
+    Many,
+}
+
+impl Queue {
+    /// A job for a file of its size, to hash now or to park; true if jobs
+    /// were added.
+    fn offer(&mut self, job: Job, park: bool) -> bool {
+        if !park {
+            self.jobs.push(job);
+            return true;
+        }
+        let size = job.size;
+        match self.sizes.insert(size, Met::Many) {
+            None => {
+                self.sizes.insert(size, Met::Parked(job));
+                false
+            }
+            Some(Met::Parked(first)) => {
+                self.jobs.extend([first, job]);
+                true
+            }
+            Some(Met::Read | Met::Many) => {
+                self.jobs.push(job);
+                true
+            }
+        }
+    }
+
+    /// A file of `size` hashed in line; true if a parked job was released.
+    fn read(&mut self, size: u64) -> bool {
+        match self.sizes.insert(size, Met::Many) {
+            None => {
+                self.sizes.insert(size, Met::Read);
+                false
+            }
+            Some(Met::Parked(job)) => {
+                self.jobs.push(job);
+                true
+            }
+            Some(Met::Read | Met::Many) => false,
+        }
+    }
 }
 
 /// Index layers on as many threads as the machine has cores; `sizes` are
@@ -83,7 +143,9 @@ where
     let queue = Mutex::new(Queue {
         jobs: Vec::new(),
         reading: n,
+        sizes: HashMap::new(),
     });
+    let park = !opts.hash_all;
     let ready = Condvar::new();
     let jobs = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
@@ -113,23 +175,29 @@ where
                 .clamp(offset, offset + size);
             let count = offset + size - read;
             tally.uncounted.store(count, Ordering::Relaxed);
-            if let Ok(mut q) = queue.lock() {
-                q.jobs.push(Job {
-                    id,
-                    layer: i,
-                    file: span.file.clone(),
-                    offset: span.offset + offset,
-                    size,
-                    count,
-                });
+            let job = Job {
+                id,
+                layer: i,
+                file: span.file.clone(),
+                offset: span.offset + offset,
+                size,
+                count,
+            };
+            if queue.lock().is_ok_and(|mut q| q.offer(job, park)) {
+                ready.notify_all();
             }
-            ready.notify_one();
             id
+        };
+        let mut seen = |size: u64| {
+            if park && queue.lock().is_ok_and(|mut q| q.read(size)) {
+                ready.notify_one();
+            }
         };
         let defer = Defer {
             min: DEFER_MIN,
             len: span.len,
             send: &mut send,
+            seen: &mut seen,
         };
         let (mut idx, pending) =
             index_tar_deferred(reader, budget, defer).map_err(|e| fail(explain(&e)))?;
@@ -187,6 +255,22 @@ where
     for (id, d) in digests.into_inner().unwrap_or_default() {
         digest_of[id as usize] = Some(d);
     }
+    // The jobs still parked are files of a size no other file has: never
+    // read, but their bytes are done with.
+    let mut unread = vec![false; digest_of.len()];
+    for met in queue
+        .into_inner()
+        .map(|q| q.sizes)
+        .unwrap_or_default()
+        .into_values()
+    {
+        if let Met::Parked(job) = met {
+            unread[job.id as usize] = true;
+            if let Some(c) = &counters[job.layer] {
+                c.fetch_add(job.count, Ordering::Relaxed);
+            }
+        }
+    }
     let lost = || "indexing thread failed".to_string();
     let mut out = Vec::with_capacity(n);
     for slot in results {
@@ -199,12 +283,13 @@ where
             match &digest_of[job as usize] {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.clone()),
+                None if unread[job as usize] => {}
                 None => return Err(lost()),
             }
         }
         finish_deferred(&mut idx, &pending, |job| match digest_of[job as usize] {
-            Some(Ok(d)) => d,
-            _ => 0,
+            Some(Ok(d)) => Some(d),
+            _ => None,
         });
         out.push(idx);
     }
@@ -408,20 +493,32 @@ mod tests {
             .unwrap();
         file(&mut b, "opt/placeholder", &big(6, 400_000));
         file(&mut b, "usr/bin/last", &big(4, 2_000_000));
+        // A package database kept for the analysis (read in line) and its
+        // copy (deferred): one size, so the copy is hashed.
+        file(&mut b, "var/lib/dpkg/status", &big(7, 150_000));
+        file(&mut b, "var/lib/dpkg/status-old", &big(7, 150_000));
         b.into_inner().unwrap()
     }
 
     fn read(bytes: &[u8], threads: usize) -> Result<LayerIndex, String> {
-        read_counted(bytes, threads, &Counter::default())
+        read_counted(bytes, threads, &Counter::default(), true)
     }
 
-    fn read_counted(bytes: &[u8], threads: usize, counter: &Counter) -> Result<LayerIndex, String> {
+    /// Index `bytes` as a layer; with `hash_all`, files of a size no other
+    /// file has are hashed too.
+    fn read_counted(
+        bytes: &[u8],
+        threads: usize,
+        counter: &Counter,
+        hash_all: bool,
+    ) -> Result<LayerIndex, String> {
         let mut f = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut f, bytes).unwrap();
         let file = Arc::new(f);
         let opts = LoadOptions {
             threads: Some(threads),
             progress: Some(counter.clone()),
+            hash_all,
             ..Default::default()
         };
         let budget = AtomicU64::new(u64::MAX);
@@ -455,7 +552,7 @@ mod tests {
         let inline = index_tar(&tar[..]).unwrap();
         for threads in [1, 2, 4] {
             let counter = Counter::default();
-            let idx = read_counted(&tar, threads, &counter).unwrap();
+            let idx = read_counted(&tar, threads, &counter, true).unwrap();
             // Every byte counted once, whether read, skipped or hashed by a job.
             assert_eq!(counter.load(Ordering::Relaxed), tar.len() as u64);
             assert_eq!(facts(&idx), facts(&inline), "{threads} threads");
@@ -463,7 +560,27 @@ mod tests {
             assert_eq!(idx.tar_bytes, tar.len() as u64);
             assert_eq!(idx.captured, inline.captured);
         }
-        // The large files really were left to jobs: six of them (the one
+        // Not compared with another image: a large file whose size no other
+        // file has is never read. Everything else is as read in line.
+        let unique = ["usr/bin/last", "opt/pax-named-file", "deep/big"];
+        for threads in [1, 2] {
+            let counter = Counter::default();
+            let idx = read_counted(&tar, threads, &counter, false).unwrap();
+            assert_eq!(counter.load(Ordering::Relaxed), tar.len() as u64);
+            let want: Vec<_> = facts(&inline)
+                .into_iter()
+                .map(|(p, size, digest, hashed)| {
+                    if unique.iter().any(|u| p.ends_with(u)) {
+                        (p, size, 0, false)
+                    } else {
+                        (p, size, digest, hashed)
+                    }
+                })
+                .collect();
+            assert_eq!(facts(&idx), want, "{threads} threads");
+            assert_eq!(idx.size, inline.size);
+        }
+        // The large files really were left to jobs: seven of them (the one
         // whose path is listed again, small, is sent but not waited for).
         let mut sent = Vec::new();
         let mut send = |offset: u64, size: u64| {
@@ -474,6 +591,7 @@ mod tests {
             min: DEFER_MIN,
             len: tar.len() as u64,
             send: &mut send,
+            seen: &mut |_| {},
         };
         let (_, pending) = index_tar_deferred(
             || std::io::Cursor::new(&tar[..]),
@@ -481,8 +599,8 @@ mod tests {
             defer,
         )
         .unwrap();
-        assert_eq!(sent.len(), 6);
-        assert_eq!(pending.len(), 5);
+        assert_eq!(sent.len(), 7);
+        assert_eq!(pending.len(), 6);
         let by_path = |p: &str| {
             facts(&inline)
                 .into_iter()
@@ -491,6 +609,10 @@ mod tests {
         };
         assert_eq!(by_path("usr/bin/big").2, by_path("usr/lib/copy").2);
         assert_eq!(by_path("usr/bin/big-link").2, by_path("usr/bin/big").2);
+        assert_eq!(
+            by_path("var/lib/dpkg/status").2,
+            by_path("var/lib/dpkg/status-old").2
+        );
         assert_ne!(by_path("usr/bin/big").2, 0);
         assert_eq!(by_path("opt/pax-named-file").1, 400_000);
         assert!(facts(&inline).iter().any(|f| f.0.ends_with("deep/big")));
