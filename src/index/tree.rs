@@ -116,10 +116,20 @@ impl PathTree {
     /// The child of `parent` called `name`, created if missing.
     pub fn child(&mut self, parent: NodeId, name: &str) -> NodeId {
         let sym = self.intern(name);
+        self.child_sym(parent, sym)
+    }
+
+    /// [`Self::child`], for a name already interned here.
+    pub fn child_sym(&mut self, parent: NodeId, sym: Sym) -> NodeId {
         if let Some(id) = self.find(parent, sym) {
             return id;
         }
         self.push_child(parent, sym)
+    }
+
+    /// How many distinct names the tree holds (ids are below it).
+    pub fn names(&self) -> usize {
+        self.ends.len()
     }
 
     /// Append a new node, first among `parent`'s children.
