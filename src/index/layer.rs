@@ -10,6 +10,8 @@ use std::hash::Hasher;
 use twox_hash::XxHash3_64;
 
 use super::guard::Guard;
+pub use super::scan::boundary_after;
+use super::scan::{Reached, Stop, scan};
 use super::tree::{NodeId, PathTree, ROOT};
 
 /// The kind of a tar entry.
@@ -390,12 +392,97 @@ pub fn index_tar_deferred<R: Read + io::Seek>(
 ) -> io::Result<(LayerIndex, Vec<Pending>)> {
     let len = defer.len;
     let mut ix = Indexer::new(budget, Content::Defer(defer));
-    match super::scan::scan(open(), len, &mut ix) {
-        Ok(()) => return Ok(ix.finish()),
-        Err(super::scan::Stop::Failed(e)) => return Err(e),
-        Err(super::scan::Stop::GaveUp) => {}
+    match scan(open(), 0, len, None, &mut ix) {
+        Ok(_) => return Ok(ix.finish()),
+        Err(Stop::Failed(e)) => return Err(e),
+        Err(Stop::GaveUp) => {}
     }
     index_archive(tar::Archive::new(Guard::new(open())), budget, ix.give_up())
+}
+
+/// The members of a layer from an offset to its end, indexed on their own
+/// ([`index_tail`]) while [`index_tar_split`] indexes those before it.
+pub struct Part<'a> {
+    idx: LayerIndex,
+    pending: Vec<Pending>,
+    captured_bytes: u64,
+    budget: &'a AtomicU64,
+    taken: u64,
+    /// The caller's count of what reading it took (given back by
+    /// [`index_tar_split`] if the part is used).
+    pub counted: u64,
+}
+
+impl Part<'_> {
+    /// Not used after all: give back what it took of the image's budget.
+    pub fn discard(self) {
+        self.budget.fetch_add(self.taken, Ordering::Relaxed);
+    }
+}
+
+/// Index a plain layer from `from` (where a member seems to start, see
+/// [`boundary_after`]; `reader` is there) to its end, as
+/// [`index_tar_deferred`] would; `None` where the scan does not read it
+/// (the first part then reads on).
+///
+/// [`boundary_after`]: super::scan::boundary_after
+pub fn index_tail<'a, R: Read + io::Seek>(
+    reader: R,
+    from: u64,
+    budget: &'a AtomicU64,
+    defer: Defer<'_>,
+) -> Option<Part<'a>> {
+    let len = defer.len;
+    let mut ix = Indexer::new(budget, Content::Defer(defer));
+    match scan(reader, from, len, None, &mut ix) {
+        Ok(_) => Some(ix.into_part()),
+        Err(_) => {
+            ix.give_up();
+            None
+        }
+    }
+}
+
+/// [`index_tar_deferred`] on a layer split at `stop`: the members before
+/// it are indexed here, those after it by [`index_tail`] elsewhere, which
+/// `tail()` waits for. If no member starts at `stop`, or the tail was not
+/// read, or the two parts together keep more files than one layer may,
+/// the members after it are read here too: the index is always the one
+/// [`index_tar_deferred`] gives. `open(at)` gives the layer from `at`.
+/// Also gives the [`Part::counted`] of the part used, if one was.
+pub fn index_tar_split<'a, R: Read + io::Seek>(
+    mut open: impl FnMut(u64) -> R,
+    budget: &'a AtomicU64,
+    defer: Defer<'_>,
+    stop: u64,
+    tail: impl FnOnce() -> Option<Part<'a>>,
+) -> io::Result<(LayerIndex, Vec<Pending>, u64)> {
+    let len = defer.len;
+    let mut ix = Indexer::new(budget, Content::Defer(defer));
+    let mut from = 0;
+    let mut stop = Some(stop);
+    let mut tail = Some(tail);
+    let with = |(idx, pending), counted| (idx, pending, counted);
+    loop {
+        match scan(open(from), from, len, stop, &mut ix) {
+            Ok(Reached::End) => return Ok(with(ix.finish(), 0)),
+            Ok(Reached::Stop) => {}
+            Err(Stop::Failed(e)) => return Err(e),
+            Err(Stop::GaveUp) => {
+                let guard = Guard::new(open(0));
+                return index_archive(tar::Archive::new(guard), budget, ix.give_up())
+                    .map(|r| with(r, 0));
+            }
+        }
+        if let Some(part) = tail.take().and_then(|t| t()) {
+            let counted = part.counted;
+            if ix.absorb(part) {
+                return Ok(with(ix.finish(), counted));
+            }
+        }
+        // On from the stop, alone.
+        from = stop.take().unwrap_or(len);
+    }
 }
 
 /// Give the deferred files their digests (`digest` of each job id), and
@@ -546,6 +633,79 @@ impl<'a, 'c> Indexer<'a, 'c> {
     /// An error reading the next header, said after the last entry.
     pub(super) fn after_last(&self, e: io::Error) -> io::Error {
         after_entry(self.last.map(|(n, p)| (self.idx.tree.path(n), p)), e)
+    }
+
+    /// What this indexer holds, to be absorbed by the indexer of the
+    /// members before it.
+    fn into_part(self) -> Part<'a> {
+        let (idx, pending) = (self.idx, self.pending);
+        Part {
+            idx,
+            pending,
+            captured_bytes: self.captured_bytes,
+            budget: self.budget,
+            taken: self.taken,
+            counted: 0,
+        }
+    }
+
+    /// Take in the members after the last one added, indexed on their own:
+    /// false (and the part discarded) if together they keep more files
+    /// than one layer may, where reading them here would have kept fewer.
+    fn absorb(&mut self, part: Part<'_>) -> bool {
+        if self.captured_bytes + part.captured_bytes > MAX_CAPTURED
+            || self.idx.captured.len() + part.idx.captured.len() > MAX_CAPTURED_FILES
+        {
+            part.discard();
+            return false;
+        }
+        let Part {
+            idx: other,
+            pending,
+            captured_bytes,
+            taken,
+            ..
+        } = part;
+        let map = self.idx.tree.graft(&other.tree);
+        let idx = &mut self.idx;
+        if self.by_node.len() < idx.tree.len() {
+            self.by_node.resize(idx.tree.len(), NO_ENTRY);
+        }
+        let mut at = Vec::with_capacity(other.entries.len());
+        for mut e in other.entries {
+            e.node = map[e.node as usize];
+            let node = e.node as usize;
+            at.push(match self.by_node[node] {
+                NO_ENTRY => {
+                    self.by_node[node] = idx.entries.len() as u32;
+                    idx.entries.push(e);
+                    idx.entries.len() as u32 - 1
+                }
+                i => {
+                    // Listed before the split and again after it.
+                    idx.entries[i as usize] = e;
+                    self.pending.retain(|&(p, _)| p != i);
+                    i
+                }
+            });
+        }
+        self.pending
+            .extend(pending.into_iter().map(|(e, job)| (at[e as usize], job)));
+        idx.whiteouts
+            .extend(other.whiteouts.iter().map(|&n| map[n as usize]));
+        idx.opaque
+            .extend(other.opaque.iter().map(|&n| map[n as usize]));
+        for (n, data) in other.captured {
+            let node = map[n as usize];
+            match idx.captured.iter_mut().find(|(m, _)| *m == node) {
+                Some(slot) => slot.1 = data,
+                None => idx.captured.push((node, data)),
+            }
+        }
+        idx.incomplete |= other.incomplete;
+        self.captured_bytes += captured_bytes;
+        self.taken += taken;
+        true
     }
 
     /// Drop the index, giving back what it took of the image's budget;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::layer::{EntryKind, LayerIndex};
 use super::overlay;
-use super::tree::{NodeId, PathTree, ROOT, Sym};
+use super::tree::{NodeId, PathTree};
 use crate::image::{Change, Hidden, HideReason, Image, ImageFacts, Layer, Loc};
 
 /// A layer's metadata from the manifest and history.
@@ -49,7 +49,7 @@ pub fn build_image(
             tree = std::mem::take(&mut idx.tree);
             None
         } else {
-            Some(remap(&idx.tree, &mut tree))
+            Some(tree.graft(&idx.tree))
         };
         let remapped = map.is_some();
         let map = |n: NodeId| map.as_ref().map_or(n, |m| m[n as usize]);
@@ -249,21 +249,6 @@ fn keep_linked_inodes(
 }
 
 /// Map every node of `from` into `into`, returning the id table.
-fn remap(from: &PathTree, into: &mut PathTree) -> Vec<NodeId> {
-    let mut map = vec![ROOT; from.len()];
-    // Each name is interned into the image's tree once (names repeat:
-    // `lib`, `index.js`, `__init__.py`).
-    let mut syms: Vec<Option<Sym>> = vec![None; from.names()];
-    // Nodes are created after their parents, so ids are in topological order.
-    for id in 1..from.len() as NodeId {
-        let parent = from.parent(id).unwrap_or(ROOT);
-        let own = from.name_sym(id) as usize;
-        let sym = *syms[own].get_or_insert_with(|| into.intern(from.name(id)));
-        map[id as usize] = into.child_sym(map[parent as usize], sym);
-    }
-    map
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

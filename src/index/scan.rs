@@ -40,15 +40,34 @@ pub(super) enum Stop {
     Failed(io::Error),
 }
 
-/// Index the layer `r`, of `len` bytes, into `ix`, member by member.
-pub(super) fn scan<R: Read + Seek>(r: R, len: u64, ix: &mut Indexer<'_, '_>) -> Result<(), Stop> {
+/// Where a scan ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Reached {
+    /// The end of the layer.
+    End,
+    /// The member boundary it was to stop at.
+    Stop,
+}
+
+/// Index the layer `r`, of `len` bytes, into `ix`, member by member, from
+/// the member at `from` (`r` is there). With `stop`, end at that offset
+/// if a member starts there with nothing pending before it; else go on to
+/// the end (the offset was not where the members of this layer fall).
+pub(super) fn scan<R: Read + Seek>(
+    r: R,
+    from: u64,
+    len: u64,
+    mut stop: Option<u64>,
+    ix: &mut Indexer<'_, '_>,
+) -> Result<Reached, Stop> {
     let mut w = Window {
         r,
         len,
+        limit: stop.unwrap_or(len),
         buf: vec![0u8; IN_PLACE + READ],
         start: 0,
         end: 0,
-        pos: 0,
+        pos: from,
         eof: false,
     };
     let gave_up = |_| Stop::GaveUp;
@@ -57,17 +76,29 @@ pub(super) fn scan<R: Read + Seek>(r: R, len: u64, ix: &mut Indexer<'_, '_>) -> 
     let mut pax: Option<Vec<u8>> = None;
     loop {
         let header_pos = w.pos;
-        let block = w.fill(BLOCK).map_err(gave_up)?;
         let pending = long_name.is_some() || long_link.is_some() || pax.is_some();
+        if let Some(s) = stop {
+            if header_pos == s && !pending {
+                return Ok(Reached::Stop);
+            }
+            if header_pos >= s {
+                (stop, w.limit) = (None, len);
+            }
+        }
+        let block = w.fill(BLOCK).map_err(gave_up)?;
         if block.is_empty() && !pending {
-            return Ok(());
+            return Ok(Reached::End);
         }
         if block.len() < BLOCK {
             return Err(Stop::GaveUp);
         }
         let header: [u8; BLOCK] = block.try_into().map_err(|_| Stop::GaveUp)?;
         if header.iter().all(|&b| b == 0) {
-            return if pending { Err(Stop::GaveUp) } else { Ok(()) };
+            return if pending {
+                Err(Stop::GaveUp)
+            } else {
+                Ok(Reached::End)
+            };
         }
         // The checksum field counts as eight blanks.
         let all: u32 = header.iter().map(|&b| u32::from(b)).sum();
@@ -85,7 +116,11 @@ pub(super) fn scan<R: Read + Seek>(r: R, len: u64, ix: &mut Indexer<'_, '_>) -> 
         }
         let padded = size.checked_add(BLOCK as u64 - 1).ok_or(Stop::GaveUp)? & !(BLOCK as u64 - 1);
         let file_pos = header_pos + BLOCK as u64;
-        file_pos.checked_add(padded).ok_or(Stop::GaveUp)?;
+        let next = file_pos.checked_add(padded).ok_or(Stop::GaveUp)?;
+        if stop.is_some_and(|s| next > s) {
+            // This member runs past the stop: the stop is no boundary.
+            (stop, w.limit) = (None, len);
+        }
         w.consume(BLOCK);
 
         let magic = &header[257..265];
@@ -151,6 +186,59 @@ pub(super) fn scan<R: Read + Seek>(r: R, len: u64, ix: &mut Indexer<'_, '_>) -> 
     }
 }
 
+/// The size a 512-byte block gives if it is a header the scan reads (a
+/// good checksum, ustar or GNU magic, a known type, a plain size).
+fn header_size(block: &[u8]) -> Option<u64> {
+    let all: u32 = block.iter().map(|&b| u32::from(b)).sum();
+    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
+    let magic = &block[257..265];
+    let known = b"\x0001234567xLKg".contains(&block[156]);
+    (octal(&block[148..156]) == Some(u64::from(all - field + 8 * 32))
+        && (magic == b"ustar\x0000" || magic == b"ustar  \x00")
+        && known)
+        .then(|| octal(&block[124..136]))
+        .flatten()
+}
+
+/// The first offset at or after `from` (and before `from + within`) where
+/// a member of the layer (of `len` bytes) seems to start: a header there,
+/// and another header or the end of the archive where its content ends.
+/// `read_at` reads the layer at an offset. A guess: the scan from the
+/// start of the layer checks it.
+pub fn boundary_after(
+    read_at: &dyn Fn(&mut [u8], u64) -> io::Result<usize>,
+    from: u64,
+    within: u64,
+    len: u64,
+) -> Option<u64> {
+    let mut at = from.div_ceil(BLOCK as u64) * BLOCK as u64;
+    let end = (from + within).min(len);
+    let mut buf = vec![0u8; READ];
+    let mut block = [0u8; BLOCK];
+    while at + (BLOCK as u64) <= end {
+        let n = read_at(&mut buf, at).ok()?;
+        let whole = n / BLOCK * BLOCK;
+        if whole == 0 {
+            return None;
+        }
+        for (k, b) in buf[..whole].chunks_exact(BLOCK).enumerate() {
+            let here = at + (k * BLOCK) as u64;
+            let Some(size) = header_size(b) else { continue };
+            let next = here + BLOCK as u64 + size.div_ceil(BLOCK as u64) * BLOCK as u64;
+            if next + BLOCK as u64 > len {
+                continue;
+            }
+            if read_at(&mut block, next).ok()? == BLOCK
+                && (block.iter().all(|&x| x == 0) || header_size(&block).is_some())
+            {
+                return Some(here);
+            }
+        }
+        at += whole as u64;
+    }
+    None
+}
+
 /// A numeric header field as the tar crate reads it when it reads it as
 /// octal: up to the first NUL, blanks trimmed. `None` for anything else
 /// (base-256 included), where the tar crate may read otherwise.
@@ -198,6 +286,8 @@ fn until_nul(b: &[u8]) -> &[u8] {
 struct Window<R> {
     r: R,
     len: u64,
+    /// Read no further (a stop, else `len`).
+    limit: u64,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -215,7 +305,14 @@ impl<R: Read + Seek> Window<R> {
             self.end -= self.start;
             self.start = 0;
             while self.end < n {
-                let want = (n - self.end).max(READ).min(self.buf.len() - self.end);
+                let room = self.limit.saturating_sub(self.pos + self.end as u64);
+                let want = (n - self.end)
+                    .max(READ)
+                    .min(self.buf.len() - self.end)
+                    .min(usize::try_from(room).unwrap_or(usize::MAX));
+                if want == 0 {
+                    break;
+                }
                 match self.r.read(&mut self.buf[self.end..self.end + want]) {
                     Ok(0) => {
                         self.eof = true;
@@ -447,8 +544,8 @@ mod tests {
             Content::All
         };
         let mut ix = Indexer::new(&budget, content);
-        match scan(Cursor::new(tar), tar.len() as u64, &mut ix) {
-            Ok(()) => {
+        match scan(Cursor::new(tar), 0, tar.len() as u64, None, &mut ix) {
+            Ok(_) => {
                 let (mut idx, pending) = ix.finish();
                 finish_deferred(&mut idx, &pending, |job| {
                     let (at, size) = sent[job as usize];

@@ -120,16 +120,28 @@ impl PathTree {
     }
 
     /// [`Self::child`], for a name already interned here.
-    pub fn child_sym(&mut self, parent: NodeId, sym: Sym) -> NodeId {
+    fn child_sym(&mut self, parent: NodeId, sym: Sym) -> NodeId {
         if let Some(id) = self.find(parent, sym) {
             return id;
         }
         self.push_child(parent, sym)
     }
 
-    /// How many distinct names the tree holds (ids are below it).
-    pub fn names(&self) -> usize {
-        self.ends.len()
+    /// Add every path of `from` to this tree; gives the node here of each
+    /// node there.
+    pub fn graft(&mut self, from: &PathTree) -> Vec<NodeId> {
+        let mut map = vec![ROOT; from.len()];
+        // Each name is interned here once (names repeat: `lib`,
+        // `index.js`, `__init__.py`).
+        let mut syms: Vec<Option<Sym>> = vec![None; from.ends.len()];
+        // Nodes are created after their parents: ids are in topological order.
+        for id in 1..from.len() as NodeId {
+            let parent = from.parent(id).unwrap_or(ROOT);
+            let own = from.name_sym(id) as usize;
+            let sym = *syms[own].get_or_insert_with(|| self.intern(from.name(id)));
+            map[id as usize] = self.child_sym(map[parent as usize], sym);
+        }
+        map
     }
 
     /// Append a new node, first among `parent`'s children.

@@ -27,7 +27,8 @@ use twox_hash::XxHash3_64;
 use super::super::blob::{Compression, detect, index_blob};
 use super::super::{Counter, LoadOptions};
 use crate::index::layer::{
-    Defer, LayerIndex, Pending, explain, finish_deferred, index_tar_deferred,
+    Defer, LayerIndex, Part, Pending, boundary_after, explain, finish_deferred, index_tail,
+    index_tar_deferred, index_tar_split,
 };
 
 /// Files at least this large are hashed as jobs of their own: below it,
@@ -38,6 +39,74 @@ const DEFER_MIN: u64 = 128 * 1024;
 const AHEAD: usize = 64 * 1024;
 /// Bytes read at a time by a job.
 const CHUNK: usize = 256 * 1024;
+/// Plain layers at least this large are read in two parts at once, split
+/// where a member starts near the middle: one layer of many small files
+/// (a `node_modules`, a squashed image) would keep one core busy alone.
+const SPLIT_MIN: u64 = if cfg!(test) { 64 << 10 } else { 32 << 20 };
+/// How far past the middle a member start is looked for.
+const SPLIT_SEARCH: u64 = 4 << 20;
+
+/// What a thread does with a layer.
+enum Task {
+    Whole(usize),
+    /// The members before the offset (and the whole layer, if the later
+    /// part cannot be used).
+    Head(usize, u64),
+    /// The members from the offset on.
+    Tail(usize, u64),
+}
+
+/// The later part of a split layer, handed from its thread to the head's.
+#[derive(Default)]
+struct Tail<'a> {
+    state: Mutex<TailState<'a>>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+enum TailState<'a> {
+    #[default]
+    Reading,
+    Read(Option<Box<Part<'a>>>),
+    /// Taken by the head, or not wanted.
+    Gone,
+}
+
+impl<'a> Tail<'a> {
+    /// The part is read (`None`: it could not be); once.
+    fn put(&self, part: Option<Part<'a>>) {
+        let Ok(mut s) = self.state.lock() else { return };
+        match *s {
+            TailState::Reading => *s = TailState::Read(part.map(Box::new)),
+            _ => {
+                if let Some(p) = part {
+                    p.discard();
+                }
+            }
+        }
+        self.done.notify_all();
+    }
+
+    /// Wait for the part.
+    fn take(&self) -> Option<Part<'a>> {
+        let mut s = self.state.lock().ok()?;
+        while matches!(*s, TailState::Reading) {
+            s = self.done.wait(s).ok()?;
+        }
+        match std::mem::replace(&mut *s, TailState::Gone) {
+            TailState::Read(p) => p.map(|p| *p),
+            _ => None,
+        }
+    }
+
+    /// The head is done: a part not taken is not wanted.
+    fn abandon(&self) {
+        let Ok(mut s) = self.state.lock() else { return };
+        if let TailState::Read(Some(p)) = std::mem::replace(&mut *s, TailState::Gone) {
+            p.discard();
+        }
+    }
+}
 
 /// A layer as a byte range of an open file.
 pub struct Span {
@@ -131,40 +200,84 @@ where
     L: Fn(usize) -> String + Sync,
 {
     let n = sizes.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     type Slot = Mutex<Option<Result<(LayerIndex, Vec<Pending>), String>>>;
     let results: Vec<Slot> = (0..n).map(|_| Mutex::new(None)).collect();
+    let counters: Vec<Option<Counter>> = (0..n).map(|i| opts.layer_counter(i, sizes[i])).collect();
+
+    // What each layer is (its span; plain or not), and the tasks, largest
+    // layers first; a large plain layer in two parts, the later part first.
+    let mut layers: Vec<Option<(Span, bool)>> = Vec::with_capacity(n);
+    for (i, slot) in results.iter().enumerate() {
+        let kind = open(i).and_then(|span| {
+            let mut head = [0u8; 512];
+            let got = span
+                .file
+                .read_at(&mut head[..span.len.min(512) as usize], span.offset)
+                .map_err(|e| format!("{}: {e}", label(i)))?;
+            let plain = !opts.verify && detect(&head[..got]) == Ok(Compression::None);
+            Ok((span, plain))
+        });
+        match kind {
+            Ok(k) => layers.push(Some(k)),
+            Err(e) => {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(Err(e));
+                }
+                layers.push(None);
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).filter(|&i| layers[i].is_some()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let mut tasks = Vec::with_capacity(order.len());
+    for i in order {
+        let split = match &layers[i] {
+            Some((span, true)) if threads > 1 && span.len >= SPLIT_MIN => {
+                let read_at = |buf: &mut [u8], at: u64| {
+                    let want = buf.len().min(span.len.saturating_sub(at) as usize);
+                    span.file.read_at(&mut buf[..want], span.offset + at)
+                };
+                boundary_after(&read_at, span.len / 2, SPLIT_SEARCH, span.len).filter(|&b| b > 0)
+            }
+            _ => None,
+        };
+        match split {
+            Some(at) => tasks.extend([Task::Tail(i, at), Task::Head(i, at)]),
+            None => tasks.push(Task::Whole(i)),
+        }
+    }
+    let tails: Vec<Tail> = (0..n).map(|_| Tail::default()).collect();
+
     let digests: Mutex<Vec<(u32, Result<u64, String>)>> = Mutex::new(Vec::new());
     let queue = Mutex::new(Queue {
         jobs: Vec::new(),
-        reading: n,
+        reading: tasks.len(),
         sizes: HashMap::new(),
     });
-    let park = !opts.hash_all;
     let ready = Condvar::new();
     let jobs = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
-    let counters: Vec<Option<Counter>> = (0..n).map(|i| opts.layer_counter(i, sizes[i])).collect();
-
-    let read_layer = |i: usize| -> Result<(LayerIndex, Vec<Pending>), String> {
-        let span = open(i)?;
+    let run = |task: &Task| {
+        let (i, plain) = match task {
+            Task::Whole(i) | Task::Head(i, _) | Task::Tail(i, _) => (*i, layers[*i].as_ref()),
+        };
+        let Some((span, plain)) = plain else { return };
         let fail = |e: String| format!("{}: {e}", label(i));
         let tally = Tally::default();
-        let reader = || At::new(&span, counters[i].as_ref(), &tally);
-        let mut head = [0u8; 512];
-        let n = span
-            .file
-            .read_at(&mut head[..span.len.min(512) as usize], span.offset)
-            .map_err(|e| fail(e.to_string()))?;
-        if opts.verify || detect(&head[..n]) != Ok(Compression::None) {
-            let idx = index_blob(reader(), opts.verify, budget).map_err(fail)?;
-            return Ok((idx, Vec::new()));
-        }
+        // A tail counts what it reads on its own, for the head to add if
+        // it uses the tail (else the head reads those bytes again).
+        let is_tail = matches!(task, Task::Tail(..));
+        let own = Counter::default();
+        let counter = if is_tail {
+            Some(&own)
+        } else {
+            counters[i].as_ref()
+        };
+        let reader = |from: u64| At::new(span, counter, &tally, from);
         let mut send = |offset: u64, size: u64| {
             let id = jobs.fetch_add(1, Ordering::Relaxed) as u32;
             // What the reader has not read of this content is counted by
@@ -173,8 +286,12 @@ where
                 .counted_to
                 .load(Ordering::Relaxed)
                 .clamp(offset, offset + size);
-            let count = offset + size - read;
+            let mut count = offset + size - read;
             tally.uncounted.store(count, Ordering::Relaxed);
+            if is_tail {
+                own.fetch_add(count, Ordering::Relaxed);
+                count = 0;
+            }
             let job = Job {
                 id,
                 layer: i,
@@ -183,13 +300,13 @@ where
                 size,
                 count,
             };
-            if queue.lock().is_ok_and(|mut q| q.offer(job, park)) {
+            if queue.lock().is_ok_and(|mut q| q.offer(job, !opts.hash_all)) {
                 ready.notify_all();
             }
             id
         };
         let mut seen = |size: u64| {
-            if park && queue.lock().is_ok_and(|mut q| q.read(size)) {
+            if !opts.hash_all && queue.lock().is_ok_and(|mut q| q.read(size)) {
                 ready.notify_one();
             }
         };
@@ -199,24 +316,58 @@ where
             send: &mut send,
             seen: &mut seen,
         };
-        let (mut idx, pending) =
-            index_tar_deferred(reader, budget, defer).map_err(|e| fail(explain(&e)))?;
-        idx.tar_bytes = span.len;
-        Ok((idx, pending))
+        let r = match *task {
+            _ if !plain => index_blob(reader(0), opts.verify, budget)
+                .map(|idx| (idx, Vec::new()))
+                .map_err(fail),
+            Task::Tail(_, at) => {
+                // Said on drop too, so that a panic cannot leave the head
+                // waiting forever.
+                let _unread = Unread(&tails[i]);
+                let part = index_tail(reader(at), at, budget, defer).map(|mut p| {
+                    p.counted = own.load(Ordering::Relaxed);
+                    p
+                });
+                tails[i].put(part);
+                return;
+            }
+            Task::Head(_, at) => {
+                let r = index_tar_split(reader, budget, defer, at, || tails[i].take());
+                tails[i].abandon();
+                r.map(|(idx, pending, counted)| {
+                    if let Some(c) = &counters[i] {
+                        c.fetch_add(counted, Ordering::Relaxed);
+                    }
+                    (idx, pending)
+                })
+                .map_err(|e| fail(explain(&e)))
+            }
+            Task::Whole(_) => {
+                index_tar_deferred(|| reader(0), budget, defer).map_err(|e| fail(explain(&e)))
+            }
+        };
+        // A plain layer's tar is its span (a compressed one's is counted
+        // as it is inflated).
+        let r = r.map(|(mut idx, pending)| {
+            if *plain {
+                idx.tar_bytes = span.len;
+            }
+            (idx, pending)
+        });
+        if let Ok(mut slot) = results[i].lock() {
+            *slot = Some(r);
+        }
     };
 
     let work = || {
         let mut buf = vec![0u8; CHUNK];
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
-            if let Some(&i) = order.get(k) {
+            if let Some(task) = tasks.get(k) {
                 // Said on drop, so that a panic cannot leave the others
                 // waiting for jobs forever.
                 let _read = Finished(&queue, &ready);
-                let r = read_layer(i);
-                if let Ok(mut slot) = results[i].lock() {
-                    *slot = Some(r);
-                }
+                run(task);
                 continue;
             }
             let job = {
@@ -296,6 +447,15 @@ where
     Ok(out)
 }
 
+/// A tail not read (dropped before it was put).
+struct Unread<'t, 'a>(&'t Tail<'a>);
+
+impl Drop for Unread<'_, '_> {
+    fn drop(&mut self) {
+        self.0.put(None);
+    }
+}
+
 /// One layer is read: no more jobs will come from it.
 struct Finished<'a>(&'a Mutex<Queue>, &'a Condvar);
 
@@ -363,13 +523,14 @@ struct At<'a> {
 }
 
 impl<'a> At<'a> {
-    fn new(span: &'a Span, counter: Option<&'a Counter>, tally: &'a Tally) -> Self {
-        tally.counted_to.store(0, Ordering::Relaxed);
+    /// The layer from `from` on (what is before it is not counted).
+    fn new(span: &'a Span, counter: Option<&'a Counter>, tally: &'a Tally, from: u64) -> Self {
+        tally.counted_to.store(from, Ordering::Relaxed);
         At {
             file: &span.file,
             base: span.offset,
             len: span.len,
-            pos: 0,
+            pos: from.min(span.len),
             buf: vec![0u8; AHEAD],
             start: 0,
             end: 0,
@@ -616,6 +777,97 @@ mod tests {
         assert_ne!(by_path("usr/bin/big").2, 0);
         assert_eq!(by_path("opt/pax-named-file").1, 400_000);
         assert!(facts(&inline).iter().any(|f| f.0.ends_with("deep/big")));
+    }
+
+    /// A layer of many small files, one of them a tar itself (headers in
+    /// its content), and a path listed in both halves.
+    fn many_files() -> Vec<u8> {
+        let mut inner = tar::Builder::new(Vec::new());
+        for k in 0..40 {
+            file(&mut inner, &format!("inner/{k}"), &[k as u8; 700]);
+        }
+        let inner = inner.into_inner().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "etc/os-release", b"ID=debian\n");
+        file(&mut b, "app/listed-twice", b"first");
+        for k in 0..3000u32 {
+            let data: Vec<u8> = (0..(k % 1500) as usize)
+                .map(|i| (i as u32 ^ k) as u8)
+                .collect();
+            file(&mut b, &format!("app/m{}/f{k}.js", k % 37), &data);
+            if k == 1500 {
+                file(&mut b, "app/nested.tar", &inner);
+            }
+        }
+        link(&mut b, "app/link-to-first", "etc/os-release");
+        file(&mut b, "app/listed-twice", b"second");
+        b.into_inner().unwrap()
+    }
+
+    /// Index `tar` split at `at` (head here, tail by `index_tail`).
+    fn split_at(tar: &[u8], at: u64) -> (LayerIndex, Vec<Pending>) {
+        let budget = AtomicU64::new(u64::MAX);
+        let len = tar.len() as u64;
+        let (mut send, mut seen) = (|_, _| 0, |_| {});
+        let (mut send2, mut seen2) = (|_, _| 0, |_| {});
+        let mut r = std::io::Cursor::new(tar);
+        r.set_position(at);
+        let defer = Defer {
+            min: u64::MAX,
+            len,
+            send: &mut send,
+            seen: &mut seen,
+        };
+        let tail = index_tail(r, at, &budget, defer);
+        let defer = Defer {
+            min: u64::MAX,
+            len,
+            send: &mut send2,
+            seen: &mut seen2,
+        };
+        let open = |from: u64| {
+            let mut c = std::io::Cursor::new(tar);
+            c.set_position(from);
+            c
+        };
+        let (idx, pending, _) = index_tar_split(open, &budget, defer, at, || tail).unwrap();
+        (idx, pending)
+    }
+
+    #[test]
+    fn a_layer_split_at_any_boundary_or_none_indexes_as_one() {
+        let tar = many_files();
+        let inline = index_tar(&tar[..]).unwrap();
+        let read_at = |buf: &mut [u8], at: u64| {
+            let from = (at as usize).min(tar.len());
+            let n = buf.len().min(tar.len() - from);
+            buf[..n].copy_from_slice(&tar[from..from + n]);
+            Ok(n)
+        };
+        let mid =
+            boundary_after(&read_at, tar.len() as u64 / 2, 1 << 20, tar.len() as u64).unwrap();
+        // The nested tar's own headers look like boundaries too.
+        let nested = tar.windows(10).position(|w| w == b"inner/20\0\0").unwrap() as u64;
+        let fake = boundary_after(&read_at, nested - 1, 1 << 20, tar.len() as u64).unwrap();
+        assert_eq!(fake, nested);
+        for at in [mid, 512, fake, tar.len() as u64 - 1024 - 512] {
+            let (idx, _) = split_at(&tar, at);
+            assert_eq!(facts(&idx), facts(&inline), "split at {at}");
+            assert_eq!(idx.size, inline.size);
+            assert_eq!(idx.captured, inline.captured);
+            assert_eq!(idx.whiteouts, inline.whiteouts);
+        }
+        // Through the threads: split, every byte counted once.
+        for threads in [2, 3] {
+            let counter = Counter::default();
+            let idx = read_counted(&tar, threads, &counter, true).unwrap();
+            assert_eq!(facts(&idx), facts(&inline), "{threads} threads");
+            assert_eq!(
+                counter.load(Ordering::Relaxed),
+                tar.len() as u64,
+                "{threads} threads"
+            );
+        }
     }
 
     #[test]
