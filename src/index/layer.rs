@@ -390,14 +390,8 @@ pub fn index_tar_deferred<R: Read + io::Seek>(
     budget: &AtomicU64,
     defer: Defer<'_>,
 ) -> io::Result<(LayerIndex, Vec<Pending>)> {
-    let len = defer.len;
-    let mut ix = Indexer::new(budget, Content::Defer(defer));
-    match scan(open(), 0, len, None, &mut ix) {
-        Ok(_) => return Ok(ix.finish()),
-        Err(Stop::Failed(e)) => return Err(e),
-        Err(Stop::GaveUp) => {}
-    }
-    index_archive(tar::Archive::new(Guard::new(open())), budget, ix.give_up())
+    index_tar_split(|_| open(), budget, defer, None, || None)
+        .map(|(idx, pending, _)| (idx, pending))
 }
 
 /// The members of a layer from an offset to its end, indexed on their own
@@ -443,9 +437,9 @@ pub fn index_tail<'a, R: Read + io::Seek>(
     }
 }
 
-/// [`index_tar_deferred`] on a layer split at `stop`: the members before
-/// it are indexed here, those after it by [`index_tail`] elsewhere, which
-/// `tail()` waits for. If no member starts at `stop`, or the tail was not
+/// [`index_tar_deferred`] on a layer split at `stop` (if any): the members
+/// before it are indexed here, those after it by [`index_tail`] elsewhere,
+/// which `tail()` waits for. If no member starts at `stop`, or the tail was not
 /// read, or the two parts together keep more files than one layer may,
 /// the members after it are read here too: the index is always the one
 /// [`index_tar_deferred`] gives. `open(at)` gives the layer from `at`.
@@ -454,13 +448,12 @@ pub fn index_tar_split<'a, R: Read + io::Seek>(
     mut open: impl FnMut(u64) -> R,
     budget: &'a AtomicU64,
     defer: Defer<'_>,
-    stop: u64,
+    mut stop: Option<u64>,
     tail: impl FnOnce() -> Option<Part<'a>>,
 ) -> io::Result<(LayerIndex, Vec<Pending>, u64)> {
     let len = defer.len;
     let mut ix = Indexer::new(budget, Content::Defer(defer));
     let mut from = 0;
-    let mut stop = Some(stop);
     let mut tail = Some(tail);
     let with = |(idx, pending), counted| (idx, pending, counted);
     loop {
@@ -667,42 +660,22 @@ impl<'a, 'c> Indexer<'a, 'c> {
             ..
         } = part;
         let map = self.idx.tree.graft(&other.tree);
-        let idx = &mut self.idx;
-        if self.by_node.len() < idx.tree.len() {
-            self.by_node.resize(idx.tree.len(), NO_ENTRY);
-        }
         let mut at = Vec::with_capacity(other.entries.len());
         for mut e in other.entries {
             e.node = map[e.node as usize];
-            let node = e.node as usize;
-            at.push(match self.by_node[node] {
-                NO_ENTRY => {
-                    self.by_node[node] = idx.entries.len() as u32;
-                    idx.entries.push(e);
-                    idx.entries.len() as u32 - 1
-                }
-                i => {
-                    // Listed before the split and again after it.
-                    idx.entries[i as usize] = e;
-                    self.pending.retain(|&(p, _)| p != i);
-                    i
-                }
-            });
+            at.push(self.place(e));
         }
         self.pending
             .extend(pending.into_iter().map(|(e, job)| (at[e as usize], job)));
+        let idx = &mut self.idx;
         idx.whiteouts
             .extend(other.whiteouts.iter().map(|&n| map[n as usize]));
         idx.opaque
             .extend(other.opaque.iter().map(|&n| map[n as usize]));
-        for (n, data) in other.captured {
-            let node = map[n as usize];
-            match idx.captured.iter_mut().find(|(m, _)| *m == node) {
-                Some(slot) => slot.1 = data,
-                None => idx.captured.push((node, data)),
-            }
-        }
         idx.incomplete |= other.incomplete;
+        for (n, data) in other.captured {
+            self.keep(map[n as usize], data);
+        }
         self.captured_bytes += captured_bytes;
         self.taken += taken;
         true
@@ -883,10 +856,7 @@ impl<'a, 'c> Indexer<'a, 'c> {
             }
             if let Some(data) = data {
                 self.captured_bytes += data.len() as u64;
-                match idx.captured.iter_mut().find(|(n, _)| *n == node) {
-                    Some(slot) => slot.1 = data,
-                    None => idx.captured.push((node, data)),
-                }
+                self.keep(node, data);
             }
         }
         let e = Entry {
@@ -903,26 +873,43 @@ impl<'a, 'c> Indexer<'a, 'c> {
             link,
             owns_inode: false,
         };
-        if self.by_node.len() <= node as usize {
-            self.by_node.resize(idx.tree.len(), NO_ENTRY);
-        }
-        let at = match self.by_node[node as usize] {
-            NO_ENTRY => {
-                self.by_node[node as usize] = idx.entries.len() as u32;
-                idx.entries.push(e);
-                idx.entries.len() as u32 - 1
-            }
-            i => {
-                idx.entries[i as usize] = e;
-                // The path listed again: what it was is not waited for.
-                self.pending.retain(|&(p, _)| p != i);
-                i
-            }
-        };
+        let at = self.place(e);
         if let Some(key) = left {
             self.pending.push((at, key));
         }
         Ok(())
+    }
+
+    /// Add an entry, or replace the one listed before at its path; gives
+    /// its index.
+    fn place(&mut self, e: Entry) -> u32 {
+        let node = e.node as usize;
+        if self.by_node.len() <= node {
+            self.by_node.resize(self.idx.tree.len(), NO_ENTRY);
+        }
+        let entries = &mut self.idx.entries;
+        match self.by_node[node] {
+            NO_ENTRY => {
+                self.by_node[node] = entries.len() as u32;
+                entries.push(e);
+                entries.len() as u32 - 1
+            }
+            i => {
+                entries[i as usize] = e;
+                // The path listed again: what it was is not waited for.
+                self.pending.retain(|&(p, _)| p != i);
+                i
+            }
+        }
+    }
+
+    /// Keep a file's content for the analysis (the last listing's).
+    fn keep(&mut self, node: NodeId, data: Box<[u8]>) {
+        let captured = &mut self.idx.captured;
+        match captured.iter_mut().find(|(n, _)| *n == node) {
+            Some(slot) => slot.1 = data,
+            None => captured.push((node, data)),
+        }
     }
 
     /// The index, once every member is in.

@@ -332,7 +332,7 @@ where
                 return;
             }
             Task::Head(_, at) => {
-                let r = index_tar_split(reader, budget, defer, at, || tails[i].take());
+                let r = index_tar_split(reader, budget, defer, Some(at), || tails[i].take());
                 tails[i].abandon();
                 r.map(|(idx, pending, counted)| {
                     if let Some(c) = &counters[i] {
@@ -830,7 +830,7 @@ mod tests {
             c.set_position(from);
             c
         };
-        let (idx, pending, _) = index_tar_split(open, &budget, defer, at, || tail).unwrap();
+        let (idx, pending, _) = index_tar_split(open, &budget, defer, Some(at), || tail).unwrap();
         (idx, pending)
     }
 
