@@ -3,6 +3,7 @@
 //! the [`image::Image`] the analysis reads.
 pub mod guard;
 pub mod image;
+mod indexer;
 pub mod layer;
 pub mod merge;
 pub mod os;

@@ -21,7 +21,7 @@ use std::hash::Hasher;
 use twox_hash::XxHash3_64;
 
 use super::guard::{MAX_EXTENSION, check_pax, pax_value};
-use super::layer::{Indexer, Member};
+use super::indexer::{Indexer, Member};
 
 /// Bytes read at a time: at least this much, so that the reader below
 /// (`source::archive::parallel`'s `At`) reads straight into the window.
@@ -485,7 +485,8 @@ impl<R: Read + Seek> Member for Scanned<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::layer::{Content, Defer, LayerIndex, explain, finish_deferred, index_tar};
+    use crate::index::indexer::Content;
+    use crate::index::layer::{Defer, LayerIndex, explain, finish_deferred, index_tar};
     use std::io::Cursor;
     use std::sync::atomic::AtomicU64;
 

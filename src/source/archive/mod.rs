@@ -9,6 +9,7 @@
 //! from a `docker save` manifest.json (`plan`) or by walking an OCI index
 //! (`oci`). `members` tells the outer archive's files from its links.
 
+mod at;
 mod file;
 mod members;
 mod oci;
