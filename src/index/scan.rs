@@ -100,11 +100,7 @@ pub(super) fn scan<R: Read + Seek>(
                 Ok(Reached::End)
             };
         }
-        // The checksum field counts as eight blanks.
-        let all: u32 = header.iter().map(|&b| u32::from(b)).sum();
-        let field: u32 = header[148..156].iter().map(|&b| u32::from(b)).sum();
-        let sum = all - field + 8 * 32;
-        if octal(&header[148..156]) != Some(u64::from(sum)) {
+        if !checksum_ok(&header) {
             return Err(Stop::GaveUp);
         }
         let flag = header[156];
@@ -186,16 +182,20 @@ pub(super) fn scan<R: Read + Seek>(
     }
 }
 
+/// Does a 512-byte header's checksum field (plain octal) hold the sum of
+/// its bytes, the field itself counted as eight blanks?
+fn checksum_ok(block: &[u8]) -> bool {
+    let all: u32 = block.iter().map(|&b| u32::from(b)).sum();
+    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
+    octal(&block[148..156]) == Some(u64::from(all - field + 8 * 32))
+}
+
 /// The size a 512-byte block gives if it is a header the scan reads (a
 /// good checksum, ustar or GNU magic, a known type, a plain size).
 fn header_size(block: &[u8]) -> Option<u64> {
-    let all: u32 = block.iter().map(|&b| u32::from(b)).sum();
-    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
     let magic = &block[257..265];
     let known = b"\x0001234567xLKg".contains(&block[156]);
-    (octal(&block[148..156]) == Some(u64::from(all - field + 8 * 32))
-        && (magic == b"ustar\x0000" || magic == b"ustar  \x00")
-        && known)
+    (checksum_ok(block) && (magic == b"ustar\x0000" || magic == b"ustar  \x00") && known)
         .then(|| octal(&block[124..136]))
         .flatten()
 }
