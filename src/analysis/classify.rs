@@ -218,7 +218,7 @@ pub const NPM_DEV_DEPENDENCIES: &str = "npm-dev-dependencies";
 pub fn classify(
     image: &Image,
     ruleset: &RuleSet,
-    packages: Packages,
+    packages: impl FnOnce() -> Packages + Send,
     base_layers: usize,
 ) -> Classes {
     let distros = distro_ids(image);
@@ -235,10 +235,69 @@ pub fn classify(
         })
         .cloned()
         .collect();
+    let category_of = |r: u16| (r != NO_RULE).then(|| rules[r as usize].category);
+    // The package graph and the path rules do not depend on each other
+    // until the end: one core each.
+    let ((packages, build, package_rule), by_path) = std::thread::scope(|s| {
+        let graph = s.spawn(|| package_verdict(image, &rules, packages(), base_layers));
+        let by_path = path_rules(image, &rules);
+        let graph = graph
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (graph, by_path)
+    });
+    let mut node_rule = vec![NO_RULE; image.tree.len()];
+    for (node, (rule, paths)) in node_rule.iter_mut().zip(&by_path).enumerate().skip(1) {
+        let owner = packages.owner_index(node as NodeId);
+        let by_package = owner.map_or(NO_RULE, |o| package_rule[o]);
+        *rule = if by_package != NO_RULE {
+            by_package
+        } else if owner.is_some_and(|o| !build.is_build_only(o)) {
+            // A kept package's files are not toolchain by path alone.
+            paths.not_toolchain
+        } else {
+            paths.any
+        };
+    }
+    // What language package managers recorded: their own files, and
+    // devDependencies. Residue rules (caches) inside stay as they are.
+    let rule_of = |id: &str| rules.iter().position(|r| r.id == id).map(|i| i as u16);
+    let overridable = |r: u16| category_of(r).is_none_or(|c| !c.is_build_residue());
+    if let Some(lpm) = rule_of(LANGUAGE_PACKAGE_MANAGERS) {
+        for n in langpm::pip_tool_files(image) {
+            if overridable(node_rule[n as usize]) && packages.owner_index(n).is_none() {
+                node_rule[n as usize] = lpm;
+            }
+        }
+    }
+    let modules = langpm::node_modules(image);
+    if let Some(dev) = rule_of(NPM_DEV_DEPENDENCIES) {
+        for &n in &modules.dev {
+            if overridable(node_rule[n as usize]) {
+                node_rule[n as usize] = dev;
+            }
+        }
+    }
+    Classes {
+        rules,
+        node_rule,
+        packages,
+        build,
+        unlocked_node_modules: modules.unlocked,
+    }
+}
 
+/// The package graph's side: which packages only the build needed, and the
+/// rule each package gives its files (`NO_RULE`: none).
+fn package_verdict(
+    image: &Image,
+    rules: &[Rule],
+    packages: Packages,
+    base_layers: usize,
+) -> (Packages, BuildOnly, Vec<u16>) {
     // Package globs name seeds (a toolchain rule: build tools) and
     // keep-lists (a runtime rule); the graph decides the rest.
-    let (pkg_set, pkg_rule) = build_set(&rules, |r| &r.packages);
+    let (pkg_set, pkg_rule) = build_set(rules, |r| &r.packages);
     let named: Vec<u16> = packages
         .names
         .iter()
@@ -292,21 +351,37 @@ pub fn classify(
             }
         })
         .collect();
-    let paths = PathGlobs::new(&rules);
+    (packages, build, package_rule)
+}
+
+/// What a node's path and markers say, before its package has its say:
+/// the first rule of all, and the first that is not a toolchain rule.
+#[derive(Clone, Copy)]
+struct ByPath {
+    any: u16,
+    not_toolchain: u16,
+}
+
+/// [`ByPath`] for every node, by a depth-first walk carrying each
+/// directory's glob state, its path (for the globs matched whole, if any)
+/// and the rule a marker gave it.
+fn path_rules(image: &Image, rules: &[Rule]) -> Vec<ByPath> {
+    let paths = PathGlobs::new(rules);
     let markers: Vec<(u16, &str)> = rules
         .iter()
         .enumerate()
         .flat_map(|(i, r)| r.markers.iter().map(move |m| (i as u16, m.as_str())))
         .collect();
-
-    let mut node_rule = vec![NO_RULE; image.tree.len()];
+    let toolchain = |r: u16| r != NO_RULE && rules[r as usize].category == Category::Toolchain;
+    let none = ByPath {
+        any: NO_RULE,
+        not_toolchain: NO_RULE,
+    };
+    let mut out = vec![none; image.tree.len()];
     let mut tree = paths.tree;
-    // Depth-first, carrying the directory's glob state, its path (for the
-    // globs matched whole, if any) and the rule a marker gave it.
     let whole = !paths.whole_rule.is_empty();
     let mut stack: Vec<(NodeId, StateId, String, u16)> =
         vec![(ROOT, tree.root(), String::new(), NO_RULE)];
-    let mut candidates: Vec<u16> = Vec::new();
     let mut found = Vec::new();
     let mut path = String::new();
     while let Some((dir, dir_state, dir_path, inherited)) = stack.pop() {
@@ -324,64 +399,35 @@ pub fn classify(
         for child in image.tree.children(dir) {
             let name = image.tree.name(child);
             let (state, matched) = tree.step(dir_state, image.tree.name_sym(child), name);
-            candidates.clear();
-            candidates.extend(matched.iter().map(|&g| paths.tree_rule[g as usize]));
+            let mut by = none;
+            let mut take = |r: u16| {
+                by.any = by.any.min(r);
+                if !toolchain(r) {
+                    by.not_toolchain = by.not_toolchain.min(r);
+                }
+            };
+            take(marker_rule);
+            for &g in matched {
+                take(paths.tree_rule[g as usize]);
+            }
             if whole {
                 path.clear();
                 path.push_str(&dir_path);
                 path.push('/');
                 path.push_str(name);
                 paths.whole.matches_into(path.as_str(), &mut found);
-                candidates.extend(found.iter().map(|&g| paths.whole_rule[g]));
+                for &g in &found {
+                    take(paths.whole_rule[g]);
+                }
             }
-            let owner = packages.owner_index(child);
-            let by_package = owner.map_or(NO_RULE, |o| package_rule[o]);
-            let rule = if by_package != NO_RULE {
-                by_package
-            } else {
-                // A kept package's files are not toolchain by path alone.
-                let kept = owner.is_some_and(|o| !build.is_build_only(o));
-                candidates
-                    .iter()
-                    .copied()
-                    .chain(std::iter::once(marker_rule))
-                    .filter(|&r| !(kept && category_of(r) == Some(Category::Toolchain)))
-                    .min()
-                    .unwrap_or(NO_RULE)
-            };
-            node_rule[child as usize] = rule;
+            out[child as usize] = by;
             if image.tree.children(child).next().is_some() {
                 let child_path = if whole { path.clone() } else { String::new() };
                 stack.push((child, state, child_path, marker_rule));
             }
         }
     }
-    // What language package managers recorded: their own files, and
-    // devDependencies. Residue rules (caches) inside stay as they are.
-    let rule_of = |id: &str| rules.iter().position(|r| r.id == id).map(|i| i as u16);
-    let overridable = |r: u16| category_of(r).is_none_or(|c| !c.is_build_residue());
-    if let Some(lpm) = rule_of(LANGUAGE_PACKAGE_MANAGERS) {
-        for n in langpm::pip_tool_files(image) {
-            if overridable(node_rule[n as usize]) && packages.owner_index(n).is_none() {
-                node_rule[n as usize] = lpm;
-            }
-        }
-    }
-    let modules = langpm::node_modules(image);
-    if let Some(dev) = rule_of(NPM_DEV_DEPENDENCIES) {
-        for &n in &modules.dev {
-            if overridable(node_rule[n as usize]) {
-                node_rule[n as usize] = dev;
-            }
-        }
-    }
-    Classes {
-        rules,
-        node_rule,
-        packages,
-        build,
-        unlocked_node_modules: modules.unlocked,
-    }
+    out
 }
 
 /// One GlobSet over a field of all rules, with the rule of each glob.

@@ -57,7 +57,7 @@ impl Analysis {
         // Waste and classification are independent: one core each.
         let (waste, classes) = std::thread::scope(|s| {
             let w = s.spawn(|| waste::compute(&image, TOP_PATHS));
-            let classes = classify::classify(&image, rules, packages::read(&image), base.layers);
+            let classes = classify::classify(&image, rules, || packages::read(&image), base.layers);
             let waste = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             (waste, classes)
         });
