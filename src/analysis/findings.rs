@@ -1,7 +1,7 @@
 //! Findings: what a person would say about the image, with the layer to
 //! blame and the fix. Built from the classification and the waste.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 
@@ -135,7 +135,7 @@ impl Acc {
 
 fn summary_node(image: &Image, node: NodeId) -> NodeId {
     let mut n = node;
-    while image.tree.depth(n) > SUMMARY_DEPTH {
+    for _ in SUMMARY_DEPTH..image.tree.depth(node) {
         n = image.tree.parent(n).unwrap_or(n);
     }
     n
@@ -150,9 +150,9 @@ fn top_by_bytes<K: Clone + Ord>(m: &HashMap<K, u64>, n: usize) -> Vec<(K, u64)> 
 
 /// Residue: visible files matched by a rule, one finding per rule.
 fn residue(image: &Image, classes: &Classes, base_layers: usize) -> Vec<Finding> {
-    let mut by_rule: HashMap<u16, Acc> = HashMap::new();
+    let mut by_rule: HashMap<u16, Acc> = HashMap::default();
     // Bytes and files per (rule, package).
-    let mut per_package: HashMap<(u16, usize), (u64, u64)> = HashMap::new();
+    let mut per_package: HashMap<(u16, usize), (u64, u64)> = HashMap::default();
     for (node, loc) in image.fs.iter().enumerate() {
         let Some(loc) = loc else { continue };
         let r = classes.node_rule[node];
@@ -298,7 +298,7 @@ fn unlocked(image: &Image, classes: &Classes) -> Vec<Finding> {
 
 /// Hidden bytes, one finding per (reason, shipping layer, hiding layer).
 fn hidden(image: &Image, base_layers: usize) -> Vec<Finding> {
-    let mut groups: HashMap<(WasteKind, u16, u16), Acc> = HashMap::new();
+    let mut groups: HashMap<(WasteKind, u16, u16), Acc> = HashMap::default();
     for h in &image.hidden {
         let e = image.entry(Loc {
             layer: h.layer,
@@ -361,12 +361,12 @@ fn hidden(image: &Image, base_layers: usize) -> Vec<Finding> {
 }
 
 fn duplicates(image: &Image, waste: &Waste, base_layers: usize) -> Finding {
-    let mut layers: HashMap<u16, u64> = HashMap::new();
+    let mut layers: HashMap<u16, u64> = HashMap::default();
     let mut files = 0;
     for set in &waste.duplicate_sets {
-        for p in &set.paths[1..] {
+        for &n in &set.nodes[1..] {
             files += 1;
-            if let Some((loc, _)) = image.final_entry(p) {
+            if let Some(loc) = image.fs[n as usize] {
                 *layers.entry(loc.layer).or_default() += set.size;
             }
         }

@@ -77,7 +77,7 @@ impl Analysis {
             category_hidden_bytes[classes.category(e.node) as usize] += e.disk_bytes();
         }
         let findings = findings::compute(&image, &classes, &waste, base.layers);
-        let projected_runtime_bytes = projected(&image, &classes, &waste, &category_bytes);
+        let projected_runtime_bytes = projected(&classes, &waste, &category_bytes);
         let residue_bytes = Category::ALL
             .iter()
             .filter(|c| c.is_build_residue())
@@ -117,7 +117,6 @@ impl Analysis {
 /// Visible bytes that are not build residue, minus extra duplicate copies
 /// among them; `None` when the image carries no build residue.
 fn projected(
-    image: &Image,
     classes: &Classes,
     waste: &waste::Waste,
     category_bytes: &[u64; Category::COUNT],
@@ -140,12 +139,7 @@ fn projected(
         .iter()
         .map(|set| {
             // Of the copies a runtime image keeps, one is needed.
-            set.extra_bytes_among(|p| {
-                image
-                    .tree
-                    .lookup(p)
-                    .is_some_and(|n| !classes.category(n).is_build_residue())
-            })
+            set.extra_bytes_among(|n, _| !classes.category(n).is_build_residue())
         })
         .sum();
     Some(kept.saturating_sub(dup_kept))
@@ -169,7 +163,7 @@ fn app_bytes(image: &Image, classes: &Classes, waste: &waste::Waste, base_layers
     let dup: u64 = waste
         .duplicate_sets
         .iter()
-        .map(|set| set.extra_bytes_among(|p| image.tree.lookup(p).is_some_and(own)))
+        .map(|set| set.extra_bytes_among(|n, _| own(n)))
         .sum();
     bytes.saturating_sub(dup)
 }

@@ -90,18 +90,22 @@ impl WasteKind {
 pub struct DuplicateSet {
     pub size: u64,
     pub paths: Vec<String>,
+    /// The node of each path, in the same order.
+    pub nodes: Vec<NodeId>,
 }
 
 impl DuplicateSet {
     /// Bytes of every copy but one.
     pub fn extra_bytes(&self) -> u64 {
-        self.extra_bytes_among(|_| true)
+        self.extra_bytes_among(|_, _| true)
     }
 
     /// Extra bytes counting only the copies `keep` accepts: one of them is
     /// needed, the others are waste.
-    pub fn extra_bytes_among(&self, keep: impl Fn(&str) -> bool) -> u64 {
-        let kept = self.paths.iter().filter(|p| keep(p)).count() as u64;
+    pub fn extra_bytes_among(&self, keep: impl Fn(NodeId, &str) -> bool) -> u64 {
+        let kept = (self.nodes.iter().zip(&self.paths))
+            .filter(|(n, p)| keep(**n, p))
+            .count() as u64;
         kept.saturating_sub(1) * self.size
     }
 }
@@ -263,19 +267,21 @@ pub fn compute(image: &Image, top: usize) -> Waste {
                 continue;
             }
             // The copy written first (lowest layer, then path) is the one that survives.
-            let mut keyed: Vec<(u16, String)> = group
+            let mut keyed: Vec<(u16, String, NodeId)> = group
                 .iter()
                 .map(|&(_, n)| {
                     (
                         image.fs[n as usize].map_or(0, |l| l.layer),
                         image.tree.path(n),
+                        n,
                     )
                 })
                 .collect();
             keyed.sort();
             let set = DuplicateSet {
                 size: group[0].0,
-                paths: keyed.into_iter().map(|(_, p)| p).collect(),
+                nodes: keyed.iter().map(|k| k.2).collect(),
+                paths: keyed.into_iter().map(|k| k.1).collect(),
             };
             w.duplicate_bytes += set.extra_bytes();
             w.duplicate_sets.push(set);
@@ -291,9 +297,9 @@ pub fn compute(image: &Image, top: usize) -> Waste {
     for set in w.duplicate_sets.iter().take(top) {
         // The first copy survives; the others are the waste.
         let layers = set
-            .paths
+            .nodes
             .iter()
-            .filter_map(|p| image.final_entry(p).map(|(loc, _)| loc.layer))
+            .filter_map(|&n| image.fs[n as usize].map(|loc| loc.layer))
             .fold(Vec::new(), |mut v, l| {
                 push_unique(&mut v, l);
                 v

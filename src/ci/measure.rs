@@ -43,7 +43,7 @@ fn measure(a: &Analysis, ignore: &GlobSet) -> Measured {
         }
     }
     for set in &a.waste.duplicate_sets {
-        wasted += set.extra_bytes_among(|p| !ignore.is_match(p));
+        wasted += set.extra_bytes_among(|_, p| !ignore.is_match(p));
     }
     let mut categories = [0u64; crate::analysis::classify::Category::COUNT];
     for (node, loc) in img.fs.iter().enumerate() {
