@@ -551,3 +551,34 @@ fn a_named_base_marks_its_layers_exactly() {
     let b = Analysis::with_options(load(), &rules, Some(&other));
     assert_eq!((b.base.layers, b.base.method), (0, "--base"));
 }
+
+/// Duplicates count against the projection and the app only among the
+/// copies each keeps: two runtime copies of a file need one, and a third
+/// copy in a build cache goes with the cache.
+#[test]
+fn duplicates_are_judged_by_the_copies_a_runtime_image_keeps() {
+    let files = vec![
+        f("app/a.bin", 40, 1000, Category::Runtime),
+        f("app/b.bin", 40, 1000, Category::Runtime),
+        f(
+            "root/.cache/go-build/ab/copy",
+            40,
+            1000,
+            Category::BuildCache,
+        ),
+        f("app/server", 41, 500, Category::Runtime),
+    ];
+    let mut img = Image::simple(vec![layer_of(&files, &["app", "root"])]);
+    img.history = vec![hist("COPY . / # buildkit", false)];
+    let dir = TempDir::new().unwrap();
+    let a = analyse(&img, &dir, "dups.tar", &RuleSet::builtin());
+    assert_eq!(a.base.layers, 0);
+    assert_eq!(a.waste.duplicate_bytes, 2000);
+    let set = &a.waste.duplicate_sets[0];
+    for (n, p) in set.nodes.iter().zip(&set.paths) {
+        assert_eq!(a.image.tree.path(*n), *p);
+    }
+    // Runtime: a, b and the server (2500), less the one extra runtime copy.
+    assert_eq!(a.projected_runtime_bytes, Some(1500));
+    assert_eq!(a.app_bytes, 1500);
+}
