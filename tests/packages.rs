@@ -760,3 +760,31 @@ fn what_the_cmd_package_depends_on_is_kept_too() {
     let a = analyse(&img, 1);
     assert_eq!(build_only(&a), set(&["build-essential"]));
 }
+
+/// A path rule alone does not make a kept package's file toolchain: a
+/// static library the base's own package ships stays that package's, and
+/// the same kind of file owned by no package is toolchain.
+#[test]
+fn a_kept_packages_files_are_not_toolchain_by_path_alone() {
+    const LIBFOO: Pkg = pkg(
+        "libfoo1",
+        "",
+        false,
+        &[("usr/lib/x86_64-linux-gnu/libfoo.a", 1200)],
+    );
+    let base = dpkg_layer(&[], &[&LIBC6, &LIBFOO]);
+    let app = Layer::new()
+        .file("usr/lib/x86_64-linux-gnu/libbar.a", content(9, 700), 0o644)
+        .file("app/server", content(3, 2000), 0o755);
+    let mut img = Image::simple(vec![base, app]);
+    img.run_config = json!({ "Cmd": ["/app/server"] });
+    let a = analyse(&img, 1);
+    assert!(build_only(&a).is_empty(), "{:?}", build_only(&a));
+    let node = |p: &str| a.image.tree.lookup(p).unwrap();
+    let kept = node("usr/lib/x86_64-linux-gnu/libfoo.a");
+    assert_eq!(a.classes.packages.owner_of(kept), Some("libfoo1"));
+    assert_ne!(a.classes.category(kept), Category::Toolchain);
+    let loose = node("usr/lib/x86_64-linux-gnu/libbar.a");
+    assert_eq!(a.classes.category(loose), Category::Toolchain);
+    assert_eq!(a.bytes_of(Category::Toolchain), 700);
+}
