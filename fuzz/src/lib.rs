@@ -154,7 +154,7 @@ pub fn layout(data: &[u8]) -> Result<(), String> {
                 ..Default::default()
             })
             .collect();
-        assemble(p, layers, "fuzz", &options()).map(Some)
+        assemble(p, layers, Default::default(), "fuzz", &options()).map(Some)
     });
     match result {
         Ok(Some(image)) => {

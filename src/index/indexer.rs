@@ -448,7 +448,7 @@ impl<'a, 'c> Indexer<'a, 'c> {
             let mut seen = vec![false; idx.tree.len()];
             list.retain(|&n| !std::mem::replace(&mut seen[n as usize], true));
         }
-        link_hardlinks(&mut idx, &by_node);
+        link_hardlinks(&idx.tree, &mut idx.entries, &by_node);
         idx.size = idx.entries.iter().map(Entry::disk_bytes).sum();
         // Every layer stays in memory until the merge: give back what
         // doubling reserved (up to half the vector; large blocks shrink in
@@ -460,21 +460,20 @@ impl<'a, 'c> Indexer<'a, 'c> {
 
 /// Hardlinks share their target's content: give them its size and digest.
 /// `by_node`: each node's entry in the layer.
-pub(super) fn link_hardlinks(idx: &mut LayerIndex, by_node: &[u32]) {
-    for i in 0..idx.entries.len() {
-        if idx.entries[i].kind != EntryKind::Hardlink {
+pub(super) fn link_hardlinks(tree: &PathTree, entries: &mut [Entry], by_node: &[u32]) {
+    for i in 0..entries.len() {
+        if entries[i].kind != EntryKind::Hardlink {
             continue;
         }
-        let target = idx.entries[i].link.as_deref().unwrap_or("");
-        let found = idx
-            .tree
+        let target = entries[i].link.as_deref().unwrap_or("");
+        let found = tree
             .lookup(target)
             .and_then(|n| by_node.get(n as usize))
             .filter(|&&j| j != NO_ENTRY)
-            .map(|&j| &idx.entries[j as usize])
+            .map(|&j| &entries[j as usize])
             .map(|t| (t.size, t.digest, t.hashed, t.crc));
         if let Some((size, digest, hashed, crc)) = found {
-            let e = &mut idx.entries[i];
+            let e = &mut entries[i];
             (e.size, e.digest, e.hashed, e.crc) = (size, digest, hashed, crc);
         }
     }

@@ -459,9 +459,12 @@ pub fn index_tar_split<'a, R: Read + io::Seek>(
 /// Give the deferred files their digests (`digest` of each job id), and
 /// the hardlinks to them theirs. A job not hashed (`None`: no other file
 /// of the image has its size) leaves its file `hashed: false`, digest 0.
+/// `grafted`: the image's tree, once the layer's nodes are re-homed there
+/// ([`super::merge::Grafts`]).
 pub fn finish_deferred(
     idx: &mut LayerIndex,
     pending: &[Pending],
+    grafted: Option<&PathTree>,
     digest: impl Fn(u64) -> Option<u64>,
 ) {
     for &(entry, job) in pending {
@@ -472,11 +475,12 @@ pub fn finish_deferred(
         }
     }
     if !pending.is_empty() && idx.entries.iter().any(|e| e.kind == EntryKind::Hardlink) {
-        let mut by_node = vec![NO_ENTRY; idx.tree.len()];
+        let tree = grafted.unwrap_or(&idx.tree);
+        let mut by_node = vec![NO_ENTRY; tree.len()];
         for (i, e) in idx.entries.iter().enumerate() {
             by_node[e.node as usize] = i as u32;
         }
-        link_hardlinks(idx, &by_node);
+        link_hardlinks(tree, &mut idx.entries, &by_node);
     }
 }
 

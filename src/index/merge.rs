@@ -29,6 +29,57 @@ fn imported(comment: &str) -> Option<String> {
     }
 }
 
+/// The image's tree, grown a layer at a time from the bottom, each layer's
+/// nodes re-homed into it as it is added. A reader can graft the layers it
+/// has while it still reads or hashes others; [`build_image`] grafts the
+/// rest.
+pub struct Grafts {
+    tree: PathTree,
+    done: usize,
+}
+
+impl Default for Grafts {
+    fn default() -> Self {
+        Grafts {
+            tree: PathTree::new(),
+            done: 0,
+        }
+    }
+}
+
+impl Grafts {
+    /// How many layers (the bottom ones) are grafted.
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    /// The image's tree so far: the tree of every grafted layer's nodes.
+    pub fn tree(&self) -> &PathTree {
+        &self.tree
+    }
+
+    /// Graft the next layer (the one above the last grafted). Its own tree
+    /// is emptied: its nodes are now the image's.
+    pub fn add(&mut self, idx: &mut LayerIndex) {
+        let own = std::mem::take(&mut idx.tree);
+        self.done += 1;
+        // The bottom layer's tree becomes the image's as it is: remapping it
+        // into the empty tree would give every node its own id again (nodes
+        // are made in the same order), so only the copy is saved.
+        if self.done == 1 && !own.is_empty() {
+            self.tree = own;
+            return;
+        }
+        let map = self.tree.graft(&own);
+        drop(own);
+        let map = |n: &mut NodeId| *n = map[*n as usize];
+        idx.entries.iter_mut().for_each(|e| map(&mut e.node));
+        idx.whiteouts.iter_mut().for_each(map);
+        idx.opaque.iter_mut().for_each(map);
+        idx.captured.iter_mut().for_each(|(n, _)| map(n));
+    }
+}
+
 /// Merge indexed layers (bottom first) into an [`Image`]. Fails on a
 /// hardlink whose target exists neither in its layer nor below it, which
 /// Docker cannot apply either.
@@ -36,29 +87,24 @@ pub fn build_image(
     facts: ImageFacts,
     layers: Vec<(LayerMeta, LayerIndex)>,
 ) -> Result<Image, String> {
-    let mut tree = PathTree::new();
+    build_grafted(facts, Grafts::default(), layers)
+}
+
+/// [`build_image`], the first `grafts.done()` layers grafted already.
+pub fn build_grafted(
+    facts: ImageFacts,
+    mut grafts: Grafts,
+    layers: Vec<(LayerMeta, LayerIndex)>,
+) -> Result<Image, String> {
     let mut out_layers = Vec::with_capacity(layers.len());
     let mut captured_by_layer = Vec::with_capacity(layers.len());
 
-    // 1. Re-home every layer's nodes into the image's tree. The bottom
-    //    layer's tree becomes the image's as it is: remapping it into the
-    //    empty tree would give every node its own id again (nodes are made
-    //    in the same order), so only the copy is saved.
+    // 1. Re-home every layer's nodes into the image's tree.
     for (li, (meta, mut idx)) in layers.into_iter().enumerate() {
-        let map = if li == 0 && !idx.tree.is_empty() {
-            tree = std::mem::take(&mut idx.tree);
-            None
-        } else {
-            Some(tree.graft(&idx.tree))
-        };
-        let remapped = map.is_some();
-        let map = |n: NodeId| map.as_ref().map_or(n, |m| m[n as usize]);
-        let mut entries = idx.entries;
-        if remapped {
-            for e in &mut entries {
-                e.node = map(e.node);
-            }
+        if li >= grafts.done() {
+            grafts.add(&mut idx);
         }
+        let entries = idx.entries;
         let created_by = match meta.created_by {
             Some(by) if !by.trim().is_empty() => Some(by),
             // `docker import` leaves created_by empty and says so in the
@@ -69,12 +115,7 @@ pub fn build_image(
             Some(by) => crate::image::clean_instruction(by),
             None => meta.comment.clone().unwrap_or_default(),
         };
-        captured_by_layer.push(
-            idx.captured
-                .into_iter()
-                .map(|(n, d)| (map(n), d))
-                .collect::<Vec<_>>(),
-        );
+        captured_by_layer.push(idx.captured);
         out_layers.push(Layer {
             diff_id: meta.diff_id,
             blob: meta.blob,
@@ -84,13 +125,15 @@ pub fn build_image(
             comment: meta.comment,
             changes: Vec::with_capacity(entries.len()),
             entries,
-            whiteouts: idx.whiteouts.iter().map(|&n| map(n)).collect(),
-            opaque: idx.opaque.iter().map(|&n| map(n)).collect(),
+            whiteouts: idx.whiteouts,
+            opaque: idx.opaque,
             size: idx.size,
             tar_bytes: idx.tar_bytes,
             ..Default::default()
         });
     }
+
+    let tree = grafts.tree;
 
     // 2. Apply them in order (the rule is in `overlay`).
     let mut fs: Vec<Option<Loc>> = vec![None; tree.len()];
@@ -248,7 +291,6 @@ fn keep_linked_inodes(
     });
 }
 
-/// Map every node of `from` into `into`, returning the id table.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -548,7 +548,7 @@ mod tests {
         match scan(Cursor::new(tar), 0, tar.len() as u64, None, &mut ix) {
             Ok(_) => {
                 let (mut idx, pending) = ix.finish();
-                finish_deferred(&mut idx, &pending, |job| {
+                finish_deferred(&mut idx, &pending, None, |job| {
                     let (at, size) = sent[job as usize];
                     Some(XxHash3_64::oneshot(&tar[at as usize..(at + size) as usize]))
                 });

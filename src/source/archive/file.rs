@@ -158,7 +158,7 @@ pub fn load_archive_file(
     let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
     let file = Arc::new(file);
     let label = |i: usize| format!("layer {} ({})", i + 1, jobs[i].0);
-    let indexes = index_parallel(
+    let (indexes, grafts) = index_parallel(
         &sizes,
         opts,
         &budget,
@@ -175,7 +175,7 @@ pub fn load_archive_file(
         label,
     )
     .map_err(fail)?;
-    assemble(plan, indexes, &shown, opts).map_err(fail)
+    assemble(plan, indexes, grafts, &shown, opts).map_err(fail)
 }
 
 /// Load an image from an OCI image layout directory.
@@ -213,7 +213,7 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
         .collect();
     let budget = AtomicU64::new(MAX_CAPTURED_IMAGE);
     let label = |i: usize| format!("layer {} ({})", i + 1, plan.layers[i]);
-    let indexes = index_parallel(
+    let (indexes, grafts) = index_parallel(
         &sizes,
         opts,
         &budget,
@@ -240,5 +240,5 @@ pub fn load_oci_dir(dir: &Path, want: Option<&str>, opts: &LoadOptions) -> Resul
         label,
     )
     .map_err(fail)?;
-    assemble(plan, indexes, &shown, opts).map_err(fail)
+    assemble(plan, indexes, grafts, &shown, opts).map_err(fail)
 }

@@ -30,6 +30,7 @@ use crate::index::layer::{
     Defer, LayerIndex, Part, Pending, boundary_after, explain, finish_deferred, index_tail,
     index_tar_deferred, index_tar_split,
 };
+use crate::index::merge::Grafts;
 
 /// Files at least this large are hashed as jobs of their own: below it,
 /// reading past them costs less than seeking.
@@ -184,14 +185,17 @@ impl Queue {
 
 /// Index layers on as many threads as the machine has cores; `sizes` are
 /// the layers' byte counts, `open(i)` gets layer `i` ready and `label(i)`
-/// names it in errors. The first error (by layer order) wins.
+/// names it in errors. The first error (by layer order) wins. Each layer
+/// is grafted into the image's tree as soon as it and every layer below it
+/// are read, by a thread that would otherwise wait or hash: the grafts
+/// given back hold the layers done so (their nodes are the image's).
 pub fn index_parallel<O, L>(
     sizes: &[u64],
     opts: &LoadOptions,
     budget: &AtomicU64,
     open: O,
     label: L,
-) -> Result<Vec<LayerIndex>, String>
+) -> Result<(Vec<LayerIndex>, Grafts), String>
 where
     O: Fn(usize) -> Result<Span, String> + Sync,
     L: Fn(usize) -> String + Sync,
@@ -258,6 +262,19 @@ where
     let ready = Condvar::new();
     let jobs = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
+    // The next layers in order, if they are read and no other thread is
+    // grafting (that one goes on to them).
+    let grafts = Mutex::new(Grafts::default());
+    let graft_ready = || {
+        let Ok(mut g) = grafts.try_lock() else { return };
+        while let Some(slot) = results.get(g.done()) {
+            let Ok(mut slot) = slot.lock() else { break };
+            let Some(Ok((idx, _))) = slot.as_mut() else {
+                break;
+            };
+            g.add(idx);
+        }
+    };
     let run = |task: &Task| {
         let (i, plain) = match task {
             Task::Whole(i) | Task::Head(i, _) | Task::Tail(i, _) => (*i, layers[*i].as_ref()),
@@ -359,6 +376,7 @@ where
     let work = || {
         let mut buf = vec![0u8; CHUNK];
         loop {
+            graft_ready();
             let k = next.fetch_add(1, Ordering::Relaxed);
             if let Some(task) = tasks.get(k) {
                 // Said on drop, so that a panic cannot leave the others
@@ -420,8 +438,9 @@ where
         }
     }
     let lost = || "indexing thread failed".to_string();
+    let grafts = grafts.into_inner().map_err(|_| lost())?;
     let mut out = Vec::with_capacity(n);
-    for slot in results {
+    for (i, slot) in results.into_iter().enumerate() {
         let (mut idx, pending) = slot
             .into_inner()
             .ok()
@@ -435,13 +454,16 @@ where
                 None => return Err(lost()),
             }
         }
-        finish_deferred(&mut idx, &pending, |job| match digest_of[job as usize] {
-            Some(Ok(d)) => Some(d),
-            _ => None,
+        let grafted = (i < grafts.done()).then(|| grafts.tree());
+        finish_deferred(&mut idx, &pending, grafted, |job| {
+            match digest_of[job as usize] {
+                Some(Ok(d)) => Some(d),
+                _ => None,
+            }
         });
         out.push(idx);
     }
-    Ok(out)
+    Ok((out, grafts))
 }
 
 /// A tail not read (dropped before it was put).
@@ -578,7 +600,14 @@ mod tests {
             },
             |i| format!("layer {}", i + 1),
         )
-        .map(|mut v| v.remove(0))
+        .map(|(mut v, grafts)| {
+            let mut idx = v.remove(0);
+            // The one layer is grafted: its tree is the image's.
+            if grafts.done() == 1 {
+                idx.tree = grafts.tree().clone();
+            }
+            idx
+        })
     }
 
     fn facts(idx: &LayerIndex) -> Vec<(String, u64, u64, bool)> {

@@ -9,7 +9,7 @@ use super::super::LoadOptions;
 use super::super::blob::hex;
 use crate::image::{ConfigFile, Image, ImageFacts};
 use crate::index::layer::{LayerIndex, normalize};
-use crate::index::merge::{LayerMeta, build_image};
+use crate::index::merge::{Grafts, LayerMeta, build_grafted};
 
 /// Docker refuses images with more layers than this; the index keeps layer
 /// numbers in 16 bits.
@@ -198,10 +198,12 @@ pub(super) fn list<'a>(tags: impl IntoIterator<Item = &'a str>) -> String {
     }
 }
 
-/// Pair layers with history and merge them into an image.
+/// Pair layers with history and merge them into an image (the first
+/// `grafts.done()` layers are in its tree already).
 pub fn assemble(
     plan: Plan,
     indexes: Vec<LayerIndex>,
+    grafts: Grafts,
     source: &str,
     opts: &LoadOptions,
 ) -> Result<Image, String> {
@@ -244,7 +246,7 @@ pub fn assemble(
     let mut facts =
         ImageFacts::from_config(plan.config_digest.clone(), plan.tags.clone(), &plan.config);
     facts.source = source.to_string();
-    build_image(facts, layers)
+    build_grafted(facts, grafts, layers)
 }
 
 #[cfg(test)]

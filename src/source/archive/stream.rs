@@ -190,7 +190,7 @@ pub fn load_stream<R: Read>(
         indexes.push(idx);
     }
     let config_id = plan.config_digest.clone();
-    let image = assemble(plan, indexes, source, opts).map_err(fail)?;
+    let image = assemble(plan, indexes, Default::default(), source, opts).map_err(fail)?;
     let for_cache = encode.then(|| {
         let hex = config_id.strip_prefix("sha256:").unwrap_or(&config_id);
         let config = [format!("{hex}.json"), format!("blobs/sha256/{hex}")]

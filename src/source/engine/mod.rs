@@ -374,7 +374,7 @@ fn load_cached(cache: &Cache, info: &Inspected, source: &str, opts: &LoadOptions
         layer_sizes: vec![None; diff_ids.len()],
         layers: diff_ids,
     };
-    assemble(plan, indexes, source, opts).ok()
+    assemble(plan, indexes, Default::default(), source, opts).ok()
 }
 
 /// Print `msg` on stderr, the first time only.

@@ -203,7 +203,8 @@ pub fn load(
         layer_sizes: vec![None; n],
         layers: stored.layers.iter().map(|l| l.diff_id.clone()).collect(),
     };
-    let image = assemble(plan, indexes, source, opts).map_err(|e| Error::input(source, e))?;
+    let image = assemble(plan, indexes, Default::default(), source, opts)
+        .map_err(|e| Error::input(source, e))?;
     Ok(Loaded { image, cached })
 }
 

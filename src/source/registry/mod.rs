@@ -209,7 +209,14 @@ async fn load_async(
         verify: false,
         ..opts.clone()
     };
-    let mut img = assemble(plan, indexes, &reg.shown, &assemble_opts).map_err(fail)?;
+    let mut img = assemble(
+        plan,
+        indexes,
+        Default::default(),
+        &reg.shown,
+        &assemble_opts,
+    )
+    .map_err(fail)?;
     for (l, d) in img.layers.iter_mut().zip(&image.layers) {
         l.pull_size = Some(d.size);
         if d.is_foreign() {
