@@ -217,8 +217,13 @@ pub fn decode_name(raw: &[u8]) -> Cow<'_, str> {
             }
         }
     };
+    // Printable ASCII, as nearly every name is (a fold, which vectorizes,
+    // rather than decoding characters).
+    let printable = !raw
+        .iter()
+        .fold(false, |odd, &b| odd | !(0x20..0x7f).contains(&b));
     match std::str::from_utf8(raw) {
-        Ok(s) if !s.chars().any(char::is_control) => Cow::Borrowed(s),
+        Ok(s) if printable || !s.chars().any(char::is_control) => Cow::Borrowed(s),
         _ => {
             let mut s = String::with_capacity(raw.len() + 16);
             for chunk in raw.utf8_chunks() {
@@ -236,15 +241,29 @@ pub fn decode_name(raw: &[u8]) -> Cow<'_, str> {
 /// as Docker does (Go's `filepath.Clean` before joining it to the root).
 /// `None` when the path climbs out of the root.
 pub fn clean(path: &str) -> Option<Cow<'_, str>> {
-    // Is any component empty, `.` or `..`? (A byte loop: this runs on
-    // every member, and a split iterator costs several times more.)
+    // Is any component empty, `.` or `..`? Only if the path is empty,
+    // starts or ends with `/`, or a component starts with `/` or `.`; the
+    // byte loop then tells (this runs on every member).
     let b = path.as_bytes();
-    let mut start = 0;
+    let maybe = match (b.first(), b.last()) {
+        (Some(&first), Some(&last)) => {
+            first == b'/'
+                || first == b'.'
+                || last == b'/'
+                || b.iter().zip(&b[1..]).fold(false, |hit, (&x, &y)| {
+                    hit | ((x == b'/') & ((y == b'/') | (y == b'.')))
+                })
+        }
+        _ => true,
+    };
     let mut odd = false;
-    for i in 0..=b.len() {
-        if i == b.len() || b[i] == b'/' {
-            odd |= matches!(&b[start..i], b"" | b"." | b"..");
-            start = i + 1;
+    if maybe {
+        let mut start = 0;
+        for i in 0..=b.len() {
+            if i == b.len() || b[i] == b'/' {
+                odd |= matches!(&b[start..i], b"" | b"." | b"..");
+                start = i + 1;
+            }
         }
     }
     if !odd {
@@ -595,6 +614,15 @@ mod tests {
             ("", Some("")),
             ("..", None),
             ("a/../../b", None),
+            // Each way an odd component can show: first, after a `/`, last.
+            ("./a", Some("a")),
+            ("/a/b", Some("a/b")),
+            ("a/b/", Some("a/b")),
+            ("a/b/..", Some("a")),
+            ("a/.b/c", Some("a/.b/c")),
+            ("a.", Some("a.")),
+            (".", Some("")),
+            ("/", Some("")),
         ];
         for (path, want) in cases {
             assert_eq!(clean(path).as_deref(), want, "{path}");
@@ -608,5 +636,7 @@ mod tests {
         assert_eq!(decode_name(b"tab\there"), "tab\\x09here");
         assert_eq!(decode_name("c1\u{9b}x".as_bytes()), "c1\\x9bx");
         assert_eq!(decode_name(b"bad\xffbyte\n"), "bad\\xffbyte\\x0a");
+        assert_eq!(decode_name(b"del\x7f"), "del\\x7f");
+        assert_eq!(decode_name("é~".as_bytes()), "é~");
     }
 }
