@@ -251,7 +251,7 @@ pub fn compute(image: &Image, top: usize) -> Waste {
             files.push((e.digest, node as NodeId));
         }
     }
-    files.sort_unstable();
+    sort_by_digest(&mut files);
     let size_of = |n: NodeId| image.fs[n as usize].map_or(0, |l| image.entry(l).size);
     let mut same_size: Vec<(u64, NodeId)> = Vec::new();
     for run in files.chunk_by(|a, b| a.0 == b.0) {
@@ -319,8 +319,68 @@ pub fn compute(image: &Image, top: usize) -> Waste {
     w
 }
 
+/// Sort (digest, node) pairs as `sort_unstable` would, by a counting pass
+/// on the digest's top 16 bits first: digests are well mixed, so each
+/// bucket is a handful to sort. For hundreds of thousands of files this
+/// takes a fraction of a comparison sort's time.
+fn sort_by_digest(files: &mut Vec<(u64, NodeId)>) {
+    const BITS: u32 = 16;
+    if files.len() < 1 << BITS {
+        files.sort_unstable();
+        return;
+    }
+    let bucket = |d: u64| (d >> (64 - BITS)) as usize;
+    let mut starts = vec![0usize; (1 << BITS) + 1];
+    for &(d, _) in files.iter() {
+        starts[bucket(d) + 1] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut next = starts.clone();
+    let mut out = vec![(0, 0); files.len()];
+    for &f in files.iter() {
+        let slot = &mut next[bucket(f.0)];
+        out[*slot] = f;
+        *slot += 1;
+    }
+    for b in starts.windows(2) {
+        out[b[0]..b[1]].sort_unstable();
+    }
+    *files = out;
+}
+
 fn push_unique(v: &mut Vec<u16>, x: u16) {
     if !v.contains(&x) {
         v.push(x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucketed_sort_orders_as_a_comparison_sort() {
+        // Well-mixed digests, runs of equal ones and the zeros of files
+        // never hashed, above the size where buckets are used.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut files: Vec<(u64, NodeId)> = (0..200_000u32)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let d = match i % 10 {
+                    0 => 0,
+                    1 => 42,
+                    _ => x,
+                };
+                (d, (x >> 40) as NodeId)
+            })
+            .collect();
+        let mut want = files.clone();
+        want.sort_unstable();
+        sort_by_digest(&mut files);
+        assert_eq!(files, want);
     }
 }
