@@ -215,7 +215,7 @@ pub fn resolve(image: &Image, path: &str) -> Option<NodeId> {
 /// [`resolve`] for many paths, most of them sharing directories (a
 /// package's file list): each directory is resolved once.
 #[derive(Default)]
-struct Dirs(HashMap<String, Option<NodeId>>);
+struct Dirs(rustc_hash::FxHashMap<String, Option<NodeId>>);
 
 impl Dirs {
     fn resolve(&mut self, image: &Image, path: &str) -> Option<NodeId> {
@@ -225,15 +225,26 @@ impl Dirs {
         if matches!(name, "" | "." | "..") {
             return resolve(image, path);
         }
-        let dir = match self.0.get(dir) {
-            Some(&d) => d,
-            None => {
-                let d = walk(image, ROOT, dir, true);
-                self.0.insert(dir.to_string(), d);
-                d
-            }
-        }?;
+        let dir = self.dir(image, dir)?;
         image.tree.find_child(dir, name)
+    }
+
+    /// A directory, symlinks followed: one step from its parent, which is
+    /// resolved (and remembered) the same way. A list names every
+    /// directory before what is in it, so each is walked once, not from
+    /// the root. (Symlink hops are limited per step, not per path.)
+    fn dir(&mut self, image: &Image, dir: &str) -> Option<NodeId> {
+        if let Some(&d) = self.0.get(dir) {
+            return d;
+        }
+        let d = match dir.rsplit_once('/') {
+            Some((parent, name)) => self
+                .dir(image, parent)
+                .and_then(|p| walk(image, p, name, true)),
+            None => walk(image, ROOT, dir, true),
+        };
+        self.0.insert(dir.to_string(), d);
+        d
     }
 }
 
