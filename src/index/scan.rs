@@ -185,9 +185,26 @@ pub(super) fn scan<R: Read + Seek>(
 /// Does a 512-byte header's checksum field (plain octal) hold the sum of
 /// its bytes, the field itself counted as eight blanks?
 fn checksum_ok(block: &[u8]) -> bool {
-    let all: u32 = block.iter().map(|&b| u32::from(b)).sum();
+    let all = byte_sum(block);
     let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
     octal(&block[148..156]) == Some(u64::from(all - field + 8 * 32))
+}
+
+/// The sum of a header's bytes, eight at a time: each word's bytes added
+/// in 16-bit lanes (64 words of at most 2 × 255 fit), then the lanes. About
+/// twice as fast as widening each byte, and it runs on every header.
+fn byte_sum(block: &[u8]) -> u32 {
+    debug_assert!(block.len() <= BLOCK);
+    const LO: u64 = 0x00ff_00ff_00ff_00ff;
+    let words = block.chunks_exact(8);
+    let tail: u32 = words.remainder().iter().map(|&b| u32::from(b)).sum();
+    let mut lanes = 0u64;
+    for w in words {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        lanes += (w & LO) + ((w >> 8) & LO);
+    }
+    let pairs = (lanes & 0x0000_ffff_0000_ffff) + ((lanes >> 16) & 0x0000_ffff_0000_ffff);
+    ((pairs & 0xffff_ffff) + (pairs >> 32)) as u32 + tail
 }
 
 /// The size a 512-byte block gives if it is a header the scan reads (a
@@ -485,10 +502,33 @@ impl<R: Read + Seek> Member for Scanned<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::index::indexer::Content;
     use crate::index::layer::{Defer, LayerIndex, explain, finish_deferred, index_tar};
     use std::io::Cursor;
     use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn header_byte_sums_are_exact() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut blocks = vec![[0u8; BLOCK], [0xff; BLOCK]];
+        for _ in 0..200 {
+            let mut b = [0u8; BLOCK];
+            for v in &mut b {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = x as u8;
+            }
+            blocks.push(b);
+        }
+        for b in &blocks {
+            for len in [BLOCK, BLOCK - 3, 8, 5, 0] {
+                let want: u32 = b[..len].iter().map(|&v| u32::from(v)).sum();
+                assert_eq!(byte_sum(&b[..len]), want, "{len} bytes");
+            }
+        }
+    }
 
     /// What an index says, in comparable form.
     fn facts(idx: &LayerIndex) -> String {
