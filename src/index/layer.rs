@@ -6,9 +6,9 @@ use std::io::{self, BufRead, Read};
 use std::sync::atomic::AtomicU64;
 
 use super::guard::Guard;
+pub use super::header::boundary_after;
 pub use super::indexer::Part;
 use super::indexer::{Content, Indexer, link_hardlinks};
-pub use super::scan::boundary_after;
 use super::scan::{Reached, Stop, scan};
 use super::tree::{NodeId, PathTree};
 
@@ -416,7 +416,7 @@ pub fn index_tar_deferred<R: Read + io::Seek>(
 /// [`index_tar_deferred`] would; `None` where the scan does not read it
 /// (the first part then reads on).
 ///
-/// [`boundary_after`]: super::scan::boundary_after
+/// [`boundary_after`]: super::header::boundary_after
 pub fn index_tail<'a, R: Read + io::Seek>(
     reader: R,
     from: u64,

@@ -2,6 +2,7 @@
 //! path tree (`tree`), the overlay rule (`overlay`), and their merge into
 //! the [`image::Image`] the analysis reads.
 pub mod guard;
+mod header;
 pub mod image;
 mod indexer;
 pub mod layer;
