@@ -143,7 +143,13 @@ pub fn tar_of(items: &[Item]) -> Vec<u8> {
     b.into_inner().expect("tar")
 }
 
-/// Build `tag` from a Dockerfile and context items (classic builder, no pull).
+/// Build `tag` from a Dockerfile and context items (classic builder, no
+/// pull). A build FROM scratch skips the build cache: tests build in
+/// parallel and remove their images as they end, and the classic
+/// builder's cache lookup reads every image built on the same parent
+/// (scratch is everyone's), failing the build ("unable to find image")
+/// when another test removes one meanwhile. Builds on a test's own base
+/// keep the cache, which some tests rely on to share their first layers.
 pub fn build(tag: &str, dockerfile: &str, items: Vec<Item>) {
     let mut items = items;
     items.push(Item::File(
@@ -159,6 +165,7 @@ pub fn build(tag: &str, dockerfile: &str, items: Vec<Item>) {
             t: Some(tag.to_string()),
             rm: true,
             forcerm: true,
+            nocache: dockerfile.trim_start().starts_with("FROM scratch"),
             ..Default::default()
         };
         let mut s = d.build_image(opts, None, Some(bollard::body_full(ctx.into())));
