@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::layer::{EntryKind, LayerIndex};
+use super::layer::{Entry, EntryKind, LayerIndex};
 use super::overlay;
 use super::tree::{NodeId, PathTree};
 use crate::image::{Change, Hidden, HideReason, Image, ImageFacts, Layer, Loc};
@@ -59,25 +59,55 @@ impl Grafts {
     }
 
     /// Graft the next layer (the one above the last grafted). Its own tree
-    /// is emptied: its nodes are now the image's.
-    pub fn add(&mut self, idx: &mut LayerIndex) {
-        let own = std::mem::take(&mut idx.tree);
+    /// is emptied: its nodes are now the image's. A layer with more nodes
+    /// than every layer below it together takes the other way round: its
+    /// tree becomes the image's and the tree so far is grafted into it,
+    /// which inserts fewer nodes (a base of a few thousand paths under a
+    /// `node_modules` of two hundred thousand). Then the map is given
+    /// back: the nodes of every layer grafted before must be re-homed
+    /// through it ([`rehome`]).
+    #[must_use = "the layers grafted before are to be re-homed through the map"]
+    pub fn add(&mut self, idx: &mut LayerIndex) -> Option<Vec<NodeId>> {
+        let mut own = std::mem::take(&mut idx.tree);
         self.done += 1;
         // The bottom layer's tree becomes the image's as it is: remapping it
         // into the empty tree would give every node its own id again (nodes
         // are made in the same order), so only the copy is saved.
         if self.done == 1 && !own.is_empty() {
             self.tree = own;
-            return;
+            return None;
+        }
+        if own.len() > self.tree.len() {
+            let below = own.graft(&self.tree);
+            self.tree = own;
+            return Some(below);
         }
         let map = self.tree.graft(&own);
         drop(own);
-        let map = |n: &mut NodeId| *n = map[*n as usize];
-        idx.entries.iter_mut().for_each(|e| map(&mut e.node));
-        idx.whiteouts.iter_mut().for_each(map);
-        idx.opaque.iter_mut().for_each(map);
-        idx.captured.iter_mut().for_each(|(n, _)| map(n));
+        rehome(
+            &map,
+            &mut idx.entries,
+            &mut idx.whiteouts,
+            &mut idx.opaque,
+            &mut idx.captured,
+        );
+        None
     }
+}
+
+/// Give a layer's nodes their ids in another tree (`map`: old id to new).
+pub fn rehome(
+    map: &[NodeId],
+    entries: &mut [Entry],
+    whiteouts: &mut [NodeId],
+    opaque: &mut [NodeId],
+    captured: &mut [(NodeId, Box<[u8]>)],
+) {
+    let map = |n: &mut NodeId| *n = map[*n as usize];
+    entries.iter_mut().for_each(|e| map(&mut e.node));
+    whiteouts.iter_mut().for_each(map);
+    opaque.iter_mut().for_each(map);
+    captured.iter_mut().for_each(|(n, _)| map(n));
 }
 
 /// Merge indexed layers (bottom first) into an [`Image`]. Fails on a
@@ -96,13 +126,17 @@ pub fn build_grafted(
     mut grafts: Grafts,
     layers: Vec<(LayerMeta, LayerIndex)>,
 ) -> Result<Image, String> {
-    let mut out_layers = Vec::with_capacity(layers.len());
-    let mut captured_by_layer = Vec::with_capacity(layers.len());
+    let mut out_layers: Vec<Layer> = Vec::with_capacity(layers.len());
+    let mut captured_by_layer: Vec<Vec<(NodeId, Box<[u8]>)>> = Vec::with_capacity(layers.len());
 
     // 1. Re-home every layer's nodes into the image's tree.
     for (li, (meta, mut idx)) in layers.into_iter().enumerate() {
-        if li >= grafts.done() {
-            grafts.add(&mut idx);
+        if li >= grafts.done()
+            && let Some(map) = grafts.add(&mut idx)
+        {
+            for (l, caps) in out_layers.iter_mut().zip(&mut captured_by_layer) {
+                rehome(&map, &mut l.entries, &mut l.whiteouts, &mut l.opaque, caps);
+            }
         }
         let entries = idx.entries;
         let created_by = match meta.created_by {
@@ -294,6 +328,109 @@ fn keep_linked_inodes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::layer::index_tar;
+
+    fn tar(files: &[(&str, &[u8])]) -> LayerIndex {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        index_tar(&b.into_inner().unwrap()[..]).unwrap()
+    }
+
+    /// A layer larger than those below takes their place as the image's
+    /// tree: what the layers below name is named the same after.
+    #[test]
+    fn a_larger_upper_layer_grafts_the_lower_ones_into_its_tree() {
+        let lower = tar(&[
+            ("etc/os-release", b"ID=debian\n"),
+            ("etc/a", b"first"),
+            ("var/.wh.gone", b""),
+            ("opt/.wh..wh..opq", b""),
+        ]);
+        let names: Vec<String> = (0..30).map(|i| format!("usr/lib/f{i}")).collect();
+        let mut upper = upper_names(&names);
+        upper.push(("etc/a", b"second"));
+        let upper = tar(&upper);
+        let top = tar(&[("etc/.wh.os-release", b""), ("etc/b", b"b")]);
+        assert!(upper.tree.len() > lower.tree.len() + top.tree.len());
+
+        let meta = LayerMeta::default;
+        let img = build_image(
+            ImageFacts::default(),
+            vec![(meta(), lower), (meta(), upper), (meta(), top)],
+        )
+        .unwrap();
+        let paths = |l: usize| -> Vec<String> {
+            let layer = &img.layers[l];
+            let mut v: Vec<String> = layer
+                .entries
+                .iter()
+                .map(|e| img.tree.path(e.node))
+                .collect();
+            v.extend(
+                layer
+                    .whiteouts
+                    .iter()
+                    .map(|&n| format!("whiteout {}", img.tree.path(n))),
+            );
+            v.extend(
+                layer
+                    .opaque
+                    .iter()
+                    .map(|&n| format!("opaque {}", img.tree.path(n))),
+            );
+            v.sort();
+            v
+        };
+        assert_eq!(
+            paths(0),
+            [
+                "/etc/a",
+                "/etc/os-release",
+                "opaque /opt",
+                "whiteout /var/gone"
+            ]
+        );
+        assert_eq!(paths(2), ["/etc/b", "whiteout /etc/os-release"]);
+        assert_eq!(paths(1).len(), 31);
+        let mut hidden: Vec<(u16, String)> = img
+            .hidden
+            .iter()
+            .map(|h| {
+                let e = &img.layers[h.layer as usize].entries[h.entry as usize];
+                (h.by, img.tree.path(e.node))
+            })
+            .collect();
+        hidden.sort();
+        assert_eq!(
+            hidden,
+            [
+                (1, "/etc/a".to_string()),
+                (2, "/etc/os-release".to_string())
+            ]
+        );
+        // A captured file keeps its node: visible in a two-layer image.
+        let two = build_image(
+            ImageFacts::default(),
+            vec![
+                (meta(), tar(&[("etc/os-release", b"ID=debian\n")])),
+                (meta(), tar(&upper_names(&names))),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            two.captured_file("etc/os-release"),
+            Some(&b"ID=debian\n"[..])
+        );
+    }
+
+    fn upper_names(names: &[String]) -> Vec<(&str, &[u8])> {
+        names.iter().map(|n| (n.as_str(), &b"x"[..])).collect()
+    }
 
     #[test]
     fn an_imported_layer_says_what_docker_import_did() {

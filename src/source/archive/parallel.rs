@@ -30,7 +30,7 @@ use crate::index::layer::{
     Defer, LayerIndex, Part, Pending, boundary_after, explain, finish_deferred, index_tail,
     index_tar_deferred, index_tar_split,
 };
-use crate::index::merge::Grafts;
+use crate::index::merge::{Grafts, rehome};
 
 /// Files at least this large are hashed as jobs of their own: below it,
 /// reading past them costs less than seeking.
@@ -272,7 +272,22 @@ where
             let Some(Ok((idx, _))) = slot.as_mut() else {
                 break;
             };
-            g.add(idx);
+            let Some(map) = g.add(idx) else { continue };
+            // The layers below are grafted and read: their slots are no
+            // longer written.
+            for below in &results[..g.done() - 1] {
+                if let Ok(mut b) = below.lock()
+                    && let Some(Ok((idx, _))) = b.as_mut()
+                {
+                    rehome(
+                        &map,
+                        &mut idx.entries,
+                        &mut idx.whiteouts,
+                        &mut idx.opaque,
+                        &mut idx.captured,
+                    );
+                }
+            }
         }
     };
     let run = |task: &Task| {
