@@ -74,6 +74,7 @@ pub(super) fn scan<R: Read + Seek>(
     let mut long_name: Option<Vec<u8>> = None;
     let mut long_link: Option<Vec<u8>> = None;
     let mut pax: Option<Vec<u8>> = None;
+    let mut header = [0u8; BLOCK];
     loop {
         let header_pos = w.pos;
         let pending = long_name.is_some() || long_link.is_some() || pax.is_some();
@@ -92,7 +93,9 @@ pub(super) fn scan<R: Read + Seek>(
         if block.len() < BLOCK {
             return Err(Stop::GaveUp);
         }
-        let header: [u8; BLOCK] = block.try_into().map_err(|_| Stop::GaveUp)?;
+        // One copy out of the window (which moves as it fills); the
+        // member borrows it.
+        header.copy_from_slice(block);
         if header.iter().all(|&b| b == 0) {
             return if pending {
                 Err(Stop::GaveUp)
@@ -157,7 +160,7 @@ pub(super) fn scan<R: Read + Seek>(
         );
         let mut m = Scanned {
             w: &mut w,
-            header,
+            header: &header,
             header_pos,
             file_pos,
             size,
@@ -271,7 +274,7 @@ impl<R: Read + Seek> Window<R> {
 /// One member, its header parsed; its content next in the window.
 struct Scanned<'w, R> {
     w: &'w mut Window<R>,
-    header: [u8; BLOCK],
+    header: &'w [u8; BLOCK],
     header_pos: u64,
     file_pos: u64,
     size: u64,
@@ -315,7 +318,7 @@ impl<R: Read + Seek> Member for Scanned<'_, R> {
         if let Some(p) = self.pax_bytes(b"path") {
             return Cow::Borrowed(p);
         }
-        let h = &self.header;
+        let h = self.header;
         let name = until_nul(&h[..100]);
         let ustar = &h[257..265] == b"ustar\x0000";
         if ustar && h[345] != 0 {
@@ -352,7 +355,7 @@ impl<R: Read + Seek> Member for Scanned<'_, R> {
     }
 
     fn header_bytes(&self) -> &[u8; 512] {
-        &self.header
+        self.header
     }
 
     fn hash(&mut self, _: &mut [u8], keep: bool) -> io::Result<(u64, Option<Box<[u8]>>)> {
