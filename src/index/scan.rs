@@ -204,12 +204,18 @@ impl<R: Read + Seek> Window<R> {
     /// layer ends.
     fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
         if self.end - self.start < n && !self.eof {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            while self.end < n {
-                let room = self.limit.saturating_sub(self.pos + self.end as u64);
-                let want = (n - self.end)
+            // Move what is left to the front only when the `n` bytes, or
+            // a whole read, would not fit after it.
+            if self.start + n > self.buf.len() || self.buf.len() - self.end < READ {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            while self.end - self.start < n {
+                let room = self
+                    .limit
+                    .saturating_sub(self.pos + (self.end - self.start) as u64);
+                let want = (n - (self.end - self.start))
                     .max(READ)
                     .min(self.buf.len() - self.end)
                     .min(usize::try_from(room).unwrap_or(usize::MAX));
@@ -600,6 +606,42 @@ mod tests {
         // Cut after its last member, without the end blocks: the same.
         let end = tar.len() - 1024;
         assert_eq!(scanned(&tar[..end], false), Some(Ok(want)));
+    }
+
+    /// Many members of sizes around the window's: the window refills,
+    /// moves what is left to its front and skips, at every offset.
+    #[test]
+    fn a_layer_larger_than_the_window_is_scanned_as_the_tar_crate_reads_it() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let size = match i % 4 {
+                0 => (x % 600) as usize,
+                1 => (x % (READ as u64 * 2)) as usize,
+                2 => (x % (IN_PLACE as u64 + READ as u64)) as usize,
+                _ => (x % 5000) as usize,
+            };
+            let data: Vec<u8> = (0..size).map(|j| (j as u8) ^ (i as u8)).collect();
+            append(
+                &mut b,
+                tar::Header::new_gnu(),
+                &format!("d{}/f{i}", i % 7),
+                &data,
+            );
+        }
+        let tar = b.into_inner().unwrap();
+        assert!(tar.len() > 20 * (IN_PLACE + READ));
+        let want = direct(&tar).unwrap();
+        for defer in [false, true] {
+            assert_eq!(
+                scanned(&tar, defer),
+                Some(Ok(want.clone())),
+                "defer {defer}"
+            );
+        }
     }
 
     /// The offsets of the headers in `tar` (each member's first block).
