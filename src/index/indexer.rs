@@ -258,7 +258,7 @@ impl<'a, 'c> Indexer<'a, 'c> {
         if path.is_empty() {
             return Ok(()); // the root itself
         }
-        let (dir, name) = match path.rfind('/') {
+        let (dir, name) = match memchr::memrchr(b'/', path.as_bytes()) {
             Some(i) => (&path[..i], &path[i + 1..]),
             None => ("", path),
         };
