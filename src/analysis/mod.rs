@@ -61,29 +61,21 @@ impl Analysis {
             let waste = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             (waste, classes)
         });
-        let mut category_bytes = [0u64; Category::COUNT];
-        for (node, loc) in image.fs.iter().enumerate() {
-            if let Some(loc) = loc {
-                let c = classes.category(node as u32);
-                category_bytes[c as usize] += image.entry(*loc).disk_bytes();
-            }
-        }
-        let mut category_hidden_bytes = [0u64; Category::COUNT];
-        for h in &image.hidden {
-            let e = image.entry(crate::image::Loc {
-                layer: h.layer,
-                entry: h.entry,
+        // The findings and the sums below read the same model: one core each.
+        let (findings, (category_bytes, category_hidden_bytes), app_bytes) =
+            std::thread::scope(|s| {
+                let f = s.spawn(|| findings::compute(&image, &classes, &waste, base.layers));
+                let sums = category_sums(&image, &classes);
+                let app = app_bytes(&image, &classes, &waste, base.layers);
+                let findings = f.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (findings, sums, app)
             });
-            category_hidden_bytes[classes.category(e.node) as usize] += e.disk_bytes();
-        }
-        let findings = findings::compute(&image, &classes, &waste, base.layers);
         let projected_runtime_bytes = projected(&classes, &waste, &category_bytes);
         let residue_bytes = Category::ALL
             .iter()
             .filter(|c| c.is_build_residue())
             .map(|&c| category_bytes[c as usize])
             .sum();
-        let app_bytes = app_bytes(&image, &classes, &waste, base.layers);
         let base_bytes = image.layers.iter().take(base.layers).map(|l| l.size).sum();
         Analysis {
             image,
@@ -112,6 +104,29 @@ impl Analysis {
     pub fn bytes_of(&self, c: Category) -> u64 {
         self.category_bytes[c as usize]
     }
+}
+
+/// Visible bytes, and hidden bytes, by category.
+fn category_sums(
+    image: &Image,
+    classes: &Classes,
+) -> ([u64; Category::COUNT], [u64; Category::COUNT]) {
+    let mut visible = [0u64; Category::COUNT];
+    for (node, loc) in image.fs.iter().enumerate() {
+        if let Some(loc) = loc {
+            let c = classes.category(node as u32);
+            visible[c as usize] += image.entry(*loc).disk_bytes();
+        }
+    }
+    let mut hidden = [0u64; Category::COUNT];
+    for h in &image.hidden {
+        let e = image.entry(crate::image::Loc {
+            layer: h.layer,
+            entry: h.entry,
+        });
+        hidden[classes.category(e.node) as usize] += e.disk_bytes();
+    }
+    (visible, hidden)
 }
 
 /// Visible bytes that are not build residue, minus extra duplicate copies
