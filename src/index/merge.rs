@@ -84,15 +84,20 @@ impl Grafts {
         }
         let map = self.tree.graft(&own);
         drop(own);
-        rehome(
-            &map,
-            &mut idx.entries,
-            &mut idx.whiteouts,
-            &mut idx.opaque,
-            &mut idx.captured,
-        );
+        rehome_index(&map, idx);
         None
     }
+}
+
+/// [`rehome`] a layer's index.
+pub fn rehome_index(map: &[NodeId], idx: &mut LayerIndex) {
+    rehome(
+        map,
+        &mut idx.entries,
+        &mut idx.whiteouts,
+        &mut idx.opaque,
+        &mut idx.captured,
+    );
 }
 
 /// Give a layer's nodes their ids in another tree (`map`: old id to new).

@@ -15,6 +15,7 @@ mod members;
 mod oci;
 mod parallel;
 mod plan;
+mod queue;
 mod stream;
 
 pub use file::{load_archive_file, load_oci_dir};

@@ -26,11 +26,12 @@ use twox_hash::XxHash3_64;
 use super::super::blob::{Compression, detect, index_blob};
 use super::super::{Counter, LoadOptions};
 use super::at::{At, Tally};
+use super::queue::{Met, Queue};
 use crate::index::layer::{
     Defer, LayerIndex, Part, Pending, boundary_after, explain, finish_deferred, index_tail,
     index_tar_deferred, index_tar_split,
 };
-use crate::index::merge::{Grafts, rehome};
+use crate::index::merge::{Grafts, rehome_index};
 
 /// Files at least this large are hashed as jobs of their own: below it,
 /// reading past them costs less than seeking.
@@ -114,73 +115,14 @@ pub struct Span {
 }
 
 /// One large file to hash.
-struct Job {
+pub(super) struct Job {
     id: u32,
     layer: usize,
     file: Arc<File>,
     offset: u64,
-    size: u64,
+    pub(super) size: u64,
     /// Bytes of it to count as read (the reader counted the rest).
     count: u64,
-}
-
-/// Jobs waiting, how many layers are still being read for theirs, and
-/// the large files met so far by size.
-struct Queue {
-    jobs: Vec<Job>,
-    reading: usize,
-    sizes: HashMap<u64, Met>,
-}
-
-/// Large files of one size met so far.
-enum Met {
-    /// One, waiting to be hashed if another comes.
-    Parked(Job),
-    /// One, hashed in line.
-    Read,
-    /// More: every job of this size is hashed.
-    Many,
-}
-
-impl Queue {
-    /// A job for a file of its size, to hash now or to park; true if jobs
-    /// were added.
-    fn offer(&mut self, job: Job, park: bool) -> bool {
-        if !park {
-            self.jobs.push(job);
-            return true;
-        }
-        let size = job.size;
-        match self.sizes.insert(size, Met::Many) {
-            None => {
-                self.sizes.insert(size, Met::Parked(job));
-                false
-            }
-            Some(Met::Parked(first)) => {
-                self.jobs.extend([first, job]);
-                true
-            }
-            Some(Met::Read | Met::Many) => {
-                self.jobs.push(job);
-                true
-            }
-        }
-    }
-
-    /// A file of `size` hashed in line; true if a parked job was released.
-    fn read(&mut self, size: u64) -> bool {
-        match self.sizes.insert(size, Met::Many) {
-            None => {
-                self.sizes.insert(size, Met::Read);
-                false
-            }
-            Some(Met::Parked(job)) => {
-                self.jobs.push(job);
-                true
-            }
-            Some(Met::Read | Met::Many) => false,
-        }
-    }
 }
 
 /// Index layers on as many threads as the machine has cores; `sizes` are
@@ -279,13 +221,7 @@ where
                 if let Ok(mut b) = below.lock()
                     && let Some(Ok((idx, _))) = b.as_mut()
                 {
-                    rehome(
-                        &map,
-                        &mut idx.entries,
-                        &mut idx.whiteouts,
-                        &mut idx.opaque,
-                        &mut idx.captured,
-                    );
+                    rehome_index(&map, idx);
                 }
             }
         }
